@@ -1,0 +1,42 @@
+"""The API process: Neutron v2.0, the Keystone v3 subset and (later) /fabric/v1 on one port."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from v6fabric.api.responses import JSONBody
+
+from v6fabric.api.errors import install_error_handlers
+from v6fabric.api.keystone.routes import router as keystone_router
+from v6fabric.api.neutron.routes import build_router as build_neutron_router
+from v6fabric.api.request_id import RequestIdMiddleware
+from v6fabric.identity.service import IdentityService
+from v6fabric.services.registry import Services
+from v6fabric.settings import Settings
+from v6fabric.store.db import Database, migrate
+
+
+def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    """Build the application; the database is migrated to the newest schema first."""
+    if db is None:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.db_url)
+    migrate(db)
+    app = FastAPI(
+        title="v6fabric",
+        version="0.1.0",
+        description=(
+            "IPv6-first network service with a Neutron v2.0 compatible API. Beyond Neutron: a "
+            "chosen `ip_address` on a SLAAC or DHCPv6-stateless subnet is accepted and reported "
+            "(requirement R8) instead of being refused with AllocationOnAutoAddressSubnet."
+        ),
+        default_response_class=JSONBody,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.identity = IdentityService(db, settings)
+    app.state.services = Services(db, settings)
+    install_error_handlers(app)
+    app.include_router(keystone_router, prefix="/identity")
+    app.include_router(build_neutron_router())
+    app.add_middleware(RequestIdMiddleware)
+    return app

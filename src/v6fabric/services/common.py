@@ -1,0 +1,94 @@
+"""What every resource service shares: ids, timestamps, ownership and write permission."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table, func, select
+
+from v6fabric.domain.constants import DEFAULT_QUOTAS
+from v6fabric.domain.errors import BadRequest, HTTPBadRequest, OverQuota, PolicyNotAuthorized
+from v6fabric.identity.context import RequestContext
+from v6fabric.store.tables import quotas
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    """Naive UTC with whole seconds, as Neutron reports them."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+def timestamp(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def standard_attributes(row: Any) -> dict[str, Any]:
+    """The attributes every Neutron resource carries."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "description": row.description,
+        "project_id": row.project_id,
+        "tenant_id": row.project_id,
+        "revision_number": row.revision_number,
+        "created_at": timestamp(row.created_at),
+        "updated_at": timestamp(row.updated_at),
+        "tags": [],
+    }
+
+
+def require_write(ctx: RequestContext, action: str) -> None:
+    if not ctx.can_write:
+        raise PolicyNotAuthorized(action=action)
+
+
+def require_admin_for(ctx: RequestContext, action: str, body: Mapping[str, Any], *attrs: str) -> None:
+    """Admin-only attributes: naming them at all (unless at their default) needs admin."""
+    if ctx.is_admin:
+        return
+    for attr in attrs:
+        if attr in body:
+            raise PolicyNotAuthorized(action=f"{action}:{attr}")
+
+
+def owner_project(ctx: RequestContext, body: Mapping[str, Any], resource: str) -> str:
+    """The project a new resource belongs to; only admins may name another project."""
+    project = body.get("project_id") or body.get("tenant_id")
+    tenant = body.get("tenant_id")
+    if project and tenant and project != tenant:
+        raise HTTPBadRequest(msg="project_id and tenant_id do not match")
+    if not project or project == ctx.project_id:
+        return ctx.project_id
+    if not ctx.is_admin:
+        raise BadRequest(
+            resource=resource,
+            msg="Specifying 'project_id' or 'tenant_id' other than the authenticated project "
+            "in request requires admin privileges",
+        )
+    return str(project)
+
+
+def check_quota(conn: Connection, project_id: str, resource: str, table: Table, adding: int = 1) -> None:
+    limit = conn.execute(
+        select(quotas.c.limit).where(quotas.c.project_id == project_id, quotas.c.resource == resource)
+    ).scalar()
+    if limit is None:
+        limit = DEFAULT_QUOTAS.get(resource, -1)
+    if limit < 0:
+        return
+    used = conn.execute(
+        select(func.count()).select_from(table).where(table.c.project_id == project_id)
+    ).scalar_one()
+    if used + adding > limit:
+        raise OverQuota(overs=[resource])
+
+
+def touched(row_revision: int, now: Any) -> dict[str, Any]:
+    """Values every update writes: the next revision number and the update time."""
+    return {"revision_number": row_revision + 1, "updated_at": now}

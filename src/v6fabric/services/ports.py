@@ -1,0 +1,329 @@
+"""Ports: MACs, fixed IPs (via ``fixed_ips``), address pairs, port security and binding."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, exists, select, update
+
+from v6fabric.domain.addresses import generate_mac, is_valid_port_mac, parse_ip_or_cidr, parse_mac
+from v6fabric.domain.constants import MAX_ALLOWED_ADDRESS_PAIRS, VNIC_TYPES
+from v6fabric.domain.errors import (
+    AddressPairAndPortSecurityRequired,
+    AllowedAddressPairExhausted,
+    DuplicateAddressPairInRequest,
+    HTTPBadRequest,
+    MacAddressInUse,
+    PolicyNotAuthorized,
+    PortBound,
+    PortNotFound,
+    invalid_attribute,
+)
+from v6fabric.identity.context import RequestContext
+from v6fabric.services import allocations, common, fixed_ips
+from v6fabric.services.networks import fetch_visible as fetch_network
+from v6fabric.services.query import ListQuery, ListSpec, apply_list, parse_bool, parse_int
+from v6fabric.settings import Settings
+from v6fabric.store.db import Database, WriteTxn
+from v6fabric.store.tables import ip_allocations, ports
+
+c = ports.c
+a = ip_allocations.c
+SPEC = ListSpec(
+    resource="ports",
+    columns={
+        "id": c.id,
+        "name": c.name,
+        "description": c.description,
+        "project_id": c.project_id,
+        "tenant_id": c.project_id,
+        "network_id": c.network_id,
+        "mac_address": c.mac_address,
+        "admin_state_up": c.admin_state_up,
+        "status": c.status,
+        "device_id": c.device_id,
+        "device_owner": c.device_owner,
+        "port_security_enabled": c.port_security_enabled,
+        "binding:host_id": c.binding_host_id,
+        "binding:vnic_type": c.binding_vnic_type,
+        "revision_number": c.revision_number,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    },
+    converters={
+        "admin_state_up": parse_bool,
+        "port_security_enabled": parse_bool,
+        "revision_number": parse_int,
+    },
+    ignored_filters=frozenset(
+        {"allowed_address_pairs", "binding:profile", "binding:vif_type", "binding:vif_details",
+         "tags", "security_groups", "extra_dhcp_opts"}
+    ),
+)
+ADMIN_ATTRIBUTES = ("binding:host_id", "binding:profile")
+UPDATABLE = ("name", "description", "admin_state_up", "device_id", "device_owner")
+
+
+def _fixed_ips_filter(values: Sequence[str]):  # type: ignore[no-untyped-def]
+    """``fixed_ips=ip_address=X&fixed_ips=subnet_id=Y``: one allocation matching all keys."""
+    wanted: dict[str, list[str]] = defaultdict(list)
+    for value in values:
+        key, _, item = value.partition("=")
+        if key not in ("ip_address", "subnet_id", "ip_address_substr") or not item:
+            raise HTTPBadRequest(msg=f"Invalid fixed_ips filter '{value}'")
+        wanted[key].append(item)
+    clauses = [a.port_id == c.id]
+    if "ip_address" in wanted:
+        clauses.append(a.ip_address.in_(wanted["ip_address"]))
+    if "subnet_id" in wanted:
+        clauses.append(a.subnet_id.in_(wanted["subnet_id"]))
+    for substring in wanted.get("ip_address_substr", []):
+        clauses.append(a.ip_address.contains(substring, autoescape=True))
+    return exists().where(*clauses)
+
+
+def visible(ctx: RequestContext):  # type: ignore[no-untyped-def]
+    return None if ctx.is_admin else c.project_id == ctx.project_id
+
+
+def _parse_pairs(raw: object, port_mac: str) -> list[dict[str, str]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise invalid_attribute("allowed_address_pairs", f"'{raw}' is not a list")
+    pairs: list[dict[str, str]] = []
+    for item in raw:
+        if not isinstance(item, dict) or "ip_address" not in item or set(item) - {"ip_address", "mac_address"}:
+            raise invalid_attribute("allowed_address_pairs", f"Invalid address pair '{item}'")
+        net = parse_ip_or_cidr(item["ip_address"])
+        if net is None:
+            raise invalid_attribute("allowed_address_pairs", f"'{item['ip_address']}' is not a valid IP address")
+        mac = parse_mac(item.get("mac_address") or port_mac)
+        if mac is None:
+            raise invalid_attribute("allowed_address_pairs", f"'{item.get('mac_address')}' is not a valid MAC address")
+        ip_text = str(net) if "/" in item["ip_address"] else str(net.network_address)
+        pair = {"ip_address": ip_text, "mac_address": mac}
+        if pair in pairs:
+            raise DuplicateAddressPairInRequest(mac_address=mac, ip_address=ip_text)
+        pairs.append(pair)
+    if len(pairs) > MAX_ALLOWED_ADDRESS_PAIRS:
+        raise AllowedAddressPairExhausted(quota=MAX_ALLOWED_ADDRESS_PAIRS)
+    return pairs
+
+
+def _check_mac(conn: Connection, network_id: str, raw: object) -> str:
+    mac = parse_mac(raw) if isinstance(raw, str) else None
+    if mac is None or not is_valid_port_mac(mac):
+        raise invalid_attribute("mac_address", f"'{raw}' is not a valid MAC address")
+    if conn.execute(select(c.id).where(c.network_id == network_id, c.mac_address == mac)).first():
+        raise MacAddressInUse(net_id=network_id, mac=mac)
+    return mac
+
+
+def _free_mac(conn: Connection, network_id: str) -> str:
+    while True:
+        mac = generate_mac()
+        if not conn.execute(select(c.id).where(c.network_id == network_id, c.mac_address == mac)).first():
+            return mac
+
+
+class PortService:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def _render(self, conn: Connection, ctx: RequestContext, rows: Sequence[Any]) -> list[dict]:
+        ips: dict[str, list[dict[str, str]]] = defaultdict(list)
+        ids = [r.id for r in rows]
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            for port_id, subnet_id, ip in conn.execute(
+                select(a.port_id, a.subnet_id, a.ip_address)
+                .where(a.port_id.in_(chunk))
+                .order_by(a.port_id, a.position)
+            ):
+                ips[port_id].append({"subnet_id": subnet_id, "ip_address": ip})
+        return [self._to_wire(ctx, r, ips[r.id]) for r in rows]
+
+    @staticmethod
+    def _to_wire(ctx: RequestContext, row: Any, fixed: list[dict[str, str]]) -> dict[str, Any]:
+        out = common.standard_attributes(row)
+        out.update(
+            {
+                "network_id": row.network_id,
+                "mac_address": row.mac_address,
+                "admin_state_up": row.admin_state_up,
+                "status": row.status,
+                "device_id": row.device_id,
+                "device_owner": row.device_owner,
+                "fixed_ips": fixed,
+                "allowed_address_pairs": row.allowed_address_pairs,
+                "port_security_enabled": row.port_security_enabled,
+                "binding:vnic_type": row.binding_vnic_type,
+            }
+        )
+        if ctx.is_admin:
+            out["binding:host_id"] = row.binding_host_id
+            out["binding:profile"] = row.binding_profile
+            out["binding:vif_type"] = "bridge" if row.binding_host_id else "unbound"
+            out["binding:vif_details"] = {}
+        return out
+
+    def list(self, ctx: RequestContext, query: ListQuery) -> list[dict]:
+        stmt = select(ports)
+        if (clause := visible(ctx)) is not None:
+            stmt = stmt.where(clause)
+        with self.db.read() as conn:
+            rows = apply_list(conn, SPEC, stmt, query, {"fixed_ips": _fixed_ips_filter})
+            return self._render(conn, ctx, rows)
+
+    def _fetch(self, conn: Connection, ctx: RequestContext, port_id: str) -> Any:
+        stmt = select(ports).where(c.id == port_id)
+        if (clause := visible(ctx)) is not None:
+            stmt = stmt.where(clause)
+        row = conn.execute(stmt).first()
+        if row is None:
+            raise PortNotFound(port_id=port_id)
+        return row
+
+    def get(self, ctx: RequestContext, port_id: str) -> dict:
+        with self.db.read() as conn:
+            return self._render(conn, ctx, [self._fetch(conn, ctx, port_id)])[0]
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def create(self, ctx: RequestContext, bodies: Sequence[Mapping[str, Any]]) -> list[dict]:
+        common.require_write(ctx, "create_port")
+        for body in bodies:
+            common.require_admin_for(ctx, "create_port", body, *ADMIN_ATTRIBUTES)
+
+        def operation(txn: WriteTxn) -> list[dict]:
+            rows = [self._insert(txn.conn, ctx, body) for body in bodies]
+            return self._render(txn.conn, ctx, rows)
+
+        return self.db.write(operation)
+
+    def _insert(self, conn: Connection, ctx: RequestContext, body: Mapping[str, Any]) -> Any:
+        if not body.get("network_id"):
+            raise HTTPBadRequest(msg="Failed to parse request. Required attribute 'network_id' not specified")
+        network = fetch_network(conn, ctx, body["network_id"])
+        if not (ctx.is_admin or network.project_id == ctx.project_id or network.shared):
+            raise PolicyNotAuthorized(action="create_port:network")
+        project = common.owner_project(ctx, body, "port")
+        common.check_quota(conn, project, "port", ports)
+        if body.get("mac_address") is not None:
+            mac = _check_mac(conn, network.id, body["mac_address"])
+        else:
+            mac = _free_mac(conn, network.id)
+        security = body.get("port_security_enabled")
+        if security is None:
+            security = network.port_security_enabled
+        pairs = _parse_pairs(body.get("allowed_address_pairs"), mac)
+        if pairs and not security:
+            raise AddressPairAndPortSecurityRequired()
+        vnic = body.get("binding:vnic_type") or "normal"
+        if vnic not in VNIC_TYPES:
+            raise invalid_attribute("binding:vnic_type", f"'{vnic}' is not in {list(VNIC_TYPES)}")
+        now = common.utcnow()
+        identity = fixed_ips.PortIdentity(common.new_id(), network.id, mac, body.get("device_owner") or "")
+        conn.execute(
+            ports.insert().values(
+                id=identity.id,
+                project_id=project,
+                name=body.get("name") or "",
+                description=body.get("description") or "",
+                revision_number=1,
+                created_at=now,
+                updated_at=now,
+                network_id=network.id,
+                mac_address=mac,
+                admin_state_up=body.get("admin_state_up", True),
+                status="DOWN",
+                device_id=body.get("device_id") or "",
+                device_owner=identity.device_owner,
+                port_security_enabled=security,
+                allowed_address_pairs=pairs,
+                binding_host_id=body.get("binding:host_id") or "",
+                binding_vnic_type=vnic,
+                binding_profile=body.get("binding:profile") or {},
+            )
+        )
+        fixed_ips.assign(conn, identity, body.get("fixed_ips"))
+        return conn.execute(select(ports).where(c.id == identity.id)).one()
+
+    def update(self, ctx: RequestContext, port_id: str, body: Mapping[str, Any]) -> dict:
+        if "network_id" in body:
+            raise HTTPBadRequest(msg="Cannot update read-only attribute network_id")
+        common.require_admin_for(ctx, "update_port", body, *ADMIN_ATTRIBUTES)
+
+        def operation(txn: WriteTxn) -> dict:
+            conn = txn.conn
+            row = self._fetch(conn, ctx, port_id)
+            common.require_write(ctx, "update_port")
+            values = common.touched(row.revision_number, common.utcnow())
+            for attr in UPDATABLE:
+                if attr in body and body[attr] is not None:
+                    values[attr] = body[attr]
+            mac = row.mac_address
+            if body.get("mac_address") is not None and parse_mac(body["mac_address"]) != mac:
+                if row.binding_host_id:
+                    raise PortBound(port_id=row.id, vif_type="bridge", old_mac=mac, new_mac=body["mac_address"])
+                mac = values["mac_address"] = _check_mac(conn, row.network_id, body["mac_address"])
+            security = body.get("port_security_enabled", row.port_security_enabled)
+            if security is None:
+                security = row.port_security_enabled
+            values["port_security_enabled"] = security
+            pairs = row.allowed_address_pairs
+            if "allowed_address_pairs" in body:
+                pairs = values["allowed_address_pairs"] = _parse_pairs(body["allowed_address_pairs"], mac)
+            if pairs and not security:
+                raise AddressPairAndPortSecurityRequired()
+            if body.get("binding:vnic_type") is not None:
+                if body["binding:vnic_type"] not in VNIC_TYPES:
+                    raise invalid_attribute("binding:vnic_type", f"'{body['binding:vnic_type']}' is not in {list(VNIC_TYPES)}")
+                values["binding_vnic_type"] = body["binding:vnic_type"]
+            if "binding:host_id" in body:
+                values["binding_host_id"] = body["binding:host_id"] or ""
+            if "binding:profile" in body:
+                values["binding_profile"] = body["binding:profile"] or {}
+            conn.execute(update(ports).where(c.id == row.id).values(**values))
+            if "fixed_ips" in body or mac != row.mac_address or "device_owner" in values:
+                self._reassign(conn, row, mac, values.get("device_owner", row.device_owner), body)
+            fresh = conn.execute(select(ports).where(c.id == row.id)).one()
+            return self._render(conn, ctx, [fresh])[0]
+
+        return self.db.write(operation)
+
+    @staticmethod
+    def _reassign(conn: Connection, row: Any, mac: str, owner: str, body: Mapping[str, Any]) -> None:
+        """Replace the port's allocations; EUI-64 ones follow a MAC change, others are kept."""
+        old_subnets = {s.id: s for s in fixed_ips.network_subnets(conn, row.network_id)}
+        previous = [
+            (sub, ip)
+            for sub, ip in conn.execute(
+                select(a.subnet_id, a.ip_address).where(a.port_id == row.id).order_by(a.position)
+            )
+            if not (sub in old_subnets and ip == _eui64_or_none(old_subnets[sub], row.mac_address))
+        ]
+        conn.execute(delete(ip_allocations).where(a.port_id == row.id))
+        identity = fixed_ips.PortIdentity(row.id, row.network_id, mac, owner)
+        requested = body["fixed_ips"] if "fixed_ips" in body else [
+            {"subnet_id": sub, "ip_address": ip} for sub, ip in previous
+        ]
+        fixed_ips.assign(conn, identity, requested, previous)
+
+    def delete(self, ctx: RequestContext, port_id: str) -> None:
+        def operation(txn: WriteTxn) -> None:
+            row = self._fetch(txn.conn, ctx, port_id)
+            common.require_write(ctx, "delete_port")
+            txn.conn.execute(delete(ports).where(c.id == row.id))
+
+        self.db.write(operation)
+
+
+def _eui64_or_none(subnet: Any, mac: str) -> str | None:
+    return allocations.eui64_for(subnet, mac) if allocations.is_auto(subnet) else None

@@ -1,0 +1,20 @@
+"""All resource services, built once per process from the database and settings."""
+
+from __future__ import annotations
+
+from v6fabric.services.networks import NetworkService
+from v6fabric.services.ports import PortService
+from v6fabric.services.quotas import QuotaService
+from v6fabric.services.subnetpools import SubnetPoolService
+from v6fabric.services.subnets import SubnetService
+from v6fabric.settings import Settings
+from v6fabric.store.db import Database
+
+
+class Services:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.networks = NetworkService(db, settings)
+        self.subnets = SubnetService(db, settings)
+        self.subnetpools = SubnetPoolService(db, settings)
+        self.ports = PortService(db, settings)
+        self.quotas = QuotaService(db, settings)

@@ -1,0 +1,53 @@
+"""Settings, built once at start-up and passed to whatever needs them (no globals)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_STATE_DIR = Path("/var/lib/v6fabric")
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path = DEFAULT_STATE_DIR
+    database_url: str | None = None  # None: SQLite in the state directory
+    api_host: str = "127.0.0.1"
+    api_port: int = 9696
+    public_url: str | None = None  # base URL put in the catalog; derived from host/port if unset
+    region: str = "RegionOne"
+    token_ttl_seconds: int = 3600
+    token_cache_seconds: float = 5.0  # how long a validated token is trusted without the DB
+    tenant_network_type: str = "vxlan"
+    vxlan_id_range: tuple[int, int] = (1000, 1999)
+    gre_id_range: tuple[int, int] = (1000, 1999)
+    global_physnet_mtu: int = 1500
+    overlay_ip_version: int = 4  # underlay family of tunnels: decides the overlay MTU overhead
+    physical_networks: tuple[str, ...] = field(default_factory=lambda: ("physnet1",))
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.api_host}]" if ":" in self.api_host else self.api_host
+        return f"http://{host}:{self.api_port}"
+
+    @property
+    def identity_url(self) -> str:
+        return f"{self.base_url}/identity/v3"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_dir / 'v6fabric.db'}"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Settings from V6FABRIC_* variables, then explicit overrides (None means unset)."""
+        values: dict[str, object] = {}
+        if env_dir := os.environ.get("V6FABRIC_STATE_DIR"):
+            values["state_dir"] = Path(env_dir)
+        if env_db := os.environ.get("V6FABRIC_DATABASE_URL"):
+            values["database_url"] = env_db
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

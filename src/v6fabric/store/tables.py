@@ -1,0 +1,195 @@
+"""The relational schema: one table per stored concept.
+
+Tables are SQLAlchemy Core objects because the services read and write plain rows; the API never
+sees them (it has its own pydantic wire models). Lists that are small and always read whole
+(DNS servers, host routes, pools, prefixes, address pairs) are JSON columns in their owner row.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+ID = 36  # uuid4 text length
+
+
+def _standard_columns() -> list[Column]:
+    """Neutron's standard attributes shared by every resource."""
+    return [
+        Column("id", String(ID), primary_key=True),
+        Column("project_id", String(64), nullable=False, index=True),
+        Column("name", String(255), nullable=False, default=""),
+        Column("description", String(255), nullable=False, default=""),
+        Column("revision_number", Integer, nullable=False, default=1),
+        Column("created_at", DateTime, nullable=False),
+        Column("updated_at", DateTime, nullable=False),
+    ]
+
+
+fabric_revision = Table(
+    "fabric_revision",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+# --- identity -------------------------------------------------------------------------------
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("domain_id", String(64), nullable=False, default="default"),
+    Column("description", String(255), nullable=False, default=""),
+    Column("enabled", Boolean, nullable=False, default=True),
+    UniqueConstraint("domain_id", "name", name="uq_projects_domain_name"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("domain_id", String(64), nullable=False, default="default"),
+    Column("password_hash", Text, nullable=False),
+    Column("default_project_id", String(64), nullable=True),
+    Column("enabled", Boolean, nullable=False, default=True),
+    UniqueConstraint("domain_id", "name", name="uq_users_domain_name"),
+)
+
+role_assignments = Table(
+    "role_assignments",
+    metadata,
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "project_id", String(64), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("role", String(32), primary_key=True),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # sha256 of the token; the token is not kept
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", String(64), nullable=True),
+    Column("methods", JSON, nullable=False),
+    Column("audit_id", String(32), nullable=False),
+    Column("issued_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False, index=True),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+# --- network resources ----------------------------------------------------------------------
+
+networks = Table(
+    "networks",
+    metadata,
+    *_standard_columns(),
+    Column("admin_state_up", Boolean, nullable=False, default=True),
+    Column("status", String(16), nullable=False, default="ACTIVE"),
+    Column("shared", Boolean, nullable=False, default=False),
+    Column("external", Boolean, nullable=False, default=False),
+    Column("mtu", Integer, nullable=False),
+    Column("port_security_enabled", Boolean, nullable=False, default=True),
+    Column("network_type", String(16), nullable=False),
+    Column("physical_network", String(64), nullable=True),
+    Column("segmentation_id", BigInteger, nullable=True),
+    UniqueConstraint(
+        "network_type", "physical_network", "segmentation_id", name="uq_networks_segment"
+    ),
+)
+
+subnetpools = Table(
+    "subnetpools",
+    metadata,
+    *_standard_columns(),
+    Column("ip_version", Integer, nullable=False),
+    Column("prefixes", JSON, nullable=False),
+    Column("default_prefixlen", Integer, nullable=False),
+    Column("min_prefixlen", Integer, nullable=False),
+    Column("max_prefixlen", Integer, nullable=False),
+    Column("shared", Boolean, nullable=False, default=False),
+    Column("is_default", Boolean, nullable=False, default=False),
+    Column("default_quota", Integer, nullable=True),
+)
+
+subnets = Table(
+    "subnets",
+    metadata,
+    *_standard_columns(),
+    Column(
+        "network_id", String(ID), ForeignKey("networks.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    Column("ip_version", Integer, nullable=False),
+    Column("cidr", String(64), nullable=False),
+    Column("gateway_ip", String(64), nullable=True),
+    Column("enable_dhcp", Boolean, nullable=False, default=True),
+    Column("ipv6_ra_mode", String(32), nullable=True),
+    Column("ipv6_address_mode", String(32), nullable=True),
+    Column("subnetpool_id", String(ID), ForeignKey("subnetpools.id"), nullable=True, index=True),
+    Column("allocation_pools", JSON, nullable=False),
+    Column("dns_nameservers", JSON, nullable=False),
+    Column("host_routes", JSON, nullable=False),
+)
+
+ports = Table(
+    "ports",
+    metadata,
+    *_standard_columns(),
+    Column(
+        "network_id", String(ID), ForeignKey("networks.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    Column("mac_address", String(17), nullable=False),
+    Column("admin_state_up", Boolean, nullable=False, default=True),
+    Column("status", String(16), nullable=False, default="DOWN"),
+    Column("device_id", String(255), nullable=False, default=""),
+    Column("device_owner", String(255), nullable=False, default=""),
+    Column("port_security_enabled", Boolean, nullable=False, default=True),
+    Column("allowed_address_pairs", JSON, nullable=False),
+    Column("binding_host_id", String(255), nullable=False, default=""),
+    Column("binding_vnic_type", String(32), nullable=False, default="normal"),
+    Column("binding_profile", JSON, nullable=False),
+    UniqueConstraint("network_id", "mac_address", name="uq_ports_network_mac"),
+    Index("ix_ports_device_id", "device_id"),
+)
+
+ip_allocations = Table(
+    "ip_allocations",
+    metadata,
+    # The primary key is the guard against handing one address out twice, whatever the race.
+    Column("subnet_id", String(ID), ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True),
+    Column("ip_address", String(64), primary_key=True),
+    Column(
+        "port_id", String(ID), ForeignKey("ports.id", ondelete="CASCADE"), nullable=False,
+        index=True,
+    ),
+    Column("network_id", String(ID), nullable=False, index=True),
+    Column("position", Integer, nullable=False, default=0),
+)
+
+quotas = Table(
+    "quotas",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column("resource", String(64), primary_key=True),
+    Column("limit", Integer, nullable=False),
+)

@@ -1,0 +1,156 @@
+"""Ports through the API: EUI-64 on auto-address subnets, pools, chosen addresses (R7, R8)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.api.conftest import Api, error_of
+
+
+def _dual_stack(api: Api) -> tuple[dict, dict, dict, dict, dict]:
+    net = api.network(name="ds")
+    v4 = api.subnet(net["id"], "10.1.0.0/24")
+    slaac = api.subnet(net["id"], "2001:db8:1::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    stateless = api.subnet(net["id"], "2001:db8:2::/64", ipv6_ra_mode="dhcpv6-stateless",
+                           ipv6_address_mode="dhcpv6-stateless")
+    stateful = api.subnet(net["id"], "2001:db8:3::/64", ipv6_ra_mode="dhcpv6-stateful",
+                          ipv6_address_mode="dhcpv6-stateful")
+    return net, v4, slaac, stateless, stateful
+
+
+def test_eui64_address_from_mac(api: Api) -> None:
+    net = api.network()
+    api.subnet(net["id"], "2001:db8:1::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    port = api.port(net["id"], mac_address="fa:16:3e:12:34:56")
+    assert [i["ip_address"] for i in port["fixed_ips"]] == ["2001:db8:1:0:f816:3eff:fe12:3456"]
+    assert port["status"] == "DOWN" and port["binding:vnic_type"] == "normal"
+
+
+def test_port_on_four_subnets_gets_four_addresses_router_port_two(api: Api) -> None:
+    net, v4, slaac, stateless, stateful = _dual_stack(api)
+    port = api.port(net["id"])
+    by_subnet = {i["subnet_id"]: i["ip_address"] for i in port["fixed_ips"]}
+    assert set(by_subnet) == {v4["id"], slaac["id"], stateless["id"], stateful["id"]}
+    router_port = api.port(net["id"], device_owner="network:router_interface")
+    assert {i["subnet_id"] for i in router_port["fixed_ips"]} == {v4["id"], stateful["id"]}
+
+
+def test_chosen_stateful_address_then_conflict(api: Api) -> None:
+    net, _, _, _, stateful = _dual_stack(api)
+    chosen = {"subnet_id": stateful["id"], "ip_address": "2001:db8:3::42"}
+    p = api.port(net["id"], fixed_ips=[chosen])
+    assert "2001:db8:3::42" in [i["ip_address"] for i in p["fixed_ips"]]
+    r = api.post("/v2.0/ports", {"port": {"network_id": net["id"], "fixed_ips": [chosen]}})
+    assert r.status_code == 409
+    err = error_of(r)
+    assert err["type"] == "IpAddressAlreadyAllocated"
+    assert len(api.get("/v2.0/ports").json()["ports"]) == 1
+
+
+def test_chosen_address_on_slaac_subnet_is_accepted_r8(api: Api) -> None:
+    net = api.network()
+    slaac = api.subnet(net["id"], "2001:db8:1::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    p = api.port(net["id"], fixed_ips=[{"subnet_id": slaac["id"], "ip_address": "2001:db8:1::77"}])
+    assert p["fixed_ips"] == [{"subnet_id": slaac["id"], "ip_address": "2001:db8:1::77"}]
+
+
+def test_address_outside_subnet_and_network(api: Api) -> None:
+    net, _, _, _, stateful = _dual_stack(api)
+    r = api.post("/v2.0/ports", {"port": {"network_id": net["id"], "fixed_ips": [
+        {"subnet_id": stateful["id"], "ip_address": "2001:db8:9::1"}]}})
+    assert r.status_code == 400 and error_of(r)["type"] == "InvalidIpForSubnet"
+    r = api.post("/v2.0/ports", {"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "2001:db8:9::1"}]}})
+    assert r.status_code == 400 and error_of(r)["type"] == "InvalidIpForNetwork"
+    assert api.get("/v2.0/ports").json()["ports"] == []
+
+
+def test_outside_pool_inside_cidr_is_allowed(api: Api) -> None:
+    net = api.network()
+    s = api.subnet(net["id"], "2001:db8:3::/64", ipv6_address_mode="dhcpv6-stateful",
+                   allocation_pools=[{"start": "2001:db8:3::100", "end": "2001:db8:3::1ff"}])
+    p = api.port(net["id"], fixed_ips=[{"subnet_id": s["id"], "ip_address": "2001:db8:3::5"}])
+    assert p["fixed_ips"][0]["ip_address"] == "2001:db8:3::5"
+
+
+def test_new_slaac_subnet_adds_addresses_to_existing_ports(api: Api) -> None:
+    net = api.network()
+    port = api.port(net["id"], mac_address="fa:16:3e:00:00:01")
+    assert port["fixed_ips"] == []
+    s = api.subnet(net["id"], "2001:db8:5::/64", ipv6_ra_mode="slaac")
+    port = api.get(f"/v2.0/ports/{port['id']}").json()["port"]
+    assert port["fixed_ips"] == [{"subnet_id": s["id"], "ip_address": "2001:db8:5:0:f816:3eff:fe00:1"}]
+
+
+def test_mac_change_recomputes_eui64_and_keeps_stateful(api: Api) -> None:
+    net, _, slaac, _, stateful = _dual_stack(api)
+    port = api.port(net["id"], mac_address="fa:16:3e:00:00:01")
+    stateful_ip = next(i["ip_address"] for i in port["fixed_ips"] if i["subnet_id"] == stateful["id"])
+    r = api.put(f"/v2.0/ports/{port['id']}", {"port": {"mac_address": "fa:16:3e:00:00:02"}})
+    assert r.status_code == 200, r.text
+    ips = {i["subnet_id"]: i["ip_address"] for i in r.json()["port"]["fixed_ips"]}
+    assert ips[slaac["id"]] == "2001:db8:1:0:f816:3eff:fe00:2"
+    assert ips[stateful["id"]] == stateful_ip
+
+
+def test_update_listing_only_stateful_ip_keeps_slaac(api: Api) -> None:
+    net, v4, slaac, _, stateful = _dual_stack(api)
+    port = api.port(net["id"])
+    r = api.put(f"/v2.0/ports/{port['id']}", {"port": {"fixed_ips": [
+        {"subnet_id": stateful["id"], "ip_address": "2001:db8:3::99"}]}})
+    assert r.status_code == 200, r.text
+    subnets = {i["subnet_id"]: i["ip_address"] for i in r.json()["port"]["fixed_ips"]}
+    assert subnets[stateful["id"]] == "2001:db8:3::99"
+    assert slaac["id"] in subnets
+    assert v4["id"] not in subnets
+
+
+def test_mac_in_use_and_invalid_mac(api: Api) -> None:
+    net = api.network()
+    api.port(net["id"], mac_address="fa:16:3e:aa:bb:cc")
+    r = api.post("/v2.0/ports", {"port": {"network_id": net["id"], "mac_address": "fa:16:3e:aa:bb:cc"}})
+    assert r.status_code == 409 and error_of(r)["type"] == "MacAddressInUse"
+    r = api.post("/v2.0/ports", {"port": {"network_id": net["id"], "mac_address": "nonsense"}})
+    assert r.status_code == 400
+
+
+def test_allowed_address_pairs_need_port_security(api: Api) -> None:
+    net = api.network()
+    pairs = [{"ip_address": "2001:db8:1::/64"}]
+    p = api.port(net["id"], allowed_address_pairs=pairs)
+    assert p["allowed_address_pairs"] == [{"ip_address": "2001:db8:1::/64", "mac_address": p["mac_address"]}]
+    r = api.put(f"/v2.0/ports/{p['id']}", {"port": {"port_security_enabled": False}})
+    assert r.status_code == 409 and error_of(r)["type"] == "AddressPairAndPortSecurityRequired"
+
+
+def test_pool_exhaustion_and_concurrent_allocation_never_duplicates(api: Api) -> None:
+    net = api.network()
+    api.subnet(net["id"], "10.9.0.0/28")  # 13 addresses in the pool
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: api.post("/v2.0/ports", {"port": {"network_id": net["id"]}}), range(20)))
+    ok = [r.json()["port"]["fixed_ips"][0]["ip_address"] for r in results if r.status_code == 201]
+    failed = [r for r in results if r.status_code != 201]
+    assert len(ok) == 13 and len(set(ok)) == 13
+    assert all(r.status_code == 409 and error_of(r)["type"] == "IpAddressGenerationFailure" for r in failed)
+
+
+def test_bulk_create_is_all_or_nothing(api: Api) -> None:
+    net = api.network()
+    api.subnet(net["id"], "2001:db8:3::/64", ipv6_address_mode="dhcpv6-stateful")
+    r = api.post("/v2.0/ports", {"ports": [{"network_id": net["id"]}, {"network_id": net["id"]}]})
+    assert r.status_code == 201 and len(r.json()["ports"]) == 2
+    r = api.post("/v2.0/ports", {"ports": [{"network_id": net["id"]}, {"network_id": net["id"], "mac_address": "bad"}]})
+    assert r.status_code == 400
+    assert len(api.get("/v2.0/ports").json()["ports"]) == 2
+
+
+def test_delete_network_with_ports_is_in_use(api: Api) -> None:
+    net = api.network()
+    port = api.port(net["id"])
+    r = api.delete(f"/v2.0/networks/{net['id']}")
+    assert r.status_code == 409
+    assert error_of(r)["message"] == (
+        f"Unable to complete operation on network {net['id']}. "
+        "There are one or more ports still in use on the network."
+    )
+    assert api.delete(f"/v2.0/ports/{port['id']}").status_code == 204
+    assert api.delete(f"/v2.0/networks/{net['id']}").status_code == 204
