@@ -35,7 +35,9 @@ def _auth_body(user: str, project: str) -> dict[str, Any]:
         "auth": {
             "identity": {
                 "methods": ["password"],
-                "password": {"user": {"name": user, "domain": {"id": "default"}, "password": PASSWORD}},
+                "password": {
+                    "user": {"name": user, "domain": {"id": "default"}, "password": PASSWORD}
+                },
             },
             "scope": {"project": {"name": project, "domain": {"id": "default"}}},
         }
@@ -103,9 +105,13 @@ class Api:
     def network(self, user: str = "alice", **attrs: Any) -> dict[str, Any]:
         return self.create("network", user, **attrs)
 
-    def subnet(self, network_id: str, cidr: str, user: str = "alice", **attrs: Any) -> dict[str, Any]:
+    def subnet(
+        self, network_id: str, cidr: str, user: str = "alice", **attrs: Any
+    ) -> dict[str, Any]:
         version = 6 if ":" in cidr else 4
-        return self.create("subnet", user, network_id=network_id, cidr=cidr, ip_version=version, **attrs)
+        return self.create(
+            "subnet", user, network_id=network_id, cidr=cidr, ip_version=version, **attrs
+        )
 
     def port(self, network_id: str, user: str = "alice", **attrs: Any) -> dict[str, Any]:
         return self.create("port", user, network_id=network_id, **attrs)

@@ -10,11 +10,21 @@ from tests.api.conftest import Api, error_of
 def _dual_stack(api: Api) -> tuple[dict, dict, dict, dict, dict]:
     net = api.network(name="ds")
     v4 = api.subnet(net["id"], "10.1.0.0/24")
-    slaac = api.subnet(net["id"], "2001:db8:1::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
-    stateless = api.subnet(net["id"], "2001:db8:2::/64", ipv6_ra_mode="dhcpv6-stateless",
-                           ipv6_address_mode="dhcpv6-stateless")
-    stateful = api.subnet(net["id"], "2001:db8:3::/64", ipv6_ra_mode="dhcpv6-stateful",
-                          ipv6_address_mode="dhcpv6-stateful")
+    slaac = api.subnet(
+        net["id"], "2001:db8:1::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac"
+    )
+    stateless = api.subnet(
+        net["id"],
+        "2001:db8:2::/64",
+        ipv6_ra_mode="dhcpv6-stateless",
+        ipv6_address_mode="dhcpv6-stateless",
+    )
+    stateful = api.subnet(
+        net["id"],
+        "2001:db8:3::/64",
+        ipv6_ra_mode="dhcpv6-stateful",
+        ipv6_address_mode="dhcpv6-stateful",
+    )
     return net, v4, slaac, stateless, stateful
 
 
@@ -49,25 +59,41 @@ def test_chosen_stateful_address_then_conflict(api: Api) -> None:
 
 def test_chosen_address_on_slaac_subnet_is_accepted_r8(api: Api) -> None:
     net = api.network()
-    slaac = api.subnet(net["id"], "2001:db8:1::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    slaac = api.subnet(
+        net["id"], "2001:db8:1::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac"
+    )
     p = api.port(net["id"], fixed_ips=[{"subnet_id": slaac["id"], "ip_address": "2001:db8:1::77"}])
     assert p["fixed_ips"] == [{"subnet_id": slaac["id"], "ip_address": "2001:db8:1::77"}]
 
 
 def test_address_outside_subnet_and_network(api: Api) -> None:
     net, _, _, _, stateful = _dual_stack(api)
-    r = api.post("/v2.0/ports", {"port": {"network_id": net["id"], "fixed_ips": [
-        {"subnet_id": stateful["id"], "ip_address": "2001:db8:9::1"}]}})
+    r = api.post(
+        "/v2.0/ports",
+        {
+            "port": {
+                "network_id": net["id"],
+                "fixed_ips": [{"subnet_id": stateful["id"], "ip_address": "2001:db8:9::1"}],
+            }
+        },
+    )
     assert r.status_code == 400 and error_of(r)["type"] == "InvalidIpForSubnet"
-    r = api.post("/v2.0/ports", {"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "2001:db8:9::1"}]}})
+    r = api.post(
+        "/v2.0/ports",
+        {"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "2001:db8:9::1"}]}},
+    )
     assert r.status_code == 400 and error_of(r)["type"] == "InvalidIpForNetwork"
     assert api.get("/v2.0/ports").json()["ports"] == []
 
 
 def test_outside_pool_inside_cidr_is_allowed(api: Api) -> None:
     net = api.network()
-    s = api.subnet(net["id"], "2001:db8:3::/64", ipv6_address_mode="dhcpv6-stateful",
-                   allocation_pools=[{"start": "2001:db8:3::100", "end": "2001:db8:3::1ff"}])
+    s = api.subnet(
+        net["id"],
+        "2001:db8:3::/64",
+        ipv6_address_mode="dhcpv6-stateful",
+        allocation_pools=[{"start": "2001:db8:3::100", "end": "2001:db8:3::1ff"}],
+    )
     p = api.port(net["id"], fixed_ips=[{"subnet_id": s["id"], "ip_address": "2001:db8:3::5"}])
     assert p["fixed_ips"][0]["ip_address"] == "2001:db8:3::5"
 
@@ -78,13 +104,17 @@ def test_new_slaac_subnet_adds_addresses_to_existing_ports(api: Api) -> None:
     assert port["fixed_ips"] == []
     s = api.subnet(net["id"], "2001:db8:5::/64", ipv6_ra_mode="slaac")
     port = api.get(f"/v2.0/ports/{port['id']}").json()["port"]
-    assert port["fixed_ips"] == [{"subnet_id": s["id"], "ip_address": "2001:db8:5:0:f816:3eff:fe00:1"}]
+    assert port["fixed_ips"] == [
+        {"subnet_id": s["id"], "ip_address": "2001:db8:5:0:f816:3eff:fe00:1"}
+    ]
 
 
 def test_mac_change_recomputes_eui64_and_keeps_stateful(api: Api) -> None:
     net, _, slaac, _, stateful = _dual_stack(api)
     port = api.port(net["id"], mac_address="fa:16:3e:00:00:01")
-    stateful_ip = next(i["ip_address"] for i in port["fixed_ips"] if i["subnet_id"] == stateful["id"])
+    stateful_ip = next(
+        i["ip_address"] for i in port["fixed_ips"] if i["subnet_id"] == stateful["id"]
+    )
     r = api.put(f"/v2.0/ports/{port['id']}", {"port": {"mac_address": "fa:16:3e:00:00:02"}})
     assert r.status_code == 200, r.text
     ips = {i["subnet_id"]: i["ip_address"] for i in r.json()["port"]["fixed_ips"]}
@@ -95,8 +125,10 @@ def test_mac_change_recomputes_eui64_and_keeps_stateful(api: Api) -> None:
 def test_update_listing_only_stateful_ip_keeps_slaac(api: Api) -> None:
     net, v4, slaac, _, stateful = _dual_stack(api)
     port = api.port(net["id"])
-    r = api.put(f"/v2.0/ports/{port['id']}", {"port": {"fixed_ips": [
-        {"subnet_id": stateful["id"], "ip_address": "2001:db8:3::99"}]}})
+    r = api.put(
+        f"/v2.0/ports/{port['id']}",
+        {"port": {"fixed_ips": [{"subnet_id": stateful["id"], "ip_address": "2001:db8:3::99"}]}},
+    )
     assert r.status_code == 200, r.text
     subnets = {i["subnet_id"]: i["ip_address"] for i in r.json()["port"]["fixed_ips"]}
     assert subnets[stateful["id"]] == "2001:db8:3::99"
@@ -107,7 +139,9 @@ def test_update_listing_only_stateful_ip_keeps_slaac(api: Api) -> None:
 def test_mac_in_use_and_invalid_mac(api: Api) -> None:
     net = api.network()
     api.port(net["id"], mac_address="fa:16:3e:aa:bb:cc")
-    r = api.post("/v2.0/ports", {"port": {"network_id": net["id"], "mac_address": "fa:16:3e:aa:bb:cc"}})
+    r = api.post(
+        "/v2.0/ports", {"port": {"network_id": net["id"], "mac_address": "fa:16:3e:aa:bb:cc"}}
+    )
     assert r.status_code == 409 and error_of(r)["type"] == "MacAddressInUse"
     r = api.post("/v2.0/ports", {"port": {"network_id": net["id"], "mac_address": "nonsense"}})
     assert r.status_code == 400
@@ -117,7 +151,9 @@ def test_allowed_address_pairs_need_port_security(api: Api) -> None:
     net = api.network()
     pairs = [{"ip_address": "2001:db8:1::/64"}]
     p = api.port(net["id"], allowed_address_pairs=pairs)
-    assert p["allowed_address_pairs"] == [{"ip_address": "2001:db8:1::/64", "mac_address": p["mac_address"]}]
+    assert p["allowed_address_pairs"] == [
+        {"ip_address": "2001:db8:1::/64", "mac_address": p["mac_address"]}
+    ]
     r = api.put(f"/v2.0/ports/{p['id']}", {"port": {"port_security_enabled": False}})
     assert r.status_code == 409 and error_of(r)["type"] == "AddressPairAndPortSecurityRequired"
 
@@ -126,11 +162,17 @@ def test_pool_exhaustion_and_concurrent_allocation_never_duplicates(api: Api) ->
     net = api.network()
     api.subnet(net["id"], "10.9.0.0/28")  # 13 addresses in the pool
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda _: api.post("/v2.0/ports", {"port": {"network_id": net["id"]}}), range(20)))
+        results = list(
+            pool.map(
+                lambda _: api.post("/v2.0/ports", {"port": {"network_id": net["id"]}}), range(20)
+            )
+        )
     ok = [r.json()["port"]["fixed_ips"][0]["ip_address"] for r in results if r.status_code == 201]
     failed = [r for r in results if r.status_code != 201]
     assert len(ok) == 13 and len(set(ok)) == 13
-    assert all(r.status_code == 409 and error_of(r)["type"] == "IpAddressGenerationFailure" for r in failed)
+    assert all(
+        r.status_code == 409 and error_of(r)["type"] == "IpAddressGenerationFailure" for r in failed
+    )
 
 
 def test_bulk_create_is_all_or_nothing(api: Api) -> None:
@@ -138,7 +180,10 @@ def test_bulk_create_is_all_or_nothing(api: Api) -> None:
     api.subnet(net["id"], "2001:db8:3::/64", ipv6_address_mode="dhcpv6-stateful")
     r = api.post("/v2.0/ports", {"ports": [{"network_id": net["id"]}, {"network_id": net["id"]}]})
     assert r.status_code == 201 and len(r.json()["ports"]) == 2
-    r = api.post("/v2.0/ports", {"ports": [{"network_id": net["id"]}, {"network_id": net["id"], "mac_address": "bad"}]})
+    r = api.post(
+        "/v2.0/ports",
+        {"ports": [{"network_id": net["id"]}, {"network_id": net["id"], "mac_address": "bad"}]},
+    )
     assert r.status_code == 400
     assert len(api.get("/v2.0/ports").json()["ports"]) == 2
 

@@ -55,7 +55,11 @@ def test_quota_exceeded(api: Api) -> None:
     api.network()
     r = api.post("/v2.0/networks", {"network": {"name": "third"}})
     assert r.status_code == 409
-    assert error_of(r) == {"type": "OverQuota", "message": "Quota exceeded for resources: ['network'].", "detail": ""}
+    assert error_of(r) == {
+        "type": "OverQuota",
+        "message": "Quota exceeded for resources: ['network'].",
+        "detail": "",
+    }
     details = api.get(f"/v2.0/quotas/{project}/details").json()["quota"]
     assert details["network"] == {"limit": 2, "used": 2, "reserved": 0}
     assert api.put(f"/v2.0/quotas/{project}", {"quota": {"network": 5}}).status_code == 403
@@ -70,8 +74,17 @@ def test_request_id_and_versions(api: Api) -> None:
     r = api.get("/v2.0/nothing-here")
     assert r.status_code == 404 and error_of(r)["type"] == "HTTPNotFound"
     aliases = {e["alias"] for e in api.get("/v2.0/extensions").json()["extensions"]}
-    assert {"external-net", "subnet_allocation", "allowed-address-pairs", "port-security", "net-mtu",
-            "provider", "standard-attr-description", "project-id", "ip-substring-filtering"} <= aliases
+    assert {
+        "external-net",
+        "subnet_allocation",
+        "allowed-address-pairs",
+        "port-security",
+        "net-mtu",
+        "provider",
+        "standard-attr-description",
+        "project-id",
+        "ip-substring-filtering",
+    } <= aliases
     assert api.get("/openapi.json", user="").status_code == 200
 
 

@@ -39,7 +39,9 @@ def test_default_gateway_and_pools_follow_neutron(api: Api) -> None:
     net = api.network()
     v6 = api.subnet(net["id"], "2001:db8:1::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
     assert v6["gateway_ip"] == "2001:db8:1::"
-    assert v6["allocation_pools"] == [{"start": "2001:db8:1::1", "end": "2001:db8:1:0:ffff:ffff:ffff:ffff"}]
+    assert v6["allocation_pools"] == [
+        {"start": "2001:db8:1::1", "end": "2001:db8:1:0:ffff:ffff:ffff:ffff"}
+    ]
     v4 = api.subnet(net["id"], "10.0.0.0/24")
     assert v4["gateway_ip"] == "10.0.0.1"
     assert v4["allocation_pools"] == [{"start": "10.0.0.2", "end": "10.0.0.254"}]
@@ -48,18 +50,26 @@ def test_default_gateway_and_pools_follow_neutron(api: Api) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"cidr": "2001:db8::/80", "ipv6_ra_mode": "slaac"},
-         "Invalid input for operation: Invalid CIDR 2001:db8::/80 for IPv6 address mode. OpenStack "
-         "uses the EUI-64 address format, which requires the prefix to be /64."),
+        (
+            {"cidr": "2001:db8::/80", "ipv6_ra_mode": "slaac"},
+            "Invalid input for operation: Invalid CIDR 2001:db8::/80 for IPv6 address mode. OpenStack "
+            "uses the EUI-64 address format, which requires the prefix to be /64.",
+        ),
         ({"cidr": "::/0"}, "Invalid input for operation: IPv6 subnet '::' is not supported."),
-        ({"cidr": "2001:db8::1/128"},
-         "Invalid input for operation: Subnet has a prefix length that is incompatible with DHCP "
-         "service enabled."),
-        ({"cidr": "2001:db8::/64", "ipv6_ra_mode": "slaac", "enable_dhcp": False},
-         "Invalid input for operation: ipv6_ra_mode or ipv6_address_mode cannot be set when "
-         "enable_dhcp is set to False."),
-        ({"cidr": "10.0.0.0/24", "ip_version": 4, "ipv6_address_mode": "slaac"},
-         "Invalid input for operation: ipv6_address_mode is not valid when ip_version is 4."),
+        (
+            {"cidr": "2001:db8::1/128"},
+            "Invalid input for operation: Subnet has a prefix length that is incompatible with DHCP "
+            "service enabled.",
+        ),
+        (
+            {"cidr": "2001:db8::/64", "ipv6_ra_mode": "slaac", "enable_dhcp": False},
+            "Invalid input for operation: ipv6_ra_mode or ipv6_address_mode cannot be set when "
+            "enable_dhcp is set to False.",
+        ),
+        (
+            {"cidr": "10.0.0.0/24", "ip_version": 4, "ipv6_address_mode": "slaac"},
+            "Invalid input for operation: ipv6_address_mode is not valid when ip_version is 4.",
+        ),
     ],
 )
 def test_invalid_subnets_are_refused_and_change_nothing(api: Api, body: dict, message: str) -> None:
@@ -74,7 +84,9 @@ def test_overlapping_subnets_refused_in_one_network_but_not_across(api: Api) -> 
     net = api.network()
     api.subnet(net["id"], "2001:db8:1::/64")
     for cidr in ("2001:db8:1::/64", "2001:db8:1::/48", "2001:db8:1::/65"):
-        r = api.post("/v2.0/subnets", {"subnet": {"network_id": net["id"], "ip_version": 6, "cidr": cidr}})
+        r = api.post(
+            "/v2.0/subnets", {"subnet": {"network_id": net["id"], "ip_version": 6, "cidr": cidr}}
+        )
         assert r.status_code == 400, (cidr, r.text)
         assert error_of(r)["message"].endswith("overlaps with another subnet.")
     other = api.network()
@@ -99,11 +111,13 @@ def test_update_dns_routes_and_pools(api: Api) -> None:
     s = api.subnet(net["id"], "2001:db8:1::/64", ipv6_address_mode="dhcpv6-stateful")
     r = api.put(
         f"/v2.0/subnets/{s['id']}",
-        {"subnet": {
-            "dns_nameservers": ["2001:db8::53", "2001:db8::54"],
-            "host_routes": [{"destination": "2001:db8:99::/64", "nexthop": "2001:db8:1::9"}],
-            "allocation_pools": [{"start": "2001:db8:1::100", "end": "2001:db8:1::1ff"}],
-        }},
+        {
+            "subnet": {
+                "dns_nameservers": ["2001:db8::53", "2001:db8::54"],
+                "host_routes": [{"destination": "2001:db8:99::/64", "nexthop": "2001:db8:1::9"}],
+                "allocation_pools": [{"start": "2001:db8:1::100", "end": "2001:db8:1::1ff"}],
+            }
+        },
     )
     assert r.status_code == 200, r.text
     s2 = r.json()["subnet"]
@@ -120,17 +134,33 @@ def test_subnetpool_allocation(api: Api) -> None:
     a = api.create("subnet", network_id=net["id"], ip_version=6, subnetpool_id=pool["id"])
     b = api.create("subnet", network_id=api.network()["id"], ip_version=6, subnetpool_id=pool["id"])
     assert a["cidr"] == "2001:db8:100::/64" and b["cidr"] == "2001:db8:100:1::/64"
-    c = api.create("subnet", network_id=api.network()["id"], ip_version=6, subnetpool_id=pool["id"], prefixlen=60)
+    c = api.create(
+        "subnet",
+        network_id=api.network()["id"],
+        ip_version=6,
+        subnetpool_id=pool["id"],
+        prefixlen=60,
+    )
     assert c["cidr"] == "2001:db8:100:10::/60"
     r = api.delete(f"/v2.0/subnetpools/{pool['id']}")
     assert r.status_code == 409
 
 
 def test_default_subnetpool(api: Api) -> None:
-    r = api.post("/v2.0/subnetpools", {"subnetpool": {"name": "d", "prefixes": ["2001:db8:200::/48"], "is_default": True}})
+    r = api.post(
+        "/v2.0/subnetpools",
+        {"subnetpool": {"name": "d", "prefixes": ["2001:db8:200::/48"], "is_default": True}},
+    )
     assert r.status_code == 403
-    api.create("subnetpool", user="admin", name="d", prefixes=["2001:db8:200::/48"], is_default=True,
-               shared=True, default_prefixlen=64)
+    api.create(
+        "subnetpool",
+        user="admin",
+        name="d",
+        prefixes=["2001:db8:200::/48"],
+        is_default=True,
+        shared=True,
+        default_prefixlen=64,
+    )
     net = api.network()
     s = api.create("subnet", network_id=net["id"], ip_version=6, use_default_subnetpool=True)
     assert s["cidr"] == "2001:db8:200::/64"

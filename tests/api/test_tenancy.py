@@ -9,11 +9,16 @@ def test_overlapping_projects_are_isolated(api: Api) -> None:
     mine = {}
     for user in ("alice", "bob"):
         net = api.network(user, name="same-name")
-        subnet = api.subnet(net["id"], "2001:db8:1::/64", user, ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+        subnet = api.subnet(
+            net["id"], "2001:db8:1::/64", user, ipv6_ra_mode="slaac", ipv6_address_mode="slaac"
+        )
         port = api.port(net["id"], user, mac_address="fa:16:3e:00:00:01")
         mine[user] = (net, subnet, port)
     # identical prefixes and even identical addresses coexist in two projects
-    assert mine["alice"][2]["fixed_ips"][0]["ip_address"] == mine["bob"][2]["fixed_ips"][0]["ip_address"]
+    assert (
+        mine["alice"][2]["fixed_ips"][0]["ip_address"]
+        == mine["bob"][2]["fixed_ips"][0]["ip_address"]
+    )
     for me, other in (("alice", "bob"), ("bob", "alice")):
         net, subnet, port = mine[other]
         for plural, item in (("networks", net), ("subnets", subnet), ("ports", port)):
@@ -21,14 +26,26 @@ def test_overlapping_projects_are_isolated(api: Api) -> None:
             assert item["id"] not in [i["id"] for i in listed]
             r = api.get(f"/v2.0/{plural}/{item['id']}", me)
             assert r.status_code == 404, r.text
-            assert api.put(f"/v2.0/{plural}/{item['id']}", {plural[:-1]: {"name": "x"}}, me).status_code == 404
+            assert (
+                api.put(
+                    f"/v2.0/{plural}/{item['id']}", {plural[:-1]: {"name": "x"}}, me
+                ).status_code
+                == 404
+            )
             assert api.delete(f"/v2.0/{plural}/{item['id']}", me).status_code == 404
         r = api.post("/v2.0/ports", {"port": {"network_id": net["id"]}}, me)
         assert r.status_code == 404 and error_of(r)["type"] == "NetworkNotFound"
-        r = api.post("/v2.0/subnets", {"subnet": {"network_id": net["id"], "ip_version": 6, "cidr": "2001:db8:9::/64"}}, me)
+        r = api.post(
+            "/v2.0/subnets",
+            {"subnet": {"network_id": net["id"], "ip_version": 6, "cidr": "2001:db8:9::/64"}},
+            me,
+        )
         assert r.status_code == 404
     # nothing changed
-    assert api.get(f"/v2.0/networks/{mine['bob'][0]['id']}", "bob").json()["network"]["name"] == "same-name"
+    assert (
+        api.get(f"/v2.0/networks/{mine['bob'][0]['id']}", "bob").json()["network"]["name"]
+        == "same-name"
+    )
 
 
 def test_admin_sees_all_and_filters_by_project(api: Api) -> None:
@@ -52,7 +69,10 @@ def test_shared_and_external_networks(api: Api) -> None:
     assert len(api.get("/v2.0/subnets", "bob").json()["subnets"]) == 1
     port = api.port(shared["id"], "bob")  # anyone may plug into a shared network
     assert port["project_id"] == api.project_ids["beta"]
-    assert api.put(f"/v2.0/networks/{shared['id']}", {"network": {"name": "x"}}, "bob").status_code == 403
+    assert (
+        api.put(f"/v2.0/networks/{shared['id']}", {"network": {"name": "x"}}, "bob").status_code
+        == 403
+    )
     r = api.post("/v2.0/ports", {"port": {"network_id": external["id"]}}, "bob")
     assert r.status_code == 403
     # the owner cannot un-share a network other projects use
@@ -66,11 +86,16 @@ def test_reader_reads_but_cannot_write(api: Api) -> None:
     r = api.post("/v2.0/networks", {"network": {"name": "nope"}}, "rita")
     assert r.status_code == 403
     assert api.delete(f"/v2.0/networks/{net['id']}", "rita").status_code == 403
-    assert api.put(f"/v2.0/networks/{net['id']}", {"network": {"name": "y"}}, "rita").status_code == 403
+    assert (
+        api.put(f"/v2.0/networks/{net['id']}", {"network": {"name": "y"}}, "rita").status_code
+        == 403
+    )
 
 
 def test_creating_for_another_project_needs_admin(api: Api) -> None:
-    r = api.post("/v2.0/networks", {"network": {"name": "n", "project_id": api.project_ids["beta"]}}, "alice")
+    r = api.post(
+        "/v2.0/networks", {"network": {"name": "n", "project_id": api.project_ids["beta"]}}, "alice"
+    )
     assert r.status_code == 400
     net = api.network("admin", project_id=api.project_ids["beta"])
     assert net["project_id"] == net["tenant_id"] == api.project_ids["beta"]
@@ -79,13 +104,21 @@ def test_creating_for_another_project_needs_admin(api: Api) -> None:
 def test_provider_attributes_are_admin_only(api: Api) -> None:
     r = api.post("/v2.0/networks", {"network": {"provider:network_type": "vxlan"}}, "alice")
     assert r.status_code == 403
-    net = api.network("admin", **{"provider:network_type": "vxlan", "provider:segmentation_id": 4242})
+    net = api.network(
+        "admin", **{"provider:network_type": "vxlan", "provider:segmentation_id": 4242}
+    )
     assert net["provider:segmentation_id"] == 4242 and net["mtu"] == 1450
-    r = api.post("/v2.0/networks", {"network": {"provider:network_type": "vxlan", "provider:segmentation_id": 4242}}, "admin")
+    r = api.post(
+        "/v2.0/networks",
+        {"network": {"provider:network_type": "vxlan", "provider:segmentation_id": 4242}},
+        "admin",
+    )
     assert r.status_code == 409
     tenant = api.network("alice")
     assert "provider:network_type" not in tenant
-    flat = api.network("admin", **{"provider:network_type": "flat", "provider:physical_network": "physnet1"})
+    flat = api.network(
+        "admin", **{"provider:network_type": "flat", "provider:physical_network": "physnet1"}
+    )
     assert flat["mtu"] == 1500
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from v6fabric.api.responses import JSONBody
 
 from v6fabric.api.errors import install_error_handlers
 from v6fabric.api.keystone.routes import router as keystone_router
 from v6fabric.api.neutron.routes import build_router as build_neutron_router
 from v6fabric.api.request_id import RequestIdMiddleware
+from v6fabric.api.responses import JSONBody
 from v6fabric.identity.service import IdentityService
 from v6fabric.services.registry import Services
 from v6fabric.settings import Settings

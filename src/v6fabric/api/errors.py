@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from v6fabric.api.responses import JSONBody
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from v6fabric.api.responses import JSONBody
 from v6fabric.domain.errors import FabricError
 
 _HTTP_TYPES = {
@@ -34,7 +34,9 @@ def _validation_message(exc: RequestValidationError) -> str:
     if first.get("type") == "extra_forbidden":
         return f"Unrecognized attribute(s) '{loc[-1] if loc else ''}'"
     if first.get("type") == "missing":
-        return f"Failed to parse request. Required attribute '{loc[-1] if loc else ''}' not specified"
+        return (
+            f"Failed to parse request. Required attribute '{loc[-1] if loc else ''}' not specified"
+        )
     attribute = loc[-1] if loc else "request"
     reason = str(first.get("msg", "invalid value"))
     if "input" in first and not isinstance(first["input"], dict | list):

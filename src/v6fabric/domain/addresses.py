@@ -36,7 +36,7 @@ def eui64_address(prefix: ipaddress.IPv6Network, mac: str) -> ipaddress.IPv6Addr
     """Modified EUI-64 (RFC 4291 appendix A): insert ff:fe, flip the universal/local bit."""
     octets = [int(part, 16) for part in mac.split(":")]
     octets[0] ^= 0x02
-    iid = octets[:3] + [0xFF, 0xFE] + octets[3:]
+    iid = [*octets[:3], 255, 254, *octets[3:]]
     return ipaddress.IPv6Address(int(prefix.network_address) | int.from_bytes(bytes(iid), "big"))
 
 

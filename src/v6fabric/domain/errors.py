@@ -51,7 +51,9 @@ class InvalidIpForSubnet(BadRequest):
 
 
 class InvalidIpForNetwork(BadRequest):
-    template = "IP address {ip_address} is not a valid IP for any of the subnets on the specified network."
+    template = (
+        "IP address {ip_address} is not a valid IP for any of the subnets on the specified network."
+    )
 
 
 class InvalidAllocationPool(BadRequest):
@@ -164,7 +166,9 @@ class MacAddressInUse(InUse):
 
 
 class IpAddressInUse(InUse):
-    template = "Unable to complete operation for network {net_id}. The IP address {ip_address} is in use."
+    template = (
+        "Unable to complete operation for network {net_id}. The IP address {ip_address} is in use."
+    )
 
 
 class IpAddressAlreadyAllocated(Conflict):

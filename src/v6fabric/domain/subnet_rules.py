@@ -118,13 +118,16 @@ def parse_host_routes(raw: object, ip_version: int, limit: int, subnet_ref: str)
     for item in raw:
         if not isinstance(item, dict) or set(item) != {"destination", "nexthop"}:
             raise invalid_attribute(
-                "host_routes", f"Validation of dictionary's keys failed. Expected keys: "
-                f"{{'destination', 'nexthop'}} Provided keys: {set(item) if isinstance(item, dict) else item}"
+                "host_routes",
+                f"Validation of dictionary's keys failed. Expected keys: "
+                f"{{'destination', 'nexthop'}} Provided keys: {set(item) if isinstance(item, dict) else item}",
             )
         destination = parse_cidr(item["destination"])
         nexthop = parse_ip(item["nexthop"])
         if destination is None:
-            raise invalid_attribute("host_routes", f"'{item['destination']}' is not a valid IP subnet")
+            raise invalid_attribute(
+                "host_routes", f"'{item['destination']}' is not a valid IP subnet"
+            )
         if nexthop is None:
             raise invalid_attribute("host_routes", f"'{item['nexthop']}' is not a valid IP address")
         if destination.version != ip_version or nexthop.version != ip_version:

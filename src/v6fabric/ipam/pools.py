@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from v6fabric.domain.addresses import IPAddress, IPNetwork, parse_ip
@@ -44,7 +45,7 @@ def parse_pools(cidr: IPNetwork, raw: Sequence[dict]) -> list[Pool]:
             raise OutOfBoundsAllocationPool(pool=text, subnet_cidr=cidr)
         pools.append((start, end))
     ordered = sorted(pools)
-    for (s1, e1), (s2, e2) in zip(ordered, ordered[1:], strict=False):
+    for (s1, e1), (s2, e2) in itertools.pairwise(ordered):
         if s2 <= e1:
             raise OverlappingAllocationPools(
                 pool_1=f"{s1}-{e1}", pool_2=f"{s2}-{e2}", subnet_cidr=cidr

@@ -48,7 +48,9 @@ def require_write(ctx: RequestContext, action: str) -> None:
         raise PolicyNotAuthorized(action=action)
 
 
-def require_admin_for(ctx: RequestContext, action: str, body: Mapping[str, Any], *attrs: str) -> None:
+def require_admin_for(
+    ctx: RequestContext, action: str, body: Mapping[str, Any], *attrs: str
+) -> None:
     """Admin-only attributes: naming them at all (unless at their default) needs admin."""
     if ctx.is_admin:
         return
@@ -74,9 +76,13 @@ def owner_project(ctx: RequestContext, body: Mapping[str, Any], resource: str) -
     return str(project)
 
 
-def check_quota(conn: Connection, project_id: str, resource: str, table: Table, adding: int = 1) -> None:
+def check_quota(
+    conn: Connection, project_id: str, resource: str, table: Table, adding: int = 1
+) -> None:
     limit = conn.execute(
-        select(quotas.c.limit).where(quotas.c.project_id == project_id, quotas.c.resource == resource)
+        select(quotas.c.limit).where(
+            quotas.c.project_id == project_id, quotas.c.resource == resource
+        )
     ).scalar()
     if limit is None:
         limit = DEFAULT_QUOTAS.get(resource, -1)

@@ -38,9 +38,9 @@ class PortIdentity:
 def network_subnets(conn: Connection, network_id: str) -> list[Any]:
     return list(
         conn.execute(
-            select(subnets).where(subnets.c.network_id == network_id).order_by(
-                subnets.c.created_at, subnets.c.id
-            )
+            select(subnets)
+            .where(subnets.c.network_id == network_id)
+            .order_by(subnets.c.created_at, subnets.c.id)
         )
     )
 
@@ -49,9 +49,9 @@ def _check_ip_for_subnet(ip: Any, subnet: Any, is_router: bool) -> None:
     cidr = parse_cidr(subnet.cidr)
     if ip.version != cidr.version or ip not in cidr:  # type: ignore[union-attr,operator]
         raise InvalidIpForSubnet(ip_address=ip)
-    if cidr.version == 4 and cidr.prefixlen < 31:  # type: ignore[union-attr]
-        if ip in (cidr.network_address, cidr.broadcast_address):  # type: ignore[union-attr]
-            raise InvalidIpForSubnet(ip_address=ip)
+    edges = (cidr.network_address, cidr.broadcast_address)  # type: ignore[union-attr]
+    if cidr.version == 4 and cidr.prefixlen < 31 and ip in edges:  # type: ignore[union-attr]
+        raise InvalidIpForSubnet(ip_address=ip)
     if cidr.version == 6 and ip == cidr.network_address and not is_router:  # type: ignore[union-attr]
         raise InvalidIpForSubnet(ip_address=ip)
 
@@ -112,15 +112,17 @@ def assign(
 
     if requested is None:
         for version in (4, 6):
-            pooled = [s for s in candidates if s.ip_version == version and not allocations.is_auto(s)]
+            pooled = [
+                s for s in candidates if s.ip_version == version and not allocations.is_auto(s)
+            ]
             _allocate_first_free(assigner, pooled)
     else:
         for entry in requested:
             _assign_entry(conn, assigner, by_id, entry, reuse_on)
     for subnet in candidates:
-        if allocations.is_auto(subnet) and not assigner.is_router and not assigner.covers(subnet):
-            if not reuse_on(subnet):
-                assigner.generate(subnet)
+        wants_eui64 = allocations.is_auto(subnet) and not assigner.is_router
+        if wants_eui64 and not assigner.covers(subnet) and not reuse_on(subnet):
+            assigner.generate(subnet)
     return assigner.rows
 
 
@@ -135,7 +137,9 @@ def _allocate_first_free(assigner: _Assigner, pooled: Sequence[Any]) -> None:
         raise IpAddressGenerationFailure(net_id=assigner.port.network_id)
 
 
-def _assign_entry(conn: Connection, assigner: _Assigner, by_id: dict, entry: Any, reuse_on: Any) -> None:
+def _assign_entry(
+    conn: Connection, assigner: _Assigner, by_id: dict, entry: Any, reuse_on: Any
+) -> None:
     if not isinstance(entry, dict) or not entry or set(entry) - {"subnet_id", "ip_address"}:
         raise invalid_attribute("fixed_ips", f"Invalid data format for fixed IP: '{entry}'")
     subnet = None

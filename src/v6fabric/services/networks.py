@@ -244,7 +244,9 @@ class NetworkService:
 
 def _check_mtu(mtu: int, limit: int) -> None:
     if mtu < 68:
-        raise InvalidInput(f"Invalid input for mtu. Reason: '{mtu}' is too small - must be at least '68'")
+        raise InvalidInput(
+            f"Invalid input for mtu. Reason: '{mtu}' is too small - must be at least '68'"
+        )
     if mtu > limit:
         raise InvalidInput(f"Requested MTU is too big, maximum is {limit}")
 

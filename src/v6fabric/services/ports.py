@@ -58,8 +58,15 @@ SPEC = ListSpec(
         "revision_number": parse_int,
     },
     ignored_filters=frozenset(
-        {"allowed_address_pairs", "binding:profile", "binding:vif_type", "binding:vif_details",
-         "tags", "security_groups", "extra_dhcp_opts"}
+        {
+            "allowed_address_pairs",
+            "binding:profile",
+            "binding:vif_type",
+            "binding:vif_details",
+            "tags",
+            "security_groups",
+            "extra_dhcp_opts",
+        }
     ),
 )
 ADMIN_ATTRIBUTES = ("binding:host_id", "binding:profile")
@@ -95,14 +102,22 @@ def _parse_pairs(raw: object, port_mac: str) -> list[dict[str, str]]:
         raise invalid_attribute("allowed_address_pairs", f"'{raw}' is not a list")
     pairs: list[dict[str, str]] = []
     for item in raw:
-        if not isinstance(item, dict) or "ip_address" not in item or set(item) - {"ip_address", "mac_address"}:
+        if (
+            not isinstance(item, dict)
+            or "ip_address" not in item
+            or set(item) - {"ip_address", "mac_address"}
+        ):
             raise invalid_attribute("allowed_address_pairs", f"Invalid address pair '{item}'")
         net = parse_ip_or_cidr(item["ip_address"])
         if net is None:
-            raise invalid_attribute("allowed_address_pairs", f"'{item['ip_address']}' is not a valid IP address")
+            raise invalid_attribute(
+                "allowed_address_pairs", f"'{item['ip_address']}' is not a valid IP address"
+            )
         mac = parse_mac(item.get("mac_address") or port_mac)
         if mac is None:
-            raise invalid_attribute("allowed_address_pairs", f"'{item.get('mac_address')}' is not a valid MAC address")
+            raise invalid_attribute(
+                "allowed_address_pairs", f"'{item.get('mac_address')}' is not a valid MAC address"
+            )
         ip_text = str(net) if "/" in item["ip_address"] else str(net.network_address)
         pair = {"ip_address": ip_text, "mac_address": mac}
         if pair in pairs:
@@ -125,7 +140,9 @@ def _check_mac(conn: Connection, network_id: str, raw: object) -> str:
 def _free_mac(conn: Connection, network_id: str) -> str:
     while True:
         mac = generate_mac()
-        if not conn.execute(select(c.id).where(c.network_id == network_id, c.mac_address == mac)).first():
+        if not conn.execute(
+            select(c.id).where(c.network_id == network_id, c.mac_address == mac)
+        ).first():
             return mac
 
 
@@ -209,7 +226,9 @@ class PortService:
 
     def _insert(self, conn: Connection, ctx: RequestContext, body: Mapping[str, Any]) -> Any:
         if not body.get("network_id"):
-            raise HTTPBadRequest(msg="Failed to parse request. Required attribute 'network_id' not specified")
+            raise HTTPBadRequest(
+                msg="Failed to parse request. Required attribute 'network_id' not specified"
+            )
         network = fetch_network(conn, ctx, body["network_id"])
         if not (ctx.is_admin or network.project_id == ctx.project_id or network.shared):
             raise PolicyNotAuthorized(action="create_port:network")
@@ -229,7 +248,9 @@ class PortService:
         if vnic not in VNIC_TYPES:
             raise invalid_attribute("binding:vnic_type", f"'{vnic}' is not in {list(VNIC_TYPES)}")
         now = common.utcnow()
-        identity = fixed_ips.PortIdentity(common.new_id(), network.id, mac, body.get("device_owner") or "")
+        identity = fixed_ips.PortIdentity(
+            common.new_id(), network.id, mac, body.get("device_owner") or ""
+        )
         conn.execute(
             ports.insert().values(
                 id=identity.id,
@@ -271,7 +292,9 @@ class PortService:
             mac = row.mac_address
             if body.get("mac_address") is not None and parse_mac(body["mac_address"]) != mac:
                 if row.binding_host_id:
-                    raise PortBound(port_id=row.id, vif_type="bridge", old_mac=mac, new_mac=body["mac_address"])
+                    raise PortBound(
+                        port_id=row.id, vif_type="bridge", old_mac=mac, new_mac=body["mac_address"]
+                    )
                 mac = values["mac_address"] = _check_mac(conn, row.network_id, body["mac_address"])
             security = body.get("port_security_enabled", row.port_security_enabled)
             if security is None:
@@ -279,12 +302,17 @@ class PortService:
             values["port_security_enabled"] = security
             pairs = row.allowed_address_pairs
             if "allowed_address_pairs" in body:
-                pairs = values["allowed_address_pairs"] = _parse_pairs(body["allowed_address_pairs"], mac)
+                pairs = values["allowed_address_pairs"] = _parse_pairs(
+                    body["allowed_address_pairs"], mac
+                )
             if pairs and not security:
                 raise AddressPairAndPortSecurityRequired()
             if body.get("binding:vnic_type") is not None:
                 if body["binding:vnic_type"] not in VNIC_TYPES:
-                    raise invalid_attribute("binding:vnic_type", f"'{body['binding:vnic_type']}' is not in {list(VNIC_TYPES)}")
+                    raise invalid_attribute(
+                        "binding:vnic_type",
+                        f"'{body['binding:vnic_type']}' is not in {list(VNIC_TYPES)}",
+                    )
                 values["binding_vnic_type"] = body["binding:vnic_type"]
             if "binding:host_id" in body:
                 values["binding_host_id"] = body["binding:host_id"] or ""
@@ -299,7 +327,9 @@ class PortService:
         return self.db.write(operation)
 
     @staticmethod
-    def _reassign(conn: Connection, row: Any, mac: str, owner: str, body: Mapping[str, Any]) -> None:
+    def _reassign(
+        conn: Connection, row: Any, mac: str, owner: str, body: Mapping[str, Any]
+    ) -> None:
         """Replace the port's allocations; EUI-64 ones follow a MAC change, others are kept."""
         old_subnets = {s.id: s for s in fixed_ips.network_subnets(conn, row.network_id)}
         previous = [
@@ -311,9 +341,11 @@ class PortService:
         ]
         conn.execute(delete(ip_allocations).where(a.port_id == row.id))
         identity = fixed_ips.PortIdentity(row.id, row.network_id, mac, owner)
-        requested = body["fixed_ips"] if "fixed_ips" in body else [
-            {"subnet_id": sub, "ip_address": ip} for sub, ip in previous
-        ]
+        requested = (
+            body["fixed_ips"]
+            if "fixed_ips" in body
+            else [{"subnet_id": sub, "ip_address": ip} for sub, ip in previous]
+        )
         fixed_ips.assign(conn, identity, requested, previous)
 
     def delete(self, ctx: RequestContext, port_id: str) -> None:

@@ -55,7 +55,9 @@ class QuotaService:
                 used = 0
                 if table is not None:
                     used = conn.execute(
-                        select(func.count()).select_from(table).where(table.c.project_id == project_id)
+                        select(func.count())
+                        .select_from(table)
+                        .where(table.c.project_id == project_id)
                     ).scalar_one()
                 out[resource] = {"limit": limit, "used": used, "reserved": 0}
             return out
@@ -67,11 +69,11 @@ class QuotaService:
             if not ctx.is_admin:
                 stmt = stmt.where(quotas.c.project_id == ctx.project_id)
             projects = list(conn.execute(stmt).scalars())
-            return [
-                {"project_id": p, "tenant_id": p, **self._limits(conn, p)} for p in projects
-            ]
+            return [{"project_id": p, "tenant_id": p, **self._limits(conn, p)} for p in projects]
 
-    def update(self, ctx: RequestContext, project_id: str, body: Mapping[str, Any]) -> dict[str, int]:
+    def update(
+        self, ctx: RequestContext, project_id: str, body: Mapping[str, Any]
+    ) -> dict[str, int]:
         if not ctx.is_admin:
             raise PolicyNotAuthorized(action="update_quota")
         for resource, limit in body.items():
@@ -83,9 +85,13 @@ class QuotaService:
         def operation(txn: WriteTxn) -> dict[str, int]:
             for resource, limit in body.items():
                 txn.conn.execute(
-                    delete(quotas).where(quotas.c.project_id == project_id, quotas.c.resource == resource)
+                    delete(quotas).where(
+                        quotas.c.project_id == project_id, quotas.c.resource == resource
+                    )
                 )
-                txn.conn.execute(quotas.insert().values(project_id=project_id, resource=resource, limit=limit))
+                txn.conn.execute(
+                    quotas.insert().values(project_id=project_id, resource=resource, limit=limit)
+                )
             return self._limits(txn.conn, project_id)
 
         return self.db.write(operation)
@@ -93,4 +99,6 @@ class QuotaService:
     def reset(self, ctx: RequestContext, project_id: str) -> None:
         if not ctx.is_admin:
             raise PolicyNotAuthorized(action="delete_quota")
-        self.db.write(lambda txn: txn.conn.execute(delete(quotas).where(quotas.c.project_id == project_id)))
+        self.db.write(
+            lambda txn: txn.conn.execute(delete(quotas).where(quotas.c.project_id == project_id))
+        )

@@ -30,7 +30,9 @@ class Segment:
 
 
 def max_mtu(settings: Settings, network_type: str) -> int:
-    return settings.global_physnet_mtu - OVERHEAD.get((network_type, settings.overlay_ip_version), 0)
+    return settings.global_physnet_mtu - OVERHEAD.get(
+        (network_type, settings.overlay_ip_version), 0
+    )
 
 
 def requested_segment(body: Mapping[str, Any]) -> Segment | None:

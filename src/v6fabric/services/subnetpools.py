@@ -125,23 +125,33 @@ def choose_cidr_from_pool(
             select(subnetpools).where(c.is_default.is_(True), c.ip_version == ip_version)
         ).first()
         if pool is None:
-            raise BadRequest(resource="subnets", msg=f"No default subnetpool found for IPv{ip_version}")
+            raise BadRequest(
+                resource="subnets", msg=f"No default subnetpool found for IPv{ip_version}"
+            )
     elif pool_id:
         pool = fetch_visible(conn, ctx, pool_id)
     else:
         return None, cidr
     if pool.ip_version != ip_version:
-        raise InvalidInput(f"Cannot allocate IPv{ip_version} subnet from IPv{pool.ip_version} subnet pool")
+        raise InvalidInput(
+            f"Cannot allocate IPv{ip_version} subnet from IPv{pool.ip_version} subnet pool"
+        )
     prefixes = [parse_cidr(p) for p in pool.prefixes]
     used = [
         parse_cidr(x)
-        for x in conn.execute(select(subnets.c.cidr).where(subnets.c.subnetpool_id == pool.id)).scalars()
+        for x in conn.execute(
+            select(subnets.c.cidr).where(subnets.c.subnetpool_id == pool.id)
+        ).scalars()
     ]
     if cidr is not None:
         if not within_pool(prefixes, cidr):  # type: ignore[arg-type]
-            raise SubnetAllocationError(reason="Cannot allocate requested subnet from the available set of prefixes")
+            raise SubnetAllocationError(
+                reason="Cannot allocate requested subnet from the available set of prefixes"
+            )
         if any(u.overlaps(cidr) for u in used):  # type: ignore[union-attr,arg-type]
-            raise SubnetAllocationError(reason=f"Cannot allocate requested subnet {cidr}: it overlaps an allocated subnet")
+            raise SubnetAllocationError(
+                reason=f"Cannot allocate requested subnet {cidr}: it overlaps an allocated subnet"
+            )
         return pool.id, cidr
     prefixlen = body.get("prefixlen") or pool.default_prefixlen
     if not pool.min_prefixlen <= int(prefixlen) <= pool.max_prefixlen:
@@ -151,7 +161,9 @@ def choose_cidr_from_pool(
         )
     chosen = allocate_prefix(prefixes, used, int(prefixlen))  # type: ignore[arg-type]
     if chosen is None:
-        raise SubnetAllocationError(reason=f"Insufficient prefix space to allocate subnet size /{prefixlen}")
+        raise SubnetAllocationError(
+            reason=f"Insufficient prefix space to allocate subnet size /{prefixlen}"
+        )
     return pool.id, chosen
 
 
@@ -232,14 +244,22 @@ class SubnetPoolService:
             conn = txn.conn
             row = self._fetch_owned(conn, ctx, pool_id, "update_subnetpool")
             values = common.touched(row.revision_number, common.utcnow())
-            for attr in ("name", "description", "default_prefixlen", "min_prefixlen", "max_prefixlen"):
+            for attr in (
+                "name",
+                "description",
+                "default_prefixlen",
+                "min_prefixlen",
+                "max_prefixlen",
+            ):
                 if body.get(attr) is not None:
                     values[attr] = body[attr]
             if body.get("prefixes") is not None:
                 new = _parse_prefixes(body["prefixes"])
                 old = [parse_cidr(p) for p in row.prefixes]
                 if not all(within_pool(new, o) for o in old):  # type: ignore[arg-type]
-                    raise IllegalSubnetPoolPrefixUpdate(msg="Existing prefixes must be a subset of the new prefixes")
+                    raise IllegalSubnetPoolPrefixUpdate(
+                        msg="Existing prefixes must be a subset of the new prefixes"
+                    )
                 values["prefixes"] = [str(p) for p in new]
             if body.get("is_default"):
                 _check_single_default(conn, row.ip_version, row.id)
@@ -254,7 +274,9 @@ class SubnetPoolService:
         def operation(txn: WriteTxn) -> None:
             conn = txn.conn
             row = self._fetch_owned(conn, ctx, pool_id, "delete_subnetpool")
-            used = conn.execute(select(subnets.c.id).where(subnets.c.subnetpool_id == row.id).limit(1)).first()
+            used = conn.execute(
+                select(subnets.c.id).where(subnets.c.subnetpool_id == row.id).limit(1)
+            ).first()
             if used is not None:
                 raise SubnetPoolInUse(subnet_pool_id=row.id)
             conn.execute(delete(subnetpools).where(c.id == row.id))

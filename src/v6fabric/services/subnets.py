@@ -65,18 +65,37 @@ SPEC = ListSpec(
     },
     converters={"ip_version": parse_int, "enable_dhcp": parse_bool, "revision_number": parse_int},
     ignored_filters=frozenset(
-        {"dns_nameservers", "host_routes", "allocation_pools", "tags", "segment_id", "service_types"}
+        {
+            "dns_nameservers",
+            "host_routes",
+            "allocation_pools",
+            "tags",
+            "segment_id",
+            "service_types",
+        }
     ),
 )
-READ_ONLY = ("ip_version", "cidr", "network_id", "ipv6_ra_mode", "ipv6_address_mode",
-             "subnetpool_id", "prefixlen", "use_default_subnetpool", "project_id", "tenant_id")
+READ_ONLY = (
+    "ip_version",
+    "cidr",
+    "network_id",
+    "ipv6_ra_mode",
+    "ipv6_address_mode",
+    "subnetpool_id",
+    "prefixlen",
+    "use_default_subnetpool",
+    "project_id",
+    "tenant_id",
+)
 
 
 def visible(ctx: RequestContext):  # type: ignore[no-untyped-def]
     """Own subnets, and those of shared or external networks."""
     if ctx.is_admin:
         return None
-    public = select(networks.c.id).where(or_(networks.c.shared.is_(True), networks.c.external.is_(True)))
+    public = select(networks.c.id).where(
+        or_(networks.c.shared.is_(True), networks.c.external.is_(True))
+    )
     return or_(c.project_id == ctx.project_id, c.network_id.in_(public))
 
 
@@ -149,7 +168,9 @@ class SubnetService:
 
     def _insert(self, conn: Connection, ctx: RequestContext, body: Mapping[str, Any]) -> Any:
         if not body.get("network_id"):
-            raise HTTPBadRequest(msg="Failed to parse request. Required attribute 'network_id' not specified")
+            raise HTTPBadRequest(
+                msg="Failed to parse request. Required attribute 'network_id' not specified"
+            )
         network = fetch_owned(conn, ctx, body["network_id"], "create_subnet")
         project = common.owner_project(ctx, body, "subnet")
         common.check_quota(conn, project, "subnet", subnets)
@@ -169,7 +190,9 @@ class SubnetService:
                 raise invalid_attribute("cidr", f"'{body['cidr']}' is not a valid IP subnet")
         pool_id, cidr = choose_cidr_from_pool(conn, ctx, body, ip_version, cidr)
         if cidr is None:
-            raise BadRequest(resource="subnets", msg="a subnetpool must be specified in the absence of a cidr")
+            raise BadRequest(
+                resource="subnets", msg="a subnetpool must be specified in the absence of a cidr"
+            )
         validate_cidr(ip_version, cidr, enable_dhcp)
         validate_ipv6_modes(ip_version, ra_mode, address_mode, enable_dhcp, cidr)
         if ip_version == 6 and network.mtu < 1280:
@@ -182,7 +205,11 @@ class SubnetService:
                     "overlaps with another subnet"
                 )
 
-        gateway = _parse_gateway(body["gateway_ip"], cidr) if "gateway_ip" in body else default_gateway(cidr)
+        gateway = (
+            _parse_gateway(body["gateway_ip"], cidr)
+            if "gateway_ip" in body
+            else default_gateway(cidr)
+        )
         if body.get("allocation_pools") is not None:
             pools = parse_pools(cidr, body["allocation_pools"])
             check_gateway_outside_pools(gateway, pools)
@@ -269,7 +296,9 @@ class SubnetService:
             if allocations.is_auto(row):
                 allocations.release_user_allocations(conn, row.id)
             in_use = conn.execute(
-                select(ip_allocations.c.port_id).where(ip_allocations.c.subnet_id == row.id).limit(1)
+                select(ip_allocations.c.port_id)
+                .where(ip_allocations.c.subnet_id == row.id)
+                .limit(1)
             ).first()
             if in_use is not None:
                 raise SubnetInUse(subnet_id=row.id)
@@ -277,7 +306,9 @@ class SubnetService:
 
         self.db.write(operation)
 
-    def _fetch_owned(self, conn: Connection, ctx: RequestContext, subnet_id: str, action: str) -> Any:
+    def _fetch_owned(
+        self, conn: Connection, ctx: RequestContext, subnet_id: str, action: str
+    ) -> Any:
         row = fetch_visible(conn, ctx, subnet_id)
         common.require_write(ctx, action)
         if not ctx.is_admin and row.project_id != ctx.project_id:

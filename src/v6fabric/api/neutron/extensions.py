@@ -5,25 +5,65 @@ from __future__ import annotations
 UPDATED = "2026-11-28T00:00:00-00:00"
 
 EXTENSIONS: list[tuple[str, str, str]] = [
-    ("external-net", "Neutron external network", "Adds external network attribute to network resource."),
+    (
+        "external-net",
+        "Neutron external network",
+        "Adds external network attribute to network resource.",
+    ),
     ("provider", "Provider Network", "Expose mapping of virtual networks to physical networks"),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
     ("port-security", "Port Security", "Provides port security"),
     ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
     ("binding", "Port Binding", "Expose port bindings of a virtual port to external application"),
     ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a subnet pool"),
-    ("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a subnetpool as the default."),
-    ("standard-attr-description", "standard-attr-description", "Extension to add descriptions to standard attributes"),
-    ("standard-attr-revisions", "Resource revision numbers", "This extension will display the revision number of neutron resources."),
-    ("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes."),
-    ("project-id", "project_id field enabled", "Extension that indicates that project_id field is enabled."),
-    ("ip-substring-filtering", "IP address substring filtering", "Provides IP address substring filtering when listing ports"),
+    (
+        "default-subnetpools",
+        "Default Subnetpools",
+        "Provides ability to mark and use a subnetpool as the default.",
+    ),
+    (
+        "standard-attr-description",
+        "standard-attr-description",
+        "Extension to add descriptions to standard attributes",
+    ),
+    (
+        "standard-attr-revisions",
+        "Resource revision numbers",
+        "This extension will display the revision number of neutron resources.",
+    ),
+    (
+        "standard-attr-timestamp",
+        "Resource timestamps",
+        "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.",
+    ),
+    (
+        "project-id",
+        "project_id field enabled",
+        "Extension that indicates that project_id field is enabled.",
+    ),
+    (
+        "ip-substring-filtering",
+        "IP address substring filtering",
+        "Provides IP address substring filtering when listing ports",
+    ),
     ("quotas", "Quota management support", "Expose functions for quotas management per project"),
-    ("quota_details", "Quota details management support", "Expose functions for quotas usage statistics per project"),
+    (
+        "quota_details",
+        "Quota details management support",
+        "Expose functions for quotas usage statistics per project",
+    ),
     ("pagination", "Pagination support", "Extension that indicates that pagination is enabled."),
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
-    ("filter-validation", "Filter parameters validation", "Provides validation on filter parameters."),
-    ("v6fabric-slaac-fixed-ip", "Chosen addresses on SLAAC subnets (R8)", "A chosen ip_address on a SLAAC or DHCPv6-stateless subnet is accepted (Neutron refuses it)."),
+    (
+        "filter-validation",
+        "Filter parameters validation",
+        "Provides validation on filter parameters.",
+    ),
+    (
+        "v6fabric-slaac-fixed-ip",
+        "Chosen addresses on SLAAC subnets (R8)",
+        "A chosen ip_address on a SLAAC or DHCPv6-stateless subnet is accepted (Neutron refuses it).",
+    ),
 ]
 
 

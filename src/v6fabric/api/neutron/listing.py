@@ -66,7 +66,9 @@ def page_links(request: Request, query: ListQuery, items: list[dict[str, Any]]) 
     """Neutron's ``<plural>_links``: next when the page is full, previous after a marker."""
     if not query.limit or not items:
         return []
-    base = [(k, v) for k, v in request.query_params.multi_items() if k not in ("marker", "page_reverse")]
+    base = [
+        (k, v) for k, v in request.query_params.multi_items() if k not in ("marker", "page_reverse")
+    ]
     url = str(request.url.replace(query=None))
     links = []
     if len(items) >= query.limit:

@@ -7,13 +7,13 @@ built in a loop and FastAPI must see their body models as real classes, not stri
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from v6fabric.api.responses import JSONBody
 from pydantic import BaseModel, create_model
 
 from v6fabric.api.deps import caller
 from v6fabric.api.neutron import schemas
 from v6fabric.api.neutron.extensions import extension_documents
 from v6fabric.api.neutron.listing import page_links, parse_list_query, select_fields
+from v6fabric.api.responses import JSONBody
 from v6fabric.domain.errors import HTTPBadRequest, ResourceNotFound
 from v6fabric.identity.context import RequestContext
 
@@ -29,7 +29,9 @@ def _body(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(exclude_unset=True, by_alias=True)
 
 
-def _add_resource(router: APIRouter, singular: str, plural: str, create: type, update: type) -> None:
+def _add_resource(
+    router: APIRouter, singular: str, plural: str, create: type, update: type
+) -> None:
     tag = [plural]
     create_request = create_model(
         f"{create.__name__}Request",
@@ -51,7 +53,9 @@ def _add_resource(router: APIRouter, singular: str, plural: str, create: type, u
 
     @router.post(f"/v2.0/{plural}", tags=tag, status_code=201, summary=f"Create {singular} or bulk")
     def create_items(
-        request: Request, payload: create_request, ctx: RequestContext = Depends(caller)  # type: ignore[valid-type]
+        request: Request,
+        payload: create_request,
+        ctx: RequestContext = Depends(caller),  # type: ignore[valid-type]
     ) -> Response:
         one, many = getattr(payload, singular), getattr(payload, plural)
         if (one is None) == (many is None):
@@ -63,19 +67,28 @@ def _add_resource(router: APIRouter, singular: str, plural: str, create: type, u
         return JSONBody({plural: created}, status_code=201)
 
     @router.get(f"/v2.0/{plural}/{{item_id}}", tags=tag, summary=f"Show {singular}")
-    def show_item(request: Request, item_id: str, ctx: RequestContext = Depends(caller)) -> Response:
+    def show_item(
+        request: Request, item_id: str, ctx: RequestContext = Depends(caller)
+    ) -> Response:
         _, fields = parse_list_query(request)
         return JSONBody({singular: select_fields(service(request).get(ctx, item_id), fields)})
 
     @router.put(f"/v2.0/{plural}/{{item_id}}", tags=tag, summary=f"Update {singular}")
     def update_item(
-        request: Request, item_id: str, payload: update_request, ctx: RequestContext = Depends(caller)  # type: ignore[valid-type]
+        request: Request,
+        item_id: str,
+        payload: update_request,
+        ctx: RequestContext = Depends(caller),  # type: ignore[valid-type]
     ) -> Response:
         updated = service(request).update(ctx, item_id, _body(getattr(payload, singular)))
         return JSONBody({singular: updated})
 
-    @router.delete(f"/v2.0/{plural}/{{item_id}}", tags=tag, status_code=204, summary=f"Delete {singular}")
-    def delete_item(request: Request, item_id: str, ctx: RequestContext = Depends(caller)) -> Response:
+    @router.delete(
+        f"/v2.0/{plural}/{{item_id}}", tags=tag, status_code=204, summary=f"Delete {singular}"
+    )
+    def delete_item(
+        request: Request, item_id: str, ctx: RequestContext = Depends(caller)
+    ) -> Response:
         service(request).delete(ctx, item_id)
         return Response(status_code=204)
 
@@ -94,25 +107,36 @@ def _add_quotas(router: APIRouter) -> None:
         return JSONBody({"quotas": quotas(request).list(ctx)})
 
     @router.get("/v2.0/quotas/{project_id}/default", tags=tag)
-    def default_quota(request: Request, project_id: str, ctx: RequestContext = Depends(caller)) -> Response:
+    def default_quota(
+        request: Request, project_id: str, ctx: RequestContext = Depends(caller)
+    ) -> Response:
         return JSONBody({"quota": quotas(request).defaults(ctx, project_id)})
 
     @router.get("/v2.0/quotas/{project_id}/details", tags=tag)
-    def quota_details(request: Request, project_id: str, ctx: RequestContext = Depends(caller)) -> Response:
+    def quota_details(
+        request: Request, project_id: str, ctx: RequestContext = Depends(caller)
+    ) -> Response:
         return JSONBody({"quota": quotas(request).details(ctx, project_id)})
 
     @router.get("/v2.0/quotas/{project_id}", tags=tag)
-    def show_quota(request: Request, project_id: str, ctx: RequestContext = Depends(caller)) -> Response:
+    def show_quota(
+        request: Request, project_id: str, ctx: RequestContext = Depends(caller)
+    ) -> Response:
         return JSONBody({"quota": quotas(request).get(ctx, project_id)})
 
     @router.put("/v2.0/quotas/{project_id}", tags=tag)
     def update_quota(
-        request: Request, project_id: str, payload: QuotaRequest, ctx: RequestContext = Depends(caller)
+        request: Request,
+        project_id: str,
+        payload: QuotaRequest,
+        ctx: RequestContext = Depends(caller),
     ) -> Response:
         return JSONBody({"quota": quotas(request).update(ctx, project_id, payload.quota)})
 
     @router.delete("/v2.0/quotas/{project_id}", tags=tag, status_code=204)
-    def reset_quota(request: Request, project_id: str, ctx: RequestContext = Depends(caller)) -> Response:
+    def reset_quota(
+        request: Request, project_id: str, ctx: RequestContext = Depends(caller)
+    ) -> Response:
         quotas(request).reset(ctx, project_id)
         return Response(status_code=204)
 
@@ -124,7 +148,15 @@ def _add_discovery(router: APIRouter) -> None:
     def versions(request: Request) -> Response:
         base = request.app.state.settings.base_url
         return JSONBody(
-            {"versions": [{"id": "v2.0", "status": "CURRENT", "links": [{"href": f"{base}/v2.0/", "rel": "self"}]}]}
+            {
+                "versions": [
+                    {
+                        "id": "v2.0",
+                        "status": "CURRENT",
+                        "links": [{"href": f"{base}/v2.0/", "rel": "self"}],
+                    }
+                ]
+            }
         )
 
     @router.get("/v2.0", tags=tag, include_in_schema=False)
@@ -134,7 +166,11 @@ def _add_discovery(router: APIRouter) -> None:
         return JSONBody(
             {
                 "resources": [
-                    {"name": singular, "collection": plural, "links": [{"href": f"{base}/v2.0/{plural}", "rel": "self"}]}
+                    {
+                        "name": singular,
+                        "collection": plural,
+                        "links": [{"href": f"{base}/v2.0/{plural}", "rel": "self"}],
+                    }
                     for singular, plural, _, _ in RESOURCES
                 ]
             }
