@@ -56,17 +56,28 @@ def up(
     openrc = app.state.identity.ensure_admin(state) or openrc
 
     out = console()
-    out.print(Text(f"v6fabric API      {settings.base_url}  (Neutron v2.0 at /v2.0)", "bold"))
-    out.print(Text(f"Identity (v3)     {settings.identity_url}"))
+    out.print(
+        Text(f"v6fabric API      {settings.base_url}  (Neutron v2.0 at /v2.0)", "bold"),
+        soft_wrap=True,
+    )
+    out.print(Text(f"Identity (v3)     {settings.identity_url}"), soft_wrap=True)
     if not openrc.exists():
-        out.print(Text(f"Admin credentials missing: {openrc} (the admin exists already)", "yellow"))
+        out.print(
+            Text(f"Admin credentials missing: {openrc} (the admin exists already)", "yellow"),
+            soft_wrap=True,
+        )
     else:
         note = "" if had_openrc else "  (admin created now; keep this file private)"
-        out.print(Text(f"Admin credentials {openrc}{note}"))
-        out.print(Text(f"Use them:         source {openrc} && v6fabric network list"))
+        out.print(Text(f"Admin credentials {openrc}{note}"), soft_wrap=True)
+        out.print(
+            Text(f"Use them:         source {openrc} && v6fabric network list"), soft_wrap=True
+        )
     if not no_agent:
-        out.print(Text("Host agent        none yet: only the API runs (as with --no-agent)"))
-    out.print(Text("Press Ctrl-C to stop."))
+        out.print(
+            Text("Host agent        none yet: only the API runs (as with --no-agent)"),
+            soft_wrap=True,
+        )
+    out.print(Text("Press Ctrl-C to stop."), soft_wrap=True)
 
     server = uvicorn.Server(
         uvicorn.Config(
