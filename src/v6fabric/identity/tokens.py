@@ -183,7 +183,10 @@ class TokenService:
             now,
             expires_at,
         )
-        self._db.write(lambda txn: self._store_token(txn, token_hash(token), record, new_hash))
+        self._db.write(
+            lambda txn: self._store_token(txn, token_hash(token), record, new_hash),
+            bump_revision=False,
+        )
         return token, self._body(record, catalog)
 
     def _check_password(self, password_auth: Any) -> tuple[Row[Any], str | None]:
@@ -361,7 +364,7 @@ class TokenService:
             good = (tokens.c.id_hash == key) & ~tokens.c.revoked & (tokens.c.expires_at > now)
             return txn.conn.execute(update(tokens).where(good).values(revoked=True)).rowcount
 
-        revoked = self._db.write(op)
+        revoked = self._db.write(op, bump_revision=False)
         with self._cache_lock:  # after the commit, so no reader can cache the token again
             self._cache.pop(key, None)
             self._generation += 1

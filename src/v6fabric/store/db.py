@@ -31,7 +31,7 @@ class WriteTxn:
     """A write transaction: the connection and the global revision it produced."""
 
     conn: Connection
-    revision: int
+    revision: int | None  # None for writes that are not network state (tokens)
 
 
 class RetryableConflict(Exception):
@@ -66,21 +66,26 @@ class Database:
             conn.rollback()
 
     @contextmanager
-    def _write_once(self) -> Iterator[WriteTxn]:
+    def _write_once(self, bump: bool) -> Iterator[WriteTxn]:
         if self.is_sqlite:
             with self._write_lock, self.engine.connect() as conn:
                 conn.info["immediate"] = True
                 with conn.begin():
-                    yield WriteTxn(conn, _bump_revision(conn))
+                    yield WriteTxn(conn, _bump_revision(conn) if bump else None)
         else:
             with self.engine.begin() as conn:
-                yield WriteTxn(conn, _bump_revision(conn))
+                yield WriteTxn(conn, _bump_revision(conn) if bump else None)
 
-    def write(self, operation: Callable[[WriteTxn], T], attempts: int = 5) -> T:
-        """Run ``operation`` in one write transaction, redoing it if a race was lost."""
+    def write(
+        self, operation: Callable[[WriteTxn], T], attempts: int = 5, bump_revision: bool = True
+    ) -> T:
+        """Run ``operation`` in one write transaction, redoing it if a race was lost.
+
+        ``bump_revision=False`` is for bookkeeping that no agent must react to (tokens).
+        """
         for attempt in range(attempts):
             try:
-                with self._write_once() as txn:
+                with self._write_once(bump_revision) as txn:
                     return operation(txn)
             except (RetryableConflict, IntegrityError, OperationalError) as exc:
                 if attempt == attempts - 1 or not _is_retryable(exc):
