@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select
 
 from v6fabric.domain.constants import DEFAULT_QUOTAS
-from v6fabric.domain.errors import PolicyNotAuthorized, invalid_attribute
+from v6fabric.domain.errors import InvalidInput, PolicyNotAuthorized, invalid_attribute
 from v6fabric.identity.context import RequestContext
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
@@ -48,19 +48,14 @@ class QuotaService:
     def details(self, ctx: RequestContext, project_id: str) -> dict[str, dict[str, int]]:
         self._authorize(ctx, project_id)
         with self.db.read() as conn:
-            limits = self._limits(conn, project_id)
-            out = {}
-            for resource, limit in limits.items():
-                table = COUNTED.get(resource)
-                used = 0
-                if table is not None:
-                    used = conn.execute(
-                        select(func.count())
-                        .select_from(table)
-                        .where(table.c.project_id == project_id)
-                    ).scalar_one()
-                out[resource] = {"limit": limit, "used": used, "reserved": 0}
-            return out
+            return {
+                resource: {
+                    "limit": limit,
+                    "used": _usage(conn, project_id, resource),
+                    "reserved": 0,
+                }
+                for resource, limit in self._limits(conn, project_id).items()
+            }
 
     def list(self, ctx: RequestContext) -> list[dict[str, Any]]:
         """Projects with non-default quotas (admins see all, others only their own)."""
@@ -74,16 +69,24 @@ class QuotaService:
     def update(
         self, ctx: RequestContext, project_id: str, body: Mapping[str, Any]
     ) -> dict[str, int]:
+        """Set limits. ``force`` and ``check_limit`` are flags, as in Neutron, not resources:
+        with ``check_limit`` a limit below current usage is refused."""
         if not ctx.is_admin:
             raise PolicyNotAuthorized(action="update_quota")
-        for resource, limit in body.items():
+        check_limit = bool(body.get("check_limit", False)) and not body.get("force", False)
+        limits = {k: _quota_int(k, v) for k, v in body.items() if k not in ("force", "check_limit")}
+        for resource in limits:
             if resource not in DEFAULT_QUOTAS:
                 raise invalid_attribute("quota", f"Unrecognized quota resource '{resource}'")
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < -1:
-                raise invalid_attribute(resource, f"'{limit}' should be an integer >= -1")
 
         def operation(txn: WriteTxn) -> dict[str, int]:
-            for resource, limit in body.items():
+            for resource, limit in limits.items():
+                used = _usage(txn.conn, project_id, resource)
+                if check_limit and limit != -1 and limit < used:
+                    raise InvalidInput(
+                        f"Quota limit {limit} for {resource} must be greater than or equal to "
+                        f"already used {used}"
+                    )
                 txn.conn.execute(
                     delete(quotas).where(
                         quotas.c.project_id == project_id, quotas.c.resource == resource
@@ -102,3 +105,23 @@ class QuotaService:
         self.db.write(
             lambda txn: txn.conn.execute(delete(quotas).where(quotas.c.project_id == project_id))
         )
+
+
+def _usage(conn: Connection, project_id: str, resource: str) -> int:
+    table = COUNTED.get(resource)
+    if table is None:
+        return 0
+    return conn.execute(
+        select(func.count()).select_from(table).where(table.c.project_id == project_id)
+    ).scalar_one()
+
+
+def _quota_int(resource: str, value: object) -> int:
+    """Neutron converts limits with convert_to_int: "6" is 6."""
+    try:
+        limit = int(value) if not isinstance(value, bool) else None  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        limit = None
+    if limit is None or limit < -1:
+        raise invalid_attribute(resource, f"'{value}' should be an integer >= -1")
+    return limit

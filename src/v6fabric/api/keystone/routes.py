@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from v6fabric.api.responses import JSONBody
+from v6fabric.domain.constants import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME
 from v6fabric.domain.errors import FabricError, NotFound, PolicyNotAuthorized
 from v6fabric.identity.context import RequestContext
 from v6fabric.identity.service import IdentityService
@@ -249,3 +250,32 @@ def show_user(request: Request, user_id: str) -> Response:
     if user["id"] != user_id:
         raise NotFound(f"Could not find user: {user_id}.")
     return JSONBody({"user": _user_view(_settings(request), user)})
+
+
+def _domain_view(settings: Settings) -> dict[str, Any]:
+    """The one domain there is; clients look it up by id or name for --*-domain options."""
+    return {
+        "id": DEFAULT_DOMAIN_ID,
+        "name": DEFAULT_DOMAIN_NAME,
+        "description": "The default domain",
+        "enabled": True,
+        "tags": [],
+        "options": {},
+        "links": {"self": f"{settings.identity_url}/domains/{DEFAULT_DOMAIN_ID}"},
+    }
+
+
+@router.get("/v3/domains")
+@keystone_errors
+def list_domains(request: Request) -> Response:
+    _caller(request)
+    return _collection(request, "domains", [_domain_view(_settings(request))])
+
+
+@router.get("/v3/domains/{domain_id}")
+@keystone_errors
+def show_domain(request: Request, domain_id: str) -> Response:
+    _caller(request)
+    if domain_id != DEFAULT_DOMAIN_ID:
+        raise NotFound(f"Could not find domain: {domain_id}.")
+    return JSONBody({"domain": _domain_view(_settings(request))})
