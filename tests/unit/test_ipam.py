@@ -16,6 +16,7 @@ from v6fabric.domain.errors import (
     OutOfBoundsAllocationPool,
     OverlappingAllocationPools,
 )
+from v6fabric.domain.subnet_rules import default_gateway
 from v6fabric.ipam.allocator import SMALL_POOL, choose_address, pool_size
 from v6fabric.ipam.pools import (
     check_gateway_outside_pools,
@@ -23,6 +24,7 @@ from v6fabric.ipam.pools import (
     parse_pools,
     pools_from_wire,
     pools_to_wire,
+    usable_range,
 )
 from v6fabric.ipam.subnetpools import allocate_prefix, collapse, within_pool
 
@@ -89,11 +91,6 @@ def test_default_pools(cidr: str, gateway: str | None, expected: list[tuple[str,
     assert default_pools(net(cidr), gw) == pools_of(*expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Neutron >= 19 (ipam/utils.generate_pools, 'Using 31-Bit and 32-Bit prefixes for IPv4 "
-    "reasonably') gives a /31 both its addresses; default_pools returns []",
-)
 @pytest.mark.parametrize(
     ("gateway", "expected"),
     [(None, [("10.0.0.0", "10.0.0.1")]), ("10.0.0.1", [("10.0.0.0", "10.0.0.0")])],
@@ -101,6 +98,27 @@ def test_default_pools(cidr: str, gateway: str | None, expected: list[tuple[str,
 def test_default_pools_ipv4_slash31(gateway: str | None, expected: list[tuple[str, str]]) -> None:
     gw = ip(gateway) if gateway else None
     assert default_pools(net("10.0.0.0/31"), gw) == pools_of(*expected)
+
+
+@pytest.mark.parametrize(
+    ("gateway", "expected"),
+    [
+        ("10.0.0.0", [("10.0.0.1", "10.0.0.1")]),
+        ("192.168.0.1", [("10.0.0.0", "10.0.0.1")]),  # gateway outside the subnet
+    ],
+)
+def test_default_pools_ipv4_slash31_other_gateways(
+    gateway: str, expected: list[tuple[str, str]]
+) -> None:
+    assert default_pools(net("10.0.0.0/31"), ip(gateway)) == pools_of(*expected)
+
+
+def test_default_pools_ipv4_slash31_with_the_default_gateway() -> None:
+    """Neutron's /31 subnet: the default gateway takes one address, the pool the other."""
+    cidr = net("10.0.0.0/31")
+    gateway = default_gateway(cidr)
+    assert gateway == ip("10.0.0.1")
+    assert default_pools(cidr, gateway) == pools_of(("10.0.0.0", "10.0.0.0"))
 
 
 @st.composite
@@ -217,12 +235,6 @@ def test_parse_pools_out_of_bounds(cidr: object, start: str, end: str) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Neutron (ipam_backend_mixin.validate_allocation_pools) bounds pools to first+1 .. "
-    "last-1 for IPv4 <= /30 and first+1 .. last for IPv6; parse_pools only checks 'in cidr', so "
-    "the network address, the IPv4 broadcast and the IPv6 '::' address become allocatable",
-)
 @pytest.mark.parametrize(
     ("cidr", "start", "end"),
     [
@@ -235,6 +247,71 @@ def test_parse_pools_out_of_bounds(cidr: object, start: str, end: str) -> None:
 def test_parse_pools_refuse_network_and_broadcast(cidr: object, start: str, end: str) -> None:
     with pytest.raises(OutOfBoundsAllocationPool):
         parse_pools(cidr, wire((start, end)))
+
+
+@pytest.mark.parametrize(
+    ("cidr", "start", "end"),
+    [
+        ("10.0.0.0/30", "10.0.0.1", "10.0.0.2"),
+        ("10.0.0.0/24", "10.0.0.1", "10.0.0.254"),
+        ("10.0.0.7/32", "10.0.0.7", "10.0.0.7"),  # no network or broadcast address on a /32
+        ("2001:db8:1::/64", "2001:db8:1::1", "2001:db8:1::ffff:ffff:ffff:ffff"),  # no broadcast
+        ("2001:db8::/127", "2001:db8::1", "2001:db8::1"),
+    ],
+)
+def test_parse_pools_bounds_inclusive(cidr: str, start: str, end: str) -> None:
+    assert parse_pools(net(cidr), wire((start, end))) == pools_of((start, end))
+
+
+@pytest.mark.parametrize(
+    ("cidr", "start", "end"),
+    [
+        ("10.0.0.0/30", "10.0.0.0", "10.0.0.2"),
+        ("10.0.0.0/30", "10.0.0.1", "10.0.0.3"),
+        ("10.0.0.0/31", "10.0.0.0", "10.0.0.2"),
+        ("2001:db8::/127", "2001:db8::", "2001:db8::1"),
+        ("2001:db8::5/128", "2001:db8::5", "2001:db8::5"),  # Neutron: first+1 .. last is empty
+    ],
+)
+def test_parse_pools_bounds_exclusive(cidr: str, start: str, end: str) -> None:
+    with pytest.raises(OutOfBoundsAllocationPool) as caught:
+        parse_pools(net(cidr), wire((start, end)))
+    assert caught.value.message == (
+        f"The allocation pool {start}-{end} spans beyond the subnet cidr {cidr}."
+    )
+
+
+@st.composite
+def subnet_and_pool(draw: st.DrawFn) -> tuple[object, int, int]:
+    """A subnet of any size and a pool of addresses inside it, often touching its edges."""
+    kind = draw(st.sampled_from([ipaddress.IPv4Network, ipaddress.IPv6Network]))
+    bits = 32 if kind is ipaddress.IPv4Network else 128
+    cidr = kind((draw(st.integers(0, 2**bits - 1)), draw(st.integers(8, bits))), strict=False)
+    first, last = int(cidr.network_address), int(cidr.broadcast_address)
+    edges = st.sampled_from(sorted({first, min(first + 1, last), max(last - 1, first), last}))
+    points = [draw(st.one_of(edges, st.integers(first, last))) for _ in range(2)]
+    return cidr, min(points), max(points)
+
+
+@PROPERTY
+@given(subnet_and_pool())
+def test_parse_pools_accepts_exactly_neutrons_bounds(case: tuple) -> None:
+    cidr, start, end = case
+    first, last = int(cidr.network_address), int(cidr.broadcast_address)
+    if cidr.version == 6:
+        low, high = first + 1, last
+    elif cidr.prefixlen >= 31:
+        low, high = first, last
+    else:
+        low, high = first + 1, last - 1
+    assert usable_range(cidr) == (low, high)
+    cls = type(cidr.network_address)
+    raw = wire((str(cls(start)), str(cls(end))))
+    if low <= start and end <= high:
+        assert parse_pools(cidr, raw) == [(cls(start), cls(end))]
+    else:
+        with pytest.raises(OutOfBoundsAllocationPool):
+            parse_pools(cidr, raw)
 
 
 def test_parse_pools_ipv4_slash31_whole_range() -> None:
@@ -266,11 +343,6 @@ def test_parse_pools_adjacent_is_fine() -> None:
     assert len(parse_pools(V4, raw)) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="neutron-lib's OverlappingAllocationPools reads 'Found overlapping allocation pools: "
-    "%(pool_1)s %(pool_2)s for subnet %(subnet_cidr)s.' (no 'and'); errors.py adds 'and'",
-)
 def test_parse_pools_overlapping_neutron_text() -> None:
     with pytest.raises(OverlappingAllocationPools) as caught:
         parse_pools(V4, wire(("10.0.0.2", "10.0.0.10"), ("10.0.0.5", "10.0.0.20")))

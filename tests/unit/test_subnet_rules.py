@@ -249,11 +249,6 @@ def test_validate_cidr_version_mismatch(version: int, cidr: str) -> None:
     assert caught.value.status == 400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Neutron's _validate_ip_version says \"cidr '<cidr>' does not match the ip_version "
-    "'<v>'\"; v6fabric says 'Invalid CIDR <cidr> for IP version <v>'",
-)
 @pytest.mark.parametrize(("version", "cidr"), [(4, "2001:db8::/64"), (6, "10.0.0.0/24")])
 def test_validate_cidr_version_mismatch_neutron_text(version: int, cidr: str) -> None:
     with pytest.raises(InvalidInput) as caught:
@@ -279,22 +274,12 @@ def test_validate_cidr_ipv4_zero_prefix(dhcp: bool) -> None:
     assert caught.value.status == 400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Neutron (ipam_backend_mixin._validate_subnet_cidr) says '0 is not allowed as CIDR "
-    "prefix length'; v6fabric says '0.0.0.0/0 is not allowed as a subnet'",
-)
 def test_validate_cidr_ipv4_zero_prefix_neutron_text() -> None:
     with pytest.raises(InvalidInput) as caught:
         validate_cidr(4, ipaddress.IPv4Network("0.0.0.0/0"), False)
     assert caught.value.message == invalid_input("0 is not allowed as CIDR prefix length")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Neutron refuses every IPv6 subnet whose network address is '::' (not only ::/0, "
-    "db_base_plugin_v2._validate_subnet, bug 2028159); v6fabric accepts ::/64 etc.",
-)
 @pytest.mark.parametrize("cidr", ["::/64", "::/1", "::/96", "::/120"])
 def test_validate_cidr_refuses_subnets_at_double_colon(cidr: str) -> None:
     with pytest.raises(InvalidInput) as caught:
@@ -331,7 +316,7 @@ def test_validate_cidr_accepts(version: int, cidr: str) -> None:
 
 # Ordinary networks, built rather than filtered: global unicast 2000::/3 and IPv4 1.0.0.0 -
 # 126.255.255.255 / 128.0.0.0 - 223.255.255.255, at prefix lengths that keep them off 0.0.0.0/'::',
-# loopback and multicast (those are covered by the explicit and xfail cases).
+# loopback and multicast (those are covered by the explicit cases).
 ipv6_ordinary = st.builds(
     lambda low, length: ipaddress.IPv6Network(((1 << 125) | low, length), strict=False),
     st.integers(0, 2**125 - 1),
@@ -366,11 +351,6 @@ def test_validate_cidr_ipv4_prefix_lengths(network: ipaddress.IPv4Network, dhcp:
         validate_cidr(4, network, dhcp)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Neutron refuses multicast, loopback and 0.0.0.0-based subnets when DHCP is enabled "
-    "(db_base_plugin_v2._validate_subnet); validate_cidr has none of these checks",
-)
 @pytest.mark.parametrize(
     ("version", "cidr", "text"),
     [
@@ -384,6 +364,63 @@ def test_validate_cidr_dhcp_special_ranges(version: int, cidr: str, text: str) -
     with pytest.raises(InvalidInput) as caught:
         validate_cidr(version, ipaddress.ip_network(cidr), True)
     assert caught.value.message == invalid_input(text)
+
+
+@pytest.mark.parametrize(
+    "cidr", ["224.0.0.0/24", "ff05::/64", "127.0.0.0/24", "0.0.0.0/8", "2001:db8::/127"]
+)
+def test_validate_cidr_dhcp_only_checks_are_skipped_without_dhcp(cidr: str) -> None:
+    network = ipaddress.ip_network(cidr)
+    validate_cidr(network.version, network, False)
+
+
+FIRST_IP_TEXT = invalid_input(
+    "First IP '0.0.0.0' of network is not supported if enable_dhcp is True."
+)
+DOUBLE_COLON_TEXT = invalid_input("IPv6 subnet '::' is not supported")
+
+
+@pytest.mark.parametrize(
+    ("version", "cidr", "dhcp", "message"),
+    [
+        # The family first, before any other rule.
+        (4, "::/0", True, invalid_input("cidr '::/0' does not match the ip_version '4'")),
+        (
+            6,
+            "0.0.0.0/0",
+            False,
+            invalid_input("cidr '0.0.0.0/0' does not match the ip_version '6'"),
+        ),
+        # '::' before the DHCP rules.
+        (6, "::/127", True, DOUBLE_COLON_TEXT),
+        (6, "::/0", True, DOUBLE_COLON_TEXT),
+        # The DHCP rules before the /0 rule; the prefix length first among them.
+        (4, "0.0.0.0/0", True, FIRST_IP_TEXT),
+        (4, "0.0.0.0/31", True, DHCP_TEXT),
+        (4, "224.0.0.0/31", True, DHCP_TEXT),
+        (4, "127.0.0.1/32", True, DHCP_TEXT),
+        (
+            6,
+            "ff02::/16",
+            True,
+            invalid_input("Multicast IP subnet is not supported if enable_dhcp is True"),
+        ),
+    ],
+)
+def test_validate_cidr_follows_neutrons_order(
+    version: int, cidr: str, dhcp: bool, message: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        validate_cidr(version, ipaddress.ip_network(cidr), dhcp)
+    assert_bad_request(caught.value, InvalidInput, message)
+
+
+@PROPERTY
+@given(prefixlen=st.integers(1, 128), dhcp=st.booleans())
+def test_validate_cidr_refuses_every_double_colon_subnet(prefixlen: int, dhcp: bool) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        validate_cidr(6, ipaddress.IPv6Network(("::", prefixlen)), dhcp)
+    assert caught.value.message == DOUBLE_COLON_TEXT
 
 
 # --- default_gateway ------------------------------------------------------------------------
@@ -421,26 +458,29 @@ def test_default_gateway_ipv4_is_first_host(address: int, prefixlen: int) -> Non
     assert gateway in network
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Neutron (ipam_backend_mixin._gateway_ip_str) defaults an IPv4 gateway to network+1 "
-    "for every prefix length; v6fabric returns None for a /31 (RFC 3021 point-to-point)",
-)
 def test_default_gateway_ipv4_slash31() -> None:
     assert default_gateway(ipaddress.IPv4Network("10.0.0.0/31")) == ipaddress.IPv4Address(
         "10.0.0.1"
     )
 
 
+def test_default_gateway_ipv4_slash32_has_none() -> None:
+    """network+1 would lie outside a /32, so no default gateway is set there."""
+    assert default_gateway(ipaddress.IPv4Network("10.0.0.7/32")) is None
+
+
 # --- dns_nameservers ------------------------------------------------------------------------
 
 
 def test_dns_keeps_order_and_normalises() -> None:
-    raw = ["2001:DB8::53", "10.0.0.2", "2001:db8::1", "8.8.8.8"]
-    assert parse_dns_nameservers(raw, 5, "new subnet") == [
+    raw6 = ["2001:DB8::53", "2001:db8::1", "2001:db8:0::2"]
+    assert parse_dns_nameservers(raw6, 6, 5, "new subnet") == [
         "2001:db8::53",
-        "10.0.0.2",
         "2001:db8::1",
+        "2001:db8::2",
+    ]
+    assert parse_dns_nameservers(["10.0.0.2", "8.8.8.8"], 4, 5, "new subnet") == [
+        "10.0.0.2",
         "8.8.8.8",
     ]
 
@@ -452,25 +492,25 @@ def test_dns_keeps_order_and_normalises() -> None:
     )
 )
 def test_dns_order_kept_for_any_unique_list(servers: list[str]) -> None:
-    assert parse_dns_nameservers(servers, 8, "new subnet") == servers
+    assert parse_dns_nameservers(servers, 6, 8, "new subnet") == servers
 
 
 def test_dns_none_and_empty() -> None:
-    assert parse_dns_nameservers(None, 5, "new subnet") == []
-    assert parse_dns_nameservers([], 5, "new subnet") == []
+    assert parse_dns_nameservers(None, 6, 5, "new subnet") == []
+    assert parse_dns_nameservers([], 4, 5, "new subnet") == []
 
 
 @pytest.mark.parametrize(
     "raw",
     [
         ["10.0.0.2", "10.0.0.2"],
-        ["2001:db8::53", "8.8.8.8", "2001:db8::53"],
+        ["2001:db8::53", "8.8.8.8", "2001:db8::53"],  # the duplicate is reported before the family
         ["2001:db8::53", "2001:DB8:0::53"],  # the same address spelt twice
     ],
 )
 def test_dns_refuses_duplicates(raw: list[str]) -> None:
     with pytest.raises(HTTPBadRequest) as caught:
-        parse_dns_nameservers(raw, 5, "new subnet")
+        parse_dns_nameservers(raw, 6, 5, "new subnet")
     assert caught.value.status == 400
     assert caught.value.message.startswith("Invalid input for dns_nameservers. Reason: ")
     assert "Duplicate nameserver" in caught.value.message
@@ -478,30 +518,96 @@ def test_dns_refuses_duplicates(raw: list[str]) -> None:
 
 @pytest.mark.parametrize(
     "item",
-    ["not-an-ip", "", "10.0.0.0/24", "2001:db8::/64", "10.0.0.256", None, 53, {"ip": "10.0.0.1"}],
+    [
+        "not-an-ip",
+        "",
+        "10.0.0.0/24",
+        "2001:db8::/64",
+        "10.0.0.256",
+        "fe80::1%eth0",  # a zone id
+        "2001:db8::53 ",
+        None,
+        53,
+        {"ip": "10.0.0.1"},
+    ],
 )
 def test_dns_refuses_invalid_items(item: object) -> None:
     with pytest.raises(HTTPBadRequest) as caught:
-        parse_dns_nameservers(["10.0.0.2", item], 5, "new subnet")
+        parse_dns_nameservers(["10.0.0.2", item], 4, 5, "new subnet")
     assert caught.value.message.startswith("Invalid input for dns_nameservers. Reason: ")
     assert "is not a valid nameserver" in caught.value.message
+    # neutron-lib's validate_nameservers wraps validate_ip_address's reason.
+    assert caught.value.message == (
+        f"Invalid input for dns_nameservers. Reason: '{item}' is not a valid nameserver. "
+        f"'{item}' is not a valid IP address."
+    )
 
 
 @pytest.mark.parametrize("raw", ["10.0.0.2", {"10.0.0.2": 1}, 3])
 def test_dns_refuses_non_lists(raw: object) -> None:
     with pytest.raises(HTTPBadRequest):
-        parse_dns_nameservers(raw, 5, "new subnet")
+        parse_dns_nameservers(raw, 4, 5, "new subnet")
 
 
 def test_dns_limit() -> None:
     servers = [f"2001:db8::{i}" for i in range(1, 6)]
-    assert parse_dns_nameservers(servers, 5, "new subnet") == servers
+    assert parse_dns_nameservers(servers, 6, 5, "new subnet") == servers
     with pytest.raises(DNSNameServersExhausted) as caught:
-        parse_dns_nameservers([*servers, "2001:db8::6"], 5, "new subnet")
+        parse_dns_nameservers([*servers, "2001:db8::6"], 6, 5, "new subnet")
     assert caught.value.status == 400
     assert caught.value.message == (
         "Unable to complete operation for new subnet. "
         "The number of DNS nameservers exceeds the limit 5."
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "raw", "wrong"),
+    [
+        (6, ["2001:db8::53", "10.0.0.2"], "10.0.0.2"),
+        (6, ["8.8.8.8", "2001:db8::53", "10.0.0.2"], "8.8.8.8"),  # the first one is named
+        (4, ["10.0.0.2", "2001:DB8::53"], "2001:DB8::53"),  # as the client spelt it
+        (4, ["::ffff:10.0.0.2"], "::ffff:10.0.0.2"),  # IPv4-mapped is an IPv6 address
+    ],
+)
+def test_dns_refuses_the_other_family(version: int, raw: list[str], wrong: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_dns_nameservers(raw, version, 5, "new subnet")
+    assert_bad_request(
+        caught.value,
+        InvalidInput,
+        invalid_input(f"dns_nameserver '{wrong}' does not match the ip_version '{version}'"),
+    )
+
+
+def test_dns_limit_checked_before_the_family() -> None:
+    """Neutron's _validate_subnet counts the nameservers before it checks their family."""
+    with pytest.raises(DNSNameServersExhausted):
+        parse_dns_nameservers(["10.0.0.2", "10.0.0.3"], 6, 1, "new subnet")
+
+
+@PROPERTY
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(0, 2**32 - 1).map(ipaddress.IPv4Address),
+            st.integers(0, 2**128 - 1).map(ipaddress.IPv6Address),
+        ),
+        unique=True,
+        max_size=8,
+    ),
+    st.sampled_from([4, 6]),
+)
+def test_dns_accepts_only_its_family(addresses: list, version: int) -> None:
+    raw = [str(a) for a in addresses]
+    wrong = [text for text, a in zip(raw, addresses, strict=True) if a.version != version]
+    if not wrong:
+        assert parse_dns_nameservers(raw, version, 8, "new subnet") == raw
+        return
+    with pytest.raises(InvalidInput) as caught:
+        parse_dns_nameservers(raw, version, 8, "new subnet")
+    assert caught.value.message == invalid_input(
+        f"dns_nameserver '{wrong[0]}' does not match the ip_version '{version}'"
     )
 
 
@@ -596,12 +702,6 @@ def test_host_routes_version_mismatch(version: int, item: dict) -> None:
     assert caught.value.type == "InvalidInput"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Neutron (_validate_host_route -> _validate_ip_version) checks the nexthop first, then "
-    "the destination, with \"<field> '<value>' does not match the ip_version '<v>'\"; v6fabric "
-    "says 'Invalid route {...} for IP version <v>'",
-)
 @pytest.mark.parametrize(
     ("item", "text"),
     [
@@ -621,11 +721,6 @@ def test_host_routes_version_mismatch_neutron_text(item: dict, text: str) -> Non
     assert caught.value.message == invalid_input(text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="neutron-lib validate_route_cidr refuses a destination with host bits set and a "
-    "loopback destination; parse_host_routes normalises/accepts them",
-)
 @pytest.mark.parametrize(
     ("version", "item"),
     [
@@ -638,6 +733,64 @@ def test_host_routes_version_mismatch_neutron_text(item: dict, text: str) -> Non
 def test_host_routes_refuse_host_bits_and_loopback(version: int, item: dict) -> None:
     with pytest.raises(HTTPBadRequest):
         parse_host_routes([item], version, 5, "s")
+
+
+@pytest.mark.parametrize(
+    ("version", "item", "text"),
+    [
+        (4, route("10.9.0.1/16", "10.0.0.1"), "'10.9.0.1/16' is not a valid CIDR"),
+        (6, route("2001:db8:9::1/48", "2001:db8::1"), "'2001:db8:9::1/48' is not a valid CIDR"),
+        (6, route("2001:db8:9::", "2001:db8::1"), "'2001:db8:9::' is not a valid CIDR"),
+        (6, route("not-a-cidr", "2001:db8::1"), "'not-a-cidr' is not a valid CIDR"),
+        (6, route("2001:db8::%x/64", "2001:db8::1"), "'2001:db8::%x/64' is not a valid CIDR"),
+        (4, route("127.0.0.0/8", "10.0.0.1"), "'127.0.0.0/8' is not a routable CIDR"),
+        (4, route("127.1.0.0/16", "10.0.0.1"), "'127.1.0.0/16' is not a routable CIDR"),
+        (6, route("::1/128", "2001:db8::1"), "'::1/128' is not a routable CIDR"),
+        (6, route("2001:db8:9::/48", "fe80::1%eth0"), "'fe80::1%eth0' is not a valid IP address"),
+        # The destination's form is checked before any family.
+        (6, route("10.9.0.1/16", "10.0.0.1"), "'10.9.0.1/16' is not a valid CIDR"),
+    ],
+)
+def test_host_routes_destination_neutron_text(version: int, item: dict, text: str) -> None:
+    with pytest.raises(HTTPBadRequest) as caught:
+        parse_host_routes([item], version, 5, "s")
+    assert_bad_request(
+        caught.value, HTTPBadRequest, f"Invalid input for host_routes. Reason: {text}."
+    )
+
+
+def test_host_routes_accept_default_routes_and_wide_loopback_supernets() -> None:
+    """Only a destination inside 127.0.0.0/8 (or ::1/128) is loopback."""
+    raw = [route("0.0.0.0/0", "10.0.0.1"), route("126.0.0.0/7", "10.0.0.1")]
+    assert parse_host_routes(raw, 4, 5, "s") == raw
+
+
+def test_host_routes_nexthop_family_reported_first() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_host_routes([route("10.9.0.0/16", "10.0.0.1")], 6, 5, "s")
+    assert caught.value.message == invalid_input(
+        "nexthop '10.0.0.1' does not match the ip_version '6'"
+    )
+
+
+def test_host_routes_family_named_as_sent() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_host_routes([route("2001:DB8:9::/48", "2001:db8::1")], 4, 5, "s")
+    assert caught.value.message == invalid_input(
+        "nexthop '2001:db8::1' does not match the ip_version '4'"
+    )
+    with pytest.raises(InvalidInput) as caught:
+        parse_host_routes([route("2001:DB8:9::/48", "10.0.0.1")], 4, 5, "s")
+    assert caught.value.message == invalid_input(
+        "destination '2001:DB8:9::/48' does not match the ip_version '4'"
+    )
+
+
+def test_host_routes_limit_checked_before_the_family() -> None:
+    """Neutron's _validate_subnet counts the routes before it checks their family."""
+    raw = [route("10.1.0.0/16", "10.0.0.1"), route("10.2.0.0/16", "10.0.0.1")]
+    with pytest.raises(HostRoutesExhausted):
+        parse_host_routes(raw, 6, 1, "s")
 
 
 def test_host_routes_limit() -> None:

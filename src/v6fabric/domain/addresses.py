@@ -5,17 +5,19 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
+from typing import TypeGuard
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-_MAC_RE = re.compile(r"^([0-9a-fA-F]{2})([:-]?)([0-9a-fA-F]{2})(\2[0-9a-fA-F]{2}){4}$")
+# Used with fullmatch: '$' would also match before a trailing newline, which Neutron refuses.
+_MAC_RE = re.compile(r"([0-9a-fA-F]{2})([:-]?)([0-9a-fA-F]{2})(\2[0-9a-fA-F]{2}){4}")
 MAC_PREFIX = "fa:16:3e"  # OpenStack's base MAC prefix, so that guests and tools recognise ours
 
 
 def parse_mac(text: str) -> str | None:
     """Normalised lower-case colon form, or None if ``text`` is not a unicast-capable MAC."""
-    if not isinstance(text, str) or not _MAC_RE.match(text):
+    if not isinstance(text, str) or not _MAC_RE.fullmatch(text):
         return None
     digits = re.sub(r"[:-]", "", text).lower()
     return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
@@ -44,8 +46,14 @@ def eui64_link_local(mac: str) -> ipaddress.IPv6Address:
     return eui64_address(ipaddress.IPv6Network("fe80::/64"), mac)
 
 
+def _is_address_text(text: object) -> TypeGuard[str]:
+    """A string without an IPv6 zone id: Python accepts '%eth0', netaddr (so Neutron) does not."""
+    return isinstance(text, str) and "%" not in text
+
+
 def parse_ip(text: object) -> IPAddress | None:
-    if not isinstance(text, str):
+    """An address, or None; a scoped address is never a fixed IP, nameserver or nexthop."""
+    if not _is_address_text(text):
         return None
     try:
         return ipaddress.ip_address(text)
@@ -55,7 +63,7 @@ def parse_ip(text: object) -> IPAddress | None:
 
 def parse_cidr(text: object, strict: bool = False) -> IPNetwork | None:
     """A network; host bits are cleared unless ``strict`` (Neutron normalises subnet CIDRs)."""
-    if not isinstance(text, str) or "/" not in text:
+    if not _is_address_text(text) or "/" not in text:
         return None
     try:
         return ipaddress.ip_network(text, strict=strict)
@@ -65,7 +73,7 @@ def parse_cidr(text: object, strict: bool = False) -> IPNetwork | None:
 
 def parse_ip_or_cidr(text: object) -> IPNetwork | None:
     """An address as a host network, or a CIDR (strict): allowed address pairs take either."""
-    if not isinstance(text, str):
+    if not _is_address_text(text):
         return None
     try:
         return ipaddress.ip_network(text, strict=True)

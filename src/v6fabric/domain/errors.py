@@ -184,7 +184,7 @@ class GatewayConflictWithAllocationPools(InUse):
 
 
 class OverlappingAllocationPools(Conflict):
-    template = "Found overlapping allocation pools: {pool_1} and {pool_2} for subnet {subnet_cidr}."
+    template = "Found overlapping allocation pools: {pool_1} {pool_2} for subnet {subnet_cidr}."
 
 
 class OverQuota(Conflict):

@@ -16,13 +16,22 @@ from v6fabric.domain.errors import (
 Pool = tuple[IPAddress, IPAddress]
 
 
+def usable_range(cidr: IPNetwork) -> tuple[int, int]:
+    """Neutron's pool bounds: no network address, nor IPv4 broadcast, as guests cannot use them.
+
+    An IPv4 /31 or /32 has neither (RFC 3021), so there Neutron lets pools use every address.
+    """
+    first, last = int(cidr.network_address), int(cidr.broadcast_address)
+    if cidr.version == 4:
+        return (first, last) if cidr.prefixlen >= 31 else (first + 1, last - 1)
+    return first + 1, last
+
+
 def default_pools(cidr: IPNetwork, gateway: IPAddress | None) -> list[Pool]:
-    """Everything but the network address (and IPv4 broadcast), with the gateway cut out."""
-    first = int(cidr.network_address)
-    last = int(cidr.broadcast_address)
-    if first == last:
-        return [(cidr.network_address, cidr.network_address)]
-    start, end = first + 1, last - (1 if cidr.version == 4 else 0)
+    """Every usable address (see ``usable_range``) with the gateway cut out."""
+    if cidr.num_addresses == 1:
+        return [(cidr.network_address, cidr.network_address)]  # Neutron's single-address case
+    start, end = usable_range(cidr)
     if start > end:
         return []
     cls = type(cidr.network_address)
@@ -34,14 +43,15 @@ def default_pools(cidr: IPNetwork, gateway: IPAddress | None) -> list[Pool]:
 
 
 def parse_pools(cidr: IPNetwork, raw: Sequence[dict]) -> list[Pool]:
-    """Parse ``[{"start", "end"}]`` and enforce Neutron's pool rules (bounds, order, overlap)."""
+    """Parse ``[{"start", "end"}]`` and enforce Neutron's pool rules (order, bounds, overlap)."""
+    low, high = usable_range(cidr)
     pools: list[Pool] = []
     for item in raw:
         start, end = parse_ip(item.get("start")), parse_ip(item.get("end"))
         text = f"{item.get('start')}-{item.get('end')}"
         if start is None or end is None or start.version != end.version or start > end:
             raise InvalidAllocationPool(pool=text)
-        if start.version != cidr.version or start not in cidr or end not in cidr:
+        if start.version != cidr.version or int(start) < low or int(end) > high:
             raise OutOfBoundsAllocationPool(pool=text, subnet_cidr=cidr)
         pools.append((start, end))
     ordered = sorted(pools)

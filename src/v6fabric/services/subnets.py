@@ -237,7 +237,7 @@ class SubnetService:
                 subnetpool_id=pool_id,
                 allocation_pools=pools_to_wire(pools),
                 dns_nameservers=parse_dns_nameservers(
-                    body.get("dns_nameservers"), MAX_DNS_NAMESERVERS, subnet_id
+                    body.get("dns_nameservers"), ip_version, MAX_DNS_NAMESERVERS, subnet_id
                 ),
                 host_routes=parse_host_routes(
                     body.get("host_routes"), ip_version, MAX_HOST_ROUTES, subnet_id
@@ -278,7 +278,7 @@ class SubnetService:
             check_gateway_outside_pools(gateway, pools)  # type: ignore[arg-type]
             if "dns_nameservers" in body:
                 values["dns_nameservers"] = parse_dns_nameservers(
-                    body["dns_nameservers"], MAX_DNS_NAMESERVERS, row.id
+                    body["dns_nameservers"], row.ip_version, MAX_DNS_NAMESERVERS, row.id
                 )
             if "host_routes" in body:
                 values["host_routes"] = parse_host_routes(
