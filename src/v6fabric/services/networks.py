@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, or_, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from v6fabric.domain.constants import DEVICE_OWNER_DHCP
 from v6fabric.domain.errors import (
@@ -19,7 +19,15 @@ from v6fabric.domain.errors import (
 )
 from v6fabric.identity.context import RequestContext
 from v6fabric.services import common
-from v6fabric.services.query import ListQuery, ListSpec, apply_list, parse_bool, parse_int
+from v6fabric.services.access import ResourceAccess
+from v6fabric.services.query import (
+    ListQuery,
+    ListSpec,
+    apply_list,
+    parse_bool,
+    parse_int,
+    standard_columns,
+)
 from v6fabric.services.segments import max_mtu, requested_segment, reserve_segment, validate_segment
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
@@ -29,11 +37,7 @@ c = networks.c
 SPEC = ListSpec(
     resource="networks",
     columns={
-        "id": c.id,
-        "name": c.name,
-        "description": c.description,
-        "project_id": c.project_id,
-        "tenant_id": c.project_id,
+        **standard_columns(networks),
         "admin_state_up": c.admin_state_up,
         "status": c.status,
         "shared": c.shared,
@@ -43,9 +47,6 @@ SPEC = ListSpec(
         "provider:network_type": c.network_type,
         "provider:physical_network": c.physical_network,
         "provider:segmentation_id": c.segmentation_id,
-        "revision_number": c.revision_number,
-        "created_at": c.created_at,
-        "updated_at": c.updated_at,
     },
     converters={
         "admin_state_up": parse_bool,
@@ -58,38 +59,19 @@ SPEC = ListSpec(
     },
     ignored_filters=frozenset({"subnets", "tags", "availability_zone_hints", "is_default"}),
 )
+ACCESS = ResourceAccess(
+    networks,
+    lambda net_id: NetworkNotFound(net_id=net_id),
+    lambda: c.shared.is_(True) | c.external.is_(True),  # readable by every project
+)
+fetch_visible = ACCESS.fetch_visible
+fetch_owned = ACCESS.fetch_owned
 ADMIN_ATTRIBUTES = (
     "provider:network_type",
     "provider:physical_network",
     "provider:segmentation_id",
     "router:external",
 )
-
-
-def visible(ctx: RequestContext):  # type: ignore[no-untyped-def]
-    """Own networks plus shared and external ones; admins see all."""
-    if ctx.is_admin:
-        return None
-    return or_(c.project_id == ctx.project_id, c.shared.is_(True), c.external.is_(True))
-
-
-def fetch_visible(conn: Connection, ctx: RequestContext, network_id: str) -> Any:
-    stmt = select(networks).where(c.id == network_id)
-    if (clause := visible(ctx)) is not None:
-        stmt = stmt.where(clause)
-    row = conn.execute(stmt).first()
-    if row is None:
-        raise NetworkNotFound(net_id=network_id)
-    return row
-
-
-def fetch_owned(conn: Connection, ctx: RequestContext, network_id: str, action: str) -> Any:
-    """A network the caller may change: visible but foreign is a 403, invisible a 404."""
-    row = fetch_visible(conn, ctx, network_id)
-    common.require_write(ctx, action)
-    if not ctx.is_admin and row.project_id != ctx.project_id:
-        raise PolicyNotAuthorized(action=action)
-    return row
 
 
 class NetworkService:
@@ -136,9 +118,7 @@ class NetworkService:
         return [self.to_wire(ctx, r, by_network[r.id]) for r in rows]
 
     def list(self, ctx: RequestContext, query: ListQuery) -> list[dict]:
-        stmt = select(networks)
-        if (clause := visible(ctx)) is not None:
-            stmt = stmt.where(clause)
+        stmt = ACCESS.select_visible(ctx)
         with self.db.read() as conn:
             return self._render(conn, ctx, apply_list(conn, SPEC, stmt, query))
 

@@ -23,8 +23,16 @@ from v6fabric.domain.errors import (
 )
 from v6fabric.identity.context import RequestContext
 from v6fabric.services import allocations, common, fixed_ips
+from v6fabric.services.access import ResourceAccess
 from v6fabric.services.networks import fetch_visible as fetch_network
-from v6fabric.services.query import ListQuery, ListSpec, apply_list, parse_bool, parse_int
+from v6fabric.services.query import (
+    ListQuery,
+    ListSpec,
+    apply_list,
+    parse_bool,
+    parse_int,
+    standard_columns,
+)
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
 from v6fabric.store.tables import ip_allocations, ports
@@ -34,11 +42,7 @@ a = ip_allocations.c
 SPEC = ListSpec(
     resource="ports",
     columns={
-        "id": c.id,
-        "name": c.name,
-        "description": c.description,
-        "project_id": c.project_id,
-        "tenant_id": c.project_id,
+        **standard_columns(ports),
         "network_id": c.network_id,
         "mac_address": c.mac_address,
         "admin_state_up": c.admin_state_up,
@@ -48,9 +52,6 @@ SPEC = ListSpec(
         "port_security_enabled": c.port_security_enabled,
         "binding:host_id": c.binding_host_id,
         "binding:vnic_type": c.binding_vnic_type,
-        "revision_number": c.revision_number,
-        "created_at": c.created_at,
-        "updated_at": c.updated_at,
     },
     converters={
         "admin_state_up": parse_bool,
@@ -69,6 +70,7 @@ SPEC = ListSpec(
         }
     ),
 )
+ACCESS = ResourceAccess(ports, lambda port_id: PortNotFound(port_id=port_id))
 ADMIN_ATTRIBUTES = ("binding:host_id", "binding:profile")
 UPDATABLE = ("name", "description", "admin_state_up", "device_id", "device_owner")
 
@@ -89,10 +91,6 @@ def _fixed_ips_filter(values: Sequence[str]):  # type: ignore[no-untyped-def]
     for substring in wanted.get("ip_address_substr", []):
         clauses.append(a.ip_address.contains(substring, autoescape=True))
     return exists().where(*clauses)
-
-
-def visible(ctx: RequestContext):  # type: ignore[no-untyped-def]
-    return None if ctx.is_admin else c.project_id == ctx.project_id
 
 
 def _parse_pairs(raw: object, port_mac: str) -> list[dict[str, str]]:
@@ -191,25 +189,14 @@ class PortService:
         return out
 
     def list(self, ctx: RequestContext, query: ListQuery) -> list[dict]:
-        stmt = select(ports)
-        if (clause := visible(ctx)) is not None:
-            stmt = stmt.where(clause)
+        stmt = ACCESS.select_visible(ctx)
         with self.db.read() as conn:
             rows = apply_list(conn, SPEC, stmt, query, {"fixed_ips": _fixed_ips_filter})
             return self._render(conn, ctx, rows)
 
-    def _fetch(self, conn: Connection, ctx: RequestContext, port_id: str) -> Any:
-        stmt = select(ports).where(c.id == port_id)
-        if (clause := visible(ctx)) is not None:
-            stmt = stmt.where(clause)
-        row = conn.execute(stmt).first()
-        if row is None:
-            raise PortNotFound(port_id=port_id)
-        return row
-
     def get(self, ctx: RequestContext, port_id: str) -> dict:
         with self.db.read() as conn:
-            return self._render(conn, ctx, [self._fetch(conn, ctx, port_id)])[0]
+            return self._render(conn, ctx, [ACCESS.fetch_visible(conn, ctx, port_id)])[0]
 
     # --- writes ---------------------------------------------------------------------------
 
@@ -283,7 +270,7 @@ class PortService:
 
         def operation(txn: WriteTxn) -> dict:
             conn = txn.conn
-            row = self._fetch(conn, ctx, port_id)
+            row = ACCESS.fetch_visible(conn, ctx, port_id)
             common.require_write(ctx, "update_port")
             values = common.touched(row.revision_number, common.utcnow())
             for attr in UPDATABLE:
@@ -350,7 +337,7 @@ class PortService:
 
     def delete(self, ctx: RequestContext, port_id: str) -> None:
         def operation(txn: WriteTxn) -> None:
-            row = self._fetch(txn.conn, ctx, port_id)
+            row = ACCESS.fetch_visible(txn.conn, ctx, port_id)
             common.require_write(ctx, "delete_port")
             txn.conn.execute(delete(ports).where(c.id == row.id))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Column, Connection, Select, and_, false, or_, select
+from sqlalchemy import Column, Connection, Select, Table, and_, false, or_, select
 
 from v6fabric.domain.errors import HTTPBadRequest, NotFound
 
@@ -43,6 +43,21 @@ def parse_int(text: str) -> int:
 
 def parse_nullable(text: str) -> str | None:
     return None if text in ("", "None", "null") else text
+
+
+def standard_columns(table: Table) -> dict[str, Column]:
+    """The filterable and sortable attributes every Neutron resource has."""
+    c = table.c
+    return {
+        "id": c.id,
+        "name": c.name,
+        "description": c.description,
+        "project_id": c.project_id,
+        "tenant_id": c.project_id,
+        "revision_number": c.revision_number,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+    }
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, or_, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from v6fabric.domain.addresses import IPNetwork, parse_cidr
 from v6fabric.domain.errors import (
@@ -22,7 +22,15 @@ from v6fabric.domain.errors import (
 from v6fabric.identity.context import RequestContext
 from v6fabric.ipam.subnetpools import allocate_prefix, collapse, within_pool
 from v6fabric.services import common
-from v6fabric.services.query import ListQuery, ListSpec, apply_list, parse_bool, parse_int
+from v6fabric.services.access import ResourceAccess
+from v6fabric.services.query import (
+    ListQuery,
+    ListSpec,
+    apply_list,
+    parse_bool,
+    parse_int,
+    standard_columns,
+)
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
 from v6fabric.store.tables import subnetpools, subnets
@@ -31,20 +39,13 @@ c = subnetpools.c
 SPEC = ListSpec(
     resource="subnetpools",
     columns={
-        "id": c.id,
-        "name": c.name,
-        "description": c.description,
-        "project_id": c.project_id,
-        "tenant_id": c.project_id,
+        **standard_columns(subnetpools),
         "ip_version": c.ip_version,
         "default_prefixlen": c.default_prefixlen,
         "min_prefixlen": c.min_prefixlen,
         "max_prefixlen": c.max_prefixlen,
         "shared": c.shared,
         "is_default": c.is_default,
-        "revision_number": c.revision_number,
-        "created_at": c.created_at,
-        "updated_at": c.updated_at,
     },
     converters={
         "ip_version": parse_int,
@@ -58,20 +59,12 @@ SPEC = ListSpec(
 )
 
 
-def visible(ctx: RequestContext):  # type: ignore[no-untyped-def]
-    if ctx.is_admin:
-        return None
-    return or_(c.project_id == ctx.project_id, c.shared.is_(True))
-
-
-def fetch_visible(conn: Connection, ctx: RequestContext, pool_id: str) -> Any:
-    stmt = select(subnetpools).where(c.id == pool_id)
-    if (clause := visible(ctx)) is not None:
-        stmt = stmt.where(clause)
-    row = conn.execute(stmt).first()
-    if row is None:
-        raise SubnetPoolNotFound(subnetpool_id=pool_id)
-    return row
+ACCESS = ResourceAccess(
+    subnetpools,
+    lambda pool_id: SubnetPoolNotFound(subnetpool_id=pool_id),
+    lambda: c.shared.is_(True),
+)
+fetch_visible = ACCESS.fetch_visible
 
 
 def to_wire(row: Any) -> dict[str, Any]:
@@ -173,9 +166,7 @@ class SubnetPoolService:
         self.settings = settings
 
     def list(self, ctx: RequestContext, query: ListQuery) -> list[dict]:
-        stmt = select(subnetpools)
-        if (clause := visible(ctx)) is not None:
-            stmt = stmt.where(clause)
+        stmt = ACCESS.select_visible(ctx)
         with self.db.read() as conn:
             return [to_wire(r) for r in apply_list(conn, SPEC, stmt, query)]
 
@@ -242,7 +233,7 @@ class SubnetPoolService:
 
         def operation(txn: WriteTxn) -> dict:
             conn = txn.conn
-            row = self._fetch_owned(conn, ctx, pool_id, "update_subnetpool")
+            row = ACCESS.fetch_owned(conn, ctx, pool_id, "update_subnetpool")
             values = common.touched(row.revision_number, common.utcnow())
             for attr in (
                 "name",
@@ -273,7 +264,7 @@ class SubnetPoolService:
     def delete(self, ctx: RequestContext, pool_id: str) -> None:
         def operation(txn: WriteTxn) -> None:
             conn = txn.conn
-            row = self._fetch_owned(conn, ctx, pool_id, "delete_subnetpool")
+            row = ACCESS.fetch_owned(conn, ctx, pool_id, "delete_subnetpool")
             used = conn.execute(
                 select(subnets.c.id).where(subnets.c.subnetpool_id == row.id).limit(1)
             ).first()
@@ -282,13 +273,6 @@ class SubnetPoolService:
             conn.execute(delete(subnetpools).where(c.id == row.id))
 
         self.db.write(operation)
-
-    def _fetch_owned(self, conn: Connection, ctx: RequestContext, pool_id: str, action: str) -> Any:
-        row = fetch_visible(conn, ctx, pool_id)
-        common.require_write(ctx, action)
-        if not ctx.is_admin and row.project_id != ctx.project_id:
-            raise PolicyNotAuthorized(action=action)
-        return row
 
 
 def _check_single_default(conn: Connection, version: int, except_id: str | None) -> None:

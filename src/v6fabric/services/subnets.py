@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, or_, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from v6fabric.domain.addresses import parse_cidr, parse_ip
 from v6fabric.domain.constants import MAX_DNS_NAMESERVERS, MAX_HOST_ROUTES
@@ -14,7 +14,6 @@ from v6fabric.domain.errors import (
     HTTPBadRequest,
     InvalidInput,
     NetworkMTUSubnetConflict,
-    PolicyNotAuthorized,
     SubnetInUse,
     SubnetNotFound,
     invalid_attribute,
@@ -35,8 +34,16 @@ from v6fabric.ipam.pools import (
     pools_to_wire,
 )
 from v6fabric.services import allocations, common
+from v6fabric.services.access import ResourceAccess
 from v6fabric.services.networks import fetch_owned
-from v6fabric.services.query import ListQuery, ListSpec, apply_list, parse_bool, parse_int
+from v6fabric.services.query import (
+    ListQuery,
+    ListSpec,
+    apply_list,
+    parse_bool,
+    parse_int,
+    standard_columns,
+)
 from v6fabric.services.subnetpools import choose_cidr_from_pool
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
@@ -46,11 +53,7 @@ c = subnets.c
 SPEC = ListSpec(
     resource="subnets",
     columns={
-        "id": c.id,
-        "name": c.name,
-        "description": c.description,
-        "project_id": c.project_id,
-        "tenant_id": c.project_id,
+        **standard_columns(subnets),
         "network_id": c.network_id,
         "ip_version": c.ip_version,
         "cidr": c.cidr,
@@ -59,9 +62,6 @@ SPEC = ListSpec(
         "ipv6_ra_mode": c.ipv6_ra_mode,
         "ipv6_address_mode": c.ipv6_address_mode,
         "subnetpool_id": c.subnetpool_id,
-        "revision_number": c.revision_number,
-        "created_at": c.created_at,
-        "updated_at": c.updated_at,
     },
     converters={"ip_version": parse_int, "enable_dhcp": parse_bool, "revision_number": parse_int},
     ignored_filters=frozenset(
@@ -73,6 +73,14 @@ SPEC = ListSpec(
             "segment_id",
             "service_types",
         }
+    ),
+)
+ACCESS = ResourceAccess(
+    subnets,
+    lambda subnet_id: SubnetNotFound(subnet_id=subnet_id),
+    # subnets of shared and external networks are readable by every project
+    lambda: c.network_id.in_(
+        select(networks.c.id).where(networks.c.shared.is_(True) | networks.c.external.is_(True))
     ),
 )
 READ_ONLY = (
@@ -87,26 +95,6 @@ READ_ONLY = (
     "project_id",
     "tenant_id",
 )
-
-
-def visible(ctx: RequestContext):  # type: ignore[no-untyped-def]
-    """Own subnets, and those of shared or external networks."""
-    if ctx.is_admin:
-        return None
-    public = select(networks.c.id).where(
-        or_(networks.c.shared.is_(True), networks.c.external.is_(True))
-    )
-    return or_(c.project_id == ctx.project_id, c.network_id.in_(public))
-
-
-def fetch_visible(conn: Connection, ctx: RequestContext, subnet_id: str) -> Any:
-    stmt = select(subnets).where(c.id == subnet_id)
-    if (clause := visible(ctx)) is not None:
-        stmt = stmt.where(clause)
-    row = conn.execute(stmt).first()
-    if row is None:
-        raise SubnetNotFound(subnet_id=subnet_id)
-    return row
 
 
 def to_wire(row: Any) -> dict[str, Any]:
@@ -148,15 +136,13 @@ class SubnetService:
         self.settings = settings
 
     def list(self, ctx: RequestContext, query: ListQuery) -> list[dict]:
-        stmt = select(subnets)
-        if (clause := visible(ctx)) is not None:
-            stmt = stmt.where(clause)
+        stmt = ACCESS.select_visible(ctx)
         with self.db.read() as conn:
             return [to_wire(r) for r in apply_list(conn, SPEC, stmt, query)]
 
     def get(self, ctx: RequestContext, subnet_id: str) -> dict:
         with self.db.read() as conn:
-            return to_wire(fetch_visible(conn, ctx, subnet_id))
+            return to_wire(ACCESS.fetch_visible(conn, ctx, subnet_id))
 
     def create(self, ctx: RequestContext, bodies: Sequence[Mapping[str, Any]]) -> list[dict]:
         common.require_write(ctx, "create_subnet")
@@ -256,7 +242,7 @@ class SubnetService:
 
         def operation(txn: WriteTxn) -> dict:
             conn = txn.conn
-            row = self._fetch_owned(conn, ctx, subnet_id, "update_subnet")
+            row = ACCESS.fetch_owned(conn, ctx, subnet_id, "update_subnet")
             cidr = parse_cidr(row.cidr)
             values = common.touched(row.revision_number, common.utcnow())
             for attr in ("name", "description"):
@@ -292,7 +278,7 @@ class SubnetService:
     def delete(self, ctx: RequestContext, subnet_id: str) -> None:
         def operation(txn: WriteTxn) -> None:
             conn = txn.conn
-            row = self._fetch_owned(conn, ctx, subnet_id, "delete_subnet")
+            row = ACCESS.fetch_owned(conn, ctx, subnet_id, "delete_subnet")
             if allocations.is_auto(row):
                 allocations.release_user_allocations(conn, row.id)
             in_use = conn.execute(
@@ -305,12 +291,3 @@ class SubnetService:
             conn.execute(delete(subnets).where(c.id == row.id))
 
         self.db.write(operation)
-
-    def _fetch_owned(
-        self, conn: Connection, ctx: RequestContext, subnet_id: str, action: str
-    ) -> Any:
-        row = fetch_visible(conn, ctx, subnet_id)
-        common.require_write(ctx, action)
-        if not ctx.is_admin and row.project_id != ctx.project_id:
-            raise PolicyNotAuthorized(action=action)
-        return row
