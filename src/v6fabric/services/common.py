@@ -25,7 +25,9 @@ def utcnow() -> datetime:
 
 
 def timestamp(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Neutron's form, e.g. 2026-11-28T00:10:08Z (isoformat is several times faster than
+    strftime, which matters when a list renders 10,000 ports)."""
+    return value.isoformat(timespec="seconds") + "Z"
 
 
 def standard_attributes(row: Any) -> dict[str, Any]:

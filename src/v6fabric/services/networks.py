@@ -162,7 +162,7 @@ class NetworkService:
             "revision_number": 1,
             "created_at": now,
             "updated_at": now,
-            "admin_state_up": body.get("admin_state_up", True),
+            "admin_state_up": body.get("admin_state_up") is not False,
             "status": "ACTIVE",
             "shared": bool(body.get("shared", False)),
             "external": bool(body.get("router:external", False)),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import QueuePool
@@ -52,11 +53,20 @@ class Database:
                 pool_size=20,
                 max_overflow=20,
                 connect_args={"check_same_thread": False, "timeout": 30},
+                json_serializer=_json_dumps,
+                json_deserializer=orjson.loads,
             )
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
         else:
-            self.engine = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+            self.engine = create_engine(
+                url,
+                pool_size=20,
+                max_overflow=20,
+                pool_pre_ping=True,
+                json_serializer=_json_dumps,
+                json_deserializer=orjson.loads,
+            )
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -100,6 +110,10 @@ class Database:
         self.engine.dispose()
 
 
+def _json_dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
 def _is_retryable(exc: Exception) -> bool:
     if isinstance(exc, RetryableConflict):
         return True
@@ -110,9 +124,15 @@ def _is_retryable(exc: Exception) -> bool:
     )
 
 
+_BUMP = (
+    update(fabric_revision)
+    .values(value=fabric_revision.c.value + 1)
+    .returning(fabric_revision.c.value)
+)
+
+
 def _bump_revision(conn: Connection) -> int:
-    conn.execute(update(fabric_revision).values(value=fabric_revision.c.value + 1))
-    return int(conn.execute(select(fabric_revision.c.value)).scalar_one())
+    return int(conn.execute(_BUMP).scalar_one())
 
 
 def _sqlite_on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

@@ -28,11 +28,11 @@ metadata = MetaData()
 ID = 36  # uuid4 text length
 
 
-def _standard_columns() -> list[Column]:
+def _standard_columns(index_project: bool = True) -> list[Column]:
     """Neutron's standard attributes shared by every resource."""
     return [
         Column("id", String(ID), primary_key=True),
-        Column("project_id", String(64), nullable=False, index=True),
+        Column("project_id", String(64), nullable=False, index=index_project),
         Column("name", String(255), nullable=False, default=""),
         Column("description", String(255), nullable=False, default=""),
         Column("revision_number", Integer, nullable=False, default=1),
@@ -156,13 +156,12 @@ subnets = Table(
 ports = Table(
     "ports",
     metadata,
-    *_standard_columns(),
+    *_standard_columns(index_project=False),
     Column(
         "network_id",
         String(ID),
         ForeignKey("networks.id", ondelete="CASCADE"),
         nullable=False,
-        index=True,
     ),
     Column("mac_address", String(17), nullable=False),
     Column("admin_state_up", Boolean, nullable=False, default=True),
@@ -176,6 +175,9 @@ ports = Table(
     Column("binding_profile", JSON, nullable=False),
     UniqueConstraint("network_id", "mac_address", name="uq_ports_network_mac"),
     Index("ix_ports_device_id", "device_id"),
+    # Lists are ordered by id: (filter, id) indexes keep a filtered page independent of size.
+    Index("ix_ports_project_id_id", "project_id", "id"),
+    Index("ix_ports_network_id_id", "network_id", "id"),
 )
 
 ip_allocations = Table(

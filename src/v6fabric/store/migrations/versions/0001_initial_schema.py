@@ -123,8 +123,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("ports", schema=None) as batch_op:
         batch_op.create_index("ix_ports_device_id", ["device_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_ports_network_id"), ["network_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_ports_project_id"), ["project_id"], unique=False)
+        batch_op.create_index("ix_ports_network_id_id", ["network_id", "id"], unique=False)
+        batch_op.create_index("ix_ports_project_id_id", ["project_id", "id"], unique=False)
 
     op.create_table(
         "role_assignments",
@@ -224,8 +224,8 @@ def downgrade() -> None:
     op.drop_table("subnets")
     op.drop_table("role_assignments")
     with op.batch_alter_table("ports", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_ports_project_id"))
-        batch_op.drop_index(batch_op.f("ix_ports_network_id"))
+        batch_op.drop_index("ix_ports_project_id_id")
+        batch_op.drop_index("ix_ports_network_id_id")
         batch_op.drop_index("ix_ports_device_id")
 
     op.drop_table("ports")
