@@ -6,11 +6,21 @@ see but does not own is a 403 on change; a reader-only caller gets a 403 on any 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, Table, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    Select,
+    String,
+    Table,
+    select,
+    type_coerce,
+)
 
 from v6fabric.domain.errors import FabricError, PolicyNotAuthorized
 from v6fabric.identity.context import RequestContext
@@ -24,6 +34,13 @@ class ResourceAccess:
     # Extra rows a non-admin may read beside its own project's (shared, external, ...).
     also_visible: Callable[[], ColumnElement[bool]] | None = None
 
+    @functools.cached_property
+    def columns(self) -> list[ColumnElement[Any]]:
+        return [
+            type_coerce(col, String).label(col.name) if isinstance(col.type, DateTime) else col
+            for col in self.table.c
+        ]
+
     def visible(self, ctx: RequestContext) -> ColumnElement[bool] | None:
         """The WHERE clause limiting reads to what ``ctx`` may see; None for admins."""
         if ctx.is_admin:
@@ -32,7 +49,8 @@ class ResourceAccess:
         return own if self.also_visible is None else own | self.also_visible()
 
     def select_visible(self, ctx: RequestContext) -> Select:
-        stmt = select(self.table)
+        """Every column, timestamps as stored (see ``common.timestamp``)."""
+        stmt = select(*self.columns)
         if (clause := self.visible(ctx)) is not None:
             stmt = stmt.where(clause)
         return stmt

@@ -24,23 +24,28 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
-def timestamp(value: datetime) -> str:
-    """Neutron's form, e.g. 2026-11-28T00:10:08Z (isoformat is several times faster than
-    strftime, which matters when a list renders 10,000 ports)."""
+def timestamp(value: datetime | str) -> str:
+    """Neutron's form, e.g. 2026-11-28T00:10:08Z.
+
+    Lists read SQLite's stored text ("2026-11-28 00:10:08.000000") unparsed: parsing and
+    reformatting 20,000 timestamps was a fifth of a 10,000-port list.
+    """
+    if isinstance(value, str):
+        return f"{value[:10]}T{value[11:19]}Z"
     return value.isoformat(timespec="seconds") + "Z"
 
 
-def standard_attributes(row: Any) -> dict[str, Any]:
-    """The attributes every Neutron resource carries."""
+def standard_attributes(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes every Neutron resource carries (``row`` is a mapping of columns)."""
     return {
-        "id": row.id,
-        "name": row.name,
-        "description": row.description,
-        "project_id": row.project_id,
-        "tenant_id": row.project_id,
-        "revision_number": row.revision_number,
-        "created_at": timestamp(row.created_at),
-        "updated_at": timestamp(row.updated_at),
+        "id": row["id"],
+        "name": row["name"],
+        "description": row["description"],
+        "project_id": row["project_id"],
+        "tenant_id": row["project_id"],
+        "revision_number": row["revision_number"],
+        "created_at": timestamp(row["created_at"]),
+        "updated_at": timestamp(row["updated_at"]),
         "tags": [],
     }
 

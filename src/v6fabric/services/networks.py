@@ -82,7 +82,7 @@ class NetworkService:
     # --- reads ----------------------------------------------------------------------------
 
     def to_wire(self, ctx: RequestContext, row: Any, subnet_ids: Sequence[str]) -> dict[str, Any]:
-        out = common.standard_attributes(row)
+        out = common.standard_attributes(row._mapping)
         out.update(
             {
                 "admin_state_up": row.admin_state_up,

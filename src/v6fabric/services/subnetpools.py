@@ -68,7 +68,7 @@ fetch_visible = ACCESS.fetch_visible
 
 
 def to_wire(row: Any) -> dict[str, Any]:
-    out = common.standard_attributes(row)
+    out = common.standard_attributes(row._mapping)
     out.update(
         {
             "ip_version": row.ip_version,

@@ -98,7 +98,7 @@ READ_ONLY = (
 
 
 def to_wire(row: Any) -> dict[str, Any]:
-    out = common.standard_attributes(row)
+    out = common.standard_attributes(row._mapping)
     out.update(
         {
             "network_id": row.network_id,
