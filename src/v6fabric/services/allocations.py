@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 
 from v6fabric.domain.addresses import eui64_address, parse_cidr
 from v6fabric.domain.constants import ROUTER_INTERFACE_OWNERS
@@ -26,15 +26,15 @@ def is_router_owner(device_owner: str) -> bool:
     return device_owner in ROUTER_INTERFACE_OWNERS
 
 
+# Built once: constructing a statement costs more than running it on SQLite.
+_TAKEN = select(ip_allocations.c.port_id).where(
+    ip_allocations.c.subnet_id == bindparam("subnet_id"),
+    ip_allocations.c.ip_address == bindparam("ip"),
+)
+
+
 def is_taken(conn: Connection, subnet_id: str, ip: str) -> bool:
-    return (
-        conn.execute(
-            select(ip_allocations.c.port_id).where(
-                ip_allocations.c.subnet_id == subnet_id, ip_allocations.c.ip_address == ip
-            )
-        ).first()
-        is not None
-    )
+    return conn.execute(_TAKEN, {"subnet_id": subnet_id, "ip": ip}).first() is not None
 
 
 def eui64_for(subnet: Any, mac: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Table, case, func, select
 
 from v6fabric.domain.constants import DEFAULT_QUOTAS
 from v6fabric.domain.errors import BadRequest, HTTPBadRequest, OverQuota, PolicyNotAuthorized
@@ -86,19 +86,17 @@ def owner_project(ctx: RequestContext, body: Mapping[str, Any], resource: str) -
 def check_quota(
     conn: Connection, project_id: str, resource: str, table: Table, adding: int = 1
 ) -> None:
-    limit = conn.execute(
-        select(quotas.c.limit).where(
-            quotas.c.project_id == project_id, quotas.c.resource == resource
-        )
-    ).scalar()
-    if limit is None:
-        limit = DEFAULT_QUOTAS.get(resource, -1)
-    if limit < 0:
-        return
-    used = conn.execute(
-        select(func.count()).select_from(table).where(table.c.project_id == project_id)
-    ).scalar_one()
-    if used + adding > limit:
+    """One round trip; rows are counted only when the limit is not unlimited (-1)."""
+    limit_column = func.coalesce(
+        select(quotas.c.limit)
+        .where(quotas.c.project_id == project_id, quotas.c.resource == resource)
+        .scalar_subquery(),
+        DEFAULT_QUOTAS.get(resource, -1),
+    )
+    count = select(func.count()).select_from(table).where(table.c.project_id == project_id)
+    used_column = case((limit_column < 0, 0), else_=count.scalar_subquery())
+    limit, used = conn.execute(select(limit_column, used_column)).one()
+    if 0 <= limit < used + adding:
         raise OverQuota(overs=[resource])
 
 

@@ -136,15 +136,6 @@ def _check_mac(conn: Connection, network_id: str, raw: object) -> str:
     return mac
 
 
-def _free_mac(conn: Connection, network_id: str) -> str:
-    while True:
-        mac = generate_mac()
-        if not conn.execute(
-            select(c.id).where(c.network_id == network_id, c.mac_address == mac)
-        ).first():
-            return mac
-
-
 class PortService:
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
@@ -233,7 +224,8 @@ class PortService:
         if body.get("mac_address") is not None:
             mac = _check_mac(conn, network.id, body["mac_address"])
         else:
-            mac = _free_mac(conn, network.id)
+            # 24 random bits: a clash is rare, and the unique constraint makes the write retry.
+            mac = generate_mac()
         security = body.get("port_security_enabled")
         if security is None:
             security = network.port_security_enabled

@@ -120,7 +120,14 @@ def _is_retryable(exc: Exception) -> bool:
     message = str(exc).lower()
     return any(
         word in message
-        for word in ("ip_allocations", "database is locked", "deadlock", "could not serialize")
+        for word in (
+            "ip_allocations",  # an address another writer took first
+            "mac_address",  # a generated MAC that clashed (ports.network_id, ports.mac_address)
+            "uq_ports_network_mac",
+            "database is locked",
+            "deadlock",
+            "could not serialize",
+        )
     )
 
 
