@@ -144,19 +144,19 @@ class PortService:
     # --- reads ----------------------------------------------------------------------------
 
     def _render(self, conn: Connection, ctx: RequestContext, rows: Sequence[Any]) -> list[dict]:
-        ips: dict[str, list[dict[str, str]]] = defaultdict(list)
-        ids = [r[0] for r in rows]  # id is the first column
+        ips: dict[str, list[dict[str, str]]] = {r[0]: [] for r in rows}  # id is the first column
         stmt = select(a.port_id, a.subnet_id, a.ip_address).order_by(a.port_id, a.position)
-        if len(ids) > LARGE_RENDER:
+        if len(ips) > LARGE_RENDER:
             # One query for the caller's whole view beats thousands of bound ids.
-            wanted = set(ids)
-            visible_ids = ACCESS.select_visible(ctx).with_only_columns(c.id)
-            result = conn.execute(stmt.where(a.port_id.in_(visible_ids))).all()
-            allocations = [row for row in result if row[0] in wanted]
+            if (clause := ACCESS.visible(ctx)) is not None:
+                stmt = stmt.where(a.port_id.in_(select(c.id).where(clause)))
+        elif ips:
+            stmt = stmt.where(a.port_id.in_(list(ips)))
         else:
-            allocations = conn.execute(stmt.where(a.port_id.in_(ids))).all() if ids else []
-        for port_id, subnet_id, ip in allocations:
-            ips[port_id].append({"subnet_id": subnet_id, "ip_address": ip})
+            return []
+        for port_id, subnet_id, ip in conn.execute(stmt).all():
+            if port_id in ips:
+                ips[port_id].append({"subnet_id": subnet_id, "ip_address": ip})
         keys = rows[0]._fields if rows else ()
         # Plain dicts: a Row's attribute access costs ten times a dict lookup.
         records = [dict(zip(keys, row, strict=True)) for row in rows]
