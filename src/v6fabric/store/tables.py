@@ -204,3 +204,40 @@ quotas = Table(
     Column("resource", String(64), primary_key=True),
     Column("limit", Integer, nullable=False),
 )
+
+# --- routers (issue 3) ----------------------------------------------------------------------
+
+routers = Table(
+    "routers",
+    metadata,
+    *_standard_columns(),
+    Column("admin_state_up", Boolean, nullable=False, default=True),
+    Column("status", String(16), nullable=False, default="ACTIVE"),
+    Column("external_network_id", String(ID), nullable=True),
+    Column("enable_snat", Boolean, nullable=False, default=True),
+    Column("routes", JSON, nullable=False),  # extraroute: [{"destination", "nexthop"}]
+    Column("distributed", Boolean, nullable=False, default=False),
+    Column("ha", Boolean, nullable=False, default=False),
+)
+
+# --- the fabric: hosts and workloads (issue 3) ----------------------------------------------
+
+hosts = Table(
+    "hosts",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("roles", JSON, nullable=False),  # ["compute", "network"]
+    Column("capabilities", JSON, nullable=False),  # kernel features and daemons present
+    Column("registered_at", DateTime, nullable=False),
+    Column("seen_at", DateTime, nullable=False),
+    Column("applied_hash", String(64), nullable=True),  # the HostState the agent last applied
+)
+
+workloads = Table(
+    "workloads",
+    metadata,
+    *_standard_columns(),
+    Column("host", String(255), nullable=False, index=True),
+    Column("port_ids", JSON, nullable=False),  # in NIC order: eth0, eth1, ...
+    Column("status", String(16), nullable=False, default="BUILD"),
+)

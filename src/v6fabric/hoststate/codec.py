@@ -1,0 +1,63 @@
+"""JSON codec and content hash of ``HostState``: the wire form between server and agent.
+
+The hash covers everything but the revision, so a store write that changes nothing on a host
+does not wake that host's agent (the ETag is this hash).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from typing import Any
+
+from v6fabric.hoststate import model
+from v6fabric.hoststate.model import HOSTSTATE_VERSION, HostState
+
+
+def to_dict(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: to_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [to_dict(v) for v in value]
+    return value
+
+
+def _build(tp: Any, data: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        (inner, _ellipsis) = typing.get_args(tp)
+        return tuple(_build(inner, item) for item in data)
+    if origin in (typing.Union, types.UnionType):
+        if data is None:
+            return None
+        inner = next(a for a in typing.get_args(tp) if a is not type(None))
+        return _build(inner, data)
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp, vars(model))
+        known = {f.name for f in dataclasses.fields(tp)}
+        return tp(**{k: _build(hints[k], v) for k, v in data.items() if k in known})
+    return data
+
+
+def from_dict(data: dict[str, Any]) -> HostState:
+    if data.get("version") != HOSTSTATE_VERSION:
+        raise ValueError(f"unsupported HostState version {data.get('version')}")
+    return _build(HostState, data)
+
+
+def encode(state: HostState) -> bytes:
+    return json.dumps(to_dict(state), sort_keys=True, separators=(",", ":")).encode()
+
+
+def decode(raw: bytes | str) -> HostState:
+    return from_dict(json.loads(raw))
+
+
+def content_hash(state: HostState) -> str:
+    """A stable hash of what the host should have (the revision excluded)."""
+    body = to_dict(dataclasses.replace(state, revision=0))
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+    return digest.hexdigest()[:32]

@@ -1,0 +1,207 @@
+"""The southbound contract: everything one host should have, as frozen, versioned data.
+
+The server compiles a ``HostState`` per host from the store; the host's agent makes Linux match
+it. Anything an agent does is explained by its ``HostState``. Names of Linux objects are decided
+here (by the compiler), so that the agent recognises its own objects after a crash:
+
+* ``v6b-<network id[:11]>`` a network's Linux bridge
+* ``tap<port id[:11]>`` the host-side end of every port (workload, router or DHCP)
+* ``qr-<port id[:11]>`` / ``ns-<port id[:11]>`` the namespace side of a router / DHCP port
+* ``v6r-<router id>`` a router's namespace, ``v6d-<network id>`` a network's DHCP/RA namespace
+* ``v6w-<workload id>`` a workload's namespace (a stand-in for a VM), ``eth0``.. inside it
+
+Addresses are text in CIDR form (``2001:db8::1/64``), sorted, so equal states are equal values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+HOSTSTATE_VERSION = 1
+
+BRIDGE_PREFIX = "v6b-"
+TAP_PREFIX = "tap"
+ROUTER_IF_PREFIX = "qr-"
+DHCP_IF_PREFIX = "ns-"
+ROUTER_NS_PREFIX = "v6r-"
+DHCP_NS_PREFIX = "v6d-"
+WORKLOAD_NS_PREFIX = "v6w-"
+HOST_NS_PREFIX = "v6h-"
+ID_CHARS = 11  # interface names are at most 15 characters
+
+
+def bridge_name(network_id: str) -> str:
+    return BRIDGE_PREFIX + network_id[:ID_CHARS]
+
+
+def tap_name(port_id: str) -> str:
+    return TAP_PREFIX + port_id[:ID_CHARS]
+
+
+def router_namespace(router_id: str) -> str:
+    return ROUTER_NS_PREFIX + router_id
+
+
+def dhcp_namespace(network_id: str) -> str:
+    return DHCP_NS_PREFIX + network_id
+
+
+def workload_namespace(workload_id: str) -> str:
+    return WORKLOAD_NS_PREFIX + workload_id
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A network present on this host: one Linux bridge, no addresses, no IPv6 of its own."""
+
+    network_id: str
+    bridge: str
+    mtu: int
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """A port bound to this host; its ``tap`` is enslaved to the network's bridge.
+
+    ``kind`` "workload": the tap is created by whoever plugs the workload (as Nova does); the
+    agent enslaves it once it appears and then reports the port ACTIVE. "router" and "dhcp": the
+    agent creates a veth pair, ``tap`` on the bridge and ``ifname`` inside ``namespace`` with the
+    port's MAC and ``addresses``.
+    """
+
+    port_id: str
+    network_id: str
+    kind: str  # "workload" | "router" | "dhcp"
+    tap: str
+    mac: str
+    mtu: int
+    admin_up: bool = True
+    namespace: str | None = None
+    ifname: str | None = None
+    addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    destination: str  # CIDR; "default" is written as ::/0 or 0.0.0.0/0
+    gateway: str | None = None
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class NamespaceSpec:
+    """A router (``v6r-``) or DHCP/RA (``v6d-``) namespace and its sysctls and routes."""
+
+    name: str
+    forwarding: bool = False
+    routes: tuple[RouteSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class RaPrefix:
+    cidr: str
+    autonomous: bool  # A flag: SLAAC allowed
+    on_link: bool = True
+
+
+@dataclass(frozen=True)
+class RaRoute:
+    """An RFC 4191 route information option."""
+
+    cidr: str
+    preference: str = "medium"
+
+
+@dataclass(frozen=True)
+class RaInterface:
+    """What radvd advertises on one interface."""
+
+    ifname: str
+    managed: bool  # M flag
+    other: bool  # O flag
+    mtu: int
+    prefixes: tuple[RaPrefix, ...] = ()
+    rdnss: tuple[str, ...] = ()
+    dnssl: tuple[str, ...] = ()
+    routes: tuple[RaRoute, ...] = ()
+    default_lifetime: int | None = None  # None: radvd's default; 0: not a default router
+    min_interval: int = 3
+    max_interval: int = 10
+
+
+@dataclass(frozen=True)
+class RadvdSpec:
+    namespace: str
+    interfaces: tuple[RaInterface, ...]
+
+
+@dataclass(frozen=True)
+class DhcpRange:
+    """One subnet served by dnsmasq: ``static`` means only the addresses of ``DhcpHost``s."""
+
+    tag: str  # "subnet-<id>"
+    ip_version: int
+    network: str  # the subnet's network address, e.g. 2001:db8:2:: or 10.0.0.0
+    prefixlen: int
+    mode: str = "static"  # "static" (addresses by reservation) | "stateless" (options only)
+    lease_seconds: int = 86400
+
+
+@dataclass(frozen=True)
+class DhcpHost:
+    mac: str
+    addresses: tuple[str, ...]  # plain addresses, IPv6 and IPv4 of this MAC
+    hostname: str
+
+
+@dataclass(frozen=True)
+class DhcpOption:
+    tag: str
+    ip_version: int
+    name: str  # dnsmasq option name: "dns-server", "domain-search", "router", ...
+    value: str  # already formatted for dnsmasq: "[2001:db8::53],[2001:db8::54]"
+
+
+@dataclass(frozen=True)
+class DnsmasqSpec:
+    namespace: str
+    network_id: str
+    interface: str
+    ranges: tuple[DhcpRange, ...]
+    hosts: tuple[DhcpHost, ...] = ()
+    options: tuple[DhcpOption, ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkloadInterface:
+    """One NIC of a workload: a veth whose host end is the port's tap, with the port's MAC."""
+
+    port_id: str
+    ifname: str  # eth0, eth1, ... in the order the workload lists its ports
+    tap: str
+    mac: str
+    mtu: int
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """A namespace workload the host runs, as a hypervisor runs a VM: it learns its addresses
+    only from the network (RA, DHCPv6, DHCPv4), never from this spec."""
+
+    workload_id: str
+    name: str
+    namespace: str
+    interfaces: tuple[WorkloadInterface, ...]
+
+
+@dataclass(frozen=True)
+class HostState:
+    host: str
+    revision: int
+    networks: tuple[NetworkSpec, ...] = ()
+    ports: tuple[PortSpec, ...] = ()
+    namespaces: tuple[NamespaceSpec, ...] = ()
+    radvd: tuple[RadvdSpec, ...] = ()
+    dnsmasq: tuple[DnsmasqSpec, ...] = ()
+    workloads: tuple[WorkloadSpec, ...] = ()
+    version: int = field(default=HOSTSTATE_VERSION)
