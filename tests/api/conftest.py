@@ -116,6 +116,11 @@ class Api:
     def port(self, network_id: str, user: str = "alice", **attrs: Any) -> dict[str, Any]:
         return self.create("port", user, network_id=network_id, **attrs)
 
+    def user_ports(self, query: str = "", user: str = "alice") -> list[dict[str, Any]]:
+        """Ports listed, without the networks' own DHCP ports (which Neutron lists too)."""
+        listed = self.get(f"/v2.0/ports{query}", user).json()["ports"]
+        return [p for p in listed if p["device_owner"] != "network:dhcp"]
+
 
 @pytest.fixture
 def api(tmp_path: Path, identity_template: Template) -> Iterator[Api]:

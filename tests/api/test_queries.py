@@ -37,7 +37,7 @@ def test_fixed_ip_filters(api: Api) -> None:
     assert [p["id"] for p in found] == [p1["id"]]
     found = api.get("/v2.0/ports?fixed_ips=ip_address%3D2001:db8:7::abcd").json()["ports"]
     assert [p["id"] for p in found] == [p1["id"]]
-    assert len(api.get(f"/v2.0/ports?fixed_ips=subnet_id%3D{s['id']}").json()["ports"]) == 2
+    assert len(api.user_ports(f"?fixed_ips=subnet_id%3D{s['id']}")) == 2
 
 
 def test_boolean_filter(api: Api) -> None:

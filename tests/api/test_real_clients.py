@@ -123,6 +123,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
 
 # --- openstacksdk ---------------------------------------------------------------------------
 
+DHCP = "network:dhcp"  # every network with a DHCP subnet has its DHCP port, as in Neutron
 MODES = {
     # name: (cidr, ipv6_ra_mode, ipv6_address_mode)
     "slaac": ("2001:db8:1::/64", "slaac", "slaac"),
@@ -206,24 +207,32 @@ def test_sdk_network_subnets_ports_lifecycle(cloud: Cloud) -> None:
     }
     assert [s.id for s in alice.subnets(network_id=net.id, ip_version=4)] == [ids["v4"]]
     assert [s.id for s in alice.subnets(cidr="2001:db8:2::/64")] == [ids["stateless"]]
-    assert {p.id for p in alice.ports(network_id=net.id)} == {auto.id, known.id, chosen.id}
+    assert {p.id for p in alice.ports(network_id=net.id, device_owner="")} == {
+        auto.id,
+        known.id,
+        chosen.id,
+    }
     assert [p.id for p in alice.ports(fixed_ips=["ip_address=2001:db8:3::42"])] == [chosen.id]
     assert [p.id for p in alice.ports(mac_address="00:01:02:03:04:05")] == [known.id]
     assert [p.id for p in alice.ports(name="chosen", network_id=net.id)] == [chosen.id]
-    on_stateful = {p.id for p in alice.ports(fixed_ips=[f"subnet_id={ids['stateful']}"])}
+    on_stateful = {
+        p.id
+        for p in alice.ports(fixed_ips=[f"subnet_id={ids['stateful']}"])
+        if p.device_owner != DHCP
+    }
     expected = {p.id for p in (auto, known, chosen) if ids["stateful"] in ips_by_subnet(p)}
     assert chosen.id in on_stateful and on_stateful == expected
     substr = {p.id for p in alice.ports(fixed_ips=["ip_address_substr=2001:db8:3::4"])}
     assert substr == {chosen.id}
     # pages of one, followed by the SDK through the ports_links "next" link
-    page = alice.get("/ports", params={"network_id": net.id, "limit": 1}).json()
+    page = alice.get("/ports", params={"network_id": net.id, "device_owner": "", "limit": 1}).json()
     assert len(page["ports"]) == 1 and page["ports_links"][0]["rel"] == "next"
-    paged = [p.id for p in alice.ports(network_id=net.id, limit=1)]
+    paged = [p.id for p in alice.ports(network_id=net.id, device_owner="", limit=1)]
     assert sorted(paged) == sorted({auto.id, known.id, chosen.id})
     names = [s.name for s in alice.subnets(network_id=net.id, sort_key="name", sort_dir="desc")]
     assert names == sorted(MODES.keys() | {"v4"}, reverse=True)
     # a subset of fields, as clients ask for them
-    slim = list(alice.ports(network_id=net.id, fields=["id", "mac_address"]))
+    slim = list(alice.ports(network_id=net.id, device_owner="", fields=["id", "mac_address"]))
     assert {p.id for p in slim} == {auto.id, known.id, chosen.id}
     assert all(p.name is None for p in slim)
 
@@ -261,7 +270,7 @@ def test_sdk_network_subnets_ports_lifecycle(cloud: Cloud) -> None:
         alice.delete_network(net)  # ports on it
     for port in (auto, known, chosen, again):
         alice.delete_port(port)
-    assert list(alice.ports(network_id=net.id)) == []
+    assert [p.device_owner for p in alice.ports(network_id=net.id)] == [DHCP]  # only its own
     with pytest.raises(osexc.NotFoundException):
         alice.get_port(auto.id)
     alice.delete_subnet(ids["v4"])
@@ -385,9 +394,8 @@ def test_sdk_cloud_layer(cloud: Cloud) -> None:
         assert ips_by_subnet(port)[subnet["id"]] == [eui64("2001:db8:c1::/64", port["mac_address"])]
         assert conn.get_network("cloud-layer")["id"] == net["id"]
         assert conn.get_subnet("cl6")["id"] == subnet["id"]
-        assert [p["id"] for p in conn.search_ports(filters={"network_id": net["id"]})] == [
-            port["id"]
-        ]
+        listed = conn.search_ports(filters={"network_id": net["id"], "device_owner": ""})
+        assert [p["id"] for p in listed] == [port["id"]]
         assert conn.delete_port("cl-port") is True
     finally:
         conn.delete_network(net["id"])
@@ -472,8 +480,10 @@ def test_openstack_cli(cloud: Cloud) -> None:
     assert row["Name"] == "cli-net" and set(row["Subnets"]) == {s6["id"], stateful["id"]}
 
     ports = cli_json(cloud, "port", "list", "--network", "cli-net")
-    assert [(p["ID"], p["Name"]) for p in ports] == [(p1["id"], "p1")]
-    assert ips_by_subnet({"fixed_ips": ports[0]["Fixed IP Addresses"]}) == expected
+    named = [(p["ID"], p["Name"]) for p in ports if p["Name"]]  # the DHCP port has no name
+    assert named == [(p1["id"], "p1")]
+    (p1_row,) = [p for p in ports if p["ID"] == p1["id"]]
+    assert ips_by_subnet({"fixed_ips": p1_row["Fixed IP Addresses"]}) == expected
 
     pool = cli_json(
         cloud,

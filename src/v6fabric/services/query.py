@@ -42,7 +42,8 @@ def parse_int(text: str) -> int:
 
 
 def parse_nullable(text: str) -> str | None:
-    return None if text in ("", "None", "null") else text
+    """``?attr=None`` matches null; an empty value matches the empty string, as in Neutron."""
+    return None if text in ("None", "null") else text
 
 
 def standard_columns(table: Table) -> dict[str, Column]:

@@ -33,7 +33,7 @@ from v6fabric.ipam.pools import (
     parse_pools,
     pools_to_wire,
 )
-from v6fabric.services import allocations, common
+from v6fabric.services import allocations, common, dhcp_ports
 from v6fabric.services.access import ResourceAccess
 from v6fabric.services.networks import fetch_owned
 from v6fabric.services.query import (
@@ -233,6 +233,7 @@ class SubnetService:
         row = conn.execute(select(subnets).where(c.id == subnet_id)).one()
         if allocations.is_auto(row):
             allocations.add_eui64_to_network_ports(conn, row)
+        dhcp_ports.sync_dhcp_port(conn, network.id)
         return row
 
     def update(self, ctx: RequestContext, subnet_id: str, body: Mapping[str, Any]) -> dict:
@@ -271,6 +272,8 @@ class SubnetService:
                     body["host_routes"], row.ip_version, MAX_HOST_ROUTES, row.id
                 )
             conn.execute(update(subnets).where(c.id == row.id).values(**values))
+            if "enable_dhcp" in values:
+                dhcp_ports.sync_dhcp_port(conn, row.network_id)
             return to_wire(conn.execute(select(subnets).where(c.id == row.id)).one())
 
         return self.db.write(operation)
@@ -281,6 +284,7 @@ class SubnetService:
             row = ACCESS.fetch_owned(conn, ctx, subnet_id, "delete_subnet")
             if allocations.is_auto(row):
                 allocations.release_user_allocations(conn, row.id)
+            dhcp_ports.release_dhcp_addresses(conn, row.id)
             in_use = conn.execute(
                 select(ip_allocations.c.port_id)
                 .where(ip_allocations.c.subnet_id == row.id)
@@ -289,5 +293,6 @@ class SubnetService:
             if in_use is not None:
                 raise SubnetInUse(subnet_id=row.id)
             conn.execute(delete(subnets).where(c.id == row.id))
+            dhcp_ports.sync_dhcp_port(conn, row.network_id)
 
         self.db.write(operation)
