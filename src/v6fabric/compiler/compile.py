@@ -1,0 +1,63 @@
+"""``compile_host``: a snapshot of the store in, the ``HostState`` of one host out.
+
+Pure and deterministic: no I/O, no clock, no randomness, and every tuple of the result is
+sorted by a stable key, so the same snapshot in any input order gives an equal ``HostState``
+(and the same ``content_hash``).
+"""
+
+from __future__ import annotations
+
+from v6fabric.compiler.dhcp import dnsmasq_specs
+from v6fabric.compiler.index import build_index
+from v6fabric.compiler.links import (
+    dhcp_ports,
+    namespace_ports,
+    network_specs,
+    router_ports,
+    serving_dhcp_ports,
+    workload_ports,
+    workload_specs,
+)
+from v6fabric.compiler.ra import isolated_radvd, routed_subnet_ids, router_radvd
+from v6fabric.compiler.routing import dhcp_namespaces, router_namespaces
+from v6fabric.compiler.snapshot import Snapshot
+from v6fabric.hoststate.model import (
+    DnsmasqSpec,
+    HostState,
+    NamespaceSpec,
+    PortSpec,
+    RadvdSpec,
+)
+
+
+def compile_host(snapshot: Snapshot, host: str) -> HostState:
+    """Everything ``host`` should have at ``snapshot.revision``.
+
+    Every host gets the workload ports bound to it, the workloads it runs and a bridge per
+    network it has a port of. The network host (``snapshot.network_host``) also gets every DHCP
+    namespace and router, their ports, radvd and dnsmasq.
+    """
+    index = build_index(snapshot)
+    ports: list[PortSpec] = workload_ports(index, host)
+    namespaces: list[NamespaceSpec] = []
+    radvd: list[RadvdSpec] = []
+    dnsmasq: list[DnsmasqSpec] = []
+    if host and host == snapshot.network_host:
+        dhcp = dhcp_ports(index)
+        routers = router_ports(index)
+        serving = serving_dhcp_ports(index, dhcp)
+        ports += namespace_ports(index, dhcp, routers)
+        namespaces += dhcp_namespaces(dhcp) + router_namespaces(index, routers)
+        radvd += router_radvd(index, routers)
+        radvd += isolated_radvd(index, serving, routed_subnet_ids(index, routers))
+        dnsmasq += dnsmasq_specs(index, serving)
+    return HostState(
+        host=host,
+        revision=snapshot.revision,
+        networks=tuple(network_specs(index, ports)),
+        ports=tuple(sorted(ports, key=lambda port: port.port_id)),
+        namespaces=tuple(sorted(namespaces, key=lambda namespace: namespace.name)),
+        radvd=tuple(sorted(radvd, key=lambda spec: spec.namespace)),
+        dnsmasq=tuple(sorted(dnsmasq, key=lambda spec: spec.namespace)),
+        workloads=tuple(sorted(workload_specs(index, host), key=lambda w: w.workload_id)),
+    )

@@ -1,0 +1,134 @@
+"""dnsmasq per DHCP namespace: which subnets it serves, the MAC reservations and the options.
+
+Modes follow Neutron (neutron-api.md §3): IPv4 and DHCPv6-stateful subnets, and IPv6 subnets
+with neither mode set (Neutron's legacy), are served ``static`` (an address only to a MAC with a
+reservation, exactly the address the API gave the port, R7); DHCPv6-stateless subnets are served
+options only; SLAAC subnets, and subnets with only ``ipv6_ra_mode`` set, get no DHCP at all.
+"""
+
+from __future__ import annotations
+
+from v6fabric.compiler.index import Index, PortView, SubnetView, address_key
+from v6fabric.compiler.links import dhcp_ifname
+from v6fabric.domain.subnet_rules import Ipv6Mode
+from v6fabric.hoststate.model import DhcpHost, DhcpOption, DhcpRange, DnsmasqSpec, dhcp_namespace
+
+STATIC = "static"
+STATELESS = "stateless"
+MIN_DHCPV6_PREFIXLEN = 64  # dnsmasq refuses DHCPv6 ranges on shorter prefixes (Neutron skips them)
+
+
+def range_mode(subnet: SubnetView) -> str | None:
+    """``static``, ``stateless`` or None (dnsmasq does not serve the subnet)."""
+    if not subnet.enable_dhcp:
+        return None
+    if subnet.ip_version == 4:
+        return STATIC
+    if subnet.cidr.prefixlen < MIN_DHCPV6_PREFIXLEN:
+        return None
+    if subnet.address_mode == Ipv6Mode.DHCPV6_STATEFUL.value:
+        return STATIC
+    if subnet.address_mode == Ipv6Mode.DHCPV6_STATELESS.value:
+        return STATELESS
+    if subnet.address_mode is None and subnet.ra_mode is None:
+        return STATIC
+    return None
+
+
+def dnsmasq_specs(index: Index, serving_dhcp: dict[str, PortView]) -> list[DnsmasqSpec]:
+    """One dnsmasq per network that has a DHCP port up and at least one subnet to serve."""
+    specs = []
+    for network_id, port in serving_dhcp.items():
+        served = [
+            (subnet, mode)
+            for subnet in index.subnets_by_network.get(network_id, ())
+            if (mode := range_mode(subnet)) is not None
+        ]
+        if not served:
+            continue
+        specs.append(
+            DnsmasqSpec(
+                namespace=dhcp_namespace(network_id),
+                network_id=network_id,
+                interface=dhcp_ifname(port),
+                ranges=tuple(
+                    DhcpRange(
+                        tag=subnet.tag,
+                        ip_version=subnet.ip_version,
+                        network=str(subnet.cidr.network_address),
+                        prefixlen=subnet.cidr.prefixlen,
+                        mode=mode,
+                    )
+                    for subnet, mode in served
+                ),
+                hosts=_hosts(index, network_id, {subnet.id for subnet, _mode in served}),
+                options=tuple(
+                    sorted(
+                        (option for subnet, _mode in served for option in _options(index, subnet)),
+                        key=lambda o: (o.tag, o.ip_version, o.name, o.value),
+                    )
+                ),
+            )
+        )
+    return specs
+
+
+def _hosts(index: Index, network_id: str, served_ids: set[str]) -> tuple[DhcpHost, ...]:
+    """A line per client port (not DHCP, router or other network-owned ports) with an address
+    on a served subnet, holding its addresses on served subnets, IPv4 first.
+
+    On a static subnet the address is the port's reservation (exactly the API's address, R7).
+    On a stateless subnet the (SLAAC) address only tells the renderer to put the host in that
+    subnet's tag: with several IPv6 ranges on a link, dnsmasq tags an Information-Request only
+    for hosts whose line sets the tag, so without the line the host would get no options.
+    The hostname is Neutron's ``host-<first address>`` with ``.`` and ``:`` as ``-``.
+    """
+    hosts = []
+    for port in index.ports_by_network.get(network_id, ()):
+        if port.network_owned or not port.mac:
+            continue
+        addresses = sorted(
+            {ip.address for ip in port.fixed_ips if ip.subnet_id in served_ids}, key=address_key
+        )
+        if not addresses:
+            continue
+        first = str(addresses[0]).replace(":", "-").replace(".", "-")
+        hosts.append(
+            DhcpHost(
+                mac=port.mac,
+                addresses=tuple(str(address) for address in addresses),
+                hostname=f"host-{first}",
+            )
+        )
+    return tuple(sorted(hosts, key=lambda host: (host.mac, host.addresses)))
+
+
+def _options(index: Index, subnet: SubnetView) -> list[DhcpOption]:
+    """DNS servers and domain search for every served subnet; for IPv4 also the router and the
+    classless static routes (DHCPv6 has no route options: routes come from RAs)."""
+    version = subnet.ip_version
+    options = []
+
+    def add(name: str, value: str) -> None:
+        options.append(DhcpOption(tag=subnet.tag, ip_version=version, name=name, value=value))
+
+    if subnet.dns_nameservers:
+        if version == 6:
+            add("dns-server", ",".join(f"[{server}]" for server in subnet.dns_nameservers))
+        else:
+            add("dns-server", ",".join(str(server) for server in subnet.dns_nameservers))
+    if index.dns_domain:
+        add("domain-search", index.dns_domain)
+    if version == 4:
+        # No gateway: an empty router option, or dnsmasq offers its own address as the router
+        # and the (non-forwarding) DHCP namespace becomes a black hole (Neutron does the same).
+        add("router", str(subnet.gateway_ip) if subnet.gateway_ip is not None else "")
+        routes = [f"{destination},{nexthop}" for destination, nexthop in subnet.host_routes]
+        has_default = any(destination.prefixlen == 0 for destination, _ in subnet.host_routes)
+        if routes and subnet.gateway_ip is not None and not has_default:
+            # RFC 3442: a client given classless routes ignores the router option, so the
+            # default route goes into them too (as Neutron does).
+            routes.append(f"0.0.0.0/0,{subnet.gateway_ip}")
+        if routes:
+            add("classless-static-route", ",".join(routes))
+    return options

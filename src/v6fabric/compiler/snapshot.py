@@ -1,0 +1,66 @@
+"""The compiler's input: one consistent read of the store, as Neutron wire dicts.
+
+The dicts are exactly what the API returns to an admin (``binding:host_id``, ``provider:*`` and
+the other admin-only attributes included), so that the compiler and the API agree on one shape.
+Ids are unique per resource kind. The compiler never mutates the dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Wire = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything ``compile_host`` reads, at one store revision.
+
+    ``workloads`` are ``{id, name, host, port_ids}`` dicts, ``port_ids`` in NIC order.
+    ``network_hosts`` are the hosts that run DHCP namespaces and routers; for now every ``v6d-``
+    and ``v6r-`` object is placed on the first of them (one L3 host).
+    ``dns_domain`` is sent as DNSSL in RAs and as the DHCP domain search.
+
+    The tuples hold dicts, so a ``Snapshot`` compares by value but is not hashable.
+    """
+
+    revision: int
+    networks: tuple[Wire, ...]
+    subnets: tuple[Wire, ...]
+    ports: tuple[Wire, ...]
+    routers: tuple[Wire, ...]
+    workloads: tuple[Wire, ...]
+    network_hosts: tuple[str, ...]
+    dns_domain: str | None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        revision: int = 1,
+        networks: Iterable[Wire] = (),
+        subnets: Iterable[Wire] = (),
+        ports: Iterable[Wire] = (),
+        routers: Iterable[Wire] = (),
+        workloads: Iterable[Wire] = (),
+        network_hosts: Iterable[str] = (),
+        dns_domain: str | None = None,
+    ) -> Snapshot:
+        """A snapshot from any iterables (lists from a query, generators), as tuples."""
+        return cls(
+            revision=revision,
+            networks=tuple(networks),
+            subnets=tuple(subnets),
+            ports=tuple(ports),
+            routers=tuple(routers),
+            workloads=tuple(workloads),
+            network_hosts=tuple(network_hosts),
+            dns_domain=dns_domain,
+        )
+
+    @property
+    def network_host(self) -> str | None:
+        """The host of every DHCP namespace and router (until the multi-host scheduler)."""
+        return self.network_hosts[0] if self.network_hosts else None
