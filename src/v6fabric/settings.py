@@ -25,6 +25,7 @@ class Settings:
     global_physnet_mtu: int = 1500
     overlay_ip_version: int = 4  # underlay family of tunnels: decides the overlay MTU overhead
     physical_networks: tuple[str, ...] = field(default_factory=lambda: ("physnet1",))
+    dns_domain: str | None = None  # DNSSL in RAs and DHCP domain-search, when set
 
     @property
     def base_url(self) -> str:

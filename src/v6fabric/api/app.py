@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from v6fabric.api.errors import install_error_handlers
+from v6fabric.api.fabric.routes import router as fabric_router
 from v6fabric.api.keystone.routes import router as keystone_router
 from v6fabric.api.neutron.routes import build_router as build_neutron_router
 from v6fabric.api.request_id import RequestIdMiddleware
@@ -38,5 +39,6 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(keystone_router, prefix="/identity")
     app.include_router(build_neutron_router())
+    app.include_router(fabric_router)
     app.add_middleware(RequestIdMiddleware)
     return app

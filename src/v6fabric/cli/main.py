@@ -13,6 +13,7 @@ from v6fabric.cli.ports import port_app, quota_app, token_app
 from v6fabric.cli.resources import network_app
 from v6fabric.cli.subnets import subnet_app
 from v6fabric.cli.up import up
+from v6fabric.cli.workloads import workload_app
 
 app = typer.Typer(
     cls=FabricGroup,
@@ -31,6 +32,7 @@ app.add_typer(port_app, name="port")
 app.add_typer(quota_app, name="quota")
 app.add_typer(token_app, name="token")
 app.add_typer(admin_app, name="admin")
+app.add_typer(workload_app, name="workload")
 app.command("up")(up)
 
 

@@ -232,3 +232,11 @@ class PortBound(InUse):
         "Unable to complete operation on port {port_id}, port is already bound, port type: "
         "{vif_type}, old_mac {old_mac}, new_mac {new_mac}."
     )
+
+
+class HostNotFound(NotFound):
+    template = "Host {host} is not registered."
+
+
+class WorkloadNotFound(NotFound):
+    template = "Workload {workload_id} could not be found."

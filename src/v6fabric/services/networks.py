@@ -118,9 +118,13 @@ class NetworkService:
         return [self.to_wire(ctx, r, by_network[r.id]) for r in rows]
 
     def list(self, ctx: RequestContext, query: ListQuery) -> list[dict]:
-        stmt = ACCESS.select_visible(ctx)
         with self.db.read() as conn:
-            return self._render(conn, ctx, apply_list(conn, SPEC, stmt, query))
+            return self.list_in(conn, ctx, query)
+
+    def list_in(self, conn: Connection, ctx: RequestContext, query: ListQuery) -> list[dict]:
+        """The list inside the caller's transaction (the fabric's consistent snapshot)."""
+        stmt = ACCESS.select_visible(ctx)
+        return self._render(conn, ctx, apply_list(conn, SPEC, stmt, query))
 
     def get(self, ctx: RequestContext, network_id: str) -> dict:
         with self.db.read() as conn:

@@ -33,6 +33,7 @@ from v6fabric.services.query import (
     parse_int,
     standard_columns,
 )
+from v6fabric.services.routers import prevent_router_port_deletion
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
 from v6fabric.store.tables import ip_allocations, ports
@@ -187,10 +188,14 @@ class PortService:
         return out
 
     def list(self, ctx: RequestContext, query: ListQuery) -> list[dict]:
-        stmt = ACCESS.select_visible(ctx)
         with self.db.read() as conn:
-            rows = apply_list(conn, SPEC, stmt, query, {"fixed_ips": _fixed_ips_filter})
-            return self._render(conn, ctx, rows)
+            return self.list_in(conn, ctx, query)
+
+    def list_in(self, conn: Connection, ctx: RequestContext, query: ListQuery) -> list[dict]:
+        """The list inside the caller's transaction (the fabric's consistent snapshot)."""
+        stmt = ACCESS.select_visible(ctx)
+        rows = apply_list(conn, SPEC, stmt, query, {"fixed_ips": _fixed_ips_filter})
+        return self._render(conn, ctx, rows)
 
     def get(self, ctx: RequestContext, port_id: str) -> dict:
         with self.db.read() as conn:
@@ -340,6 +345,7 @@ class PortService:
         def operation(txn: WriteTxn) -> None:
             row = ACCESS.fetch_visible(txn.conn, ctx, port_id)
             common.require_write(ctx, "delete_port")
+            prevent_router_port_deletion(txn.conn, row)
             txn.conn.execute(delete(ports).where(c.id == row.id))
 
         self.db.write(operation)

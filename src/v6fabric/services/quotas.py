@@ -12,9 +12,15 @@ from v6fabric.domain.errors import InvalidInput, PolicyNotAuthorized, invalid_at
 from v6fabric.identity.context import RequestContext
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
-from v6fabric.store.tables import networks, ports, quotas, subnetpools, subnets
+from v6fabric.store.tables import networks, ports, quotas, routers, subnetpools, subnets
 
-COUNTED = {"network": networks, "subnet": subnets, "port": ports, "subnetpool": subnetpools}
+COUNTED = {
+    "network": networks,
+    "subnet": subnets,
+    "port": ports,
+    "subnetpool": subnetpools,
+    "router": routers,
+}
 
 
 class QuotaService:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from v6fabric.services.fabric import FabricService
 from v6fabric.services.networks import NetworkService
 from v6fabric.services.ports import PortService
 from v6fabric.services.quotas import QuotaService
+from v6fabric.services.routers import RouterService
 from v6fabric.services.subnetpools import SubnetPoolService
 from v6fabric.services.subnets import SubnetService
+from v6fabric.services.workloads import WorkloadService
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database
 
@@ -18,3 +21,6 @@ class Services:
         self.subnetpools = SubnetPoolService(db, settings)
         self.ports = PortService(db, settings)
         self.quotas = QuotaService(db, settings)
+        self.routers = RouterService(db, settings)
+        self.workloads = WorkloadService(db, settings)
+        self.fabric = FabricService(db, settings, self)

@@ -136,9 +136,13 @@ class SubnetService:
         self.settings = settings
 
     def list(self, ctx: RequestContext, query: ListQuery) -> list[dict]:
-        stmt = ACCESS.select_visible(ctx)
         with self.db.read() as conn:
-            return [to_wire(r) for r in apply_list(conn, SPEC, stmt, query)]
+            return self.list_in(conn, ctx, query)
+
+    def list_in(self, conn: Connection, ctx: RequestContext, query: ListQuery) -> list[dict]:
+        """The list inside the caller's transaction (the fabric's consistent snapshot)."""
+        stmt = ACCESS.select_visible(ctx)
+        return [to_wire(r) for r in apply_list(conn, SPEC, stmt, query)]
 
     def get(self, ctx: RequestContext, subnet_id: str) -> dict:
         with self.db.read() as conn:

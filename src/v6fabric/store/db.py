@@ -76,6 +76,19 @@ class Database:
             conn.rollback()
 
     @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read transaction in which every statement sees the same committed state.
+
+        SQLite's WAL read transaction already is one; PostgreSQL needs REPEATABLE READ (its
+        default READ COMMITTED lets each statement see later commits).
+        """
+        with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            yield conn
+            conn.rollback()
+
+    @contextmanager
     def _write_once(self, bump: bool) -> Iterator[WriteTxn]:
         if self.is_sqlite:
             with self._write_lock, self.engine.connect() as conn:

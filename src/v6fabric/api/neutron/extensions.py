@@ -60,6 +60,22 @@ EXTENSIONS: list[tuple[str, str, str]] = [
         "Provides validation on filter parameters.",
     ),
     (
+        "router",
+        "Neutron L3 Router",
+        "Routers between networks: interfaces by subnet or port; several IPv6 subnets of one "
+        "network share one interface port. External gateways are not supported yet.",
+    ),
+    (
+        "extraroute",
+        "Neutron Extra Route",
+        "Static routes on a router (routes attribute); each nexthop on one of its subnets.",
+    ),
+    (
+        "extraroute-atomic",
+        "Atomically add/remove extra routes",
+        "add_extraroutes / remove_extraroutes change a router's routes in one transaction.",
+    ),
+    (
         "v6fabric-slaac-fixed-ip",
         "Chosen addresses on SLAAC subnets (R8)",
         "A chosen ip_address on a SLAAC or DHCPv6-stateless subnet is accepted (Neutron refuses it).",

@@ -24,6 +24,7 @@ RESOURCES = [
     ("subnet", "subnets", schemas.SubnetCreate, schemas.SubnetUpdate),
     ("subnetpool", "subnetpools", schemas.SubnetPoolCreate, schemas.SubnetPoolUpdate),
     ("port", "ports", schemas.PortCreate, schemas.PortUpdate),
+    ("router", "routers", schemas.RouterCreate, schemas.RouterUpdate),
 ]
 
 
@@ -113,6 +114,66 @@ def _add_resource(
     ) -> Response:
         await run_service(request, lambda: service(request).delete(ctx, item_id))
         return Response(status_code=204)
+
+
+def _add_router_actions(router: APIRouter) -> None:
+    """Neutron's member actions on routers: interfaces (l3) and atomic route edits."""
+    tag = ["routers"]
+
+    def routers(request: Request) -> Any:
+        return request.app.state.services.routers
+
+    @router.put("/v2.0/routers/{router_id}/add_router_interface", tags=tag)
+    async def add_router_interface(
+        request: Request,
+        router_id: str,
+        payload: schemas.RouterInterface,
+        ctx: RequestContext = Depends(caller),
+    ) -> Response:
+        body = _body(payload)
+        info = await run_service(
+            request, lambda: routers(request).add_interface(ctx, router_id, body)
+        )
+        return JSONBody(info)
+
+    @router.put("/v2.0/routers/{router_id}/remove_router_interface", tags=tag)
+    async def remove_router_interface(
+        request: Request,
+        router_id: str,
+        payload: schemas.RouterInterface,
+        ctx: RequestContext = Depends(caller),
+    ) -> Response:
+        body = _body(payload)
+        info = await run_service(
+            request, lambda: routers(request).remove_interface(ctx, router_id, body)
+        )
+        return JSONBody(info)
+
+    @router.put("/v2.0/routers/{router_id}/add_extraroutes", tags=tag)
+    async def add_extraroutes(
+        request: Request,
+        router_id: str,
+        payload: schemas.RouterRoutesRequest,
+        ctx: RequestContext = Depends(caller),
+    ) -> Response:
+        routes = payload.router.routes
+        item = await run_service(
+            request, lambda: routers(request).add_routes(ctx, router_id, routes)
+        )
+        return JSONBody({"router": item})
+
+    @router.put("/v2.0/routers/{router_id}/remove_extraroutes", tags=tag)
+    async def remove_extraroutes(
+        request: Request,
+        router_id: str,
+        payload: schemas.RouterRoutesRequest,
+        ctx: RequestContext = Depends(caller),
+    ) -> Response:
+        routes = payload.router.routes
+        item = await run_service(
+            request, lambda: routers(request).remove_routes(ctx, router_id, routes)
+        )
+        return JSONBody({"router": item})
 
 
 def _add_quotas(router: APIRouter) -> None:
@@ -214,6 +275,7 @@ def build_router() -> APIRouter:
     router = APIRouter()
     _add_discovery(router)
     _add_quotas(router)
+    _add_router_actions(router)
     for singular, plural, create, update in RESOURCES:
         _add_resource(router, singular, plural, create, update)
     return router

@@ -142,5 +142,42 @@ class PortUpdate(_Wire):
     network_id: Any = None
 
 
+class RouterCreate(_Owned):
+    admin_state_up: bool | None = None
+    external_gateway_info: dict[str, Any] | None = Field(
+        None, description="Must be null until external gateways arrive (multi-host issue)."
+    )
+    distributed: bool | None = None
+    ha: bool | None = None
+
+
+class RouterUpdate(_Wire):
+    name: str | None = None
+    description: str | None = None
+    admin_state_up: bool | None = None
+    external_gateway_info: dict[str, Any] | None = None
+    routes: Dicts | None = None
+    distributed: bool | None = None
+    ha: bool | None = None
+
+
+class RouterInterface(_Wire):
+    """Body of add_router_interface / remove_router_interface: a subnet or a port."""
+
+    # Any: the service answers malformed ids with Neutron's "'x' is not a valid UUID".
+    subnet_id: Any = None
+    port_id: Any = None
+
+
+class RouterRoutes(_Wire):
+    routes: Dicts
+
+
+class RouterRoutesRequest(_Wire):
+    """Body of add_extraroutes / remove_extraroutes (extraroute-atomic)."""
+
+    router: RouterRoutes
+
+
 class QuotaUpdate(_Wire):
     model_config = ConfigDict(extra="allow")

@@ -1,0 +1,156 @@
+"""``/fabric/v1``: the southbound API (hosts, their state and status) and workloads.
+
+An agent long-polls its state: ``GET /fabric/v1/hosts/{host}/state?wait=30`` with
+``If-None-Match: <etag>`` answers 304 only after ``wait`` seconds in which nothing that host
+should have changed; the ETag is the content hash of its ``HostState``, so writes that do not
+concern a host never wake its agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
+
+from v6fabric.api.deps import caller
+from v6fabric.api.responses import JSONBody
+from v6fabric.compiler.compile import compile_host
+from v6fabric.compiler.snapshot import Snapshot
+from v6fabric.domain.errors import PolicyNotAuthorized
+from v6fabric.hoststate.codec import content_hash, encode
+from v6fabric.hoststate.model import HostState
+from v6fabric.identity.context import RequestContext
+
+router = APIRouter(prefix="/fabric/v1", tags=["fabric"])
+MAX_WAIT = 60.0
+POLL_INTERVAL = 0.05
+
+
+class HostRegistration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    roles: list[str] | None = None
+    capabilities: dict[str, Any] | None = None
+
+
+class HostStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    applied: str | None = None
+    ports: dict[str, str] | None = None
+    workloads: dict[str, str] | None = None
+
+
+class WorkloadCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    description: str | None = None
+    host: str | None = None
+    port_ids: list[str] | None = None
+    project_id: str | None = None
+
+
+class WorkloadRequest(BaseModel):
+    workload: WorkloadCreate
+
+
+def _admin(ctx: RequestContext, action: str) -> None:
+    if not ctx.is_admin:
+        raise PolicyNotAuthorized(action=action)
+
+
+def _services(request: Request) -> Any:
+    return request.app.state.services
+
+
+def host_state(request: Request, host: str) -> HostState:
+    """Compile ``host``'s state from a consistent snapshot of the store."""
+    data = _services(request).fabric.snapshot()
+    return compile_host(Snapshot.build(**data), host)
+
+
+@router.get("/hosts")
+def list_hosts(request: Request, ctx: RequestContext = Depends(caller)) -> Response:
+    _admin(ctx, "list_hosts")
+    return JSONBody({"hosts": _services(request).fabric.list_hosts()})
+
+
+@router.get("/hosts/{host}")
+def show_host(request: Request, host: str, ctx: RequestContext = Depends(caller)) -> Response:
+    _admin(ctx, "get_host")
+    return JSONBody({"host": _services(request).fabric.get_host(host)})
+
+
+@router.put("/hosts/{host}")
+def register_host(
+    request: Request, host: str, body: HostRegistration, ctx: RequestContext = Depends(caller)
+) -> Response:
+    _admin(ctx, "register_host")
+    registered = _services(request).fabric.register_host(host, body.model_dump(exclude_none=True))
+    return JSONBody({"host": registered})
+
+
+@router.put("/hosts/{host}/status", status_code=204)
+def report_status(
+    request: Request, host: str, body: HostStatus, ctx: RequestContext = Depends(caller)
+) -> Response:
+    _admin(ctx, "report_status")
+    _services(request).fabric.report_status(host, body.model_dump(exclude_none=True))
+    return Response(status_code=204)
+
+
+@router.get("/hosts/{host}/state")
+async def get_state(
+    request: Request, host: str, wait: float = 0, ctx: RequestContext = Depends(caller)
+) -> Response:
+    _admin(ctx, "get_host_state")
+    _services(request).fabric.get_host(host)  # 404 for hosts that never registered
+    known = (request.headers.get("if-none-match") or "").strip('"')
+    deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
+    db = request.app.state.db
+    while True:
+        revision = await run_in_threadpool(db.revision)
+        state = await run_in_threadpool(host_state, request, host)
+        etag = content_hash(state)
+        if etag != known:
+            return Response(
+                encode(state), media_type="application/json", headers={"ETag": f'"{etag}"'}
+            )
+        # Nothing new for this host: sleep until the store changes or the wait is over.
+        while time.monotonic() < deadline and await run_in_threadpool(db.revision) == revision:
+            await asyncio.sleep(POLL_INTERVAL)
+        if time.monotonic() >= deadline:
+            return Response(status_code=304, headers={"ETag": f'"{etag}"'})
+
+
+# --- workloads ----------------------------------------------------------------------------
+
+
+@router.get("/workloads")
+def list_workloads(request: Request, ctx: RequestContext = Depends(caller)) -> Response:
+    return JSONBody({"workloads": _services(request).workloads.list(ctx)})
+
+
+@router.post("/workloads", status_code=201)
+def create_workload(
+    request: Request, body: WorkloadRequest, ctx: RequestContext = Depends(caller)
+) -> Response:
+    created = _services(request).workloads.create(ctx, body.workload.model_dump(exclude_none=True))
+    return JSONBody({"workload": created}, status_code=201)
+
+
+@router.get("/workloads/{workload_id}")
+def show_workload(
+    request: Request, workload_id: str, ctx: RequestContext = Depends(caller)
+) -> Response:
+    return JSONBody({"workload": _services(request).workloads.get(ctx, workload_id)})
+
+
+@router.delete("/workloads/{workload_id}", status_code=204)
+def delete_workload(
+    request: Request, workload_id: str, ctx: RequestContext = Depends(caller)
+) -> Response:
+    _services(request).workloads.delete(ctx, workload_id)
+    return Response(status_code=204)

@@ -1,0 +1,148 @@
+"""The fabric side of the store: hosts, what they report, and the consistent snapshot that the
+compiler turns into each host's ``HostState``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+
+from v6fabric.domain.errors import HostNotFound, invalid_attribute
+from v6fabric.identity.context import RequestContext
+from v6fabric.services import common
+from v6fabric.services.query import ListQuery
+from v6fabric.settings import Settings
+from v6fabric.store.db import Database, WriteTxn
+from v6fabric.store.tables import fabric_revision, hosts, ports, workloads
+
+if TYPE_CHECKING:
+    from v6fabric.services.registry import Services
+
+ROLES = ("compute", "network")
+PORT_STATUSES = ("ACTIVE", "DOWN", "BUILD", "ERROR")
+
+
+def _host_wire(row: Any) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "roles": row.roles,
+        "capabilities": row.capabilities,
+        "registered_at": common.timestamp(row.registered_at),
+        "seen_at": common.timestamp(row.seen_at),
+        "applied": row.applied_hash,
+    }
+
+
+class FabricService:
+    def __init__(self, db: Database, settings: Settings, services: Services) -> None:
+        self.db = db
+        self.settings = settings
+        self.services = services
+
+    # --- hosts ----------------------------------------------------------------------------
+
+    def register_host(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        roles = body.get("roles") or ["compute", "network"]
+        if not isinstance(roles, list) or not set(roles) <= set(ROLES):
+            raise invalid_attribute("roles", f"'{roles}' is not a subset of {list(ROLES)}")
+        capabilities = body.get("capabilities") or {}
+        if not isinstance(capabilities, dict):
+            raise invalid_attribute("capabilities", "must be an object")
+
+        def operation(txn: WriteTxn) -> dict[str, Any]:
+            now = common.utcnow()
+            found = txn.conn.execute(select(hosts.c.name).where(hosts.c.name == name)).first()
+            if found is None:
+                txn.conn.execute(
+                    hosts.insert().values(
+                        name=name,
+                        roles=roles,
+                        capabilities=capabilities,
+                        registered_at=now,
+                        seen_at=now,
+                    )
+                )
+            else:
+                txn.conn.execute(
+                    update(hosts)
+                    .where(hosts.c.name == name)
+                    .values(roles=roles, capabilities=capabilities, seen_at=now)
+                )
+            return _host_wire(txn.conn.execute(select(hosts).where(hosts.c.name == name)).one())
+
+        return self.db.write(operation)
+
+    def list_hosts(self) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return [_host_wire(r) for r in conn.execute(select(hosts).order_by(hosts.c.name))]
+
+    def get_host(self, name: str) -> dict[str, Any]:
+        with self.db.read() as conn:
+            row = conn.execute(select(hosts).where(hosts.c.name == name)).first()
+        if row is None:
+            raise HostNotFound(host=name)
+        return _host_wire(row)
+
+    def report_status(self, name: str, body: Mapping[str, Any]) -> None:
+        """What the host's agent has put in place. Operational state, not intent: it does not
+        bump the global revision, so it wakes no agent."""
+        statuses = body.get("ports") or {}
+        workload_statuses = body.get("workloads") or {}
+        for value in [*statuses.values(), *workload_statuses.values()]:
+            if value not in PORT_STATUSES:
+                raise invalid_attribute("status", f"'{value}' is not in {list(PORT_STATUSES)}")
+
+        def operation(txn: WriteTxn) -> None:
+            conn = txn.conn
+            if conn.execute(select(hosts.c.name).where(hosts.c.name == name)).first() is None:
+                raise HostNotFound(host=name)
+            conn.execute(
+                update(hosts)
+                .where(hosts.c.name == name)
+                .values(seen_at=common.utcnow(), applied_hash=body.get("applied"))
+            )
+            for status in set(statuses.values()):
+                ids = [p for p, s in statuses.items() if s == status]
+                conn.execute(
+                    update(ports)
+                    .where(ports.c.id.in_(ids), ports.c.status != status)
+                    .values(status=status)
+                )
+            for status in set(workload_statuses.values()):
+                ids = [w for w, s in workload_statuses.items() if s == status]
+                conn.execute(
+                    update(workloads)
+                    .where(workloads.c.id.in_(ids), workloads.c.host == name)
+                    .values(status=status)
+                )
+
+        self.db.write(operation, bump_revision=False)
+
+    # --- the snapshot ---------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the compiler needs, read in one consistent transaction, as an admin sees
+        it through the API (the compiler consumes Neutron's own wire shapes)."""
+        ctx = RequestContext.admin()
+        everything = ListQuery()
+        with self.db.snapshot() as conn:
+            revision = int(conn.execute(select(fabric_revision.c.value)).scalar_one())
+            network_hosts = [
+                row.name
+                for row in conn.execute(select(hosts).order_by(hosts.c.registered_at, hosts.c.name))
+                if "network" in row.roles
+            ]
+            routers_service = getattr(self.services, "routers", None)
+            return {
+                "revision": revision,
+                "networks": self.services.networks.list_in(conn, ctx, everything),
+                "subnets": self.services.subnets.list_in(conn, ctx, everything),
+                "ports": self.services.ports.list_in(conn, ctx, everything),
+                "routers": routers_service.list_in(conn, ctx, everything)
+                if routers_service is not None and hasattr(routers_service, "list_in")
+                else [],
+                "workloads": self.services.workloads.list_in(conn, ctx),
+                "network_hosts": network_hosts,
+                "dns_domain": self.settings.dns_domain,
+            }
