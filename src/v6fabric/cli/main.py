@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from v6fabric.cli.admin import admin_app
+from v6fabric.cli.agent import agent
 from v6fabric.cli.context import FabricGroup, state
 from v6fabric.cli.ports import port_app, quota_app, token_app
 from v6fabric.cli.resources import network_app
@@ -33,6 +34,7 @@ app.add_typer(quota_app, name="quota")
 app.add_typer(token_app, name="token")
 app.add_typer(admin_app, name="admin")
 app.add_typer(workload_app, name="workload")
+app.command("agent")(agent)
 app.command("up")(up)
 
 

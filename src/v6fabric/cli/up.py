@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -31,12 +36,15 @@ def up(
     api_port: Annotated[int, typer.Option("--api-port", help="Port to listen on.")] = 9696,
     no_agent: Annotated[
         bool,
-        typer.Option(
-            "--no-agent",
-            help="Run the API only. Accepted for scripts: there is no host agent yet, "
-            "so the API is all that runs either way.",
-        ),
+        typer.Option("--no-agent", help="Run the API only, without a local host agent."),
     ] = False,
+    host_netns: Annotated[
+        str | None,
+        typer.Option(
+            "--host-netns",
+            help="The local agent keeps bridges and taps in this namespace (v6h-...).",
+        ),
+    ] = None,
 ) -> None:
     """Run the API (Neutron v2.0 + Keystone v3) in the foreground until Ctrl-C."""
     import uvicorn
@@ -72,9 +80,10 @@ def up(
         out.print(
             Text(f"Use them:         source {openrc} && v6fabric network list"), soft_wrap=True
         )
+    host = socket.gethostname()
     if not no_agent:
         out.print(
-            Text("Host agent        none yet: only the API runs (as with --no-agent)"),
+            Text(f"Host agent        {host} (a separate process; log {state / 'agent.log'})"),
             soft_wrap=True,
         )
     out.print(Text("Press Ctrl-C to stop."), soft_wrap=True)
@@ -88,5 +97,52 @@ def up(
             access_log=False,
         )
     )
-    with contextlib.suppress(KeyboardInterrupt):  # uvicorn handles SIGINT; this is a 2nd Ctrl-C
-        server.run()
+    agent: list[subprocess.Popen[bytes]] = []
+    if not no_agent:
+        threading.Thread(
+            target=_start_agent_when_serving,
+            args=(server, settings.base_url, host, state, host_netns, agent),
+            daemon=True,
+        ).start()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn handles SIGINT; a 2nd Ctrl-C
+            server.run()
+    finally:
+        for process in agent:
+            process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
+
+
+def _start_agent_when_serving(
+    server: Any,
+    base_url: str,
+    host: str,
+    state: Path,
+    host_netns: str | None,
+    started: list[subprocess.Popen[bytes]],
+) -> None:
+    """The local agent is a separate process talking HTTP, exactly as on a remote host; it
+    authenticates with the admin credentials of the state directory."""
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.05)
+    argv = [
+        sys.executable,
+        "-c",
+        "from v6fabric.cli.main import main; main()",
+        "agent",
+        "--server",
+        base_url,
+        "--host",
+        host,
+        "--run-dir",
+        str(state / "agent"),
+    ]
+    if host_netns:
+        argv += ["--host-netns", host_netns]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env["V6FABRIC_STATE_DIR"] = str(state)
+    with open(state / "agent.log", "ab") as log:
+        started.append(subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT))

@@ -69,13 +69,19 @@ def spawn(
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie counts as gone (PID 1 here need not reap orphans)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def read_pid(pid_file: Path) -> int | None:

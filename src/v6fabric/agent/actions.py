@@ -1,0 +1,158 @@
+"""What a plan is made of: the drivers' link operations plus namespace, sysctl, file, daemon and
+workload actions. Every action is a frozen value: plans compare equal, and a failed action is
+recognised on the next loop (to back it off) by equality alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from v6fabric.drivers.netlink import (
+    AddAddress,
+    AddBridge,
+    AddVeth,
+    DeleteAddress,
+    DeleteLink,
+    DeleteRoute,
+    LinkOp,
+    ReplaceRoute,
+    SetBridgeOptions,
+    SetLink,
+)
+from v6fabric.hoststate.model import WorkloadSpec
+
+__all__ = [
+    "Action",
+    "AddAddress",
+    "AddBridge",
+    "AddNamespace",
+    "AddVeth",
+    "DeleteAddress",
+    "DeleteLink",
+    "DeleteNamespace",
+    "DeleteRoute",
+    "LinkOp",
+    "PlugWorkload",
+    "ReloadDaemon",
+    "RemoveDir",
+    "ReplaceRoute",
+    "SetBridgeOptions",
+    "SetLink",
+    "SetSysctls",
+    "StartDaemon",
+    "StopDaemon",
+    "UnplugWorkload",
+    "WriteFile",
+    "action_key",
+]
+
+
+@dataclass(frozen=True)
+class AddNamespace:
+    name: str
+
+
+@dataclass(frozen=True)
+class DeleteNamespace:
+    """Ends whatever still runs inside, then deletes the namespace (its links go with it)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class SetSysctls:
+    netns: str | None
+    values: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class WriteFile:
+    path: Path
+    text: str
+
+
+@dataclass(frozen=True)
+class StartDaemon:
+    """Start (or with ``restart``, stop and start) a daemon once the link-locals of its
+    ``interfaces`` are usable, then record ``loaded`` (what it runs with) in ``marker``."""
+
+    kind: str
+    netns: str
+    argv: tuple[str, ...]
+    pid_file: Path
+    log_file: Path
+    marker: Path
+    loaded: str
+    interfaces: tuple[str, ...] = ()
+    restart: bool = False
+
+
+@dataclass(frozen=True)
+class ReloadDaemon:
+    """SIGHUP: radvd re-reads its config, dnsmasq its hosts and options files (leases kept)."""
+
+    kind: str
+    netns: str
+    pid_file: Path
+    marker: Path
+    loaded: str
+
+
+@dataclass(frozen=True)
+class StopDaemon:
+    kind: str
+    netns: str
+    pid_file: Path
+    files: tuple[Path, ...]  # removed once it has stopped
+
+
+@dataclass(frozen=True)
+class RemoveDir:
+    path: Path
+
+
+@dataclass(frozen=True)
+class PlugWorkload:
+    spec: WorkloadSpec
+    digest: str
+
+
+@dataclass(frozen=True)
+class UnplugWorkload:
+    namespace: str
+
+
+Action = (
+    LinkOp
+    | AddNamespace
+    | DeleteNamespace
+    | SetSysctls
+    | WriteFile
+    | StartDaemon
+    | ReloadDaemon
+    | StopDaemon
+    | RemoveDir
+    | PlugWorkload
+    | UnplugWorkload
+)
+
+# Fields that say what to write rather than which object: left out of an action's key.
+_CONTENT_FIELDS = frozenset(
+    {"values", "text", "loaded", "digest", "argv", "files", "restart", "mtu", "mac", "up"}
+    | {"master", "peer_mac", "interfaces", "log_file", "marker", "pid_file"}
+)
+
+
+def action_key(action: Action) -> tuple[object, ...]:
+    """Which object an action is about (type and target, not content): a retry of a failed
+    sysctl write with fewer keys, or a plug with a newer spec, is still the same object."""
+    if isinstance(action, PlugWorkload):
+        return ("PlugWorkload", action.spec.namespace)
+    if isinstance(action, SetSysctls):  # the namespace's own keys, or those of its interfaces
+        parts = [key.split(".") for key, _value in action.values]
+        interfaces = {p[3] for p in parts if p[:3] == ["net", "ipv6", "conf"] and len(p) == 5}
+        return ("SetSysctls", action.netns, frozenset(interfaces - {"all", "default"}))
+    fields = [f for f in dataclasses.fields(action) if f.name not in _CONTENT_FIELDS]  # type: ignore[arg-type]
+    return (type(action).__name__, *(getattr(action, f.name) for f in fields))

@@ -1,0 +1,232 @@
+"""What a ``HostState`` asks of this host, spelled in the agent's terms (pure).
+
+Namespaces with their sysctls, interface sysctls, and the daemons with the exact files they
+need. The renderers are passed in (``Renderers``) so that tests can use stand-ins.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from v6fabric.agent.layout import Layout
+from v6fabric.drivers.files import digest
+from v6fabric.hoststate import codec
+from v6fabric.hoststate.model import (
+    DnsmasqSpec,
+    HostState,
+    NamespaceSpec,
+    NetworkSpec,
+    PortSpec,
+    RadvdSpec,
+    WorkloadSpec,
+    bridge_name,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Renderers:
+    radvd: Callable[[RadvdSpec], str]
+    dnsmasq_conf: Callable[
+        ..., str
+    ]  # (spec, *, pid_file, lease_file, hosts_file, opts_file, log_file)
+    dnsmasq_hosts: Callable[[DnsmasqSpec], str]
+    dnsmasq_opts: Callable[[DnsmasqSpec], str]
+
+
+def default_renderers() -> Renderers:
+    """The ``render`` package's functions (imported here, when first needed)."""
+    from v6fabric import render
+
+    return Renderers(
+        radvd=render.render_radvd,
+        dnsmasq_conf=render.render_dnsmasq_conf,
+        dnsmasq_hosts=render.render_dnsmasq_hosts,
+        dnsmasq_opts=render.render_dnsmasq_opts,
+    )
+
+
+def networks(state: HostState) -> dict[str, NetworkSpec]:
+    """Bridges by name; a port's network missing from ``networks`` still gets its bridge."""
+    found = {net.bridge: net for net in state.networks}
+    by_id = {net.network_id for net in state.networks}
+    for port in state.ports:
+        if port.network_id not in by_id:
+            bridge = bridge_name(port.network_id)
+            found.setdefault(bridge, NetworkSpec(port.network_id, bridge, port.mtu))
+    return found
+
+
+def bridge_of(state: HostState, port: PortSpec) -> str:
+    for net in state.networks:
+        if net.network_id == port.network_id:
+            return net.bridge
+    return bridge_name(port.network_id)
+
+
+def veth_ports(state: HostState) -> list[PortSpec]:
+    """Router and DHCP ports: the agent creates their veth pair."""
+    return [p for p in state.ports if p.kind != "workload" and p.namespace and p.ifname]
+
+
+def namespaces(state: HostState) -> dict[str, NamespaceSpec]:
+    """Every router/DHCP namespace the state mentions, with its spec (a default when only a
+    port or a daemon names it)."""
+    found = {ns.name: ns for ns in state.namespaces}
+    mentioned = [p.namespace for p in veth_ports(state)]
+    mentioned += [r.namespace for r in state.radvd] + [d.namespace for d in state.dnsmasq]
+    for name in mentioned:
+        if name:
+            found.setdefault(name, NamespaceSpec(name))
+    return found
+
+
+def namespace_sysctls(spec: NamespaceSpec) -> dict[str, str]:
+    """Set right after the namespace is created, before any interface exists in it, so that
+    ``default`` values reach every interface created later (dataplane.md §3)."""
+    forwarding = "1" if spec.forwarding else "0"
+    return {
+        "net.ipv6.conf.all.forwarding": forwarding,
+        "net.ipv4.ip_forward": forwarding,
+        "net.ipv6.conf.default.accept_ra": "0",
+        "net.ipv6.conf.default.accept_dad": "0",
+        "net.ipv6.conf.all.keep_addr_on_down": "1",
+    }
+
+
+def interface_sysctls(
+    state: HostState, host_netns: str | None
+) -> dict[str | None, dict[str, dict[str, str]]]:
+    """Per namespace, per interface: router/DHCP interfaces take no RA and skip DAD (their
+    link-locals must be usable before radvd/dnsmasq start: dataplane.md §1-3); bridges and
+    host-side taps have IPv6 disabled so they neither send RS nor take addresses (§2)."""
+    found: dict[str | None, dict[str, dict[str, str]]] = {host_netns: {}}
+    host = found[host_netns]
+    for bridge in networks(state):
+        host[bridge] = {"disable_ipv6": "1"}
+    for port in state.ports:
+        host[port.tap] = {"disable_ipv6": "1"}
+    for workload in state.workloads:
+        for nic in workload.interfaces:
+            host[nic.tap] = {"disable_ipv6": "1"}
+    for port in veth_ports(state):
+        found.setdefault(port.namespace, {})[port.ifname or ""] = {
+            "accept_ra": "0",
+            "accept_dad": "0",
+        }
+    return found
+
+
+def sysctl_key(ifname: str, attr: str) -> str:
+    return f"net.ipv6.conf.{ifname}.{attr}"
+
+
+def sysctl_keys(state: HostState, host_netns: str | None) -> dict[str | None, list[str]]:
+    """The keys ``observe`` reads: exactly those the plan compares."""
+    keys: dict[str | None, list[str]] = {}
+    for name, spec in namespaces(state).items():
+        keys[name] = sorted(namespace_sysctls(spec))
+    for netns, interfaces in interface_sysctls(state, host_netns).items():
+        keys.setdefault(netns, []).extend(
+            sysctl_key(ifname, attr) for ifname, attrs in interfaces.items() for attr in attrs
+        )
+    return keys
+
+
+@dataclass(frozen=True)
+class DaemonDesired:
+    """One daemon: its files (written only when their text changes) and how to run it.
+
+    ``conf_digest`` changes need a restart (dnsmasq) or SIGHUP (radvd); ``data_digest``
+    (dnsmasq hosts and options files) only ever needs SIGHUP."""
+
+    kind: str
+    netns: str
+    files: tuple[tuple[Path, str], ...]
+    argv: tuple[str, ...]
+    pid_file: Path
+    log_file: Path
+    marker: Path
+    conf_digest: str
+    data_digest: str
+    interfaces: tuple[str, ...]
+
+    @property
+    def loaded(self) -> str:
+        return f"{self.conf_digest} {self.data_digest}".strip()
+
+
+def _radvd(spec: RadvdSpec, layout: Layout, render: Renderers) -> DaemonDesired:
+    def path(suffix: str) -> Path:
+        return layout.daemon_file("radvd", spec.namespace, suffix)
+
+    conf = render.radvd(spec)
+    argv = ("radvd", "-C", str(path("conf")), "-p", str(path("pid")))
+    return DaemonDesired(
+        kind="radvd",
+        netns=spec.namespace,
+        files=((path("conf"), conf),),
+        argv=(*argv, "-m", "logfile", "-l", str(path("log"))),
+        pid_file=path("pid"),
+        log_file=path("log"),
+        marker=path("loaded"),
+        conf_digest=digest(conf),
+        data_digest="",
+        interfaces=tuple(i.ifname for i in spec.interfaces),
+    )
+
+
+def _dnsmasq(spec: DnsmasqSpec, layout: Layout, render: Renderers) -> DaemonDesired:
+    def path(suffix: str) -> Path:
+        return layout.daemon_file("dnsmasq", spec.namespace, suffix)
+
+    conf = render.dnsmasq_conf(
+        spec,
+        pid_file=path("pid"),
+        lease_file=path("leases"),
+        hosts_file=path("hosts"),
+        opts_file=path("opts"),
+        log_file=path("log"),
+    )
+    hosts, opts = render.dnsmasq_hosts(spec), render.dnsmasq_opts(spec)
+    return DaemonDesired(
+        kind="dnsmasq",
+        netns=spec.namespace,
+        files=((path("conf"), conf), (path("hosts"), hosts), (path("opts"), opts)),
+        argv=("dnsmasq", f"--conf-file={path('conf')}"),
+        pid_file=path("pid"),
+        log_file=path("log"),
+        marker=path("loaded"),
+        conf_digest=digest(conf),
+        data_digest=digest(hosts + "\0" + opts),
+        interfaces=(spec.interface,),
+    )
+
+
+def daemons(
+    state: HostState, layout: Layout, render: Renderers
+) -> dict[tuple[str, str], DaemonDesired | str]:
+    """Each daemon the state wants, or the reason its config cannot be rendered (a renderer's
+    ValueError): such a daemon is left as it is, neither rewritten nor stopped."""
+    found: dict[tuple[str, str], DaemonDesired | str] = {}
+    for kind, specs, build in (
+        ("radvd", state.radvd, _radvd),
+        ("dnsmasq", state.dnsmasq, _dnsmasq),
+    ):
+        for spec in specs:
+            try:
+                found[(kind, spec.namespace)] = build(spec, layout, render)  # type: ignore[operator]
+            except ValueError as exc:
+                log.error("cannot render %s for %s: %s", kind, spec.namespace, exc)
+                found[(kind, spec.namespace)] = str(exc)
+    return found
+
+
+def workload_digest(spec: WorkloadSpec) -> str:
+    """What a workload was plugged with: a changed spec is plugged again (plug is idempotent)."""
+    return digest(json.dumps(codec.to_dict(spec), sort_keys=True))

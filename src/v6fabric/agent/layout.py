@@ -1,0 +1,77 @@
+"""Where the agent's objects live and how it recognises them after a crash (ownership).
+
+Ownership without memory: an object is ours by its name (interface and namespace prefixes that
+the compiler assigns), by our route protocol, or by being under our run directory. Host-side
+taps are the exception: a ``tap...`` may be a hypervisor's, so the agent never deletes one by
+name; ours go with their namespace end. One
+exception, for labs and tests that run several agents on one machine, each with its own
+``host_netns`` ("hypervisor" namespace): there namespace names alone cannot tell whose a router
+namespace is, so such an agent also keeps a claim file per namespace and workload it created
+and sweeps only what it claimed. In production (``host_netns`` None) names decide alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from v6fabric.hoststate.model import (
+    BRIDGE_PREFIX,
+    DHCP_IF_PREFIX,
+    DHCP_NS_PREFIX,
+    ROUTER_IF_PREFIX,
+    ROUTER_NS_PREFIX,
+    WORKLOAD_NS_PREFIX,
+)
+
+OWNED_NAMESPACE_PREFIXES = (ROUTER_NS_PREFIX, DHCP_NS_PREFIX)
+OWNED_NS_LINK_PREFIXES = (ROUTER_IF_PREFIX, DHCP_IF_PREFIX)
+DAEMON_KINDS = ("radvd", "dnsmasq")
+
+
+def is_our_namespace(name: str) -> bool:
+    """Router and DHCP namespaces (workload namespaces belong to the workloads package)."""
+    return name.startswith(OWNED_NAMESPACE_PREFIXES)
+
+
+def is_our_workload_namespace(name: str) -> bool:
+    return name.startswith(WORKLOAD_NS_PREFIX)
+
+
+def is_our_bridge(name: str) -> bool:
+    return name.startswith(BRIDGE_PREFIX)
+
+
+def is_our_ns_link(name: str) -> bool:
+    return name.startswith(OWNED_NS_LINK_PREFIXES)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The agent's run directory and the namespace that plays the hypervisor (None: root)."""
+
+    run_dir: Path
+    host_netns: str | None = None
+
+    @property
+    def scoped(self) -> bool:
+        """Several agents may share this machine: sweep only what we claimed."""
+        return self.host_netns is not None
+
+    def netns_dir(self, namespace: str) -> Path:
+        return self.run_dir / "netns" / namespace
+
+    @property
+    def netns_root(self) -> Path:
+        return self.run_dir / "netns"
+
+    def daemon_file(self, kind: str, namespace: str, suffix: str) -> Path:
+        return self.netns_dir(namespace) / f"{kind}.{suffix}"
+
+    @property
+    def namespace_claims(self) -> Path:
+        return self.run_dir / "claims" / "netns"
+
+    @property
+    def workload_claims(self) -> Path:
+        return self.run_dir / "claims" / "workloads"

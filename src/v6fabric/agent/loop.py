@@ -1,0 +1,228 @@
+"""The agent: register, then long-poll the host's ``HostState`` and make the host match it.
+
+Level-triggered: every pass reads the host afresh and applies ``plan(state, observed)``, so a
+pass after a restart, a crash or someone's manual change repairs exactly what differs and leaves
+correct state alone (no daemon restarted, no object recreated). A failed action stays in the
+next plan by construction; it is retried after a short backoff. Nothing is swept before the
+first complete ``HostState`` has arrived.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from v6fabric.agent import capabilities as caps
+from v6fabric.agent.actions import Action, action_key
+from v6fabric.agent.client import FabricStateClient
+from v6fabric.agent.desired import Renderers
+from v6fabric.agent.host import Drivers, real_drivers
+from v6fabric.agent.layout import Layout
+from v6fabric.agent.managers import Managers
+from v6fabric.agent.observe import Observed, observe
+from v6fabric.agent.reconcile import plan, port_statuses, summarise, workload_statuses
+from v6fabric.cli.client import ApiError, Credentials
+from v6fabric.drivers.netlink import SetLink
+from v6fabric.hoststate.model import HOST_NS_PREFIX, HostState
+
+log = logging.getLogger(__name__)
+
+ROLES = ["compute", "network"]
+MAX_ROUNDS = 4  # a pass may need a second round: a plugged workload's tap appears, then is enslaved
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
+
+
+@dataclass
+class Report:
+    """What one ``run_once`` did."""
+
+    applied: list[Action] = field(default_factory=list)
+    failed: list[tuple[Action, str]] = field(default_factory=list)
+    pending: list[Action] = field(default_factory=list)  # still to do: failed, or backing off
+    ports: dict[str, str] = field(default_factory=dict)
+    workloads: dict[str, str] = field(default_factory=dict)
+    rounds: int = 0
+    seconds: float = 0.0
+
+    @property
+    def converged(self) -> bool:
+        return not self.pending
+
+
+class Agent:
+    """One host's agent. ``host_netns`` None: bridges and taps live in the root namespace (a
+    real hypervisor); a name (``v6h-...``): in that namespace, created if missing (tests, labs).
+    ``drivers``, ``renderers`` and ``transport`` are test seams."""
+
+    def __init__(
+        self,
+        host: str,
+        server_url: str | None = None,
+        credentials: Credentials | None = None,
+        host_netns: str | None = None,
+        run_dir: Path = Path("/run/v6fabric/agent"),
+        *,
+        drivers: Drivers | None = None,
+        renderers: Renderers | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if host_netns is not None and not host_netns.startswith(HOST_NS_PREFIX):
+            raise ValueError(f"host_netns must start with {HOST_NS_PREFIX}")
+        self.host = host
+        self.layout = Layout(Path(run_dir), host_netns)
+        self.drivers = drivers or real_drivers()
+        self.renderers = renderers
+        self.managers = Managers(self.drivers, self.layout)
+        self.client = (
+            FabricStateClient(server_url, credentials, transport=transport) if server_url else None
+        )
+        # action_key -> (failures so far, monotonic time of the next try)
+        self._backoff: dict[tuple[object, ...], tuple[int, float]] = {}
+        self.last_observed: Observed | None = None
+
+    # --- one pass ----------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        host = self.layout.host_netns
+        if host and host not in self.drivers.netlink.namespaces():
+            self.drivers.netlink.add_namespaces([host])
+            self.drivers.netlink.apply(host, [SetLink(host, "lo", up=True)])
+            # The whole namespace plays the hypervisor: no interface in it wants IPv6 (a tap
+            # plugged by a workload must not send RS before the agent sees it; dataplane.md §2).
+            self.drivers.sysctls.write(host, {"net.ipv6.conf.default.disable_ipv6": "1"})
+
+    def _ready(self, action: Action, now: float) -> bool:
+        entry = self._backoff.get(action_key(action))
+        return entry is None or entry[1] <= now
+
+    def _remember(self, applied: list[Action], failed: list[tuple[Action, str]]) -> None:
+        for action in applied:
+            self._backoff.pop(action_key(action), None)
+        now = time.monotonic()
+        for action, _error in failed:
+            key = action_key(action)
+            count = self._backoff.get(key, (0, 0.0))[0] + 1
+            delay = min(BACKOFF_FIRST * 2 ** (count - 1), BACKOFF_MAX)
+            self._backoff[key] = (count, now + delay)
+
+    def run_once(self, state: HostState) -> Report:
+        """Make the host match ``state``: observe, plan, apply, and again while a round made
+        progress (bounded). An action fails at most once a pass, then backs off."""
+        started = time.monotonic()
+        report = Report()
+        self._prepare()
+        failed: set[tuple[object, ...]] = set()  # an object fails at most once a pass
+        done: set[Action] = set()  # and an action is not repeated within it
+        observed = observe(self.drivers, self.layout, state)
+        while True:
+            actions = plan(state, observed, renderers=self.renderers)
+            now = time.monotonic()
+            ready = [
+                a
+                for a in actions
+                if a not in done and action_key(a) not in failed and self._ready(a, now)
+            ]
+            if not ready or report.rounds >= MAX_ROUNDS:
+                report.pending = actions
+                break
+            report.rounds += 1
+            outcome = self.managers.apply(ready)
+            failed.update(action_key(a) for a in outcome.failed_actions)
+            done.update(outcome.applied)
+            report.applied += outcome.applied
+            report.failed += outcome.failed
+            self._remember(outcome.applied, outcome.failed)
+            observed = observe(self.drivers, self.layout, state)
+        still = {action_key(a) for a in report.pending}
+        self._backoff = {k: v for k, v in self._backoff.items() if k in still}
+        report.ports = port_statuses(state, observed)
+        report.workloads = workload_statuses(state, observed)
+        report.seconds = time.monotonic() - started
+        self.last_observed = observed
+        if report.applied or report.failed:
+            log.info(
+                "pass: %d applied %s, %d failed, %d pending, %.3f s",
+                len(report.applied),
+                summarise(report.applied),
+                len(report.failed),
+                len(report.pending),
+                report.seconds,
+            )
+        return report
+
+    def retry_in(self) -> float | None:
+        """Seconds until the earliest backed-off action may be retried; None if none waits."""
+        if not self._backoff:
+            return None
+        return max(0.0, min(at for _count, at in self._backoff.values()) - time.monotonic())
+
+    # --- with a server -----------------------------------------------------------------------
+
+    def capabilities(self) -> dict[str, Any]:
+        return caps.probe()
+
+    def register(self) -> None:
+        assert self.client is not None, "no server_url"
+        self.client.register(self.host, ROLES, self.capabilities())
+        log.info("registered host %s", self.host)
+
+    def run(self, stop: threading.Event | None = None, *, wait: float = 30.0) -> None:
+        """Loop until ``stop`` is set."""
+        assert self.client is not None, "no server_url"
+        stop = stop or threading.Event()
+        registered, state, etag = False, None, None
+        last_status: tuple[str, dict[str, str], dict[str, str]] | None = None
+        pause = BACKOFF_FIRST
+        while not stop.is_set():
+            try:
+                if not registered:
+                    self.register()
+                    registered, last_status = True, None
+                retry = self.retry_in()
+                poll = wait if retry is None else max(1.0, min(wait, retry))
+                got = self.client.get_state(self.host, etag if state else None, wait=poll)
+                if got is not None:
+                    state, etag = got
+                if state is None or etag is None:
+                    continue
+                report = self.run_once(state)
+                status = (etag, report.ports, report.workloads)
+                if status != last_status:
+                    self.client.put_status(self.host, *status)
+                    last_status = status
+                pause = BACKOFF_FIRST
+            except ApiError as exc:
+                log.warning("server: %s", exc)
+                if exc.status == 404:
+                    registered = False  # the server forgot us (new database): register again
+                stop.wait(pause)
+                pause = min(pause * 2, BACKOFF_MAX)
+            except Exception:  # a bug or a broken host tool must not end the agent
+                log.exception("agent pass failed")
+                stop.wait(pause)
+                pause = min(pause * 2, BACKOFF_MAX)
+
+    def close(self) -> None:
+        if self.client:
+            self.client.close()
+
+
+def run_once(
+    state: HostState,
+    *,
+    run_dir: Path,
+    host_netns: str | None = None,
+    drivers: Drivers | None = None,
+    renderers: Renderers | None = None,
+) -> Report:
+    """One pass without a server (tests, demos): ``Agent(...).run_once(state)``."""
+    agent = Agent(
+        state.host, host_netns=host_netns, run_dir=run_dir, drivers=drivers, renderers=renderers
+    )
+    return agent.run_once(state)

@@ -1,0 +1,344 @@
+"""The pure diff: ``plan(desired, observed)`` lists the actions that make the host match.
+
+Order (DESIGN.md, Agent rules): deletes first, in reverse (daemons -> workloads -> routes ->
+addresses -> links -> namespaces), then adds (namespaces -> links -> addresses -> routes ->
+workloads -> daemon files -> daemons). Interface sysctls sit between creating an interface and
+setting it up, because per-interface values must be written after the interface exists and
+before its link-local is configured (dataplane.md §3). Only objects of ours (``layout``) are ever
+deleted. The result is sorted, so equal inputs in any order give the same plan, and
+``plan(desired, observed-after-applying-it) == []``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from v6fabric.agent import desired as want
+from v6fabric.agent.actions import (
+    Action,
+    AddAddress,
+    AddBridge,
+    AddNamespace,
+    AddVeth,
+    DeleteAddress,
+    DeleteLink,
+    DeleteNamespace,
+    DeleteRoute,
+    PlugWorkload,
+    ReloadDaemon,
+    RemoveDir,
+    ReplaceRoute,
+    SetBridgeOptions,
+    SetLink,
+    SetSysctls,
+    StartDaemon,
+    StopDaemon,
+    UnplugWorkload,
+    WriteFile,
+)
+from v6fabric.agent.layout import is_our_bridge, is_our_ns_link
+from v6fabric.agent.observe import Observed
+from v6fabric.drivers.files import digest
+from v6fabric.drivers.netlink import Link, Route, is_ipv6, normalise_cidr, normalise_destination
+from v6fabric.hoststate.model import HostState, RouteSpec
+
+# Phases: deletes (reverse order) run before adds.
+STOP, RMDIR, UNPLUG, DEL_ROUTE, DEL_ADDR, DEL_LINK, DEL_NS = range(7)
+ADD_NS, NS_SYSCTL, ADD_LINK, IF_SYSCTL, SET_LINK, ADD_ADDR, ADD_ROUTE, PLUG, FILES, DAEMON = range(
+    10, 20
+)
+
+
+@dataclass
+class _Plan:
+    desired: HostState
+    observed: Observed
+    steps: list[tuple[int, str, Action]] = field(default_factory=list)
+    created: set[tuple[str | None, str]] = field(default_factory=set)  # links (re)made here
+
+    @property
+    def host(self) -> str | None:
+        return self.observed.layout.host_netns
+
+    def add(self, phase: int, action: Action) -> None:
+        self.steps.append((phase, repr(action), action))
+
+    def link(self, netns: str | None, name: str) -> Link | None:
+        """The link as it will be before SET_LINK: None if missing or being recreated."""
+        if (netns, name) in self.created:
+            return None
+        return self.observed.view(netns).links.get(name)
+
+    def sort(self) -> list[Action]:
+        seen, ordered = set(), []
+        for _phase, _key, action in sorted(self.steps, key=lambda s: (s[0], s[1])):
+            if action not in seen:
+                seen.add(action)
+                ordered.append(action)
+        return ordered
+
+
+def plan(
+    desired: HostState, observed: Observed, *, renderers: want.Renderers | None = None
+) -> list[Action]:
+    """The actions that turn ``observed`` into ``desired`` (pure; renders daemon configs)."""
+    p = _Plan(desired, observed)
+    namespaces = want.namespaces(desired)
+    _namespaces(p, namespaces)
+    _bridges(p)
+    _ports(p)
+    _stray_links(p, namespaces)
+    _sysctls(p, namespaces)
+    _addresses(p)
+    _routes(p, namespaces)
+    _workloads(p)
+    if desired.radvd or desired.dnsmasq or observed.daemons or observed.daemon_dirs:
+        _daemons(p, renderers or want.default_renderers())
+    return p.sort()
+
+
+def _namespaces(p: _Plan, namespaces: dict) -> None:
+    for name in namespaces:
+        if name not in p.observed.namespaces:
+            p.add(ADD_NS, AddNamespace(name))
+            p.created.add((name, "lo"))
+    for name in p.observed.namespaces - set(namespaces):
+        p.add(DEL_NS, DeleteNamespace(name))
+    for name in namespaces:
+        lo = p.link(name, "lo")
+        if lo is None or not lo.up:
+            p.add(SET_LINK, SetLink(name, "lo", up=True))
+
+
+def _set_link(
+    p: _Plan, netns: str | None, name: str, current: Link | None, **want_: object
+) -> None:
+    """SetLink with only the attributes that differ from ``current``."""
+    changes = {k: v for k, v in want_.items() if v is not None and getattr(current, k, None) != v}
+    if changes:
+        p.add(SET_LINK, SetLink(netns, name, **changes))  # type: ignore[arg-type]
+
+
+def _bridges(p: _Plan) -> None:
+    for bridge, net in want.networks(p.desired).items():
+        link = p.link(p.host, bridge)
+        if link is not None and link.kind != "bridge":
+            p.add(DEL_LINK, DeleteLink(p.host, bridge))
+            link = None
+        if link is None:
+            p.add(ADD_LINK, AddBridge(p.host, bridge, net.mtu))
+            p.created.add((p.host, bridge))
+            # an MTU given at creation follows the ports; one set afterwards sticks
+            link = Link(bridge, 0, "bridge", "", 0, up=False, stp=False, forward_delay=0)
+        elif link.stp or link.forward_delay:
+            p.add(SET_LINK, SetBridgeOptions(p.host, bridge))
+        _set_link(p, p.host, bridge, link, mtu=net.mtu, up=True)
+
+
+def _ports(p: _Plan) -> None:
+    for port in p.desired.ports:
+        bridge = want.bridge_of(p.desired, port)
+        tap = p.link(p.host, port.tap)
+        if port.kind == "workload" or not (port.namespace and port.ifname):
+            if tap is not None:  # plugged: enslave it, as Nova's tap
+                _set_link(p, p.host, port.tap, tap, master=bridge, mtu=port.mtu, up=port.admin_up)
+            continue
+        inside = p.link(port.namespace, port.ifname)
+        if port.namespace not in p.observed.namespaces:
+            inside = None
+        if not (tap and tap.kind == "veth" and inside and inside.kind == "veth"):
+            if tap is not None:
+                p.add(DEL_LINK, DeleteLink(p.host, port.tap))
+            if inside is not None:
+                p.add(DEL_LINK, DeleteLink(port.namespace, port.ifname))
+            p.add(
+                ADD_LINK,
+                AddVeth(p.host, port.tap, port.mtu, port.ifname, port.namespace, port.mac),
+            )
+            p.created |= {(p.host, port.tap), (port.namespace, port.ifname)}
+            tap = Link(port.tap, 0, "veth", "", port.mtu, up=False)
+            inside = Link(port.ifname, 0, "veth", port.mac.lower(), port.mtu, up=False)
+        _set_link(p, p.host, port.tap, tap, master=bridge, mtu=port.mtu, up=port.admin_up)
+        _set_link(
+            p, port.namespace, port.ifname, inside, mac=port.mac.lower(), mtu=port.mtu, up=True
+        )
+
+
+def _stray_links(p: _Plan, namespaces: dict) -> None:
+    """Our links that no spec wants. Host-side taps are never deleted by name: a router or DHCP
+    tap dies with its namespace end (``qr-``/``ns-``, ours by name; or its whole namespace), a
+    workload's tap with its workload, as a VM's tap belongs to its hypervisor."""
+    bridges = set(want.networks(p.desired))
+    for name in p.observed.host.links:
+        if is_our_bridge(name) and name not in bridges:
+            p.add(DEL_LINK, DeleteLink(p.host, name))
+    inside: dict[str | None, set[str]] = {}
+    for port in want.veth_ports(p.desired):
+        inside.setdefault(port.namespace, set()).add(port.ifname or "")
+    for name in p.observed.namespaces:  # also in namespaces about to go: their veth pairs
+        for ifname in p.observed.view(name).links:  # then vanish at once, not when the kernel
+            if is_our_ns_link(ifname) and ifname not in inside.get(name, set()):  # frees the ns
+                p.add(DEL_LINK, DeleteLink(name, ifname))
+
+
+def _sysctls(p: _Plan, namespaces: dict) -> None:
+    for name, spec in namespaces.items():
+        current = p.observed.sysctls.get(name, {}) if name in p.observed.namespaces else {}
+        diff = {k: v for k, v in want.namespace_sysctls(spec).items() if current.get(k) != v}
+        if diff:
+            p.add(NS_SYSCTL, SetSysctls(name, tuple(sorted(diff.items()))))
+    for netns, interfaces in want.interface_sysctls(p.desired, p.host).items():
+        current = p.observed.sysctls.get(netns, {})
+        diff = {}
+        for ifname, attrs in interfaces.items():
+            created = (netns, ifname) in p.created
+            if not created and p.link(netns, ifname) is None:
+                continue  # not there (a workload not plugged yet): nothing to set
+            for attr, value in attrs.items():
+                key = want.sysctl_key(ifname, attr)
+                if created or current.get(key) != value:
+                    diff[key] = value
+        if diff:
+            p.add(IF_SYSCTL, SetSysctls(netns, tuple(sorted(diff.items()))))
+
+
+def _is_link_local(cidr: str) -> bool:
+    return ipaddress.ip_interface(cidr).ip.is_link_local
+
+
+def _addresses(p: _Plan) -> None:
+    for port in want.veth_ports(p.desired):
+        ifname = port.ifname or ""
+        link = p.link(port.namespace, ifname)
+        have = set(link.addresses) if link is not None else set()
+        wanted = {normalise_cidr(a) for a in port.addresses}
+        for cidr in sorted(wanted - have):
+            p.add(ADD_ADDR, AddAddress(port.namespace, ifname, cidr))
+        for cidr in sorted(have - wanted):
+            if not _is_link_local(cidr):  # the kernel's own link-local stays
+                p.add(DEL_ADDR, DeleteAddress(port.namespace, ifname, cidr))
+
+
+def normalise_route(spec: RouteSpec) -> Route:
+    ipv6 = is_ipv6(spec.destination) or bool(spec.gateway and is_ipv6(spec.gateway))
+    return Route(
+        destination=normalise_destination(spec.destination, ipv6=ipv6),
+        gateway=str(ipaddress.ip_address(spec.gateway)) if spec.gateway else None,
+        device=spec.device,
+    )
+
+
+def _matches(have: Route, wanted: Route) -> bool:
+    return (
+        have.destination == wanted.destination
+        and have.gateway == wanted.gateway
+        and (wanted.device is None or have.device == wanted.device)
+    )
+
+
+def _routes(p: _Plan, namespaces: dict) -> None:
+    for name, spec in namespaces.items():
+        have = p.observed.view(name).routes if name in p.observed.namespaces else ()
+        wanted = [normalise_route(r) for r in spec.routes]
+        for route in wanted:
+            if not any(_matches(h, route) for h in have):
+                p.add(ADD_ROUTE, ReplaceRoute(name, route))
+        for route in have:
+            if not any(_matches(route, w) for w in wanted):
+                p.add(DEL_ROUTE, DeleteRoute(name, route))
+
+
+def _workloads(p: _Plan) -> None:
+    wanted = {w.namespace: w for w in p.desired.workloads}
+    for name, spec in wanted.items():
+        spec_digest = want.workload_digest(spec)
+        if p.observed.workloads.get(name) != spec_digest:
+            p.add(PLUG, PlugWorkload(spec, spec_digest))
+    for name in set(p.observed.workloads) - set(wanted):
+        p.add(UNPLUG, UnplugWorkload(name))
+
+
+def _daemons(p: _Plan, renderers: want.Renderers) -> None:
+    layout = p.observed.layout
+    wanted = want.daemons(p.desired, layout, renderers)
+    for key, daemon in wanted.items():
+        if isinstance(daemon, str):
+            continue  # its config cannot be rendered: leave it as it is
+        seen = p.observed.daemons.get(key)
+        digests = seen.digests if seen else {}
+        for path, text in daemon.files:
+            if digests.get(path.name) != digest(text):
+                p.add(FILES, WriteFile(path, text))
+        start = StartDaemon(
+            daemon.kind,
+            daemon.netns,
+            daemon.argv,
+            daemon.pid_file,
+            daemon.log_file,
+            daemon.marker,
+            daemon.loaded,
+            daemon.interfaces,
+        )
+        if seen is None or seen.pid is None:
+            p.add(DAEMON, start)
+        elif daemon.netns not in p.observed.namespaces:  # runs in a namespace that is gone
+            p.add(DAEMON, _restart(start))
+        elif seen.loaded != daemon.loaded:
+            conf_changed = (seen.loaded or "").split(" ")[0] != daemon.conf_digest
+            if daemon.kind == "dnsmasq" and conf_changed:
+                p.add(DAEMON, _restart(start))
+            else:
+                reload = ReloadDaemon(
+                    daemon.kind, daemon.netns, daemon.pid_file, daemon.marker, daemon.loaded
+                )
+                p.add(DAEMON, reload)
+    for key, seen in p.observed.daemons.items():
+        if key not in wanted:
+            kind, netns = key
+            files = tuple(layout.netns_dir(netns) / name for name in sorted(seen.files))
+            p.add(STOP, StopDaemon(kind, netns, layout.daemon_file(kind, netns, "pid"), files))
+    keep = {netns for _kind, netns in wanted}
+    for netns in p.observed.daemon_dirs - keep:
+        p.add(RMDIR, RemoveDir(layout.netns_dir(netns)))
+
+
+def _restart(start: StartDaemon) -> StartDaemon:
+    return StartDaemon(**{**start.__dict__, "restart": True})
+
+
+def port_statuses(desired: HostState, observed: Observed) -> dict[str, str]:
+    """ACTIVE when the port's dataplane is in place: bridge up, tap enslaved and up, and for
+    router/DHCP ports the namespace side up with its MAC; DOWN otherwise."""
+    statuses = {}
+    host = observed.host.links
+    for port in desired.ports:
+        bridge = host.get(want.bridge_of(desired, port))
+        tap = host.get(port.tap)
+        ok = bool(
+            port.admin_up and bridge and bridge.up and tap and tap.up and tap.master == bridge.name
+        )
+        if ok and port.kind != "workload" and port.namespace and port.ifname:
+            inside = observed.view(port.namespace).links.get(port.ifname)
+            ok = bool(inside and inside.up and inside.mac == port.mac.lower())
+        statuses[port.port_id] = "ACTIVE" if ok else "DOWN"
+    return statuses
+
+
+def workload_statuses(desired: HostState, observed: Observed) -> dict[str, str]:
+    """ACTIVE once the workload is plugged with its current spec, DOWN otherwise."""
+    return {
+        w.workload_id: (
+            "ACTIVE" if observed.workloads.get(w.namespace) == want.workload_digest(w) else "DOWN"
+        )
+        for w in desired.workloads
+    }
+
+
+def summarise(actions: Iterable[Action]) -> dict[str, int]:
+    """Actions per type, for logs and reports."""
+    counts: dict[str, int] = {}
+    for action in actions:
+        counts[type(action).__name__] = counts.get(type(action).__name__, 0) + 1
+    return counts

@@ -1,0 +1,58 @@
+"""`v6fabric agent`: the host agent, making this host's Linux match its HostState."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DEFAULT_RUN_DIR = Path("/run/v6fabric/agent")
+
+
+def agent(
+    server: Annotated[
+        str, typer.Option("--server", help="API base URL, e.g. http://127.0.0.1:9696.")
+    ],
+    host: Annotated[
+        str | None, typer.Option("--host", help="This host's name (default: the hostname).")
+    ] = None,
+    host_netns: Annotated[
+        str | None,
+        typer.Option(
+            "--host-netns",
+            help="Keep bridges and taps in this namespace (v6h-...), as test labs do; "
+            "default: the root namespace.",
+        ),
+    ] = None,
+    run_dir: Annotated[
+        Path, typer.Option("--run-dir", help="Daemon configs, pid and lease files.")
+    ] = DEFAULT_RUN_DIR,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every action.")] = False,
+) -> None:
+    """Run the host agent in the foreground (admin credentials from OS_* or the state dir)."""
+    from v6fabric.agent.loop import Agent
+    from v6fabric.cli.client import Credentials
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker = Agent(
+        host or socket.gethostname(),
+        server_url=server,
+        credentials=Credentials.from_env(),
+        host_netns=host_netns,
+        run_dir=run_dir,
+    )
+    try:
+        worker.run(stop)
+    finally:
+        worker.close()

@@ -1,0 +1,369 @@
+"""Namespaces, links, addresses and routes: what the agent reads and the operations it applies.
+
+The real adapter, ``IpNetlink``, drives iproute2's ``ip`` through ``commands.run``:
+
+* one read per namespace: ``ip -n NS -json -d -batch -`` with ``addr show`` (every link with its
+  kind, master, MAC, MTU, flags, veth peer and addresses) and ``route show table all proto 111``;
+* one write per namespace and phase: ``ip -n NS -force -batch -`` with one line per operation;
+  ``-force`` keeps going after a failed line and names it (``Command failed -:N``), so each
+  operation gets its own result and a failure stays pending without blocking the others.
+
+Why the CLI and not pyroute2: ``ip -n`` enters named namespaces exactly as every other tool here
+does (``/run/netns``), a batch costs one fork per namespace however many lines it has (the
+500-port scale target needs a few dozen forks, not thousands), no dependency is added, and the
+JSON output is stable across iproute2 versions. The fake beside it is ``drivers.fake``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from v6fabric.drivers.commands import run
+
+# Our route protocol number (0x6f): routes we install carry it, so routes of other origins
+# (kernel, ra, static, dhcp, ...) are never touched. Unassigned in iproute2's rt_protos.
+RTPROT_V6FABRIC = 0x6F
+NETNS_RUN_DIR = "/run/netns"
+
+
+# --- what is read --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Link:
+    """One network interface as the kernel reports it."""
+
+    name: str
+    ifindex: int
+    kind: str | None  # linkinfo kind: "bridge", "veth", "tun", ...; None for lo and plain devices
+    mac: str
+    mtu: int
+    up: bool  # administratively up (IFF_UP), whatever the carrier
+    master: str | None = None
+    peer_ifindex: int | None = None  # veth: the peer's ifindex ...
+    peer_netnsid: int | None = None  # ... and its namespace id as seen from here (None: same)
+    addresses: tuple[str, ...] = ()  # CIDRs (link-locals included), normalised, sorted
+    link_local_ready: bool = False  # a non-tentative fe80:: address exists
+    stp: bool | None = None  # bridges only
+    forward_delay: int | None = None  # bridges only, centiseconds
+
+
+@dataclass(frozen=True)
+class Route:
+    """A route of ours (protocol ``RTPROT_V6FABRIC``), normalised: ``::/0`` not ``default``."""
+
+    destination: str
+    gateway: str | None = None
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class NetnsView:
+    links: Mapping[str, Link] = field(default_factory=dict)
+    routes: tuple[Route, ...] = ()
+
+
+# --- what is applied: one operation = one line of `ip -batch` --------------------------------
+
+
+@dataclass(frozen=True)
+class AddBridge:
+    netns: str | None
+    name: str
+    mtu: int
+
+
+@dataclass(frozen=True)
+class SetBridgeOptions:
+    """No spanning tree and no forwarding delay: ports forward as soon as they are up."""
+
+    netns: str | None
+    name: str
+
+
+@dataclass(frozen=True)
+class AddVeth:
+    netns: str | None
+    name: str
+    mtu: int
+    peer: str
+    peer_netns: str | None
+    peer_mac: str
+
+
+@dataclass(frozen=True)
+class SetLink:
+    netns: str | None
+    name: str
+    master: str | None = None
+    mtu: int | None = None
+    mac: str | None = None
+    up: bool | None = None
+
+
+@dataclass(frozen=True)
+class DeleteLink:
+    netns: str | None
+    name: str
+
+
+@dataclass(frozen=True)
+class AddAddress:
+    netns: str | None
+    ifname: str
+    cidr: str
+
+
+@dataclass(frozen=True)
+class DeleteAddress:
+    netns: str | None
+    ifname: str
+    cidr: str
+
+
+@dataclass(frozen=True)
+class ReplaceRoute:
+    netns: str | None
+    route: Route
+
+
+@dataclass(frozen=True)
+class DeleteRoute:
+    netns: str | None
+    route: Route
+
+
+LinkOp = (
+    AddBridge
+    | SetBridgeOptions
+    | AddVeth
+    | SetLink
+    | DeleteLink
+    | AddAddress
+    | DeleteAddress
+    | ReplaceRoute
+    | DeleteRoute
+)
+DELETE_OPS = (DeleteLink, DeleteAddress, DeleteRoute)
+
+
+class Netlink(Protocol):
+    """Namespaces and their links, addresses and routes. Results are per operation: None when
+    done, else the error text (a delete of something already gone counts as done)."""
+
+    def namespaces(self) -> set[str]: ...
+
+    def add_namespaces(self, names: Sequence[str]) -> list[str | None]: ...
+
+    def delete_namespace(self, name: str) -> None: ...
+
+    def namespace_pids(self, name: str) -> list[int]: ...
+
+    def read(self, netns: str | None) -> NetnsView: ...
+
+    def apply(self, netns: str | None, ops: Sequence[LinkOp]) -> list[str | None]: ...
+
+
+# --- helpers shared by the adapters ------------------------------------------------------------
+
+
+def normalise_cidr(text: str) -> str:
+    """``2001:DB8::1/64`` -> ``2001:db8::1/64``; ``default`` stays for the caller to resolve."""
+    return ipaddress.ip_interface(text).with_prefixlen
+
+
+def normalise_destination(text: str, *, ipv6: bool) -> str:
+    if text == "default":
+        return "::/0" if ipv6 else "0.0.0.0/0"
+    return str(ipaddress.ip_network(text, strict=False))
+
+
+def is_ipv6(text: str) -> bool:
+    return ":" in text
+
+
+_GONE = (
+    "Cannot find device",
+    "No such process",
+    "Cannot assign requested address",
+    "Address not found",
+    "No such",
+)
+
+
+def _op_line(op: LinkOp) -> str:
+    """The ``ip -batch`` line for one operation (the namespace is given by ``-n``)."""
+    match op:
+        case AddBridge(name=name, mtu=mtu):
+            return f"link add {name} mtu {mtu} type bridge stp_state 0 forward_delay 0"
+        case SetBridgeOptions(name=name):
+            return f"link set dev {name} type bridge stp_state 0 forward_delay 0"
+        case AddVeth():
+            peer_ns = f" netns {op.peer_netns}" if op.peer_netns else ""
+            return (
+                f"link add {op.name} mtu {op.mtu} type veth peer name {op.peer}{peer_ns}"
+                f" address {op.peer_mac} mtu {op.mtu}"
+            )
+        case SetLink():
+            words = ["link", "set", "dev", op.name]
+            if op.mac is not None:
+                words += ["address", op.mac]
+            if op.mtu is not None:
+                words += ["mtu", str(op.mtu)]
+            if op.master is not None:
+                words += ["master", op.master]
+            if op.up is not None:
+                words.append("up" if op.up else "down")
+            return " ".join(words)
+        case DeleteLink(name=name):
+            return f"link del dev {name}"
+        case AddAddress(ifname=ifname, cidr=cidr):
+            return f"addr replace {cidr} dev {ifname}" + (" nodad" if is_ipv6(cidr) else "")
+        case DeleteAddress(ifname=ifname, cidr=cidr):
+            return f"addr del {cidr} dev {ifname}"
+        case ReplaceRoute(route=route) | DeleteRoute(route=route):
+            verb = "replace" if isinstance(op, ReplaceRoute) else "del"
+            words = ["route", verb, route.destination]
+            if route.gateway:
+                words += ["via", route.gateway]
+            if route.device:
+                words += ["dev", route.device]
+            return " ".join([*words, "proto", str(RTPROT_V6FABRIC)])
+    raise TypeError(f"not a link operation: {op!r}")
+
+
+def tolerated(op: Any, message: str) -> bool:
+    """A delete of something already gone, or a namespace that already exists, is done."""
+    if isinstance(op, DELETE_OPS):
+        return any(gone in message for gone in _GONE)
+    return isinstance(op, str) and op.startswith("netns add") and "File exists" in message
+
+
+def batch_results(ops: Sequence[Any], stderr: str, returncode: int) -> list[str | None]:
+    """Per-line results of an ``ip -force -batch -`` run, from its stderr."""
+    results: list[str | None] = [None] * len(ops)
+    pending: list[str] = []
+    failed_any = False
+    for line in stderr.splitlines():
+        found = re.match(r"Command failed -:(\d+)", line)
+        if not found:
+            pending.append(line)
+            continue
+        failed_any = True
+        index = int(found.group(1)) - 1
+        message = " ".join(pending).strip() or "failed"
+        pending = []
+        if 0 <= index < len(ops):
+            results[index] = None if tolerated(ops[index], message) else message
+    if returncode != 0 and not failed_any:
+        text = stderr.strip() or f"ip exited {returncode}"
+        results = [text] * len(ops)
+    return results
+
+
+def _parse_link(raw: Mapping[str, Any]) -> Link:
+    info = raw.get("linkinfo") or {}
+    data = info.get("info_data") or {}
+    addresses: list[str] = []
+    ll_ready = False
+    for addr in raw.get("addr_info") or []:
+        local = addr.get("local")
+        if not local or addr.get("family") not in ("inet", "inet6"):
+            continue
+        if addr.get("family") == "inet6" and addr.get("scope") == "link":
+            ll_ready = ll_ready or not (addr.get("tentative") or addr.get("dadfailed"))
+        addresses.append(normalise_cidr(f"{local}/{addr.get('prefixlen')}"))
+    kind = info.get("info_kind")
+    return Link(
+        name=raw["ifname"],
+        ifindex=int(raw.get("ifindex", 0)),
+        kind=kind,
+        mac=str(raw.get("address", "")).lower(),
+        mtu=int(raw.get("mtu", 0)),
+        up="UP" in (raw.get("flags") or []),
+        master=raw.get("master"),
+        peer_ifindex=raw.get("link_index") if kind == "veth" else None,
+        peer_netnsid=raw.get("link_netnsid") if kind == "veth" else None,
+        addresses=tuple(sorted(addresses)),
+        link_local_ready=ll_ready,
+        stp=bool(data["stp_state"]) if kind == "bridge" and "stp_state" in data else None,
+        forward_delay=data.get("forward_delay") if kind == "bridge" else None,
+    )
+
+
+def _parse_route(raw: Mapping[str, Any]) -> Route:
+    dst = str(raw.get("dst", "default"))
+    gateway = raw.get("gateway")
+    # IPv6 routes always carry a preference ("pref"); IPv4 routes never do.
+    ipv6 = is_ipv6(dst) or bool(gateway and is_ipv6(gateway)) or "pref" in raw
+    return Route(
+        destination=normalise_destination(dst, ipv6=ipv6),
+        gateway=str(ipaddress.ip_address(gateway)) if gateway else None,
+        device=raw.get("dev"),
+    )
+
+
+def _json_stream(text: str) -> list[Any]:
+    """The JSON documents ``ip -json -batch`` prints one after another."""
+    decoder = json.JSONDecoder()
+    docs, pos = [], 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            return docs
+        doc, pos = decoder.raw_decode(text, pos)
+        docs.append(doc)
+
+
+class IpNetlink:
+    """``Netlink`` through iproute2's ``ip`` (see the module docstring for why)."""
+
+    def namespaces(self) -> set[str]:
+        try:
+            return set(os.listdir(NETNS_RUN_DIR))
+        except FileNotFoundError:
+            return set()
+
+    def add_namespaces(self, names: Sequence[str]) -> list[str | None]:
+        lines = [f"netns add {name}" for name in names]
+        done = run(["ip", "-force", "-batch", "-"], input="\n".join(lines) + "\n", check=False)
+        return batch_results(lines, done.stderr, done.returncode)
+
+    def delete_namespace(self, name: str) -> None:
+        if name in self.namespaces():
+            run(["ip", "netns", "delete", name])
+
+    def namespace_pids(self, name: str) -> list[int]:
+        done = run(["ip", "netns", "pids", name], check=False)
+        return [int(word) for word in done.stdout.split() if word.isdigit()]
+
+    def read(self, netns: str | None) -> NetnsView:
+        script = f"addr show\nroute show table all proto {RTPROT_V6FABRIC}\n"
+        argv = ["ip", *(["-n", netns] if netns else []), "-json", "-d", "-batch", "-"]
+        done = run(argv, input=script)
+        docs = _json_stream(done.stdout)
+        links = [_parse_link(raw) for raw in (docs[0] if docs else [])]
+        routes = [
+            _parse_route(raw)
+            for raw in (docs[1] if len(docs) > 1 else [])
+            if raw.get("table") in (None, "main")
+        ]
+        return NetnsView(
+            links={link.name: link for link in links},
+            routes=tuple(sorted(set(routes), key=repr)),
+        )
+
+    def apply(self, netns: str | None, ops: Sequence[LinkOp]) -> list[str | None]:
+        if not ops:
+            return []
+        script = "".join(_op_line(op) + "\n" for op in ops)
+        argv = ["ip", *(["-n", netns] if netns else []), "-force", "-batch", "-"]
+        done = run(argv, input=script, check=False)
+        return batch_results(ops, done.stderr, done.returncode)

@@ -1,0 +1,253 @@
+"""Plugging workloads in and out, as a hypervisor does with VMs.
+
+``plug`` gives a workload its namespace, one veth per port (the ``tap`` end in the host
+namespace, left down and unenslaved for the agent; the guest end with the port's MAC and MTU)
+and starts its guest agent (:mod:`.guest`). ``unplug`` stops every process of the workload,
+deletes its links and namespace and removes its directory. Both are idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+from v6fabric.drivers.commands import CommandError, read_pid, run, spawn
+from v6fabric.hoststate.model import WORKLOAD_NS_PREFIX, WorkloadInterface, WorkloadSpec
+from v6fabric.workloads.dhcp import install_client_files
+from v6fabric.workloads.paths import WorkloadPaths
+
+log = logging.getLogger(__name__)
+
+GUEST_MODULE = "v6fabric.workloads.guest"
+
+# What a modern cloud image has on each NIC. Set after the veth exists and before link up
+# (per-interface keys; conf.default would be too late for an existing interface).
+GUEST_SYSCTLS: tuple[tuple[str, int], ...] = (
+    ("accept_ra", 1),  # not a router: 1 is enough (2 only matters with forwarding=1)
+    ("addr_gen_mode", 0),  # EUI-64 link-local and SLAAC addresses, as Neutron computes them
+    ("use_tempaddr", 0),
+    ("optimistic_dad", 1),  # RFC 4429: addresses usable while DAD runs
+    ("use_optimistic", 1),
+    ("router_solicitation_delay", 0),
+)
+# Route information options (RFC 4191), as systemd-networkd and NetworkManager accept them;
+# the key exists only with CONFIG_IPV6_ROUTE_INFO, hence optional.
+OPTIONAL_GUEST_SYSCTLS: tuple[tuple[str, int], ...] = (("accept_ra_rt_info_max_plen", 128),)
+
+
+def _ip(host_netns: str | None) -> list[str]:
+    return ["ip", "-n", host_netns] if host_netns else ["ip"]
+
+
+def namespaces() -> set[str]:
+    out = run(["ip", "-json", "netns", "list"]).stdout.strip()
+    return {entry["name"] for entry in json.loads(out or "[]")}
+
+
+def plugged() -> set[str]:
+    """Names of the workload namespaces on this host (prefix ``v6w-``)."""
+    return {name for name in namespaces() if name.startswith(WORKLOAD_NS_PREFIX)}
+
+
+def _links(ip: list[str]) -> dict[str, dict]:
+    out = run([*ip, "-json", "-details", "link", "show"]).stdout.strip()
+    return {link["ifname"]: link for link in json.loads(out or "[]")}
+
+
+def _link_exists(ip: list[str], name: str) -> bool:
+    """One link looked up by name (not a dump: the host namespace may hold thousands)."""
+    return run([*ip, "link", "show", "dev", name], check=False).returncode == 0
+
+
+def plug(spec: WorkloadSpec, *, host_netns: str | None, run_dir: Path) -> None:
+    """Make the workload exist with its interfaces and a running guest agent (idempotent)."""
+    ns = spec.namespace
+    paths = WorkloadPaths.of(run_dir, ns)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    # Recorded first, so that unplug() finds a tap left behind by an interrupted plug().
+    _record(paths, spec, host_netns)
+    if ns not in namespaces():
+        run(["ip", "netns", "add", ns])
+    run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    links = _links(["ip", "-n", ns])
+    for iface in spec.interfaces:
+        _plug_interface(ns, iface, host_netns, links.get(iface.ifname))
+    wanted = {iface.ifname for iface in spec.interfaces}
+    for name, link in links.items():
+        if name not in wanted and link.get("linkinfo", {}).get("info_kind") == "veth":
+            log.info("%s: removing %s (no longer in the spec)", ns, name)
+            run(["ip", "-n", ns, "link", "del", name])
+    install_client_files(paths)
+    _ensure_guest(spec, paths, run_dir)
+
+
+def _plug_interface(
+    ns: str, iface: WorkloadInterface, host_netns: str | None, link: dict | None
+) -> None:
+    ip_host = _ip(host_netns)
+    mtu = str(iface.mtu)
+    if link is None:
+        if _link_exists(ip_host, iface.tap):  # half-made by an interrupted plug(): start over
+            run([*ip_host, "link", "del", iface.tap])
+        run([
+            *ip_host, "link", "add", iface.tap, "mtu", mtu, "type", "veth",
+            "peer", "name", iface.ifname, "netns", ns, "address", iface.mac, "mtu", mtu,
+        ])  # fmt: skip
+        # The hypervisor side must not autoconfigure IPv6 (RS, MLD, DAD into the network).
+        run(["sysctl", "-qw", f"net.ipv6.conf.{iface.tap}.disable_ipv6=1"], netns=host_netns)
+    else:
+        if link.get("address", "").lower() != iface.mac.lower():
+            run(["ip", "-n", ns, "link", "set", "dev", iface.ifname, "address", iface.mac])
+        if link.get("mtu") != iface.mtu:
+            run(["ip", "-n", ns, "link", "set", "dev", iface.ifname, "mtu", mtu])
+    if link is None or "UP" not in link.get("flags", ()):
+        keys = [f"net.ipv6.conf.{iface.ifname}.{key}={value}" for key, value in GUEST_SYSCTLS]
+        run(["sysctl", "-qw", *keys], netns=ns)
+        optional = [f"net.ipv6.conf.{iface.ifname}.{k}={v}" for k, v in OPTIONAL_GUEST_SYSCTLS]
+        run(["sysctl", "-qew", *optional], netns=ns, check=False)
+        run(["ip", "-n", ns, "link", "set", "dev", iface.ifname, "up"])
+
+
+def _record(paths: WorkloadPaths, spec: WorkloadSpec, host_netns: str | None) -> None:
+    record = {
+        "workload_id": spec.workload_id,
+        "namespace": spec.namespace,
+        "host_netns": host_netns,
+        "interfaces": [
+            {"ifname": i.ifname, "tap": i.tap, "mac": i.mac, "mtu": i.mtu, "port_id": i.port_id}
+            for i in spec.interfaces
+        ],
+    }
+    paths.spec.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def _guest_argv(spec: WorkloadSpec, run_dir: Path) -> list[str]:
+    return [
+        sys.executable, "-m", GUEST_MODULE,
+        "--namespace", spec.namespace,
+        "--run-dir", str(run_dir),
+        "--interfaces", ",".join(iface.ifname for iface in spec.interfaces),
+    ]  # fmt: skip
+
+
+def process_cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def _ensure_guest(spec: WorkloadSpec, paths: WorkloadPaths, run_dir: Path) -> None:
+    argv = _guest_argv(spec, run_dir)
+    pid = workload_pid(paths.guest_pid, spec.namespace)
+    if pid is not None:
+        if process_cmdline(pid)[1:] == argv[1:]:
+            return  # running with these interfaces
+        log.info("%s: restarting the guest agent (interfaces changed)", spec.namespace)
+        _terminate(pid)
+    proc = spawn(argv, netns=spec.namespace, log_file=paths.guest_log)
+    paths.guest_pid.write_text(f"{proc.pid}\n")  # ip netns exec execs: same pid as the agent
+
+
+# --- unplug -----------------------------------------------------------------------------------
+
+
+def _netns_inode(namespace: str) -> int | None:
+    try:
+        return os.stat(f"/run/netns/{namespace}").st_ino
+    except OSError:
+        return None
+
+
+def _in_namespace(pid: int, namespace: str) -> bool:
+    inode = _netns_inode(namespace)
+    try:
+        return inode is not None and os.stat(f"/proc/{pid}/ns/net").st_ino == inode
+    except OSError:
+        return False
+
+
+def workload_pid(pid_file: Path, namespace: str) -> int | None:
+    """The pid in ``pid_file`` if that process is alive and inside ``namespace`` (so that a
+    recycled pid is never signalled)."""
+    pid = read_pid(pid_file)
+    return pid if pid is not None and _alive(pid) and _in_namespace(pid, namespace) else None
+
+
+def _alive(pid: int) -> bool:
+    try:  # reap it if it is our child (plug() in this process started it)
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _terminate(pid: int, grace: float = 2.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                return
+            time.sleep(0.01)
+    log.warning("process %d survived SIGKILL", pid)
+
+
+def unplug(namespace: str, *, run_dir: Path) -> None:
+    """Stop the workload's processes, delete its links and namespace, remove its directory."""
+    paths = WorkloadPaths.of(run_dir, namespace)
+    try:
+        record = json.loads(paths.spec.read_text())
+    except (OSError, ValueError):
+        record = {}
+    exists = namespace in namespaces()
+    if exists:
+        # The guest agent first (it stops its dhclients), then anything a pid file names,
+        # then whatever still runs in the namespace: everything in it belongs to the workload.
+        guest = workload_pid(paths.guest_pid, namespace)
+        if guest is not None:
+            _terminate(guest)
+        for pid_file in paths.pid_files() if paths.root.is_dir() else []:
+            pid = workload_pid(pid_file, namespace)
+            if pid is not None:
+                _terminate(pid, grace=0.5)
+        for word in run(["ip", "netns", "pids", namespace], check=False).stdout.split():
+            pid = int(word)
+            if _in_namespace(pid, namespace):
+                _terminate(pid, grace=0.0)
+        # Deleting the veth here removes its peer (the tap) at once; a namespace's links
+        # would otherwise go away asynchronously, after `ip netns del` has returned.
+        try:
+            links = _links(["ip", "-n", namespace])
+        except CommandError as exc:  # e.g. a stale /run/netns entry: deleting it still works
+            log.warning("%s: cannot list links: %s", namespace, exc)
+            links = {}
+        for name, link in links.items():
+            if link.get("linkinfo", {}).get("info_kind") == "veth":
+                run(["ip", "-n", namespace, "link", "del", name], check=False)
+        run(["ip", "netns", "del", namespace])
+    host_netns = record.get("host_netns")
+    if host_netns is None or host_netns in namespaces():
+        for tap in {i["tap"] for i in record.get("interfaces", ())}:
+            if not _link_exists(_ip(host_netns), tap):
+                continue
+            try:
+                run([*_ip(host_netns), "link", "del", tap])
+            except CommandError as exc:
+                log.warning("%s: could not delete %s: %s", namespace, tap, exc)
+    shutil.rmtree(paths.root, ignore_errors=True)

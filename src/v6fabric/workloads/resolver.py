@@ -1,0 +1,110 @@
+"""The workload's resolver settings: RDNSS/DNSSL from RAs merged with DHCPv6 and DHCPv4 data.
+
+The dhclient hook writes what a lease says into ``dns/<ifname>.<4|6>`` (``nameserver X`` and
+``search a b`` lines); the guest agent adds what RAs say and writes the workload's own
+``resolv.conf``. ``/etc/resolv.conf`` is never written: namespaces share the host's files.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
+from pathlib import Path
+
+IPAddress = IPv4Address | IPv6Address
+
+
+@dataclass
+class ResolverSource:
+    """Resolver data from one source (an interface's RAs, or one DHCP lease)."""
+
+    ifname: str
+    nameservers: list[IPAddress] = field(default_factory=list)
+    search: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Resolver:
+    nameservers: tuple[tuple[IPAddress, str], ...] = ()  # (server, interface: zone for LLs)
+    search: tuple[str, ...] = ()
+
+    def render(self, header: str) -> str:
+        lines = [f"# {header}"]
+        for server, ifname in self.nameservers:
+            zone = f"%{ifname}" if server.is_link_local else ""
+            lines.append(f"nameserver {server}{zone}")
+        if self.search:
+            lines.append("search " + " ".join(self.search))
+        return "\n".join(lines) + "\n"
+
+
+def _domain(text: str) -> str:
+    return text.strip().rstrip(".").lower()
+
+
+def read_lease_dns(path: Path, ifname: str) -> ResolverSource:
+    """What the dhclient hook wrote for one lease (missing file: nothing)."""
+    source = ResolverSource(ifname)
+    try:
+        text = path.read_text()
+    except OSError:
+        return source
+    for line in text.splitlines():
+        key, _, rest = line.partition(" ")
+        if key == "nameserver":
+            for word in rest.split():
+                try:
+                    source.nameservers.append(ipaddress.ip_address(word.split("%", 1)[0]))
+                except ValueError:
+                    continue
+        elif key in ("search", "domain"):
+            source.search.extend(_domain(word) for word in rest.split() if _domain(word))
+    return source
+
+
+def merge(sources: Iterable[ResolverSource]) -> Resolver:
+    """Servers and search domains in source order, duplicates dropped."""
+    servers: list[tuple[IPAddress, str]] = []
+    seen: set[tuple[IPAddress, str]] = set()
+    search: list[str] = []
+    for source in sources:
+        for server in source.nameservers:
+            key = (server, source.ifname if server.is_link_local else "")
+            if key not in seen:
+                seen.add(key)
+                servers.append((server, source.ifname))
+        for domain in source.search:
+            if domain not in search:
+                search.append(domain)
+    return Resolver(tuple(servers), tuple(search))
+
+
+def parse_resolv_conf(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(nameservers, search domains) of a resolv.conf text; nameservers keep their zone."""
+    servers: list[str] = []
+    search: list[str] = []
+    for line in text.splitlines():
+        words = line.split()
+        if not words or words[0].startswith(("#", ";")):
+            continue
+        if words[0] == "nameserver" and len(words) > 1:
+            servers.append(words[1])
+        elif words[0] in ("search", "domain"):
+            search = [_domain(w) for w in words[1:]]
+    return tuple(servers), tuple(search)
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    """Write ``text`` atomically (temp file + rename) unless the file already holds it."""
+    try:
+        if path.read_text() == text:
+            return False
+    except OSError:
+        pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return True
