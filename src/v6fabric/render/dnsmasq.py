@@ -72,6 +72,9 @@ def render_dnsmasq_conf(
         "bind-interfaces",
         "except-interface=lo",
         "dhcp-authoritative",
+        # Addresses are reserved per MAC by the API: the DHCPv4 ping check would only block
+        # the whole dnsmasq (and its DHCPv6 replies) for about 3 s per new lease.
+        "no-ping",
         "no-hosts",
         "no-resolv",
         f"dhcp-leasefile={check_path(lease_file, 'lease_file')}",
