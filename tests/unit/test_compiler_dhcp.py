@@ -170,14 +170,24 @@ def test_subnets_without_dhcp_or_shorter_than_64_get_no_range():
     assert [(r.network, r.prefixlen) for r in spec.ranges] == [("2001:db8:2::", 120)]
 
 
-def test_network_with_only_slaac_and_ra_only_subnets_has_no_dnsmasq():
+def test_network_with_only_slaac_subnets_has_no_dnsmasq():
     net = network(1)
     a = subnet(1, net, "2001:db8:1::/64", ra=SLAAC, addr=SLAAC)
-    b = subnet(2, net, "2001:db8:2::/64", ra=STATEFUL)  # M flag, addresses from elsewhere
-    ns = dhcp_port(11, net, (a, "2001:db8:1::b"))
+    b = subnet(2, net, "2001:db8:2::/64", ra=SLAAC)
+    ns = dhcp_port(11, net, (a, "2001:db8:1::b"), (b, "2001:db8:2::b"))
     state = compile_host(snapshot(networks=[net], subnets=[a, b], ports=[ns]), NET_HOST)
     assert state.dnsmasq == ()
     assert len(state.radvd) == 1  # isolated: the v6d- namespace advertises both prefixes
+
+
+def test_ra_only_stateful_subnet_is_served_by_dhcpv6():
+    """Beyond Neutron: the RA says M=1, so a DHCPv6 server must answer with the API's address."""
+    net = network(1)
+    b = subnet(2, net, "2001:db8:2::/64", ra=STATEFUL)
+    ns = dhcp_port(11, net, (b, "2001:db8:2::b"))
+    state = compile_host(snapshot(networks=[net], subnets=[b], ports=[ns]), NET_HOST)
+    (spec,) = state.dnsmasq
+    assert [r.mode for r in spec.ranges] == ["static"]
 
 
 def test_no_dhcp_port_means_no_dnsmasq():

@@ -33,8 +33,9 @@ MATRIX = {
     (None, STATEFUL): (None, "static"),
     (None, STATELESS): (None, "stateless"),
     (SLAAC, None): ((False, False, True), None),
-    (STATEFUL, None): ((True, True, False), None),
-    (STATELESS, None): ((False, True, True), None),
+    # beyond Neutron: served by the mode the RA announces (R6: the guest gets what the API says)
+    (STATEFUL, None): ((True, True, False), "static"),
+    (STATELESS, None): ((False, True, True), "stateless"),
     (SLAAC, SLAAC): ((False, False, True), None),
     (STATEFUL, STATEFUL): ((True, True, False), "static"),
     (STATELESS, STATELESS): ((False, True, True), "stateless"),

@@ -3,7 +3,11 @@
 Modes follow Neutron (neutron-api.md §3): IPv4 and DHCPv6-stateful subnets, and IPv6 subnets
 with neither mode set (Neutron's legacy), are served ``static`` (an address only to a MAC with a
 reservation, exactly the address the API gave the port, R7); DHCPv6-stateless subnets are served
-options only; SLAAC subnets, and subnets with only ``ipv6_ra_mode`` set, get no DHCP at all.
+options only; SLAAC subnets get no DHCP at all.
+
+Beyond Neutron (R6): a subnet with only ``ipv6_ra_mode`` set is served by the mode its RAs
+announce. Neutron's reference implementation serves nothing there, so a guest told M=1 by the
+RA waits for a DHCPv6 server that never answers and never gets the address the API reports.
 """
 
 from __future__ import annotations
@@ -26,12 +30,11 @@ def range_mode(subnet: SubnetView) -> str | None:
         return STATIC
     if subnet.cidr.prefixlen < MIN_DHCPV6_PREFIXLEN:
         return None
-    if subnet.address_mode == Ipv6Mode.DHCPV6_STATEFUL.value:
+    mode = subnet.address_mode or subnet.ra_mode
+    if mode is None or mode == Ipv6Mode.DHCPV6_STATEFUL.value:
         return STATIC
-    if subnet.address_mode == Ipv6Mode.DHCPV6_STATELESS.value:
+    if mode == Ipv6Mode.DHCPV6_STATELESS.value:
         return STATELESS
-    if subnet.address_mode is None and subnet.ra_mode is None:
-        return STATIC
     return None
 
 
