@@ -622,11 +622,15 @@ def test_up_creates_state_dir_admin_and_runs_uvicorn(
         return types.SimpleNamespace(state=types.SimpleNamespace(identity=Identity()))
 
     class Server:
+        started = False
+        should_exit = False
+
         def __init__(self, config: Any) -> None:
             calls["config"] = config
 
         def run(self) -> None:
             calls["ran"] = True
+            self.started = True  # serves, then stops at once
 
     fake_app_module = types.ModuleType("v6fabric.api.app")
     fake_app_module.create_app = create_app  # type: ignore[attr-defined]

@@ -42,9 +42,17 @@ def agent(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per long-poll is noise
     stop = threading.Event()
+
+    def _stop(*_: object) -> None:
+        # Also break out of a long-poll at once. Half-applied work is safe: the agent is
+        # level-triggered, and the next start resumes from what the host actually has.
+        stop.set()
+        raise SystemExit(0)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, _stop)
     worker = Agent(
         host or socket.gethostname(),
         server_url=server,

@@ -7,19 +7,24 @@ commands stay fast and work where only the client is wanted.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.text import Text
 
 from v6fabric.cli.output import console
+
+AGENT_RUN_DIR = Path("/run/v6fabric")
+PR_SET_PDEATHSIG = 1
 
 
 def up(
@@ -97,37 +102,39 @@ def up(
             access_log=False,
         )
     )
-    agent: list[subprocess.Popen[bytes]] = []
-    if not no_agent:
-        threading.Thread(
-            target=_start_agent_when_serving,
-            args=(server, settings.base_url, host, state, host_netns, agent),
-            daemon=True,
-        ).start()
+    # uvicorn serves from a thread so that the main thread owns the agent process: the
+    # agent's parent-death signal fires when the thread that started it ends.
+    serving = threading.Thread(target=server.run, name="v6fabric-api", daemon=True)
+    serving.start()
+    while not server.started:
+        if not serving.is_alive():
+            raise typer.Exit(1)
+        time.sleep(0.05)
+    agent = None if no_agent else _start_agent(settings.base_url, host, state, host_netns)
+    for sig in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: a background job ignores it
+        signal.signal(sig, _interrupt)
     try:
-        with contextlib.suppress(KeyboardInterrupt):  # uvicorn handles SIGINT; a 2nd Ctrl-C
-            server.run()
+        with contextlib.suppress(KeyboardInterrupt):
+            while serving.is_alive():
+                serving.join(0.5)
     finally:
-        for process in agent:
-            process.terminate()
+        server.should_exit = True
+        if agent is not None:
+            agent.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=10)
+                agent.wait(timeout=10)
+        serving.join(timeout=10)
 
 
-def _start_agent_when_serving(
-    server: Any,
-    base_url: str,
-    host: str,
-    state: Path,
-    host_netns: str | None,
-    started: list[subprocess.Popen[bytes]],
-) -> None:
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _start_agent(
+    base_url: str, host: str, state: Path, host_netns: str | None
+) -> subprocess.Popen[bytes]:
     """The local agent is a separate process talking HTTP, exactly as on a remote host; it
     authenticates with the admin credentials of the state directory."""
-    while not server.started:
-        if server.should_exit:
-            return
-        time.sleep(0.05)
     argv = [
         sys.executable,
         "-c",
@@ -137,12 +144,27 @@ def _start_agent_when_serving(
         base_url,
         "--host",
         host,
+        # The agent's own run dir, not one under the 0700 state dir: dnsmasq drops to nobody
+        # and must still read its hosts file there.
         "--run-dir",
-        str(state / "agent"),
+        str(AGENT_RUN_DIR / host),
     ]
     if host_netns:
         argv += ["--host-netns", host_netns]
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env["V6FABRIC_STATE_DIR"] = str(state)
     with open(state / "agent.log", "ab") as log:
-        started.append(subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT))
+        return subprocess.Popen(
+            argv,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+
+
+def _die_with_parent() -> None:
+    """The agent gets SIGTERM when `up` ends, however it ends (uvicorn re-raises the signal
+    that stopped it, so `up` may not reach its own clean-up)."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
