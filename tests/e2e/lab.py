@@ -25,13 +25,58 @@ import httpx
 
 from tests.api.live_server import LiveServer, live_server
 from tests.e2e.conftest import remove_tagged, wait_for
-from v6fabric.agent.loop import Agent
+from v6fabric.agent.loop import Agent, Report
 from v6fabric.cli.client import Credentials, parse_openrc
 from v6fabric.drivers.commands import run
-from v6fabric.hoststate.model import dhcp_namespace, router_namespace, workload_namespace
+from v6fabric.hoststate.model import (
+    HostState,
+    dhcp_namespace,
+    router_namespace,
+    workload_namespace,
+)
 from v6fabric.workloads import GuestView, observe
 
 T = TypeVar("T")
+
+
+class RecordingAgent(Agent):
+    """The real agent, remembering the ``Report`` of every pass."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reports: list[Report] = []
+
+    def run_once(self, state: HostState) -> Report:
+        report = super().run_once(state)
+        self.reports.append(report)
+        return report
+
+
+@dataclass
+class AgentThread:
+    """An agent's ``run`` loop in a thread with its own stop event."""
+
+    agent: Agent
+    wait: float
+    stop_event: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    def start(self) -> AgentThread:
+        self.thread = threading.Thread(
+            target=self.agent.run, args=(self.stop_event,), kwargs={"wait": self.wait}, daemon=True
+        )
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 40) -> float:
+        """Stop the loop (it ends after its current long-poll); seconds it took."""
+        started = time.monotonic()
+        self.stop_event.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+            assert not self.thread.is_alive(), "the agent thread did not stop"
+        self.agent.close()
+        return time.monotonic() - started
 
 
 @dataclass
@@ -41,8 +86,31 @@ class Lab:
     host: str
     host_netns: str
     run_dir: Path
-    agent: Agent
+    credentials: Credentials
+    running: AgentThread
     tracked: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def agent(self) -> Agent:
+        return self.running.agent
+
+    def new_agent(self) -> RecordingAgent:
+        return RecordingAgent(
+            self.host,
+            server_url=self.server.base_url,
+            credentials=self.credentials,
+            host_netns=self.host_netns,
+            run_dir=self.run_dir,
+        )
+
+    def restart_agent(self, between: float = 0.0) -> RecordingAgent:
+        """Stop the running agent, wait ``between`` seconds, start a new one on the same run
+        directory and host namespace (as after an agent upgrade); returns the new agent."""
+        self.running.stop()
+        time.sleep(between)
+        agent = self.new_agent()
+        self.running = AgentThread(agent, self.running.wait).start()
+        return agent
 
     # --- API ------------------------------------------------------------------------------
 
@@ -150,52 +218,47 @@ class Lab:
 
 
 @contextmanager
-def one_host_lab() -> Iterator[Lab]:
+def one_host_lab(wait: float = 5.0) -> Iterator[Lab]:
+    """``wait``: the agent's long-poll, which bounds how long stopping it takes."""
     tag = secrets.token_hex(3)
     state_dir = Path(tempfile.mkdtemp(prefix=f"v6f-e2e-{tag}-state-"))
     run_dir = Path(tempfile.mkdtemp(prefix=f"v6f-e2e-{tag}-run-"))
     run_dir.chmod(0o755)  # dnsmasq reads its hosts file as nobody
     host_netns = f"v6h-e2e{tag}"
-    stop = threading.Event()
-    agent = None
-    thread = None
+    lab: Lab | None = None
     try:
         with live_server(state_dir) as server:
             openrc = server.app.state.identity.ensure_admin(state_dir)
             env = parse_openrc(Path(openrc).read_text())
-            credentials = Credentials.from_env(env)
             token = _token(server, env)
             http = httpx.Client(
                 base_url=server.base_url, headers={"X-Auth-Token": token}, timeout=30
             )
             host = f"e2e-{tag}"
-            agent = Agent(
+            lab = Lab(
+                server,
+                http,
                 host,
-                server_url=server.base_url,
-                credentials=credentials,
-                host_netns=host_netns,
-                run_dir=run_dir,
+                host_netns,
+                run_dir,
+                Credentials.from_env(env),
+                AgentThread(Agent(host), wait),
             )
-            thread = threading.Thread(
-                target=agent.run, args=(stop,), kwargs={"wait": 5}, daemon=True
-            )
-            thread.start()
+            lab.running = AgentThread(lab.new_agent(), wait).start()
             wait_for(
                 "the agent to register",
                 lambda: http.get(f"/fabric/v1/hosts/{host}").status_code == 200,
                 20,
             )
-            lab = Lab(server, http, host, host_netns, run_dir, agent)
             try:
                 yield lab
             finally:
                 lab.reset()
-                stop.set()
-                thread.join(timeout=40)
-                agent.close()
+                lab.running.stop()
                 http.close()
     finally:
-        stop.set()
+        if lab is not None:
+            lab.running.stop_event.set()
         remove_tagged(tag, [run_dir])
         run(["ip", "netns", "delete", host_netns], check=False)
         shutil.rmtree(state_dir, ignore_errors=True)
