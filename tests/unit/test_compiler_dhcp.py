@@ -53,6 +53,7 @@ def test_dual_stack_network():
                         DhcpOption(tag4, 4, "dns-server", "10.0.0.53,10.0.0.54"),
                         DhcpOption(tag4, 4, "domain-search", "cloud.test"),
                         DhcpOption(tag4, 4, "router", "10.0.0.1"),
+                        DhcpOption(tag4, 4, "mtu", "1500"),
                         DhcpOption(tag6, 6, "dns-server", "[2001:db8::53]"),
                         DhcpOption(tag6, 6, "domain-search", "cloud.test"),
                     ],
@@ -156,6 +157,7 @@ def test_ipv4_routes_add_the_default_route_and_no_gateway_suppresses_the_router_
         (t1, "classless-static-route"): "10.8.0.0/16,10.0.0.254,0.0.0.0/0,10.0.0.1",
         (t2, "router"): "",
         (t3, "router"): "10.0.2.1",
+        **{(t, "mtu"): "1500" for t in (t1, t2, t3)},
         (t3, "classless-static-route"): "0.0.0.0/0,10.0.2.250,10.9.0.0/16,10.0.2.254",
     }
 

@@ -126,6 +126,9 @@ def _options(index: Index, subnet: SubnetView) -> list[DhcpOption]:
         # No gateway: an empty router option, or dnsmasq offers its own address as the router
         # and the (non-forwarding) DHCP namespace becomes a black hole (Neutron does the same).
         add("router", str(subnet.gateway_ip) if subnet.gateway_ip is not None else "")
+        network = index.networks.get(subnet.network_id)
+        if network is not None:  # option 26: guests learn the overlay's smaller MTU (Neutron too)
+            add("mtu", str(network.mtu))
         routes = [f"{destination},{nexthop}" for destination, nexthop in subnet.host_routes]
         has_default = any(destination.prefixlen == 0 for destination, _ in subnet.host_routes)
         if routes and subnet.gateway_ip is not None and not has_default:

@@ -95,17 +95,17 @@ def _plug_interface(
     if link is None:
         if _link_exists(ip_host, iface.tap):  # half-made by an interrupted plug(): start over
             run([*ip_host, "link", "del", iface.tap])
+        # The hypervisor side gets the network's MTU; the guest's NIC starts at the kernel's
+        # default, as a VM's does, and learns the network's MTU from the RA (IPv6) and DHCPv4.
         run([
             *ip_host, "link", "add", iface.tap, "mtu", mtu, "type", "veth",
-            "peer", "name", iface.ifname, "netns", ns, "address", iface.mac, "mtu", mtu,
+            "peer", "name", iface.ifname, "netns", ns, "address", iface.mac,
         ])  # fmt: skip
         # The hypervisor side must not autoconfigure IPv6 (RS, MLD, DAD into the network).
         run(["sysctl", "-qw", f"net.ipv6.conf.{iface.tap}.disable_ipv6=1"], netns=host_netns)
     else:
         if link.get("address", "").lower() != iface.mac.lower():
             run(["ip", "-n", ns, "link", "set", "dev", iface.ifname, "address", iface.mac])
-        if link.get("mtu") != iface.mtu:
-            run(["ip", "-n", ns, "link", "set", "dev", iface.ifname, "mtu", mtu])
     if link is None or "UP" not in link.get("flags", ()):
         keys = [f"net.ipv6.conf.{iface.ifname}.{key}={value}" for key, value in GUEST_SYSCTLS]
         run(["sysctl", "-qw", *keys], netns=ns)
