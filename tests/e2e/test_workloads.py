@@ -23,6 +23,8 @@ from typing import TypeVar
 
 import pytest
 
+from tests.e2e import conftest
+from tests.e2e.conftest import eui64
 from v6fabric.drivers.commands import run, spawn
 from v6fabric.hoststate.model import WorkloadInterface, WorkloadSpec
 from v6fabric.workloads import GuestView, observe, plug, plugged, unplug
@@ -41,23 +43,7 @@ TIMEOUT = 10.0
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = TIMEOUT) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
-
-def eui64(prefix: str, mac: str) -> ipaddress.IPv6Address:
-    octets = bytearray(int(part, 16) for part in mac.split(":"))
-    octets[0] ^= 0x02
-    iid = bytes(octets[:3]) + b"\xff\xfe" + bytes(octets[3:])
-    network = ipaddress.IPv6Network(prefix)
-    return network[int.from_bytes(iid, "big")]
+    return conftest.wait_for(what, probe, timeout)
 
 
 class Lab:

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
-from v6fabric.domain.addresses import generate_mac
 from v6fabric.domain.constants import DEVICE_OWNER_DHCP
-from v6fabric.services import common, fixed_ips
+from v6fabric.services import fixed_ips
+from v6fabric.services.network_ports import insert_network_port
 from v6fabric.store.tables import ip_allocations, networks, ports, subnets
 
 
@@ -74,29 +74,11 @@ def _existing_port(conn: Connection, port_id: str) -> fixed_ips.PortIdentity:
 
 def _new_port(conn: Connection, network_id: str) -> fixed_ips.PortIdentity:
     network: Any = conn.execute(select(networks).where(networks.c.id == network_id)).one()
-    now = common.utcnow()
-    port_id = common.new_id()
-    mac = generate_mac()
-    conn.execute(
-        ports.insert().values(
-            id=port_id,
-            project_id=network.project_id,
-            name="",
-            description="",
-            revision_number=1,
-            created_at=now,
-            updated_at=now,
-            network_id=network_id,
-            mac_address=mac,
-            admin_state_up=True,
-            status="DOWN",
-            device_id=f"dhcp-{network_id}",
-            device_owner=DEVICE_OWNER_DHCP,
-            port_security_enabled=False,
-            allowed_address_pairs=[],
-            binding_host_id="",
-            binding_vnic_type="normal",
-            binding_profile={},
-        )
+    return insert_network_port(
+        conn,
+        network_id=network_id,
+        project_id=network.project_id,
+        device_owner=DEVICE_OWNER_DHCP,
+        device_id=f"dhcp-{network_id}",
+        port_security=False,
     )
-    return fixed_ips.PortIdentity(port_id, network_id, mac, DEVICE_OWNER_DHCP)

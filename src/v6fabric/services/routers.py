@@ -16,13 +16,14 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from v6fabric.domain.addresses import IPAddress, IPNetwork, generate_mac, parse_cidr, parse_ip
+from v6fabric.domain.addresses import IPAddress, IPNetwork, parse_cidr, parse_ip
 from v6fabric.domain.constants import DEVICE_OWNER_ROUTER_INTERFACE, ROUTER_INTERFACE_OWNERS
 from v6fabric.domain.errors import BadRequest, InUse, NotFound, PortNotFound, invalid_attribute
 from v6fabric.identity.context import RequestContext
 from v6fabric.services import common, fixed_ips
 from v6fabric.services import subnets as subnet_service
 from v6fabric.services.access import ResourceAccess
+from v6fabric.services.network_ports import insert_network_port
 from v6fabric.services.query import (
     ListQuery,
     ListSpec,
@@ -284,34 +285,16 @@ def _create_interface_port(
     security = conn.execute(
         select(networks.c.port_security_enabled).where(networks.c.id == network_id)
     ).scalar_one()
-    now = common.utcnow()
-    port_id = common.new_id()
-    conn.execute(
-        ports.insert().values(
-            id=port_id,
-            project_id=router.project_id,
-            name="",
-            description="",
-            revision_number=1,
-            created_at=now,
-            updated_at=now,
-            network_id=network_id,
-            mac_address=generate_mac(),  # a clash hits the unique constraint: the write retries
-            admin_state_up=True,
-            status="DOWN",
-            device_id=router.id,
-            device_owner=DEVICE_OWNER_ROUTER_INTERFACE,
-            port_security_enabled=security,
-            allowed_address_pairs=[],
-            binding_host_id="",
-            binding_vnic_type="normal",
-            binding_profile={},
-        )
+    identity = insert_network_port(
+        conn,
+        network_id=network_id,
+        project_id=router.project_id,
+        device_owner=DEVICE_OWNER_ROUTER_INTERFACE,
+        device_id=router.id,
+        port_security=security,
     )
-    port = conn.execute(select(ports).where(ports.c.id == port_id)).one()
-    identity = fixed_ips.PortIdentity(port.id, network_id, port.mac_address, port.device_owner)
     fixed_ips.assign(conn, identity, [gateway])
-    return port
+    return conn.execute(select(ports).where(ports.c.id == identity.id)).one()
 
 
 # --- extra routes -------------------------------------------------------------------------------

@@ -1,0 +1,49 @@
+"""Ports the fabric creates for itself (router interfaces, DHCP): one way to write them."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from v6fabric.domain.addresses import generate_mac
+from v6fabric.services import common
+from v6fabric.services.fixed_ips import PortIdentity
+from v6fabric.store.tables import ports
+
+
+def insert_network_port(
+    conn: Connection,
+    *,
+    network_id: str,
+    project_id: str,
+    device_owner: str,
+    device_id: str,
+    port_security: bool,
+) -> PortIdentity:
+    """A port row with no addresses yet (the caller assigns them with ``fixed_ips.assign``).
+
+    The MAC is random: a clash hits the unique constraint and the write is retried."""
+    now = common.utcnow()
+    identity = PortIdentity(common.new_id(), network_id, generate_mac(), device_owner)
+    conn.execute(
+        ports.insert().values(
+            id=identity.id,
+            project_id=project_id,
+            name="",
+            description="",
+            revision_number=1,
+            created_at=now,
+            updated_at=now,
+            network_id=network_id,
+            mac_address=identity.mac_address,
+            admin_state_up=True,
+            status="DOWN",
+            device_id=device_id,
+            device_owner=device_owner,
+            port_security_enabled=port_security,
+            allowed_address_pairs=[],
+            binding_host_id="",
+            binding_vnic_type="normal",
+            binding_profile={},
+        )
+    )
+    return identity
