@@ -25,7 +25,7 @@ from v6fabric.agent.desired import Renderers
 from v6fabric.agent.host import Drivers, real_drivers
 from v6fabric.agent.layout import Layout
 from v6fabric.agent.managers import Managers
-from v6fabric.agent.observe import Observed, observe
+from v6fabric.agent.observe import Observed, observe, touched
 from v6fabric.agent.reconcile import plan, port_statuses, summarise, workload_statuses
 from v6fabric.cli.client import ApiError, Credentials
 from v6fabric.drivers.netlink import SetLink
@@ -34,6 +34,7 @@ from v6fabric.hoststate.model import HOST_NS_PREFIX, HostState
 log = logging.getLogger(__name__)
 
 ROLES = ["compute", "network"]
+FULL_OBSERVE_SECONDS = 30.0  # between passes the agent trusts its own view this long
 MAX_ROUNDS = 4  # a pass may need a second round: a plugged workload's tap appears, then is enslaved
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
 
@@ -85,6 +86,7 @@ class Agent:
         # action_key -> (failures so far, monotonic time of the next try)
         self._backoff: dict[tuple[object, ...], tuple[int, float]] = {}
         self.last_observed: Observed | None = None
+        self._full_observe_due = 0.0
 
     # --- one pass ----------------------------------------------------------------------------
 
@@ -119,7 +121,21 @@ class Agent:
         self._prepare()
         failed: set[tuple[object, ...]] = set()  # an object fails at most once a pass
         done: set[Action] = set()  # and an action is not repeated within it
-        observed = observe(self.drivers, self.layout, state)
+        now = time.monotonic()
+        if self.last_observed is None or now >= self._full_observe_due:
+            observed = observe(self.drivers, self.layout, state)  # a full resync
+            self._full_observe_due = now + FULL_OBSERVE_SECONDS
+        else:
+            # The router and DHCP namespaces are the agent's own: trust what it saw and did
+            # there since the last full read (every FULL_OBSERVE_SECONDS, and on every start).
+            # The host side is read each pass: a hypervisor plugs taps there at any time.
+            observed = observe(
+                self.drivers,
+                self.layout,
+                state,
+                previous=self.last_observed,
+                changed={self.layout.host_netns},
+            )
         while True:
             actions = plan(state, observed, renderers=self.renderers)
             now = time.monotonic()
@@ -138,13 +154,16 @@ class Agent:
             report.applied += outcome.applied
             report.failed += outcome.failed
             self._remember(outcome.applied, outcome.failed)
-            observed = observe(self.drivers, self.layout, state)
+            changed = touched([*outcome.applied, *outcome.failed_actions], self.layout.host_netns)
+            observed = observe(self.drivers, self.layout, state, previous=observed, changed=changed)
         still = {action_key(a) for a in report.pending}
         self._backoff = {k: v for k, v in self._backoff.items() if k in still}
         report.ports = port_statuses(state, observed)
         report.workloads = workload_statuses(state, observed)
         report.seconds = time.monotonic() - started
         self.last_observed = observed
+        if report.failed or report.pending:
+            self._full_observe_due = 0.0  # something is off: read everything next time
         if report.applied or report.failed:
             log.info(
                 "pass: %d applied %s, %d failed, %d pending, %.3f s",

@@ -5,10 +5,19 @@ per namespace, so a resync of a busy host stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from v6fabric.agent import desired as want
+from v6fabric.agent.actions import (
+    AddNamespace,
+    DeleteNamespace,
+    PlugWorkload,
+    ReloadDaemon,
+    StartDaemon,
+    StopDaemon,
+    UnplugWorkload,
+)
 from v6fabric.agent.host import Drivers
 from v6fabric.agent.layout import (
     DAEMON_KINDS,
@@ -53,6 +62,22 @@ class Observed:
 
     def view(self, netns: str | None) -> NetnsView:
         return self.netns.get(netns) or NetnsView()
+
+
+def touched(actions: Iterable[object], host_netns: str | None) -> set[str | None]:
+    """The namespaces whose links, addresses, routes or sysctls ``actions`` may have changed."""
+    names: set[str | None] = set()
+    for action in actions:
+        if isinstance(action, AddNamespace | DeleteNamespace):
+            names.add(action.name)
+        elif isinstance(action, PlugWorkload | UnplugWorkload):
+            names.add(host_netns)  # the workload's tap appears in (or leaves) the host side
+        for attr in ("netns", "peer_netns"):
+            if hasattr(action, attr) and not isinstance(
+                action, StartDaemon | StopDaemon | ReloadDaemon
+            ):
+                names.add(getattr(action, attr))
+    return names
 
 
 def _namespaces(drivers: Drivers, layout: Layout) -> frozenset[str]:
@@ -100,11 +125,30 @@ def _workloads(drivers: Drivers, layout: Layout) -> dict[str, str | None]:
     return found
 
 
-def observe(drivers: Drivers, layout: Layout, state: HostState) -> Observed:
-    """Read our part of the host; ``state`` only says which sysctls are worth reading."""
+def observe(
+    drivers: Drivers,
+    layout: Layout,
+    state: HostState,
+    *,
+    previous: Observed | None = None,
+    changed: set[str | None] | None = None,
+) -> Observed:
+    """Read our part of the host; ``state`` only says which sysctls are worth reading.
+
+    With ``previous`` and ``changed``, only the namespaces in ``changed`` (those the agent's
+    own actions touched since ``previous``) are read again: each read forks ``ip`` and
+    ``sysctl``, and re-reading every namespace after each round was most of a pass.
+    """
     namespaces = _namespaces(drivers, layout)
+
+    def stale(name: str | None, seen: Mapping) -> bool:
+        return previous is None or changed is None or name in changed or name not in seen
+
     netns: dict[str | None, NetnsView] = {}
     for name in [layout.host_netns, *sorted(namespaces)]:
+        if not stale(name, previous.netns if previous else {}):
+            netns[name] = previous.netns[name]  # type: ignore[union-attr]
+            continue
         try:
             netns[name] = drivers.netlink.read(name)
         except CommandError:
@@ -112,6 +156,10 @@ def observe(drivers: Drivers, layout: Layout, state: HostState) -> Observed:
     sysctls = {}
     for name, keys in want.sysctl_keys(state, layout.host_netns).items():
         if name == layout.host_netns or name in namespaces:
+            seen = previous.sysctls if previous else {}
+            if not stale(name, seen) and set(keys) <= set(seen[name]):
+                sysctls[name] = {k: seen[name][k] for k in keys}
+                continue
             try:
                 sysctls[name] = drivers.sysctls.read(name, keys)
             except CommandError:

@@ -7,6 +7,7 @@ does not wake that host's agent (the ETag is this hash).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import types
@@ -25,6 +26,12 @@ def to_dict(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _hints(tp: type) -> dict[str, Any]:
+    """Resolved field types, once per class (resolving them was most of a decode)."""
+    return typing.get_type_hints(tp, vars(model))
+
+
 def _build(tp: Any, data: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin is tuple:
@@ -36,7 +43,7 @@ def _build(tp: Any, data: Any) -> Any:
         inner = next(a for a in typing.get_args(tp) if a is not type(None))
         return _build(inner, data)
     if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp, vars(model))
+        hints = _hints(tp)
         known = {f.name for f in dataclasses.fields(tp)}
         return tp(**{k: _build(hints[k], v) for k, v in data.items() if k in known})
     return data

@@ -46,6 +46,7 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = threading.Lock()
+        self._listeners: list[Callable[[int], None]] = []
         if self.is_sqlite:
             self.engine: Engine = create_engine(
                 url,
@@ -109,11 +110,20 @@ class Database:
         for attempt in range(attempts):
             try:
                 with self._write_once(bump_revision) as txn:
-                    return operation(txn)
+                    result = operation(txn)
+                if txn.revision is not None:
+                    for listener in self._listeners:
+                        listener(txn.revision)
+                return result
             except (RetryableConflict, IntegrityError, OperationalError) as exc:
                 if attempt == attempts - 1 or not _is_retryable(exc):
                     raise
         raise AssertionError("unreachable")
+
+    def on_commit(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(revision)`` after each committed write that bumped the revision
+        (in the writing thread): how this process's long-polls wake at once."""
+        self._listeners.append(listener)
 
     def revision(self) -> int:
         with self.engine.connect() as conn:

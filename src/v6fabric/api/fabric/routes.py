@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from v6fabric.api.deps import caller
+from v6fabric.api.fabric.watch import RevisionWatch
 from v6fabric.api.responses import JSONBody
 from v6fabric.compiler.compile import compile_host
 from v6fabric.compiler.snapshot import Snapshot
@@ -27,7 +28,6 @@ from v6fabric.identity.context import RequestContext
 
 router = APIRouter(prefix="/fabric/v1", tags=["fabric"])
 MAX_WAIT = 60.0
-POLL_INTERVAL = 0.05
 
 
 class HostRegistration(BaseModel):
@@ -110,7 +110,9 @@ async def get_state(
     known = (request.headers.get("if-none-match") or "").strip('"')
     deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
     db = request.app.state.db
+    watch = _watch(request)
     while True:
+        marker = watch.marker()
         revision = await run_in_threadpool(db.revision)
         state = await run_in_threadpool(host_state, request, host)
         etag = content_hash(state)
@@ -119,10 +121,21 @@ async def get_state(
                 encode(state), media_type="application/json", headers={"ETag": f'"{etag}"'}
             )
         # Nothing new for this host: sleep until the store changes or the wait is over.
-        while time.monotonic() < deadline and await run_in_threadpool(db.revision) == revision:
-            await asyncio.sleep(POLL_INTERVAL)
+        while (left := deadline - time.monotonic()) > 0:
+            await watch.wait(marker, left)
+            marker = watch.marker()
+            if await run_in_threadpool(db.revision) != revision:
+                break
         if time.monotonic() >= deadline:
             return Response(status_code=304, headers={"ETag": f'"{etag}"'})
+
+
+def _watch(request: Request) -> RevisionWatch:
+    """One per app, made on first use (it needs the running event loop)."""
+    app_state = request.app.state
+    if getattr(app_state, "revision_watch", None) is None:
+        app_state.revision_watch = RevisionWatch(app_state.db, asyncio.get_running_loop())
+    return app_state.revision_watch
 
 
 # --- workloads ----------------------------------------------------------------------------
