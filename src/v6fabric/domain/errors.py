@@ -240,3 +240,60 @@ class HostNotFound(NotFound):
 
 class WorkloadNotFound(NotFound):
     template = "Workload {workload_id} could not be found."
+
+
+# --- routers: Neutron's l3 and extraroute exceptions ------------------------------------
+
+
+class RouterNotFound(NotFound):
+    template = "Router {router_id} could not be found"
+
+
+class RouterInUse(InUse):
+    template = "Router {router_id} {reason}"
+
+
+class RouterInterfaceNotFound(NotFound):
+    template = "Router {router_id} does not have an interface with id {port_id}"
+
+
+class RouterInterfaceNotFoundForSubnet(NotFound):
+    template = "Router {router_id} has no interface on subnet {subnet_id}"
+
+
+class RouterInterfaceInUseByRoute(InUse):
+    template = (
+        "Router interface for subnet {subnet_id} on router {router_id} cannot be deleted, "
+        "as it is required by one or more routes."
+    )
+
+
+class InvalidRoutes(BadRequest):
+    template = "Invalid format for routes: {routes}, {reason}"
+
+
+class RoutesExhausted(BadRequest):
+    template = (
+        "Unable to complete operation for {router_id}. The number of routes exceeds the "
+        "maximum {quota}."
+    )
+
+
+class PortInUse(InUse):
+    template = (
+        "Unable to complete operation on port {port_id} for network {net_id}. "
+        "Port already has an attached device {device_id}."
+    )
+
+
+class ServicePortInUse(InUse):
+    template = "Port {port_id} cannot be deleted directly via the port API: {reason}."
+
+
+class SubnetMismatchForPort(BadRequest):
+    template = "Subnet on port {port_id} does not match the requested subnet {subnet_id}."
+
+
+def router_error(msg: str) -> BadRequest:
+    """Neutron's ``BadRequest(resource='router', msg=...)``: "Bad router request: ...."."""
+    return BadRequest(resource="router", msg=msg)
