@@ -50,6 +50,23 @@ def standard_attributes(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def new_standard_values(
+    item_id: str, project_id: str, body: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The standard columns of a new row (the counterpart of ``standard_attributes``)."""
+    now = utcnow()
+    body = body or {}
+    return {
+        "id": item_id,
+        "project_id": project_id,
+        "name": body.get("name") or "",
+        "description": body.get("description") or "",
+        "revision_number": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def require_write(ctx: RequestContext, action: str) -> None:
     if not ctx.can_write:
         raise PolicyNotAuthorized(action=action)

@@ -22,17 +22,10 @@ def insert_network_port(
     """A port row with no addresses yet (the caller assigns them with ``fixed_ips.assign``).
 
     The MAC is random: a clash hits the unique constraint and the write is retried."""
-    now = common.utcnow()
     identity = PortIdentity(common.new_id(), network_id, generate_mac(), device_owner)
     conn.execute(
         ports.insert().values(
-            id=identity.id,
-            project_id=project_id,
-            name="",
-            description="",
-            revision_number=1,
-            created_at=now,
-            updated_at=now,
+            **common.new_standard_values(identity.id, project_id, None),
             network_id=network_id,
             mac_address=identity.mac_address,
             admin_state_up=True,

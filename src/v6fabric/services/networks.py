@@ -157,15 +157,8 @@ class NetworkService:
         if mtu is None:
             mtu = limit
         _check_mtu(mtu, limit)
-        now = common.utcnow()
         values = {
-            "id": common.new_id(),
-            "project_id": project,
-            "name": body.get("name") or "",
-            "description": body.get("description") or "",
-            "revision_number": 1,
-            "created_at": now,
-            "updated_at": now,
+            **common.new_standard_values(common.new_id(), project, body),
             "admin_state_up": body.get("admin_state_up") is not False,
             "status": "ACTIVE",
             "shared": bool(body.get("shared", False)),

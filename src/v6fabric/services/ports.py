@@ -240,18 +240,11 @@ class PortService:
         vnic = body.get("binding:vnic_type") or "normal"
         if vnic not in VNIC_TYPES:
             raise invalid_attribute("binding:vnic_type", f"'{vnic}' is not in {list(VNIC_TYPES)}")
-        now = common.utcnow()
         identity = fixed_ips.PortIdentity(
             common.new_id(), network.id, mac, body.get("device_owner") or ""
         )
         values = dict(
-            id=identity.id,
-            project_id=project,
-            name=body.get("name") or "",
-            description=body.get("description") or "",
-            revision_number=1,
-            created_at=now,
-            updated_at=now,
+            **common.new_standard_values(identity.id, project, body),
             network_id=network.id,
             mac_address=mac,
             admin_state_up=body.get("admin_state_up") is not False,

@@ -168,17 +168,10 @@ class RouterService:
     def _insert(conn: Connection, ctx: RequestContext, body: Mapping[str, Any]) -> Any:
         project = common.owner_project(ctx, body, "router")
         common.check_quota(conn, project, "router", routers)
-        now = common.utcnow()
         router_id = common.new_id()
         conn.execute(
             routers.insert().values(
-                id=router_id,
-                project_id=project,
-                name=body.get("name") or "",
-                description=body.get("description") or "",
-                revision_number=1,
-                created_at=now,
-                updated_at=now,
+                **common.new_standard_values(router_id, project, body),
                 admin_state_up=body.get("admin_state_up") is not False,
                 status="ACTIVE",
                 external_network_id=None,

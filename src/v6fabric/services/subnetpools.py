@@ -204,17 +204,10 @@ class SubnetPoolService:
             )
         if body.get("is_default"):
             _check_single_default(conn, version, None)
-        now = common.utcnow()
         pool_id = common.new_id()
         conn.execute(
             subnetpools.insert().values(
-                id=pool_id,
-                project_id=project,
-                name=body.get("name") or "",
-                description=body.get("description") or "",
-                revision_number=1,
-                created_at=now,
-                updated_at=now,
+                **common.new_standard_values(pool_id, project, body),
                 ip_version=version,
                 prefixes=[str(p) for p in prefixes],
                 default_prefixlen=default_len,

@@ -207,16 +207,9 @@ class SubnetService:
             pools = default_pools(cidr, gateway)
 
         subnet_id = common.new_id()
-        now = common.utcnow()
         conn.execute(
             subnets.insert().values(
-                id=subnet_id,
-                project_id=project,
-                name=body.get("name") or "",
-                description=body.get("description") or "",
-                revision_number=1,
-                created_at=now,
-                updated_at=now,
+                **common.new_standard_values(subnet_id, project, body),
                 network_id=network.id,
                 ip_version=ip_version,
                 cidr=str(cidr),

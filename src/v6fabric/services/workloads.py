@@ -86,15 +86,10 @@ class WorkloadService:
                         **common.touched(port.revision_number, common.utcnow()),
                     )
                 )
-            now = common.utcnow()
             values = {
-                "id": workload_id,
-                "project_id": common.owner_project(ctx, body, "workload"),
-                "name": body.get("name") or "",
-                "description": body.get("description") or "",
-                "revision_number": 1,
-                "created_at": now,
-                "updated_at": now,
+                **common.new_standard_values(
+                    workload_id, common.owner_project(ctx, body, "workload"), body
+                ),
                 "host": host,
                 "port_ids": list(port_ids),
                 "status": "BUILD",
