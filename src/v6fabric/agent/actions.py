@@ -115,8 +115,11 @@ class RemoveDir:
 
 @dataclass(frozen=True)
 class PlugWorkload:
+    """``bridges`` (tap, bridge): the plug enslaves and ups them at once, saving a round."""
+
     spec: WorkloadSpec
     digest: str
+    bridges: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

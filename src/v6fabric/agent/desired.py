@@ -6,6 +6,7 @@ need. The renderers are passed in (``Renderers``) so that tests can use stand-in
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -227,6 +228,7 @@ def daemons(
     return found
 
 
+@functools.lru_cache(maxsize=8192)  # asked for every workload on every plan
 def workload_digest(spec: WorkloadSpec) -> str:
     """What a workload was plugged with: a changed spec is plugged again (plug is idempotent)."""
     return digest(json.dumps(codec.to_dict(spec), sort_keys=True))

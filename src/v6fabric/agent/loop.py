@@ -25,7 +25,7 @@ from v6fabric.agent.desired import Renderers
 from v6fabric.agent.host import Drivers, real_drivers
 from v6fabric.agent.layout import Layout
 from v6fabric.agent.managers import Managers
-from v6fabric.agent.observe import Observed, observe, touched
+from v6fabric.agent.observe import Observed, observe, touched, unsettled
 from v6fabric.agent.reconcile import plan, port_statuses, summarise, workload_statuses
 from v6fabric.cli.client import ApiError, Credentials
 from v6fabric.drivers.netlink import SetLink
@@ -126,15 +126,15 @@ class Agent:
             observed = observe(self.drivers, self.layout, state)  # a full resync
             self._full_observe_due = now + FULL_OBSERVE_SECONDS
         else:
-            # The router and DHCP namespaces are the agent's own: trust what it saw and did
-            # there since the last full read (every FULL_OBSERVE_SECONDS, and on every start).
-            # The host side is read each pass: a hypervisor plugs taps there at any time.
+            # Our namespaces are the agent's own: trust what it saw and did there since the
+            # last full read (every FULL_OBSERVE_SECONDS, and on every start). On the host side
+            # a hypervisor plugs taps at any time: look again at those not yet in place.
             observed = observe(
                 self.drivers,
                 self.layout,
                 state,
                 previous=self.last_observed,
-                changed={self.layout.host_netns},
+                stale=unsettled(state, self.last_observed),
             )
         while True:
             actions = plan(state, observed, renderers=self.renderers)
@@ -154,8 +154,8 @@ class Agent:
             report.applied += outcome.applied
             report.failed += outcome.failed
             self._remember(outcome.applied, outcome.failed)
-            changed = touched([*outcome.applied, *outcome.failed_actions], self.layout.host_netns)
-            observed = observe(self.drivers, self.layout, state, previous=observed, changed=changed)
+            stale = touched([*outcome.applied, *outcome.failed_actions], self.layout.host_netns)
+            observed = observe(self.drivers, self.layout, state, previous=observed, stale=stale)
         still = {action_key(a) for a in report.pending}
         self._backoff = {k: v for k, v in self._backoff.items() if k in still}
         report.ports = port_statuses(state, observed)

@@ -154,7 +154,10 @@ class WorkloadManager:
         claim = self.layout.workload_claims / action.spec.namespace
         self.drivers.files.write(claim, "pending\n")
         self.drivers.workloads.plug(
-            action.spec, host_netns=self.layout.host_netns, run_dir=self.layout.run_dir
+            action.spec,
+            host_netns=self.layout.host_netns,
+            run_dir=self.layout.run_dir,
+            bridges=dict(action.bridges),
         )
         self.drivers.files.write(claim, action.digest + "\n")
 

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from v6fabric.agent import desired as want
 from v6fabric.agent.actions import (
     AddNamespace,
+    AddVeth,
     DeleteNamespace,
     PlugWorkload,
     ReloadDaemon,
+    SetSysctls,
     StartDaemon,
     StopDaemon,
     UnplugWorkload,
@@ -64,20 +66,79 @@ class Observed:
         return self.netns.get(netns) or NetnsView()
 
 
-def touched(actions: Iterable[object], host_netns: str | None) -> set[str | None]:
-    """The namespaces whose links, addresses, routes or sysctls ``actions`` may have changed."""
-    names: set[str | None] = set()
+@dataclass
+class Stale:
+    """What to read again since a previous ``Observed``: whole namespaces, and single links
+    (with their interface sysctls) where a namespace is too big to re-read for one change."""
+
+    namespaces: set[str | None] = field(default_factory=set)
+    links: dict[str | None, set[str]] = field(default_factory=dict)
+
+    def link(self, netns: str | None, name: str) -> None:
+        self.links.setdefault(netns, set()).add(name)
+
+
+def _sysctl_ifname(key: str) -> str | None:
+    parts = key.split(".")  # net.ipv6.conf.<ifname>.<attr>
+    return parts[3] if len(parts) == 5 and parts[2] == "conf" else None
+
+
+def touched(actions: Iterable[object], host_netns: str | None) -> Stale:
+    """What ``actions`` may have changed. In the host namespace, where every port of the host
+    has its tap, only the links they name; elsewhere (a router's or DHCP's namespace, a handful
+    of links) the whole namespace."""
+    stale = Stale()
     for action in actions:
+        if isinstance(action, StartDaemon | StopDaemon | ReloadDaemon):
+            continue
         if isinstance(action, AddNamespace | DeleteNamespace):
-            names.add(action.name)
-        elif isinstance(action, PlugWorkload | UnplugWorkload):
-            names.add(host_netns)  # the workload's tap appears in (or leaves) the host side
-        for attr in ("netns", "peer_netns"):
-            if hasattr(action, attr) and not isinstance(
-                action, StartDaemon | StopDaemon | ReloadDaemon
-            ):
-                names.add(getattr(action, attr))
-    return names
+            stale.namespaces.add(action.name)
+        elif isinstance(action, PlugWorkload):
+            for nic in action.spec.interfaces:  # its taps appear in the host namespace
+                stale.link(host_netns, nic.tap)
+        elif isinstance(action, UnplugWorkload):
+            stale.namespaces.add(host_netns)  # its taps leave; their names are not at hand
+        elif isinstance(action, SetSysctls) and action.netns == host_netns:
+            for key, _value in action.values:
+                ifname = _sysctl_ifname(key)
+                if ifname is None:
+                    stale.namespaces.add(host_netns)
+                else:
+                    stale.link(host_netns, ifname)
+        elif getattr(action, "netns", 0) == host_netns and hasattr(action, "name"):
+            stale.link(host_netns, action.name)  # type: ignore[attr-defined]
+        elif hasattr(action, "netns"):
+            stale.namespaces.add(action.netns)  # type: ignore[attr-defined]
+        if isinstance(action, AddVeth):
+            stale.namespaces.add(action.peer_netns)
+    for netns in stale.namespaces:
+        stale.links.pop(netns, None)
+    return stale
+
+
+def unsettled(state: HostState, previous: Observed) -> Stale:
+    """The host-side links worth a look at the start of a pass: those of this state that were
+    missing or not yet in place when last read. Someone else (a hypervisor) may have plugged a
+    tap since; a tap that was in place is trusted until the next full read."""
+    stale = Stale()
+    links, host = previous.host.links, previous.layout.host_netns
+    to_plug = {  # plugging them re-reads their taps anyway
+        nic.tap
+        for w in state.workloads
+        if previous.workloads.get(w.namespace) != want.workload_digest(w)
+        for nic in w.interfaces
+    }
+    for bridge in want.networks(state):
+        link = links.get(bridge)
+        if link is None or not link.up:
+            stale.link(host, bridge)
+    for port in state.ports:
+        tap = links.get(port.tap)
+        if port.tap in to_plug:
+            continue
+        if tap is None or tap.up != port.admin_up or tap.master != want.bridge_of(state, port):
+            stale.link(host, port.tap)
+    return stale
 
 
 def _namespaces(drivers: Drivers, layout: Layout) -> frozenset[str]:
@@ -131,23 +192,25 @@ def observe(
     state: HostState,
     *,
     previous: Observed | None = None,
-    changed: set[str | None] | None = None,
+    stale: Stale | None = None,
 ) -> Observed:
     """Read our part of the host; ``state`` only says which sysctls are worth reading.
 
-    With ``previous`` and ``changed``, only the namespaces in ``changed`` (those the agent's
-    own actions touched since ``previous``) are read again: each read forks ``ip`` and
-    ``sysctl``, and re-reading every namespace after each round was most of a pass.
+    With ``previous`` and ``stale``, only what ``stale`` names (what the agent's own actions
+    touched since ``previous``, or what was not in place then) is read again, and namespaces
+    ``previous`` did not have: each read forks ``ip`` or ``sysctl``, and re-reading everything
+    after each round was most of a pass.
     """
     namespaces = _namespaces(drivers, layout)
-
-    def stale(name: str | None, seen: Mapping) -> bool:
-        return previous is None or changed is None or name in changed or name not in seen
-
+    incremental = previous is not None and stale is not None
+    whole = stale.namespaces if stale is not None else set()
+    links_of = stale.links if stale is not None else {}
+    seen_netns = previous.netns if previous is not None else {}
+    seen_sysctls = previous.sysctls if previous is not None else {}
     netns: dict[str | None, NetnsView] = {}
     for name in [layout.host_netns, *sorted(namespaces)]:
-        if not stale(name, previous.netns if previous else {}):
-            netns[name] = previous.netns[name]  # type: ignore[union-attr]
+        if incremental and name not in whole and name in seen_netns:
+            netns[name] = _refresh_links(drivers, name, seen_netns[name], links_of.get(name))
             continue
         try:
             netns[name] = drivers.netlink.read(name)
@@ -155,15 +218,21 @@ def observe(
             netns[name] = NetnsView()  # vanished while we looked: planned as missing
     sysctls = {}
     for name, keys in want.sysctl_keys(state, layout.host_netns).items():
-        if name == layout.host_netns or name in namespaces:
-            seen = previous.sysctls if previous else {}
-            if not stale(name, seen) and set(keys) <= set(seen[name]):
-                sysctls[name] = {k: seen[name][k] for k in keys}
-                continue
-            try:
-                sysctls[name] = drivers.sysctls.read(name, keys)
-            except CommandError:
-                sysctls[name] = {}
+        if name != layout.host_netns and name not in namespaces:
+            continue
+        seen = seen_sysctls.get(name)
+        if incremental and name not in whole and seen is not None:
+            names = links_of.get(name, set())
+            again = [k for k in keys if k not in seen or _sysctl_ifname(k) in names]
+        else:
+            seen, again = {}, list(keys)
+        try:
+            fresh = drivers.sysctls.read(name, again) if again else {}
+        except CommandError:
+            fresh = {}
+        merged = {k: seen[k] for k in keys if k in seen and k not in again}
+        merged.update(fresh)  # a key of a missing interface is absent from both
+        sysctls[name] = {k: merged[k] for k in keys if k in merged}
     daemons, dirs = _daemons(drivers, layout)
     return Observed(
         layout=layout,
@@ -174,3 +243,17 @@ def observe(
         daemon_dirs=dirs,
         workloads=_workloads(drivers, layout),
     )
+
+
+def _refresh_links(
+    drivers: Drivers, netns: str | None, seen: NetnsView, names: set[str] | None
+) -> NetnsView:
+    if not names:
+        return seen
+    try:
+        fresh = drivers.netlink.read_links(netns, sorted(names))
+    except CommandError:
+        fresh = {}
+    links = {n: link for n, link in seen.links.items() if n not in names}
+    links.update(fresh)
+    return NetnsView(links=links, routes=seen.routes)

@@ -252,10 +252,16 @@ def _routes(p: _Plan, namespaces: dict) -> None:
 
 def _workloads(p: _Plan) -> None:
     wanted = {w.namespace: w for w in p.desired.workloads}
+    ports = {port.port_id: port for port in p.desired.ports}
     for name, spec in wanted.items():
         spec_digest = want.workload_digest(spec)
         if p.observed.workloads.get(name) != spec_digest:
-            p.add(PLUG, PlugWorkload(spec, spec_digest))
+            bridges = tuple(
+                (nic.tap, want.bridge_of(p.desired, ports[nic.port_id]))
+                for nic in spec.interfaces
+                if nic.port_id in ports and ports[nic.port_id].admin_up
+            )
+            p.add(PLUG, PlugWorkload(spec, spec_digest, bridges))
     for name in set(p.observed.workloads) - set(wanted):
         p.add(UNPLUG, UnplugWorkload(name))
 

@@ -5,17 +5,25 @@ treats their taps like Nova's: once a tap shows up on the host it is enslaved an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
 from v6fabric.drivers.commands import CommandError
 from v6fabric.drivers.fake import FakeKernel
-from v6fabric.drivers.netlink import AddVeth, DeleteLink
+from v6fabric.drivers.netlink import AddVeth, DeleteLink, SetLink
 from v6fabric.hoststate.model import WorkloadSpec
 
 
 class Workloads(Protocol):
-    def plug(self, spec: WorkloadSpec, *, host_netns: str | None, run_dir: Path) -> None: ...
+    def plug(
+        self,
+        spec: WorkloadSpec,
+        *,
+        host_netns: str | None,
+        run_dir: Path,
+        bridges: Mapping[str, str] | None = None,
+    ) -> None: ...
 
     def unplug(self, namespace: str, *, run_dir: Path) -> None: ...
 
@@ -26,10 +34,17 @@ class NamespaceWorkloads:
     """``Workloads`` through ``v6fabric.workloads`` (imported on first use: only hosts that run
     namespace workloads need it)."""
 
-    def plug(self, spec: WorkloadSpec, *, host_netns: str | None, run_dir: Path) -> None:
+    def plug(
+        self,
+        spec: WorkloadSpec,
+        *,
+        host_netns: str | None,
+        run_dir: Path,
+        bridges: Mapping[str, str] | None = None,
+    ) -> None:
         from v6fabric import workloads
 
-        workloads.plug(spec, host_netns=host_netns, run_dir=run_dir)
+        workloads.plug(spec, host_netns=host_netns, run_dir=run_dir, bridges=bridges)
 
     def unplug(self, namespace: str, *, run_dir: Path) -> None:
         from v6fabric import workloads
@@ -44,13 +59,21 @@ class NamespaceWorkloads:
 
 class FakeWorkloads:
     """``Workloads`` on a ``FakeKernel``: a namespace with one veth per interface, the tap end
-    left (down, unenslaved) in the host namespace, as a hypervisor leaves it."""
+    in the host namespace (enslaved when ``bridges`` says so, as libvirt does)."""
 
     def __init__(self, kernel: FakeKernel) -> None:
         self.kernel = kernel
 
-    def plug(self, spec: WorkloadSpec, *, host_netns: str | None, run_dir: Path) -> None:
-        """Idempotent, as the real one: a NIC whose veth is not the spec's is made again."""
+    def plug(
+        self,
+        spec: WorkloadSpec,
+        *,
+        host_netns: str | None,
+        run_dir: Path,
+        bridges: Mapping[str, str] | None = None,
+    ) -> None:
+        """Idempotent, as the real one: a NIC whose veth is not the spec's is made again, its
+        tap enslaved and up when ``bridges`` names a bridge that exists."""
         self.kernel.add_namespaces([spec.namespace])
         inside = self.kernel.links[spec.namespace]
         host = self.kernel.links[host_netns]
@@ -69,6 +92,13 @@ class FakeWorkloads:
             (error,) = self.kernel.apply(host_netns, [op])
             if error:
                 raise CommandError(["plug", spec.namespace], 1, error)
+            bridge = (bridges or {}).get(nic.tap)
+            if bridge:
+                (error,) = self.kernel.apply(
+                    host_netns, [SetLink(host_netns, nic.tap, master=bridge, up=True)]
+                )
+                if error:
+                    raise CommandError(["plug", spec.namespace], 1, error)
 
     def unplug(self, namespace: str, *, run_dir: Path) -> None:
         self.kernel.delete_namespace(namespace)

@@ -122,6 +122,12 @@ class FakeKernel:
             )
         return NetnsView(links=links, routes=tuple(sorted(self.routes[netns], key=repr)))
 
+    def read_links(self, netns: str | None, names: Sequence[str]) -> dict[str, Link]:
+        if netns not in self.links:
+            return {}
+        links = self.read(netns).links
+        return {name: links[name] for name in names if name in links}
+
     # --- link operations -----------------------------------------------------------------
 
     def apply(self, netns: str | None, ops: Sequence[LinkOp]) -> list[str | None]:

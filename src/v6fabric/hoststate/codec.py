@@ -9,20 +9,29 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import json
 import types
 import typing
 from typing import Any
+
+import orjson
 
 from v6fabric.hoststate import model
 from v6fabric.hoststate.model import HOSTSTATE_VERSION, HostState
 
 
+@functools.cache
+def _field_names(tp: type) -> tuple[str, ...] | None:
+    if not dataclasses.is_dataclass(tp):
+        return None
+    return tuple(f.name for f in dataclasses.fields(tp))
+
+
 def to_dict(value: Any) -> Any:
-    if dataclasses.is_dataclass(value):
-        return {f.name: to_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple | list):
         return [to_dict(v) for v in value]
+    names = _field_names(type(value))
+    if names is not None:
+        return {name: to_dict(getattr(value, name)) for name in names}
     return value
 
 
@@ -56,15 +65,25 @@ def from_dict(data: dict[str, Any]) -> HostState:
 
 
 def encode(state: HostState) -> bytes:
-    return json.dumps(to_dict(state), sort_keys=True, separators=(",", ":")).encode()
+    return encode_and_hash(state)[0]
+
+
+def encode_and_hash(state: HostState) -> tuple[bytes, str]:
+    """The wire form and ``content_hash``, from one conversion (the server sends both)."""
+    data = to_dict(state)
+    body = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    data["revision"] = 0
+    return body, _digest(data)
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
 
 
 def decode(raw: bytes | str) -> HostState:
-    return from_dict(json.loads(raw))
+    return from_dict(orjson.loads(raw))
 
 
 def content_hash(state: HostState) -> str:
     """A stable hash of what the host should have (the revision excluded)."""
-    body = to_dict(dataclasses.replace(state, revision=0))
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
-    return digest.hexdigest()[:32]
+    return _digest(to_dict(dataclasses.replace(state, revision=0)))

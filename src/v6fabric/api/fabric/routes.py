@@ -17,13 +17,10 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from v6fabric.api.deps import caller
+from v6fabric.api.fabric.state_cache import StateCache
 from v6fabric.api.fabric.watch import RevisionWatch
 from v6fabric.api.responses import JSONBody
-from v6fabric.compiler.compile import compile_host
-from v6fabric.compiler.snapshot import Snapshot
 from v6fabric.domain.errors import PolicyNotAuthorized
-from v6fabric.hoststate.codec import content_hash, encode
-from v6fabric.hoststate.model import HostState
 from v6fabric.identity.context import RequestContext
 
 router = APIRouter(prefix="/fabric/v1", tags=["fabric"])
@@ -65,12 +62,6 @@ def _services(request: Request) -> Any:
     return request.app.state.services
 
 
-def host_state(request: Request, host: str) -> HostState:
-    """Compile ``host``'s state from a consistent snapshot of the store."""
-    data = _services(request).fabric.snapshot()
-    return compile_host(Snapshot.build(**data), host)
-
-
 @router.get("/hosts")
 def list_hosts(request: Request, ctx: RequestContext = Depends(caller)) -> Response:
     _admin(ctx, "list_hosts")
@@ -110,15 +101,15 @@ async def get_state(
     known = (request.headers.get("if-none-match") or "").strip('"')
     deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
     db = request.app.state.db
-    watch = _watch(request)
+    watch, states = _watch(request), _states(request)
     while True:
         marker = watch.marker()
         revision = await run_in_threadpool(db.revision)
-        state = await run_in_threadpool(host_state, request, host)
-        etag = content_hash(state)
+        compiled = await states.get(host, revision)
+        etag = compiled.etag
         if etag != known:
             return Response(
-                encode(state), media_type="application/json", headers={"ETag": f'"{etag}"'}
+                compiled.body, media_type="application/json", headers={"ETag": f'"{etag}"'}
             )
         # Nothing new for this host: sleep until the store changes or the wait is over.
         while (left := deadline - time.monotonic()) > 0:
@@ -128,6 +119,13 @@ async def get_state(
                 break
         if time.monotonic() >= deadline:
             return Response(status_code=304, headers={"ETag": f'"{etag}"'})
+
+
+def _states(request: Request) -> StateCache:
+    app_state = request.app.state
+    if getattr(app_state, "state_cache", None) is None:
+        app_state.state_cache = StateCache(_services(request).fabric.snapshot)
+    return app_state.state_cache
 
 
 def _watch(request: Request) -> RevisionWatch:
