@@ -5,6 +5,7 @@ per namespace, so a resync of a busy host stays cheap.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -15,10 +16,12 @@ from v6fabric.agent.actions import (
     DeleteNamespace,
     PlugWorkload,
     ReloadDaemon,
+    RemoveDir,
     SetSysctls,
     StartDaemon,
     StopDaemon,
     UnplugWorkload,
+    WriteFile,
 )
 from v6fabric.agent.host import Drivers
 from v6fabric.agent.layout import (
@@ -73,6 +76,8 @@ class Stale:
 
     namespaces: set[str | None] = field(default_factory=set)
     links: dict[str | None, set[str]] = field(default_factory=dict)
+    daemons: set[str] = field(default_factory=set)  # namespaces whose daemon files changed
+    workloads: set[str] = field(default_factory=set)  # workload claims written or removed
 
     def link(self, netns: str | None, name: str) -> None:
         self.links.setdefault(netns, set()).add(name)
@@ -90,13 +95,22 @@ def touched(actions: Iterable[object], host_netns: str | None) -> Stale:
     stale = Stale()
     for action in actions:
         if isinstance(action, StartDaemon | StopDaemon | ReloadDaemon):
+            stale.daemons.add(action.netns)
+            continue
+        if isinstance(action, WriteFile | RemoveDir):
+            stale.daemons.add(
+                action.path.name if isinstance(action, RemoveDir) else action.path.parent.name
+            )
             continue
         if isinstance(action, AddNamespace | DeleteNamespace):
             stale.namespaces.add(action.name)
+            stale.daemons.add(action.name)
         elif isinstance(action, PlugWorkload):
+            stale.workloads.add(action.spec.namespace)
             for nic in action.spec.interfaces:  # its taps appear in the host namespace
                 stale.link(host_netns, nic.tap)
         elif isinstance(action, UnplugWorkload):
+            stale.workloads.add(action.namespace)
             stale.namespaces.add(host_netns)  # its taps leave; their names are not at hand
         elif isinstance(action, SetSysctls) and action.netns == host_netns:
             for key, _value in action.values:
@@ -148,10 +162,22 @@ def _namespaces(drivers: Drivers, layout: Layout) -> frozenset[str]:
     return frozenset(names)
 
 
-def _daemons(drivers: Drivers, layout: Layout) -> tuple[dict, frozenset[str]]:
+def _daemons(
+    drivers: Drivers, layout: Layout, previous: Observed | None, stale: Stale | None
+) -> tuple[dict, frozenset[str]]:
+    """Daemon files and pids. Pids are checked every time (a daemon may die by itself); files
+    are written only by the agent, so incrementally only those of namespaces its actions
+    touched, and of new ones, are read again."""
     files, found = drivers.files, {}
     dirs = frozenset(n for n in files.listdir(layout.netns_root) if is_our_namespace(n))
     for netns in dirs:
+        if previous is not None and stale is not None and netns not in stale.daemons:
+            kept = {k: v for k, v in previous.daemons.items() if k[1] == netns}
+            if kept or netns in previous.daemon_dirs:
+                for (kind, _ns), seen in kept.items():
+                    pid = drivers.processes.pid(layout.daemon_file(kind, netns, "pid"))
+                    found[(kind, netns)] = dataclasses.replace(seen, pid=pid)
+                continue
         names = files.listdir(layout.netns_dir(netns))
         for kind in DAEMON_KINDS:
             own = frozenset(n for n in names if n.startswith(f"{kind}."))
@@ -172,18 +198,24 @@ def _daemons(drivers: Drivers, layout: Layout) -> tuple[dict, frozenset[str]]:
     return found, dirs
 
 
-def _workloads(drivers: Drivers, layout: Layout) -> dict[str, str | None]:
+def _workloads(
+    drivers: Drivers, layout: Layout, previous: Observed | None, stale: Stale | None
+) -> dict[str, str | None]:
+    """Workload namespace -> the digest it was plugged with (None: not plugged). Claims are
+    written only by the agent, so incrementally only those its actions touched are read."""
     plugged = {n for n in drivers.workloads.plugged() if is_our_workload_namespace(n)}
-    claims = {
-        n: drivers.files.read(layout.workload_claims / n)
-        for n in drivers.files.listdir(layout.workload_claims)
-    }
-    names = set(claims) if layout.scoped else plugged | set(claims)
-    found: dict[str, str | None] = {}
-    for name in names:
-        claim = claims.get(name)
-        found[name] = claim.strip() if claim is not None and name in plugged else None
-    return found
+    known = previous.workloads if previous is not None and stale is not None else {}
+    touched_claims = stale.workloads if stale is not None else set()
+
+    def claim(name: str) -> str | None:
+        if known.get(name) is not None and name not in touched_claims:
+            return known[name]
+        text = drivers.files.read(layout.workload_claims / name)
+        return text.strip() if text is not None else None
+
+    claimed = set(drivers.files.listdir(layout.workload_claims))
+    names = claimed if layout.scoped else plugged | claimed
+    return {n: claim(n) if n in claimed and n in plugged else None for n in names}
 
 
 def observe(
@@ -233,7 +265,7 @@ def observe(
         merged = {k: seen[k] for k in keys if k in seen and k not in again}
         merged.update(fresh)  # a key of a missing interface is absent from both
         sysctls[name] = {k: merged[k] for k in keys if k in merged}
-    daemons, dirs = _daemons(drivers, layout)
+    daemons, dirs = _daemons(drivers, layout, previous, stale)
     return Observed(
         layout=layout,
         namespaces=namespaces,
@@ -241,7 +273,7 @@ def observe(
         sysctls=sysctls,
         daemons=daemons,
         daemon_dirs=dirs,
-        workloads=_workloads(drivers, layout),
+        workloads=_workloads(drivers, layout, previous, stale),
     )
 
 

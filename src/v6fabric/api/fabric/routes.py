@@ -104,7 +104,7 @@ async def get_state(
     watch, states = _watch(request), _states(request)
     while True:
         marker = watch.marker()
-        revision = await run_in_threadpool(db.revision)
+        revision = db.revision() if db.is_sqlite else await run_in_threadpool(db.revision)
         compiled = await states.get(host, revision)
         etag = compiled.etag
         if etag != known:
@@ -115,7 +115,8 @@ async def get_state(
         while (left := deadline - time.monotonic()) > 0:
             await watch.wait(marker, left)
             marker = watch.marker()
-            if await run_in_threadpool(db.revision) != revision:
+            now = db.revision() if db.is_sqlite else await run_in_threadpool(db.revision)
+            if now != revision:
                 break
         if time.monotonic() >= deadline:
             return Response(status_code=304, headers={"ETag": f'"{etag}"'})
@@ -124,7 +125,9 @@ async def get_state(
 def _states(request: Request) -> StateCache:
     app_state = request.app.state
     if getattr(app_state, "state_cache", None) is None:
-        app_state.state_cache = StateCache(_services(request).fabric.snapshot)
+        app_state.state_cache = StateCache(
+            _services(request).fabric.snapshot, inline=app_state.db.is_sqlite
+        )
     return app_state.state_cache
 
 

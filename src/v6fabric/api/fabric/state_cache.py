@@ -35,8 +35,12 @@ class CompiledState:
 
 
 class StateCache:
-    def __init__(self, read_snapshot: Callable[[], dict[str, Any]]) -> None:
+    """``inline``: read and compile on the event loop (SQLite: a thread hand-off costs more than
+    the work, see ``run_service``); else in the threadpool."""
+
+    def __init__(self, read_snapshot: Callable[[], dict[str, Any]], *, inline: bool) -> None:
         self._read_snapshot = read_snapshot
+        self._inline = inline
         self._snapshots: OrderedDict[int, asyncio.Future[Snapshot]] = OrderedDict()
         self._states: OrderedDict[tuple[str, int], asyncio.Future[CompiledState]] = OrderedDict()
 
@@ -56,12 +60,18 @@ class StateCache:
 
     async def _compile(self, host: str, revision: int) -> CompiledState:
         snapshot = await self._snapshot(revision)
+        if self._inline:
+            return _compiled(snapshot, host)
         return await run_in_threadpool(_compiled, snapshot, host)
 
     async def _snapshot(self, revision: int) -> Snapshot:
         future = self._snapshots.get(revision)
         if future is None:
-            future = asyncio.ensure_future(run_in_threadpool(self._build))
+            if self._inline:
+                future = asyncio.get_running_loop().create_future()
+                future.set_result(self._build())
+            else:
+                future = asyncio.ensure_future(run_in_threadpool(self._build))
             _remember(self._snapshots, revision, future, KEEP_SNAPSHOTS)
         try:
             return await asyncio.shield(future)
