@@ -1,0 +1,134 @@
+"""What one host must enforce for its ports: port security (first-hop guards) and security groups.
+
+Part of the southbound contract (to be carried by ``HostState``), kept self-contained here.
+Addresses are text (``2001:db8::5/128``, ``10.0.0.0/24``); every tuple is sorted and without
+duplicates when the value is built, so two equal firewall states are equal values (and hash
+alike) whatever order the compiler produced them in.
+
+Decisions the renderer relies on:
+
+* A port's allowed sources are its fixed IPs (with the port's MAC) and its allowed address pairs
+  (with the pair's MAC, or the port's when the pair names none). The EUI-64 link-local of each of
+  those MACs is implied, as in Neutron: the compiler does not list it. A guest that forms
+  another link-local (stable-privacy) needs it as an allowed address pair.
+* The router and DHCP ports of a network are the local ports with role "router" / "dhcp" on it
+  (``FirewallSpec.ra_taps``): they may send RAs and DHCP replies, and, like Neutron's
+  network-owned ports, are never guarded and have no groups whatever ``port_security`` says.
+  RAs reaching a workload from outside this host (a provider's upstream router, a router port
+  on another host) are allowed only from the link-locals in ``FirewallNetwork.ra_sources``.
+* ``zone`` is the conntrack zone of the network: overlapping tenant prefixes never share state.
+* Security group rules use Neutron's meaning, with ICMP type and code in their own fields
+  (Neutron stores them in port_range_min/max). A rule has a remote prefix, a remote group, or
+  neither (any remote), never both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+ROLES = ("workload", "router", "dhcp")
+DIRECTIONS = ("ingress", "egress")
+ETHERTYPES = ("IPv4", "IPv6")
+
+
+def _normalise(value: object) -> None:
+    """Sort and de-duplicate every tuple field of a frozen dataclass, in place."""
+    for f in fields(value):  # type: ignore[arg-type]
+        item = getattr(value, f.name)
+        if isinstance(item, tuple):
+            object.__setattr__(value, f.name, tuple(sorted(set(item), key=_sort_key)))
+
+
+def _sort_key(item: object) -> tuple[str, ...]:
+    if isinstance(item, str):
+        return ("", item)
+    return tuple(repr(getattr(item, f.name)) for f in fields(item))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class AllowedAddress:
+    """A source a port may send from, and the MAC its frames must then carry."""
+
+    cidr: str  # a fixed IP as /128 or /32, or an allowed address pair's prefix
+    mac: str
+
+
+@dataclass(frozen=True)
+class FirewallPort:
+    """A port on this host. ``port_security=False``: no guard, no group, nothing filtered."""
+
+    port_id: str
+    tap: str
+    network_id: str
+    mac: str
+    role: str = "workload"  # "workload" | "router" | "dhcp"
+    port_security: bool = True
+    allowed: tuple[AllowedAddress, ...] = ()
+    security_groups: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _normalise(self)
+
+
+@dataclass(frozen=True)
+class FirewallNetwork:
+    network_id: str
+    bridge: str  # v6b-<id11>
+    zone: int  # conntrack zone, 1..65535, unique on the host
+    ra_sources: tuple[str, ...] = ()  # link-locals allowed to send RAs from outside the host
+
+    def __post_init__(self) -> None:
+        _normalise(self)
+
+
+@dataclass(frozen=True)
+class SecurityGroupRule:
+    direction: str  # "ingress" (to the port) | "egress" (from the port)
+    ethertype: str  # "IPv4" | "IPv6"
+    protocol: int | None = None  # IP protocol number; None: any
+    port_min: int | None = None  # tcp, udp, sctp, dccp, udplite: destination port range
+    port_max: int | None = None
+    icmp_type: int | None = None  # icmp (1) and ipv6-icmp (58) only
+    icmp_code: int | None = None
+    remote_prefix: str | None = None
+    remote_group: str | None = None
+    rule_id: str = ""  # for the nft comment only
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    group_id: str
+    stateful: bool = True  # False: no conntrack, replies need their own rules (as Neutron)
+    rules: tuple[SecurityGroupRule, ...] = ()
+
+    def __post_init__(self) -> None:
+        _normalise(self)
+
+
+@dataclass(frozen=True)
+class RemoteGroup:
+    """Members' addresses of a group that rules name as remote: nft sets, updated in place."""
+
+    group_id: str
+    ipv6: tuple[str, ...] = ()
+    ipv4: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _normalise(self)
+
+
+@dataclass(frozen=True)
+class FirewallSpec:
+    networks: tuple[FirewallNetwork, ...] = ()
+    ports: tuple[FirewallPort, ...] = ()
+    security_groups: tuple[SecurityGroup, ...] = ()
+    remote_groups: tuple[RemoteGroup, ...] = ()
+
+    def __post_init__(self) -> None:
+        _normalise(self)
+
+    def ra_taps(self, network_id: str) -> tuple[str, ...]:
+        """Taps of the network's router and DHCP ports on this host: they may send RAs."""
+        return tuple(
+            p.tap for p in self.ports if p.network_id == network_id and p.role != "workload"
+        )

@@ -1,0 +1,622 @@
+"""Root proof of ``render/nftables.py`` on this kernel, by real traffic between namespaces.
+
+A "host" namespace holds one bridge with four ports, each a veth to a namespace of its own: A
+(a server, group WEB), B (a client, group CLIENTS), X (the attacker, group CLIENTS when its port
+security is on) and R (playing the network's router port). The rendered ruleset is loaded into
+the host namespace with ``nft -f``; everything else is built by hand with ``ip``.
+
+* Security groups (R13): ping and TCP 8080 from B reach A and the replies reach B (B has no
+  ingress rule: conntrack lets them in); 8081 is dropped; X is not in the remote group until a
+  set update (element lines only) adds it; a re-render without the 8080 rule cuts new
+  connections while an established one keeps working.
+* First-hop security (R15, R16, R21): X sends frames built with scapy (raw sockets send them, a
+  raw socket in A records what arrives): spoofed IPv6 and IPv4 sources, a spoofed MAC, RAs
+  (one behind a hop-by-hop header), DHCPv6 Advertise and Reply, a DHCPv4 Offer, an NA for B's
+  address, an NS with a foreign link-layer option, an ARP reply for B's IPv4 address. Round 0,
+  no ruleset: every attack reaches A, A configures the rogue prefix, takes the rogue default
+  route and its neighbour cache is poisoned, so the test can fail. Round 1, X's port security
+  off: X's frames pass unfiltered, except RAs, which reach a guarded workload only from the
+  router port. Round 2, X guarded: nothing arrives, A's state is untouched, each attack was
+  counted by the guard meant for it, while X's own echo (IPv6 and IPv4, so ND and ARP), its NS
+  and DHCPv6 Solicit, the router's RA and DAD (X detects a duplicate of A's address) work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+import pytest
+
+from tests.e2e.conftest import eui64, remove_tagged, wait_for
+from v6fabric.drivers.commands import in_netns, run
+from v6fabric.hoststate.firewall import (
+    AllowedAddress,
+    FirewallNetwork,
+    FirewallPort,
+    FirewallSpec,
+    RemoteGroup,
+    SecurityGroup,
+    SecurityGroupRule,
+)
+from v6fabric.render.nftables import render_ruleset, render_set_updates, sets_only_changed
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: real namespaces"),
+    pytest.mark.skipif(shutil.which("nft") is None, reason="needs nftables"),
+]
+pytest.importorskip("scapy")
+
+from scapy.layers.dhcp import BOOTP, DHCP  # noqa: E402
+from scapy.layers.dhcp6 import DHCP6_Advertise, DHCP6_Reply, DHCP6_Solicit  # noqa: E402
+from scapy.layers.inet import ICMP, IP, UDP  # noqa: E402
+from scapy.layers.inet6 import (  # noqa: E402
+    ICMPv6EchoRequest,
+    ICMPv6ND_NA,
+    ICMPv6ND_NS,
+    ICMPv6ND_RA,
+    ICMPv6NDOptDstLLAddr,
+    ICMPv6NDOptPrefixInfo,
+    ICMPv6NDOptSrcLLAddr,
+    IPv6,
+    IPv6ExtHdrHopByHop,
+)
+from scapy.layers.l2 import ARP, Ether  # noqa: E402
+from scapy.packet import Raw  # noqa: E402
+
+NET = "a7e1c0de-0000-4000-8000-000000000001"
+WEB = "5eb00000-0000-4000-8000-00000000000a"
+CLIENTS = "c11e0000-0000-4000-8000-00000000000b"
+MAC = {
+    "a": "fa:16:3e:77:00:0a",
+    "b": "fa:16:3e:77:00:0b",
+    "x": "fa:16:3e:77:00:0c",
+    "r": "fa:16:3e:77:00:0f",
+}
+GUA = {"a": "2001:db8:77::a", "b": "2001:db8:77::b", "x": "2001:db8:77::c", "r": "2001:db8:77::1"}
+V4 = {"a": "10.77.0.10", "b": "10.77.0.11", "x": "10.77.0.12", "r": "10.77.0.1"}
+DUP = "2001:db8:77:d::1"  # A's second address; X may use 2001:db8:77:d::/64 (a pair)
+FOREIGN_MAC = "02:00:00:00:00:66"
+
+
+def ll(name: str) -> str:
+    return str(eui64("fe80::/64", MAC[name]))
+
+
+# --- the lab ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Lab:
+    tag: str
+
+    @property
+    def host(self) -> str:
+        return f"t7-{self.tag}-host"
+
+    @property
+    def bridge(self) -> str:
+        return f"v6b-{self.tag}"
+
+    def ns(self, name: str) -> str:
+        return f"t7-{self.tag}-{name}"
+
+    def tap(self, name: str) -> str:
+        return f"tap{self.tag}{name}"
+
+    def nft(self, script: str) -> None:
+        run(["nft", "-f", "-"], netns=self.host, input=script)
+
+    def sh(self, name: str, *argv: str, check: bool = True) -> str:
+        return run(list(argv), netns=self.ns(name), check=check).stdout
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    lab = Lab(secrets.token_hex(3))
+    try:
+        _build(lab)
+        yield lab
+    finally:
+        remove_tagged(lab.tag, [])
+
+
+def _build(lab: Lab) -> None:
+    host = lab.host
+    run(["ip", "netns", "add", host])
+    run(["ip", "-n", host, "link", "set", "lo", "up"])
+    # Bridge ports must not autoconfigure; bridged traffic must go through the inet hooks.
+    run(["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"], netns=host)
+    for key in ("net.bridge.bridge-nf-call-ip6tables=1", "net.bridge.bridge-nf-call-iptables=1"):
+        run(["sysctl", "-qw", key], netns=host)
+    run(["ip", "-n", host, "link", "add", lab.bridge, "type", "bridge", "stp_state", "0"])
+    run(["ip", "-n", host, "link", "set", lab.bridge, "type", "bridge", "mcast_snooping", "0"])
+    run(["ip", "-n", host, "link", "set", lab.bridge, "up"])
+    for name, mac in MAC.items():
+        ns, tap = lab.ns(name), lab.tap(name)
+        run(["ip", "netns", "add", ns])
+        run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        veth = ["type", "veth", "peer", "name", "eth0", "netns", ns, "address", mac]
+        run(["ip", "-n", host, "link", "add", tap, *veth])
+        run(["sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"], netns=ns)
+        run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+        run(["ip", "-n", ns, "addr", "add", f"{GUA[name]}/64", "dev", "eth0", "nodad"])
+        run(["ip", "-n", ns, "addr", "add", f"{V4[name]}/24", "dev", "eth0"])
+        run(["ip", "-n", host, "link", "set", tap, "master", lab.bridge, "up"])
+    run(["ip", "-n", lab.ns("a"), "addr", "add", f"{DUP}/64", "dev", "eth0", "nodad"])
+    for name in MAC:
+        wait_for(f"{name} link-local", lambda n=name: ll(n) in lab.sh(n, "ip", "-6", "addr"))
+
+
+def firewall(
+    lab: Lab, *, x_guarded: bool = True, allow_8080: bool = True, clients: tuple[str, ...] = ("b",)
+) -> FirewallSpec:
+    def port(name: str, groups: tuple[str, ...], *extra: AllowedAddress) -> FirewallPort:
+        own = (AllowedAddress(f"{GUA[name]}/128", MAC[name]), AllowedAddress(V4[name], MAC[name]))
+        return FirewallPort(
+            name, lab.tap(name), NET, MAC[name], allowed=(*own, *extra), security_groups=groups
+        )
+
+    web_rules = [
+        SecurityGroupRule("ingress", "IPv6", protocol=58, icmp_type=128),
+        SecurityGroupRule("ingress", "IPv4", protocol=1, icmp_type=8),
+        SecurityGroupRule("egress", "IPv6"),
+        SecurityGroupRule("egress", "IPv4"),
+    ]
+    if allow_8080:
+        web_rules.append(SecurityGroupRule("ingress", "IPv6", 6, 8080, 8080, remote_group=CLIENTS))
+    x = port("x", (CLIENTS,), AllowedAddress("2001:db8:77:d::/64", MAC["x"]))
+    return FirewallSpec(
+        networks=(FirewallNetwork(NET, lab.bridge, zone=7),),
+        ports=(
+            port("a", (WEB,), AllowedAddress(f"{DUP}/128", MAC["a"])),
+            port("b", (CLIENTS,)),
+            x if x_guarded else replace(x, port_security=False, security_groups=()),
+            FirewallPort("r", lab.tap("r"), NET, MAC["r"], role="router"),
+        ),
+        security_groups=(
+            SecurityGroup(WEB, rules=tuple(web_rules)),
+            SecurityGroup(
+                CLIENTS,
+                rules=(SecurityGroupRule("egress", "IPv6"), SecurityGroupRule("egress", "IPv4")),
+            ),
+        ),
+        remote_groups=(RemoteGroup(CLIENTS, ipv6=tuple(f"{GUA[c]}/128" for c in clients)),),
+    )
+
+
+@contextlib.contextmanager
+def ruleset(lab: Lab, spec: FirewallSpec | None) -> Iterator[None]:
+    if spec is not None:
+        lab.nft(render_ruleset(spec))
+    try:
+        yield
+    finally:
+        run(["nft", "delete", "table", "bridge", "v6fabric"], netns=lab.host, check=False)
+        run(["nft", "delete", "table", "inet", "v6fabric"], netns=lab.host, check=False)
+
+
+# --- traffic helpers ----------------------------------------------------------------------------
+
+_ECHO_SERVER = """
+import socket, socketserver, sys, threading
+class Echo(socketserver.StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile:
+            self.wfile.write(line)
+class Server(socketserver.ThreadingTCPServer):
+    address_family = socket.AF_INET6
+    allow_reuse_address = True
+    daemon_threads = True
+servers = [Server(("::", int(p)), Echo) for p in sys.argv[1:]]
+for s in servers[1:]:
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+print("listening", flush=True)
+servers[0].serve_forever()
+"""
+
+# Connects, then for every stdin line sends it and prints the answer (or TIMEOUT).
+_CLIENT = """
+import socket, sys
+try:
+    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
+except OSError as e:
+    print("NOCONNECT", e, flush=True); sys.exit(1)
+f = c.makefile("rwb")
+print("connected", flush=True)
+for line in sys.stdin:
+    f.write(line.encode()); f.flush()
+    try:
+        print(f.readline().decode().strip() or "CLOSED", flush=True)
+    except OSError:
+        print("TIMEOUT", flush=True)
+"""
+
+
+def tcp_ok(lab: Lab, client: str, port: int, timeout: float = 1.0) -> bool:
+    proc = run(
+        [sys.executable, "-c", _CLIENT, GUA["a"], str(port), str(timeout)],
+        netns=lab.ns(client),
+        input="hello\n",
+        check=False,
+        timeout=timeout + 10,
+    )
+    return proc.stdout.split() == ["connected", "hello"]
+
+
+def ping_ok(lab: Lab, client: str, address: str) -> bool:
+    argv = ["ping", "-6" if ":" in address else "-4", "-n", "-c", "1", "-W", "1", address]
+    return run(argv, netns=lab.ns(client), check=False).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def echo_server(lab: Lab) -> Iterator[None]:
+    server = subprocess.Popen(
+        in_netns([sys.executable, "-c", _ECHO_SERVER, "8080", "8081"], lab.ns("a")),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "listening"
+        yield
+    finally:
+        server.kill()
+        server.communicate()
+
+
+# --- security groups ----------------------------------------------------------------------------
+
+
+def test_security_groups_are_stateful_and_follow_set_updates(lab: Lab, echo_server: None) -> None:
+    spec = firewall(lab)
+    with ruleset(lab, spec):
+        assert ping_ok(lab, "b", GUA["a"]), "echo allowed by WEB, reply by B's conntrack"
+        assert tcp_ok(lab, "b", 8080), "8080 from a CLIENTS member"
+        assert not tcp_ok(lab, "b", 8081), "no rule allows 8081"
+        assert not tcp_ok(lab, "x", 8080), "X is not a CLIENTS member yet"
+        assert not ping_ok(lab, "a", GUA["b"]), "B has no ingress rule: new flows to B drop"
+        flows = run(["cat", "/proc/net/nf_conntrack"], netns=lab.host).stdout.splitlines()
+        b = ipaddress.IPv6Address(GUA["b"]).exploded  # as /proc spells it
+        tracked = [f for f in flows if f"src={b}" in f and "dport=8080" in f]
+        assert tracked and all("zone=7" in f for f in tracked), flows
+
+        # Membership: one set element, no rule rewritten.
+        member = firewall(lab, clients=("b", "x"))
+        assert sets_only_changed(spec, member)
+        update = render_set_updates(spec, member)
+        assert update.splitlines() == [f"add element inet v6fabric rg6_{CLIENTS} {{ {GUA['x']} }}"]
+        assert render_set_updates(member, member) == ""
+        lab.nft(update)
+        assert tcp_ok(lab, "x", 8080), "X allowed once it is a member"
+
+        # Rule removal: new connections cut, the established one keeps working.
+        client = subprocess.Popen(
+            in_netns([sys.executable, "-c", _CLIENT, GUA["a"], "8080", "2"], lab.ns("b")),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert client.stdin is not None and client.stdout is not None
+            assert client.stdout.readline().strip() == "connected"
+            client.stdin.write("before\n")
+            client.stdin.flush()
+            assert client.stdout.readline().strip() == "before"
+            lab.nft(render_ruleset(firewall(lab, clients=("b", "x"), allow_8080=False)))
+            assert not tcp_ok(lab, "b", 8080), "the rule is gone: new connections drop"
+            assert not tcp_ok(lab, "x", 8080)
+            client.stdin.write("after\n")
+            client.stdin.flush()
+            assert client.stdout.readline().strip() == "after", "established flow kept"
+            assert ping_ok(lab, "b", GUA["a"])
+        finally:
+            client.kill()
+            client.communicate()
+
+
+# --- first-hop security -------------------------------------------------------------------------
+
+_SNIFF = """
+import select, socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind((sys.argv[1], 0))
+print("ready", flush=True)
+frames = []
+def take():
+    data, addr = s.recvfrom(65535)
+    if addr[2] != socket.PACKET_OUTGOING:
+        frames.append(data.hex())
+while True:
+    ready, _, _ = select.select([s, sys.stdin], [], [], 60)
+    if not ready or sys.stdin in ready:
+        break
+    take()
+s.setblocking(False)
+while True:
+    try:
+        take()
+    except BlockingIOError:
+        break
+print("\\n".join(frames), flush=True)
+"""
+
+_SEND = """
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+for frame in sys.stdin.read().split():
+    s.send(bytes.fromhex(frame))
+"""
+
+
+class Sniffer:
+    """Every frame that arrives at ``eth0`` of a namespace while it runs."""
+
+    def __init__(self, ns: str) -> None:
+        self.proc = subprocess.Popen(
+            in_netns([sys.executable, "-c", _SNIFF, "eth0"], ns),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
+
+    def stop(self) -> list[Ether]:
+        out, _ = self.proc.communicate("", timeout=15)
+        return [Ether(bytes.fromhex(line)) for line in out.split()]
+
+
+def send(lab: Lab, name: str, frames: list[Ether]) -> None:
+    run(
+        [sys.executable, "-c", _SEND],
+        netns=lab.ns(name),
+        input=" ".join(bytes(f).hex() for f in frames),
+    )
+
+
+def _ra(src_mac: str, src: str, prefix: str, hop_by_hop: bool = False) -> Ether:
+    ip = IPv6(src=src, dst="ff02::1", hlim=255)
+    ra = ICMPv6ND_RA(routerlifetime=1800, prf=1) / ICMPv6NDOptSrcLLAddr(lladdr=src_mac)
+    ra = ra / ICMPv6NDOptPrefixInfo(
+        prefix=prefix, prefixlen=64, L=1, A=1, validlifetime=3600, preferredlifetime=1800
+    )
+    return Ether(src=src_mac, dst="33:33:00:00:00:01") / (
+        ip / IPv6ExtHdrHopByHop() / ra if hop_by_hop else ip / ra
+    )
+
+
+def _has_prefix(frame: Ether, prefix: str) -> bool:
+    option = frame.getlayer(ICMPv6NDOptPrefixInfo)
+    return frame.haslayer(ICMPv6ND_RA) and option is not None and option.prefix == prefix
+
+
+def _echo_with(marker: bytes) -> Callable[[Ether], bool]:
+    return lambda f: f.haslayer(ICMPv6EchoRequest) and bytes(f[ICMPv6EchoRequest].data) == marker
+
+
+def attacks(n: int) -> dict[str, tuple[Ether, Callable[[Ether], bool]]]:
+    """Round ``n``'s attack frames from X, each with what recognises it at A."""
+    mx, ma, x_ll, a_ll = MAC["x"], MAC["a"], ll("x"), ll("a")
+    to_a = Ether(src=mx, dst=ma)
+    bad, bad_hbh = f"2001:db8:bad{n}::", f"2001:db8:bbb{n}::"
+    spoof_src = (
+        to_a / IPv6(src=f"2001:db8:77::bad{n}", dst=GUA["a"]) / ICMPv6EchoRequest(data=b"src%d" % n)
+    )
+    spoof_mac = (
+        Ether(src=FOREIGN_MAC, dst=ma)
+        / IPv6(src=GUA["x"], dst=GUA["a"])
+        / ICMPv6EchoRequest(data=b"mac%d" % n)
+    )
+    trid = 0x7700 + n
+    dhcp = [
+        to_a / IPv6(src=x_ll, dst=a_ll) / UDP(sport=547, dport=546) / message(trid=trid)
+        for message in (DHCP6_Advertise, DHCP6_Reply)
+    ]
+    na = (
+        to_a
+        / IPv6(src=GUA["x"], dst=GUA["a"], hlim=255)
+        / ICMPv6ND_NA(tgt=GUA["b"], R=0, S=0, O=1)
+        / ICMPv6NDOptDstLLAddr(lladdr=mx)
+    )
+    ns = (
+        to_a
+        / IPv6(src=GUA["x"], dst=GUA["a"], hlim=255)
+        / ICMPv6ND_NS(tgt=GUA["a"])
+        / ICMPv6NDOptSrcLLAddr(lladdr=FOREIGN_MAC)
+    )
+    spoof_src4 = to_a / IP(src=f"10.77.0.{90 + n}", dst=V4["a"]) / ICMP() / Raw(b"v4src%d" % n)
+    arp = to_a / ARP(op=2, hwsrc=mx, psrc=V4["b"], hwdst=ma, pdst=V4["a"])
+    offer = (
+        to_a
+        / IP(src=V4["x"], dst="255.255.255.255")
+        / UDP(sport=67, dport=68)
+        / BOOTP(op=2, xid=trid, yiaddr=V4["a"])
+        / DHCP(options=[("message-type", "offer"), "end"])
+    )
+    return {
+        "spoofed IPv4 source": (
+            spoof_src4,
+            lambda f: f.haslayer(ICMP) and bytes(f[ICMP].payload) == b"v4src%d" % n,
+        ),
+        "ARP reply for B's IPv4 address": (
+            arp,
+            lambda f: f.haslayer(ARP) and f[ARP].psrc == V4["b"] and f[ARP].hwsrc == mx,
+        ),
+        "DHCPv4 Offer": (offer, lambda f: f.haslayer(BOOTP) and f[BOOTP].xid == trid),
+        "spoofed IPv6 source": (spoof_src, _echo_with(b"src%d" % n)),
+        "spoofed MAC": (spoof_mac, _echo_with(b"mac%d" % n)),
+        "RA": (_ra(mx, x_ll, bad), lambda f: _has_prefix(f, bad)),
+        "RA behind a hop-by-hop header": (
+            _ra(mx, x_ll, bad_hbh, hop_by_hop=True),
+            lambda f: _has_prefix(f, bad_hbh),
+        ),
+        "DHCPv6 Advertise": (
+            dhcp[0],
+            lambda f: f.haslayer(DHCP6_Advertise) and f[DHCP6_Advertise].trid == trid,
+        ),
+        "DHCPv6 Reply": (
+            dhcp[1],
+            lambda f: f.haslayer(DHCP6_Reply) and f[DHCP6_Reply].trid == trid,
+        ),
+        "NA for B's address": (
+            na,
+            lambda f: f.haslayer(ICMPv6ND_NA) and f[ICMPv6ND_NA].tgt == GUA["b"] and f.src == mx,
+        ),
+        "NS with a foreign link-layer option": (
+            ns,
+            lambda f: (
+                f.haslayer(ICMPv6NDOptSrcLLAddr) and f[ICMPv6NDOptSrcLLAddr].lladdr == FOREIGN_MAC
+            ),
+        ),
+    }
+
+
+@dataclass
+class Effects:
+    """What the attacks did to A, beyond frames arriving."""
+
+    rogue_prefix: bool
+    rogue_default_route: bool
+    poisoned_neighbour: bool
+    foreign_lladdr_for_x: bool
+
+
+def attack_round(lab: Lab, n: int) -> tuple[set[str], Effects]:
+    """Send round ``n``'s attacks from X; the ones that reached A, and A's resulting state."""
+    lab.sh("a", "ip", "-6", "neigh", "flush", "dev", "eth0")
+    lab.sh("a", "ip", "-6", "route", "del", "default", "via", ll("x"), "dev", "eth0", check=False)
+    ping_ok(lab, "a", GUA["b"])  # resolves B: the NA attack needs an entry to poison
+    wait_for(
+        "A's neighbour entry for B",
+        lambda: MAC["b"] in lab.sh("a", "ip", "-6", "neigh", "show", GUA["b"]),
+    )
+    plan = attacks(n)
+    sniffer = Sniffer(lab.ns("a"))
+    send(lab, "x", [frame for frame, _ in plan.values()])
+    time.sleep(0.3)
+    frames = sniffer.stop()
+    arrived = {name for name, (_, seen) in plan.items() if any(seen(f) for f in frames)}
+    addresses = lab.sh("a", "ip", "-6", "addr", "show", "dev", "eth0")
+    effects = Effects(
+        rogue_prefix=f"2001:db8:bad{n}:" in addresses or f"2001:db8:bbb{n}:" in addresses,
+        rogue_default_route=ll("x") in lab.sh("a", "ip", "-6", "route", "show", "default"),
+        poisoned_neighbour=MAC["x"] in lab.sh("a", "ip", "-6", "neigh", "show", GUA["b"]),
+        foreign_lladdr_for_x=FOREIGN_MAC in lab.sh("a", "ip", "-6", "neigh", "show", GUA["x"]),
+    )
+    return arrived, effects
+
+
+GUARD_DROPS = {  # the comment of the dropping rule: round 2's frames it must have counted
+    "MAC guard": 1,
+    "IPv6 source guard": 1,
+    "RA guard": 2,
+    "DHCPv6 guard": 2,
+    "IPv4 source guard": 1,
+    "ARP guard": 1,
+    "DHCPv4 guard": 1,
+    "ND guard: target": 1,
+    "ND guard: link-layer option": 1,
+}
+
+
+def guard_counters(lab: Lab) -> dict[str, int]:
+    """Packets counted by each commented rule of our bridge table (a small table: listed once)."""
+    listing = run(["nft", "-j", "list", "table", "bridge", "v6fabric"], netns=lab.host).stdout
+    counted: dict[str, int] = {}
+    for item in json.loads(listing)["nftables"]:
+        rule = item.get("rule")
+        if rule and "comment" in rule:
+            packets = [e["counter"]["packets"] for e in rule["expr"] if "counter" in e]
+            counted[rule["comment"]] = sum(packets)
+    return counted
+
+
+def test_attacks_arrive_unfiltered_and_are_dropped_by_the_guards(lab: Lab) -> None:
+    everything = set(attacks(0))
+    ras = {"RA", "RA behind a hop-by-hop header"}
+
+    with ruleset(lab, None):
+        arrived, effects = attack_round(lab, 0)
+    assert arrived == everything, "without a ruleset every attack must arrive"
+    assert effects == Effects(True, True, True, True), effects
+
+    with ruleset(lab, firewall(lab, x_guarded=False)):
+        arrived, effects = attack_round(lab, 1)
+    assert arrived == everything - ras, "port security off: all but RAs pass"
+    assert effects == Effects(False, False, True, True), effects
+
+    with ruleset(lab, firewall(lab)):
+        arrived, effects = attack_round(lab, 2)
+        assert arrived == set(), f"guarded X still reached A with: {sorted(arrived)}"
+        assert effects == Effects(False, False, False, False), effects
+        # Each attack was stopped by the guard meant for it, not by one catching everything.
+        dropped = guard_counters(lab)
+        for guard, frames in GUARD_DROPS.items():
+            assert dropped.get(guard, 0) >= frames, (guard, dropped)
+        _legitimate_traffic_still_works(lab)
+
+
+def _legitimate_traffic_still_works(lab: Lab) -> None:
+    mx, x_ll = MAC["x"], ll("x")
+    echo = (
+        Ether(src=mx, dst=MAC["a"])
+        / IPv6(src=GUA["x"], dst=GUA["a"])
+        / ICMPv6EchoRequest(data=b"legit")
+    )
+    ns = (
+        Ether(src=mx, dst=MAC["a"])
+        / IPv6(src=GUA["x"], dst=GUA["a"], hlim=255)
+        / ICMPv6ND_NS(tgt=GUA["a"])
+        / ICMPv6NDOptSrcLLAddr(lladdr=mx)
+    )
+    solicit = (
+        Ether(src=mx, dst="33:33:00:01:00:02")
+        / IPv6(src=x_ll, dst="ff02::1:2")
+        / UDP(sport=546, dport=547)
+        / DHCP6_Solicit(trid=0x4242)
+    )
+    at_a, at_r = Sniffer(lab.ns("a")), Sniffer(lab.ns("r"))
+    send(lab, "x", [echo, ns, solicit])
+    send(lab, "r", [_ra(MAC["r"], ll("r"), "2001:db8:600d::")])
+    time.sleep(0.3)
+    frames_a, frames_r = at_a.stop(), at_r.stop()
+    assert any(_echo_with(b"legit")(f) for f in frames_a), "X's own echo"
+    assert any(
+        f.haslayer(ICMPv6NDOptSrcLLAddr) and f[ICMPv6NDOptSrcLLAddr].lladdr == mx for f in frames_a
+    ), "X's own NS"
+    assert any(_has_prefix(f, "2001:db8:600d::") for f in frames_a), "the router port's RA"
+    assert any(f.haslayer(DHCP6_Solicit) and f[DHCP6_Solicit].trid == 0x4242 for f in frames_r)
+    wait_for(
+        "A to configure the router's prefix",
+        lambda: "2001:db8:600d:" in lab.sh("a", "ip", "-6", "addr"),
+    )
+    assert ping_ok(lab, "x", GUA["a"]), "X's echo through the guards and WEB"
+    assert ping_ok(lab, "x", V4["a"]), "X's ARP and IPv4 echo through the guards and WEB"
+
+    # DAD through the guards: X claims A's second address (inside X's allowed pair); X's DAD NS
+    # from :: and A's answering NA must both pass for X to see the duplicate.
+    x = lab.ns("x")
+    run(
+        [
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.eth0.accept_dad=1",
+            "net.ipv6.neigh.eth0.retrans_time_ms=100",
+        ],
+        netns=x,
+    )
+    lab.sh("x", "ip", "-6", "addr", "add", f"{DUP}/64", "dev", "eth0")
+    wait_for(
+        "X's DAD to find A's address",
+        lambda: "dadfailed" in lab.sh("x", "ip", "-6", "addr", "show", "to", DUP),
+        timeout=5,
+    )

@@ -1,0 +1,418 @@
+"""The nftables renderer, pure: structure, checks of names and prefixes, set diffs, determinism.
+
+The kernel's view of the same output is in tests/golden/test_nftables.py (root) and the traffic
+proof in tests/e2e/test_nft_ruleset.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from tests.golden.nft_cases import (
+    DEFAULT_SG,
+    NET_A,
+    OVERLAPPING,
+    PROVIDER_STATELESS,
+    TENANT,
+    TENANT_MEMBERSHIP,
+    WEB_SG,
+)
+from v6fabric.hoststate.firewall import (
+    AllowedAddress,
+    FirewallNetwork,
+    FirewallPort,
+    FirewallSpec,
+    RemoteGroup,
+    SecurityGroup,
+    SecurityGroupRule,
+)
+from v6fabric.render._common import eui64_link_local
+from v6fabric.render.nftables import render_ruleset, render_set_updates, sets_only_changed
+
+
+def _chain(text: str, name: str) -> list[str]:
+    """The rules of chain ``name`` (without its hook line)."""
+    match = re.search(rf"\tchain {re.escape(name)} {{\n(.*?)\n?\t}}\n", text, re.S)
+    assert match, f"no chain {name}"
+    return [line.strip() for line in match.group(1).splitlines() if "type filter hook" not in line]
+
+
+def _set(text: str, name: str) -> list[str]:
+    match = re.search(rf"\tset {re.escape(name)} {{\n(.*?)\t}}\n", text, re.S)
+    assert match, f"no set {name}"
+    body = match.group(1)
+    if "elements = {" not in body:
+        return []
+    inner = body.split("elements = {", 1)[1].rsplit("}", 1)[0]
+    return [e.strip().rstrip(",") for e in inner.splitlines() if e.strip()]
+
+
+# --- structure ---------------------------------------------------------------------------------
+
+
+def test_the_script_replaces_our_two_tables_and_nothing_else() -> None:
+    text = render_ruleset(TENANT)
+    commands = [line for line in text.splitlines() if line and not line.startswith(("\t", "#"))]
+    assert commands[:4] == [
+        "add table bridge v6fabric",
+        "delete table bridge v6fabric",
+        "add table inet v6fabric",
+        "delete table inet v6fabric",
+    ]
+    assert [c for c in commands[4:] if not c.startswith("}")] == [
+        "table bridge v6fabric {",
+        "table inet v6fabric {",
+    ]
+    assert "flush ruleset" not in text
+
+
+def test_hooks_and_priorities_follow_the_kernel_facts() -> None:
+    text = render_ruleset(TENANT)
+    hooks = re.findall(r"chain (\S+) \{\n\t\ttype filter hook (\w+) priority (-?\d+);", text)
+    assert hooks == [
+        ("prerouting", "prerouting", "-200"),  # bridge: guards, ingress port mark
+        ("forward", "forward", "-200"),  # bridge: egress port mark before br_netfilter (0)
+        ("zones", "prerouting", "-300"),  # inet: before conntrack (-200)
+        ("from_ports", "prerouting", "0"),
+        ("to_ports", "forward", "0"),
+    ]
+
+
+def test_guarded_ports_get_marks_in_tap_order_and_chains() -> None:
+    text = render_ruleset(TENANT)
+    marks = '{ "tap1a2b3c4d-5e" : 0x1, "tap2b3c4d5e-6f" : 0x2 }'
+    assert f"meta mark set iifname map {marks}" in _chain(text, "prerouting")
+    assert f"meta mark set oifname map {marks}" in _chain(text, "forward")
+    assert _chain(text, "to_ports") == [
+        "meta mark vmap { 0x1 : jump to_tap1a2b3c4d-5e, 0x2 : jump to_tap2b3c4d5e-6f }"
+    ]
+    # Router and DHCP ports are neither guarded nor marked, but they may send RAs.
+    assert "tap3c4d5e6f-70" not in "".join(_chain(text, "prerouting"))
+    assert _chain(text, "ra_guard")[0] == 'iifname { "tap3c4d5e6f-70", "tap4d5e6f70-81" } return'
+
+
+def test_port_security_off_means_no_guard_no_mark_no_chain_no_elements() -> None:
+    text = render_ruleset(PROVIDER_STATELESS)
+    assert "tap6f708192-a3" not in "".join(_chain(text, "prerouting") + _chain(text, "to_ports"))
+    assert "chain to_tap6f708192-a3" not in text
+    assert not any("tap6f708192-a3" in e for e in _set(text, "src6") + _set(text, "macs"))
+    # ... but it is one of "our" taps: an RA from it is not an upstream router's.
+    assert "tap6f708192-a3" in _chain(text, "ra_guard")[0]
+
+
+def test_port_chain_order_stateful() -> None:
+    rules = _chain(render_ruleset(TENANT), "to_tap2b3c4d5e-6f")
+    assert rules[0] == "ct state established,related accept"
+    assert rules[1].startswith("icmpv6 type { nd-router-advert, nd-neighbor-solicit")
+    assert "meta nfproto ipv6 udp sport 547 udp dport 546 accept" in rules
+    assert rules[-3:] == [
+        "ct state invalid drop",
+        f"jump sg_{DEFAULT_SG}_ingress",
+        'counter drop comment "no ingress rule allows"',
+    ]
+
+
+def test_stateless_groups_have_no_conntrack() -> None:
+    text = render_ruleset(PROVIDER_STATELESS)
+    assert "ct state" not in text.split("table inet v6fabric", 1)[1]
+
+
+def test_mixing_stateful_and_stateless_groups_on_a_port_is_refused() -> None:
+    port = dataclasses.replace(
+        PROVIDER_STATELESS.ports[0],
+        security_groups=(*PROVIDER_STATELESS.ports[0].security_groups, WEB_SG),
+    )
+    spec = dataclasses.replace(
+        PROVIDER_STATELESS,
+        ports=(port,),
+        security_groups=(*PROVIDER_STATELESS.security_groups, SecurityGroup(WEB_SG)),
+    )
+    with pytest.raises(ValueError, match="mixes stateful and stateless"):
+        render_ruleset(spec)
+
+
+def test_zones_per_bridge() -> None:
+    assert _chain(render_ruleset(OVERLAPPING), "zones") == [
+        'ct zone set iifname map { "v6b-3f1c2b9a-5d" : 1, "v6b-8d2e4f60-1a" : 2 }'
+    ]
+
+
+def test_empty_spec_renders_tables_with_hooks_and_no_empty_maps() -> None:
+    text = render_ruleset(FirewallSpec())
+    assert "{ }" not in text and "map {  }" not in text
+    assert _chain(text, "to_ports") == []
+
+
+# --- sets ---------------------------------------------------------------------------------------
+
+
+def test_eui64_link_local_of_every_allowed_mac_is_implied() -> None:
+    assert str(eui64_link_local("fa:16:3e:00:00:01")) == "fe80::f816:3eff:fe00:1"
+    src6 = _set(render_ruleset(TENANT), "src6")
+    assert '"tap1a2b3c4d-5e" . fa:16:3e:00:00:01 . fe80::f816:3eff:fe00:1' in src6
+    assert '"tap1a2b3c4d-5e" . fa:16:3e:aa:aa:aa . fe80::f816:3eff:feaa:aaaa' in src6
+
+
+def test_overlapping_prefixes_become_one_element_adjacent_ones_stay_apart() -> None:
+    text = render_ruleset(TENANT)
+    src6 = _set(text, "src6")
+    # The fixed IP ...fe00:1 lies in the /112 pair: only the /112 is an element.
+    assert not any(e.endswith("2001:db8:1:0:f816:3eff:fe00:1") for e in src6)
+    assert '"tap1a2b3c4d-5e" . fa:16:3e:00:00:01 . 2001:db8:1:0:f816:3eff:fe00:0/112' in src6
+    members = _set(render_ruleset(TENANT_MEMBERSHIP), f"rg6_{DEFAULT_SG}")
+    assert {"2001:db8:1:0:f816:3eff:fe00:2", "2001:db8:1:0:f816:3eff:fe00:3"} <= set(members)
+
+
+def test_nd_targets_are_raw_128_bit_values_and_ranges() -> None:
+    targets = _set(render_ruleset(TENANT), "nd_targets")
+    assert '"tap2b3c4d5e-6f" . 0x20010db800010000f8163efffe000002' in targets
+    assert (
+        '"tap1a2b3c4d-5e" . 0x20010db8000180000000000000000000-0x20010db8000180007fffffffffffffff'
+        in targets
+    )
+    assert '"tap1a2b3c4d-5e" . 0xfa163eaaaaaa' in _set(render_ruleset(TENANT), "nd_lla")
+
+
+def test_upstream_routers_are_allowed_per_guarded_port() -> None:
+    assert _set(render_ruleset(PROVIDER_STATELESS), "ra_upstream") == [
+        '"tap5e6f7081-92" . fe80::1',
+        '"tap5e6f7081-92" . fe80::2',
+    ]
+
+
+def test_set_updates_are_element_lines_only() -> None:
+    assert sets_only_changed(TENANT, TENANT_MEMBERSHIP)
+    lines = render_set_updates(TENANT, TENANT_MEMBERSHIP).splitlines()
+    assert all(
+        re.match(r"(add|delete) element (bridge|inet) v6fabric \S+ \{ .+ \}$", x) for x in lines
+    )
+    deletes = [i for i, line in enumerate(lines) if line.startswith("delete")]
+    assert deletes == list(range(len(deletes))), "deletes first: a re-added prefix may overlap"
+    assert (
+        f"add element inet v6fabric rg6_{DEFAULT_SG} {{ 2001:db8:1:0:f816:3eff:fe00:3 }}" in lines
+    )
+    assert "add element inet v6fabric rg4_" + DEFAULT_SG + " { 10.0.0.13 }" in lines
+
+
+def test_no_change_no_update() -> None:
+    assert render_set_updates(TENANT, TENANT) == ""
+    reordered = dataclasses.replace(TENANT, ports=TENANT.ports[::-1])
+    assert render_set_updates(TENANT, reordered) == ""
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "rule",
+        "port security",
+        "new port",
+        "group of a port",
+    ],
+)
+def test_structural_changes_need_the_full_ruleset(change: str) -> None:
+    spec = TENANT
+    if change == "rule":
+        group = dataclasses.replace(
+            spec.security_groups[1], rules=spec.security_groups[1].rules[1:]
+        )
+        new = dataclasses.replace(spec, security_groups=(spec.security_groups[0], group))
+    elif change == "port security":
+        port = dataclasses.replace(spec.ports[1], port_security=False)
+        new = dataclasses.replace(spec, ports=(spec.ports[0], port, *spec.ports[2:]))
+    elif change == "new port":
+        port = dataclasses.replace(spec.ports[1], port_id="new", tap="tapnew")
+        new = dataclasses.replace(spec, ports=(*spec.ports, port))
+    else:
+        port = dataclasses.replace(spec.ports[1], security_groups=(WEB_SG,))
+        new = dataclasses.replace(spec, ports=(spec.ports[0], port, *spec.ports[2:]))
+    assert not sets_only_changed(spec, new)
+    with pytest.raises(ValueError, match="render_ruleset"):
+        render_set_updates(spec, new)
+
+
+# --- determinism --------------------------------------------------------------------------------
+
+
+def test_equal_states_are_equal_values_and_render_alike() -> None:
+    shuffled = FirewallSpec(
+        networks=TENANT.networks,
+        ports=tuple(
+            dataclasses.replace(p, allowed=p.allowed[::-1], security_groups=p.security_groups[::-1])
+            for p in TENANT.ports[::-1]
+        ),
+        security_groups=tuple(
+            dataclasses.replace(g, rules=g.rules[::-1]) for g in TENANT.security_groups[::-1]
+        ),
+        remote_groups=tuple(
+            dataclasses.replace(g, ipv6=g.ipv6[::-1]) for g in TENANT.remote_groups
+        ),
+    )
+    assert shuffled == TENANT and hash(shuffled) == hash(TENANT)
+    assert render_ruleset(shuffled) == render_ruleset(TENANT) == render_ruleset(TENANT)
+
+
+def test_mac_case_and_address_spelling_do_not_change_the_output() -> None:
+    port = TENANT.ports[1]
+    upper = dataclasses.replace(
+        port,
+        mac=port.mac.upper(),
+        allowed=(AllowedAddress("2001:DB8:1:0:F816:3EFF:FE00:2/128", port.mac.upper()),),
+    )
+    spec = dataclasses.replace(TENANT, ports=(TENANT.ports[0], upper, *TENANT.ports[2:]))
+    assert render_ruleset(spec) == render_ruleset(TENANT)
+
+
+# --- security group rules -----------------------------------------------------------------------
+
+
+def _group_rule(**fields: object) -> str:
+    rule = SecurityGroupRule(**{"direction": "ingress", "ethertype": "IPv6", **fields})  # type: ignore[arg-type]
+    spec = dataclasses.replace(
+        TENANT, security_groups=(TENANT.security_groups[0], SecurityGroup(WEB_SG, rules=(rule,)))
+    )
+    return _chain(render_ruleset(spec), f"sg_{WEB_SG}_{rule.direction}")[0]
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({}, "meta nfproto ipv6 accept"),
+        ({"ethertype": "IPv4"}, "meta nfproto ipv4 accept"),
+        ({"protocol": 6}, "meta nfproto ipv6 meta l4proto tcp accept"),
+        ({"protocol": 6, "port_min": 22, "port_max": 22}, "meta nfproto ipv6 tcp dport 22 accept"),
+        (
+            {"protocol": 17, "port_min": 1000, "port_max": 2000},
+            "meta nfproto ipv6 udp dport 1000-2000 accept",
+        ),
+        ({"protocol": 132, "port_min": 5}, "meta nfproto ipv6 sctp dport 5 accept"),
+        ({"protocol": 112}, "meta nfproto ipv6 meta l4proto 112 accept"),
+        ({"protocol": 58}, "meta nfproto ipv6 meta l4proto 58 accept"),
+        ({"protocol": 58, "icmp_type": 128}, "meta nfproto ipv6 icmpv6 type 128 accept"),
+        (
+            {"protocol": 58, "icmp_type": 1, "icmp_code": 4},
+            "meta nfproto ipv6 icmpv6 type 1 icmpv6 code 4 accept",
+        ),
+        (
+            {"ethertype": "IPv4", "protocol": 1, "icmp_type": 8},
+            "meta nfproto ipv4 icmp type 8 accept",
+        ),
+        ({"remote_prefix": "2001:db8::/32"}, "ip6 saddr 2001:db8::/32 accept"),
+        (
+            {"remote_prefix": "2001:db8::1/128", "direction": "egress"},
+            "ip6 daddr 2001:db8::1 accept",
+        ),
+        ({"ethertype": "IPv4", "remote_prefix": "10.0.0.0/8"}, "ip saddr 10.0.0.0/8 accept"),
+        ({"remote_group": DEFAULT_SG}, f"ip6 saddr @rg6_{DEFAULT_SG} accept"),
+        (
+            {"remote_group": DEFAULT_SG, "direction": "egress", "ethertype": "IPv4"},
+            f"ip daddr @rg4_{DEFAULT_SG} accept",
+        ),
+        ({"rule_id": "0a1b-2c3d"}, 'meta nfproto ipv6 accept comment "rule 0a1b-2c3d"'),
+    ],
+)
+def test_group_rules(fields: dict[str, object], expected: str) -> None:
+    assert _group_rule(**fields) == expected
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"direction": "in"},
+        {"ethertype": "ipv6"},
+        {"protocol": 256},
+        {"protocol": -1},
+        {"port_min": 22},  # ports without a protocol
+        {"protocol": 58, "port_min": 22},  # ICMP has no ports
+        {"protocol": 47, "port_min": 1},
+        {"protocol": 6, "port_min": 0},
+        {"protocol": 6, "port_min": 10, "port_max": 9},
+        {"protocol": 6, "port_min": 1, "port_max": 65536},
+        {"protocol": 6, "icmp_type": 1},  # ICMP type on TCP
+        {"protocol": 58, "icmp_code": 1},  # code without type
+        {"protocol": 58, "icmp_type": 256},
+        {"protocol": 1},  # icmp (v4) with IPv6
+        {"ethertype": "IPv4", "protocol": 58},
+        {"icmp_type": 1},
+        {"remote_prefix": "10.0.0.0/8"},  # family mismatch
+        {"remote_prefix": "2001:db8::1/64"},  # host bits
+        {"remote_prefix": "2001:db8::/64; accept"},
+        {"remote_prefix": "2001:db8::/64", "remote_group": DEFAULT_SG},
+        {"remote_group": "no-such-group"},
+        {"rule_id": 'x" drop'},
+        {"rule_id": "with space"},
+    ],
+)
+def test_group_rules_refused(fields: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        _group_rule(**fields)
+
+
+# --- names and addresses ------------------------------------------------------------------------
+
+_PORT = TENANT.ports[1]
+
+
+@pytest.mark.parametrize(
+    "port",
+    [
+        dataclasses.replace(_PORT, tap='tap" drop'),
+        dataclasses.replace(_PORT, tap="tap with space"),
+        dataclasses.replace(_PORT, tap="tap0123456789abcdef"),  # longer than 15
+        dataclasses.replace(_PORT, tap="tap\n}"),
+        dataclasses.replace(_PORT, mac="fa:16:3e:00:00"),
+        dataclasses.replace(_PORT, mac='fa:16:3e:00:00:02" }'),
+        dataclasses.replace(_PORT, role="switch"),
+        dataclasses.replace(_PORT, network_id="unknown"),
+        dataclasses.replace(_PORT, security_groups=("unknown",)),
+        dataclasses.replace(_PORT, allowed=(AllowedAddress("2001:db8::1/64", _PORT.mac),)),
+        dataclasses.replace(_PORT, allowed=(AllowedAddress("2001:db8::/64", "not-a-mac"),)),
+        dataclasses.replace(_PORT, allowed=(AllowedAddress("2001:db8::/64 }", _PORT.mac),)),
+        dataclasses.replace(_PORT, tap=TENANT.ports[0].tap),  # shared tap
+    ],
+)
+def test_bad_ports_are_refused(port: FirewallPort) -> None:
+    spec = dataclasses.replace(TENANT, ports=(TENANT.ports[0], port, *TENANT.ports[2:]))
+    with pytest.raises(ValueError):
+        render_ruleset(spec)
+
+
+@pytest.mark.parametrize(
+    "networks",
+    [
+        (FirewallNetwork(NET_A, 'v6b-x" }', 1),),
+        (FirewallNetwork(NET_A, "v6b-3f1c2b9a-5d", 0),),
+        (FirewallNetwork(NET_A, "v6b-3f1c2b9a-5d", 65536),),
+        (FirewallNetwork(NET_A, "v6b-3f1c2b9a-5d", 1, ra_sources=("2001:db8::1",)),),
+        (FirewallNetwork(NET_A, "v6b-3f1c2b9a-5d", 1, ra_sources=("fe80::1 }",)),),
+        (FirewallNetwork(NET_A, "v6b-3f1c2b9a-5d", 1), FirewallNetwork("other", "v6b-other", 1)),
+        (
+            FirewallNetwork(NET_A, "v6b-3f1c2b9a-5d", 1),
+            FirewallNetwork("other", "v6b-3f1c2b9a-5d", 2),
+        ),
+    ],
+)
+def test_bad_networks_are_refused(networks: tuple[FirewallNetwork, ...]) -> None:
+    with pytest.raises(ValueError):
+        render_ruleset(dataclasses.replace(TENANT, networks=networks))
+
+
+@pytest.mark.parametrize(
+    "groups",
+    [
+        {"security_groups": (SecurityGroup('sg"; flush ruleset'),)},
+        {"security_groups": (SecurityGroup("sg with space"),)},
+        {"security_groups": (SecurityGroup("-leading"),)},
+        {"remote_groups": (RemoteGroup("rg\n"),)},
+        {"remote_groups": (RemoteGroup("rg", ipv6=("10.0.0.1/32",)),)},
+        {"remote_groups": (RemoteGroup("rg", ipv4=("2001:db8::1/128",)),)},
+        {"remote_groups": (RemoteGroup("rg", ipv6=("2001:db8::1/64",)),)},
+    ],
+)
+def test_bad_group_ids_and_members_are_refused(groups: dict[str, tuple[object, ...]]) -> None:
+    (field, extra) = next(iter(groups.items()))
+    spec = dataclasses.replace(TENANT, **{field: (*getattr(TENANT, field), *extra)})
+    with pytest.raises(ValueError):
+        render_ruleset(spec)
