@@ -136,3 +136,12 @@ def error_of(response: Any) -> dict[str, str]:
     body = response.json()
     assert set(body) == {"NeutronError"}, body
     return body["NeutronError"]
+
+
+def assert_error(response: Any, status: int, type_name: str, message: str | None = None) -> None:
+    """The response is Neutron's error of this status and type (and message, when given)."""
+    assert response.status_code == status, response.text
+    error = error_of(response)
+    assert error["type"] == type_name, error
+    if message is not None:
+        assert error["message"] == message, error

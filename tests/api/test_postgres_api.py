@@ -78,3 +78,22 @@ def test_tenancy_on_postgres(two_servers: tuple[Api, Api]) -> None:
     two.subnet(other["id"], "2001:db8:1::/64", "bob", ipv6_ra_mode="slaac")
     assert two.get(f"/v2.0/networks/{net['id']}", "bob").status_code == 404
     assert [n["id"] for n in one.get("/v2.0/networks", "alice").json()["networks"]] == [net["id"]]
+
+
+def test_first_use_on_two_servers_makes_one_default_group(two_servers: tuple[Api, Api]) -> None:
+    one, two = two_servers
+    net = one.network("admin", shared=True)
+
+    def first_use(i: int):  # type: ignore[no-untyped-def]
+        server = one if i % 2 else two
+        if i % 3:
+            return server.get("/v2.0/security-groups", "bob")
+        return server.post("/v2.0/ports", {"port": {"network_id": net["id"]}}, "bob")
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(first_use, range(16)))
+    assert all(r.status_code in (200, 201) for r in results)
+    groups = one.get("/v2.0/security-groups", "bob").json()["security_groups"]
+    assert [g["name"] for g in groups] == ["default"]
+    ports = [r.json()["port"] for r in results if r.status_code == 201]
+    assert {p["security_groups"][0] for p in ports} == {groups[0]["id"]}

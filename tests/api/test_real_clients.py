@@ -533,3 +533,89 @@ def test_cli_quota_set(cloud: Cloud) -> None:
 def test_sdk_find_default_domain(cloud: Cloud) -> None:
     domain = cloud.sdk["admin"].identity.find_domain("Default", ignore_missing=False)
     assert (domain.id, domain.name) == ("default", "Default")
+
+
+# --- security groups (R13, R15) -------------------------------------------------------------
+
+
+def test_sdk_security_groups_rules_and_ports(cloud: Cloud) -> None:
+    bob = cloud.sdk["bob"].network
+    default = bob.find_security_group("default", project_id=cloud.project_ids["other"])
+    assert default is not None and len(default.security_group_rules) == 4
+    web = bob.create_security_group(name="web", description="front", stateful=True)
+    assert {(r["direction"], r["ethertype"]) for r in web.security_group_rules} == {
+        ("egress", "IPv4"),
+        ("egress", "IPv6"),
+    }
+    ssh_args = {
+        "security_group_id": web.id,
+        "direction": "ingress",
+        "ether_type": "IPv6",
+        "port_range_min": 22,
+        "port_range_max": 22,
+        "remote_ip_prefix": "2001:db8::1/64",
+    }
+    ssh = bob.create_security_group_rule(protocol="tcp", **ssh_args)
+    assert (ssh.remote_ip_prefix, ssh.normalized_cidr) == ("2001:db8::1/64", "2001:db8::/64")
+    with pytest.raises(osexc.ConflictException, match="Security group rule already exists"):
+        bob.create_security_group_rule(protocol="6", **ssh_args)
+    with pytest.raises(osexc.BadRequestException, match="Conflicting value ethertype IPv4"):
+        bob.create_security_group_rule(**{**ssh_args, "ether_type": "IPv4", "protocol": "tcp"})
+    echo = bob.create_security_group_rule(
+        security_group_id=web.id,
+        direction="ingress",
+        ether_type="IPv6",
+        protocol="icmpv6",
+        port_range_min=128,
+        remote_group_id=default.id,
+    )
+    assert (echo.protocol, echo.port_range_min, echo.remote_group_id) == (
+        "ipv6-icmp",
+        128,
+        default.id,
+    )
+    rules = list(bob.security_group_rules(security_group_id=web.id, direction="ingress"))
+    assert {r.id for r in rules} == {ssh.id, echo.id}
+
+    net = bob.create_network(name="sg-net")
+    port = bob.create_port(network_id=net.id, security_group_ids=[web.id])
+    assert port.security_group_ids == [web.id] and port.is_port_security_enabled
+    with pytest.raises(osexc.ConflictException, match="in use"):
+        bob.delete_security_group(web)
+    port = bob.update_port(port, security_group_ids=[], is_port_security_enabled=False)
+    assert (port.security_group_ids, port.is_port_security_enabled) == ([], False)
+    bob.delete_port(port)
+    bob.delete_security_group(web)
+    bob.delete_network(net)
+    # alice never sees bob's groups
+    alice_groups = {g.id for g in cloud.sdk["alice"].network.security_groups()}
+    assert default.id not in alice_groups
+
+
+@pytest.mark.skipif(not OPENSTACK_CLI.exists(), reason="python-openstackclient is not installed")
+def test_openstack_cli_security_groups(cloud: Cloud) -> None:
+    group = cli_json(cloud, "security", "group", "create", "cli-web")
+    assert group["name"] == "cli-web"
+    rule = cli_json(
+        cloud,
+        *("security", "group", "rule", "create", "--ethertype", "IPv6", "--protocol", "tcp"),
+        *("--dst-port", "80:81", "--remote-ip", "2001:db8::/48", "cli-web"),
+    )
+    assert (rule["port_range_min"], rule["port_range_max"], rule["protocol"]) == (80, 81, "tcp")
+    icmp = cli_json(
+        cloud,
+        *("security", "group", "rule", "create", "--ethertype", "IPv6"),
+        *("--protocol", "ipv6-icmp", "--icmp-type", "128", "cli-web"),
+    )
+    assert (icmp["protocol"], icmp["port_range_min"]) == ("ipv6-icmp", 128)
+    listed = cli_json(cloud, "security", "group", "rule", "list", "cli-web")
+    assert {rule["id"], icmp["id"]} <= {r["ID"] for r in listed}
+    shown = cli_json(cloud, "security", "group", "show", "cli-web")
+    assert len(shown["rules"]) == 4
+    net = cli_json(cloud, "network", "create", "cli-sg-net")
+    port = cli_json(
+        cloud, "port", "create", "--network", net["id"], "--security-group", "cli-web", "cli-sg"
+    )
+    assert port["security_group_ids"] == [group["id"]]
+    result = run_cli(cloud, "security", "group", "delete", "cli-web")
+    assert result.returncode != 0 and "in use" in result.stderr, result.stderr

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import Api, error_of
+from tests.api.conftest import Api, assert_error, error_of
 from v6fabric.services.ports import PortService
 
 SLAAC = {"ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}
@@ -37,14 +37,6 @@ def _show(api: Api, router_id: str, user: str = "alice") -> dict[str, Any]:
     r = api.get(f"/v2.0/routers/{router_id}", user)
     assert r.status_code == 200, r.text
     return r.json()["router"]
-
-
-def _error(response: Any, status: int, type_name: str, message: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    err = error_of(response)
-    assert err["type"] == type_name, err
-    if message is not None:
-        assert err["message"] == message, err
 
 
 # --- CRUD ---------------------------------------------------------------------------------------
@@ -80,7 +72,7 @@ def test_router_crud_list_filters_and_pages(api: Api) -> None:
     assert r.json()["router"]["name"] == "renamed" and r.json()["router"]["revision_number"] == 2
 
     assert api.delete(f"/v2.0/routers/{r1['id']}").status_code == 204
-    _error(
+    assert_error(
         api.get(f"/v2.0/routers/{r1['id']}"),
         404,
         "RouterNotFound",
@@ -92,7 +84,7 @@ def test_router_crud_list_filters_and_pages(api: Api) -> None:
 def test_gateway_dvr_and_ha_are_refused_until_supported(api: Api) -> None:
     net = api.network()
     r = api.post("/v2.0/routers", {"router": {"external_gateway_info": {"network_id": net["id"]}}})
-    _error(r, 400, "BadRequest")
+    assert_error(r, 400, "BadRequest")
     assert "External gateways are not supported yet" in error_of(r)["message"]
     assert api.get("/v2.0/routers").json()["routers"] == []
     router = _router(api, external_gateway_info=None)
@@ -100,22 +92,22 @@ def test_gateway_dvr_and_ha_are_refused_until_supported(api: Api) -> None:
         f"/v2.0/routers/{router['id']}",
         {"router": {"external_gateway_info": {"network_id": net["id"]}}},
     )
-    _error(r, 400, "BadRequest")
+    assert_error(r, 400, "BadRequest")
     assert _show(api, router["id"])["revision_number"] == 1
 
-    _error(
+    assert_error(
         api.post("/v2.0/routers", {"router": {"distributed": False}}),
         403,
         "PolicyNotAuthorized",
         "rule:create_router:distributed is disallowed by policy",
     )
-    _error(
+    assert_error(
         api.post("/v2.0/routers", {"router": {"ha": True}}, "admin"),
         400,
         "BadRequest",
         "Bad router request: HA routers are not supported yet.",
     )
-    _error(
+    assert_error(
         api.post("/v2.0/routers", {"router": {"distributed": True}}, "admin"),
         400,
         "BadRequest",
@@ -135,7 +127,7 @@ def test_router_quota(api: Api) -> None:
     r = api.put(f"/v2.0/quotas/{project}", {"quota": {"router": 1}}, "admin")
     assert r.status_code == 200, r.text
     _router(api)
-    _error(
+    assert_error(
         api.post("/v2.0/routers", {"router": {"name": "two"}}),
         409,
         "OverQuota",
@@ -184,7 +176,7 @@ def test_add_and_remove_interface_by_subnet(api: Api) -> None:
     assert r.json() == {**info}
     assert _router_ports(api, router["id"]) == []
     assert api.get(f"/v2.0/ports/{port['id']}").status_code == 404
-    _error(
+    assert_error(
         _remove(api, router["id"], subnet_id=subnet["id"]),
         404,
         "RouterInterfaceNotFoundForSubnet",
@@ -246,7 +238,7 @@ def test_subnet_receiving_external_ras_cannot_be_added(api: Api) -> None:
     net = api.network()
     external_ra = api.subnet(net["id"], "2001:db8:5::/64", ipv6_address_mode="slaac")
     router = _router(api)
-    _error(
+    assert_error(
         _add(api, router["id"], subnet_id=external_ra["id"]),
         400,
         "BadRequest",
@@ -260,7 +252,7 @@ def test_subnet_receiving_external_ras_cannot_be_added(api: Api) -> None:
     port = api.port(net["id"], fixed_ips=[{"subnet_id": external_ra["id"]}])
     other = _router(api)
     r = _add(api, other["id"], port_id=port["id"])
-    _error(r, 400, "BadRequest")
+    assert_error(r, 400, "BadRequest")
     assert "configured to receive RAs from an external router" in error_of(r)["message"]
 
 
@@ -271,7 +263,7 @@ def test_gateway_already_allocated_and_missing_gateway(api: Api) -> None:
         net["id"], fixed_ips=[{"subnet_id": subnet["id"], "ip_address": "2001:db8:3::1"}]
     )
     router = _router(api)
-    _error(
+    assert_error(
         _add(api, router["id"], subnet_id=subnet["id"]),
         409,
         "IpAddressAlreadyAllocated",
@@ -283,7 +275,7 @@ def test_gateway_already_allocated_and_missing_gateway(api: Api) -> None:
     assert _add(api, router["id"], subnet_id=subnet["id"]).status_code == 200
 
     no_gateway = api.subnet(net["id"], "2001:db8:4::/64", gateway_ip=None, **STATEFUL)
-    _error(
+    assert_error(
         _add(api, router["id"], subnet_id=no_gateway["id"]),
         400,
         "BadRequest",
@@ -297,13 +289,13 @@ def test_same_subnet_twice_and_overlapping_subnets(api: Api) -> None:
     b = api.subnet(net_b["id"], "2001:db8:1::/64", **SLAAC)  # same prefix, another network
     router = _router(api)
     assert _add(api, router["id"], subnet_id=a["id"]).status_code == 200
-    _error(
+    assert_error(
         _add(api, router["id"], subnet_id=a["id"]),
         400,
         "BadRequest",
         f"Bad router request: Router already has a port on subnet {a['id']}.",
     )
-    _error(
+    assert_error(
         _add(api, router["id"], subnet_id=b["id"]),
         400,
         "BadRequest",
@@ -319,19 +311,19 @@ def test_interface_body_validation(api: Api) -> None:
     subnet = api.subnet(net["id"], "2001:db8:1::/64", **SLAAC)
     port = api.port(net["id"])
     router = _router(api)
-    _error(
+    assert_error(
         _add(api, router["id"]),
         400,
         "BadRequest",
         "Bad router request: Either subnet_id or port_id must be specified.",
     )
-    _error(
+    assert_error(
         _add(api, router["id"], subnet_id=subnet["id"], port_id=port["id"]),
         400,
         "BadRequest",
         "Bad router request: Cannot specify both subnet-id and port-id.",
     )
-    _error(
+    assert_error(
         _add(api, router["id"], subnet_id="nonsense"),
         400,
         "BadRequest",
@@ -340,9 +332,9 @@ def test_interface_body_validation(api: Api) -> None:
     r = _add(api, router["id"], colour="blue")
     assert r.status_code == 400
     missing = "9b3b1a4e-0000-4000-8000-000000000000"
-    _error(_add(api, missing, subnet_id=subnet["id"]), 404, "RouterNotFound")
-    _error(_add(api, router["id"], subnet_id=missing), 404, "SubnetNotFound")
-    _error(_add(api, router["id"], port_id=missing), 404, "PortNotFound")
+    assert_error(_add(api, missing, subnet_id=subnet["id"]), 404, "RouterNotFound")
+    assert_error(_add(api, router["id"], subnet_id=missing), 404, "SubnetNotFound")
+    assert_error(_add(api, router["id"], port_id=missing), 404, "PortNotFound")
 
 
 # --- interfaces by port -------------------------------------------------------------------------
@@ -378,7 +370,7 @@ def test_add_and_remove_interface_by_port(api: Api) -> None:
 
     # attached to a device: another router cannot take it
     other = _router(api)
-    _error(
+    assert_error(
         _add(api, other["id"], port_id=port["id"]),
         409,
         "PortInUse",
@@ -390,17 +382,17 @@ def test_add_and_remove_interface_by_port(api: Api) -> None:
         net["id"], fixed_ips=[{"subnet_id": stateful["id"], "ip_address": "2001:db8:3::fd"}]
     )
     r = _add(api, router["id"], port_id=second["id"])
-    _error(r, 400, "BadRequest")
+    assert_error(r, 400, "BadRequest")
     assert f"Router already contains IPv6 port {port['id']}" in error_of(r)["message"]
 
     # removal by port with a subnet the port does not have
-    _error(
+    assert_error(
         _remove(api, router["id"], port_id=port["id"], subnet_id=second["id"]),
         400,
         "SubnetMismatchForPort",
         f"Subnet on port {port['id']} does not match the requested subnet {second['id']}.",
     )
-    _error(
+    assert_error(
         _remove(api, router["id"], port_id=second["id"]),
         404,
         "RouterInterfaceNotFound",
@@ -417,7 +409,7 @@ def test_port_without_addresses_or_with_two_ipv4_subnets(api: Api) -> None:
     net = api.network()
     bare = api.port(net["id"])
     router = _router(api)
-    _error(
+    assert_error(
         _add(api, router["id"], port_id=bare["id"]),
         400,
         "BadRequest",
@@ -426,7 +418,7 @@ def test_port_without_addresses_or_with_two_ipv4_subnets(api: Api) -> None:
     a = api.subnet(net["id"], "10.0.1.0/24")
     b = api.subnet(net["id"], "10.0.2.0/24")
     two = api.port(net["id"], fixed_ips=[{"subnet_id": a["id"]}, {"subnet_id": b["id"]}])
-    _error(
+    assert_error(
         _add(api, router["id"], port_id=two["id"]),
         400,
         "BadRequest",
@@ -446,7 +438,7 @@ def test_extra_routes(api: Api) -> None:
     url = f"/v2.0/routers/{router['id']}"
     route = {"destination": "2001:db8:99::/64", "nexthop": "2001:db8:3::10"}
     r = api.put(url, {"router": {"routes": [route]}})
-    _error(r, 400, "InvalidRoutes")
+    assert_error(r, 400, "InvalidRoutes")
     assert error_of(r)["message"] == (
         f"Invalid format for routes: {[route]}, the nexthop is not connected with router"
     )
@@ -457,17 +449,17 @@ def test_extra_routes(api: Api) -> None:
 
     own = {"destination": "2001:db8:98::/64", "nexthop": "2001:db8:3::1"}
     r = api.put(url, {"router": {"routes": [own]}})
-    _error(r, 400, "InvalidRoutes")
+    assert_error(r, 400, "InvalidRoutes")
     assert error_of(r)["message"].endswith("the nexthop is used by router")
     mixed = {"destination": "10.9.0.0/16", "nexthop": "2001:db8:3::10"}
-    _error(api.put(url, {"router": {"routes": [mixed]}}), 400, "InvalidRoutes")
+    assert_error(api.put(url, {"router": {"routes": [mixed]}}), 400, "InvalidRoutes")
     for bad, reason in (
         ({"destination": "2001:db8:99::1/64", "nexthop": "2001:db8:3::10"}, "not a valid CIDR"),
         ({"destination": "2001:db8:99::/64", "nexthop": "nowhere"}, "not a valid IP address"),
         ({"destination": "2001:db8:99::/64"}, "Validation of dictionary's keys failed"),
     ):
         r = api.put(url, {"router": {"routes": [bad]}})
-        _error(r, 400, "HTTPBadRequest")
+        assert_error(r, 400, "HTTPBadRequest")
         assert error_of(r)["message"].startswith("Invalid input for routes. Reason: ")
         assert reason in error_of(r)["message"]
     r = api.put(url, {"router": {"routes": [route, dict(route)]}})
@@ -476,11 +468,11 @@ def test_extra_routes(api: Api) -> None:
         {"destination": f"2001:db8:{i:x}::/64", "nexthop": "2001:db8:3::10"}
         for i in range(0x100, 0x100 + 31)
     ]
-    _error(api.put(url, {"router": {"routes": many}}), 400, "RoutesExhausted")
+    assert_error(api.put(url, {"router": {"routes": many}}), 400, "RoutesExhausted")
     assert _show(api, router["id"])["routes"] == [route]  # failures changed nothing
 
     # the interface a route needs cannot go
-    _error(
+    assert_error(
         _remove(api, router["id"], subnet_id=subnet["id"]),
         409,
         "RouterInterfaceInUseByRoute",
@@ -488,7 +480,7 @@ def test_extra_routes(api: Api) -> None:
         "deleted, as it is required by one or more routes.",
     )
     port_id = _router_ports(api, router["id"])[0]["id"]
-    _error(_remove(api, router["id"], port_id=port_id), 409, "RouterInterfaceInUseByRoute")
+    assert_error(_remove(api, router["id"], port_id=port_id), 409, "RouterInterfaceInUseByRoute")
     r = api.put(url, {"router": {"routes": None}})
     assert r.status_code == 200 and r.json()["router"]["routes"] == []
     assert _remove(api, router["id"], subnet_id=subnet["id"]).status_code == 200
@@ -508,7 +500,9 @@ def test_extraroute_atomic(api: Api) -> None:
     r = api.put(f"{url}/add_extraroutes", {"router": {"routes": [one]}})
     assert r.json()["router"]["routes"] == [one, two]  # exact duplicates merge
     far = {"destination": "10.30.0.0/16", "nexthop": "192.0.2.1"}
-    _error(api.put(f"{url}/add_extraroutes", {"router": {"routes": [far]}}), 400, "InvalidRoutes")
+    assert_error(
+        api.put(f"{url}/add_extraroutes", {"router": {"routes": [far]}}), 400, "InvalidRoutes"
+    )
     r = api.put(f"{url}/remove_extraroutes", {"router": {"routes": [one, far]}})
     assert r.status_code == 200 and r.json()["router"]["routes"] == [two]
 
@@ -521,14 +515,14 @@ def test_router_and_its_ports_in_use(api: Api) -> None:
     subnet = api.subnet(net["id"], "2001:db8:1::/64", **SLAAC)
     router = _router(api)
     port_id = _add(api, router["id"], subnet_id=subnet["id"]).json()["port_id"]
-    _error(
+    assert_error(
         api.delete(f"/v2.0/routers/{router['id']}"),
         409,
         "RouterInUse",
         f"Router {router['id']} has ports still attached: {port_id}",
     )
-    _error(api.delete(f"/v2.0/subnets/{subnet['id']}"), 409, "SubnetInUse")
-    _error(api.delete(f"/v2.0/networks/{net['id']}"), 409, "NetworkInUse")
+    assert_error(api.delete(f"/v2.0/subnets/{subnet['id']}"), 409, "SubnetInUse")
+    assert_error(api.delete(f"/v2.0/networks/{net['id']}"), 409, "NetworkInUse")
     assert _remove(api, router["id"], port_id=port_id).status_code == 200
     assert api.delete(f"/v2.0/routers/{router['id']}").status_code == 204
     assert api.delete(f"/v2.0/networks/{net['id']}").status_code == 204
@@ -543,7 +537,7 @@ def test_router_port_cannot_be_deleted_through_the_port_api(api: Api) -> None:
     subnet = api.subnet(net["id"], "2001:db8:1::/64", **SLAAC)
     router = _router(api)
     port_id = _add(api, router["id"], subnet_id=subnet["id"]).json()["port_id"]
-    _error(
+    assert_error(
         api.delete(f"/v2.0/ports/{port_id}"),
         409,
         "ServicePortInUse",
@@ -569,14 +563,16 @@ def test_projects_cannot_see_or_use_each_others_routers(api: Api) -> None:
     assert [r["id"] for r in api.get("/v2.0/routers", "bob").json()["routers"]] == [
         bob_router["id"]
     ]
-    _error(api.get(url, "bob"), 404, "RouterNotFound")
-    _error(api.put(url, {"router": {"name": "x"}}, "bob"), 404, "RouterNotFound")
-    _error(api.delete(url, "bob"), 404, "RouterNotFound")
-    _error(
+    assert_error(api.get(url, "bob"), 404, "RouterNotFound")
+    assert_error(api.put(url, {"router": {"name": "x"}}, "bob"), 404, "RouterNotFound")
+    assert_error(api.delete(url, "bob"), 404, "RouterNotFound")
+    assert_error(
         _add(api, alice_router["id"], "bob", subnet_id=alice_subnet["id"]), 404, "RouterNotFound"
     )
-    _error(_add(api, bob_router["id"], "bob", subnet_id=alice_subnet["id"]), 404, "SubnetNotFound")
-    _error(_add(api, bob_router["id"], "bob", port_id=alice_port["id"]), 404, "PortNotFound")
+    assert_error(
+        _add(api, bob_router["id"], "bob", subnet_id=alice_subnet["id"]), 404, "SubnetNotFound"
+    )
+    assert_error(_add(api, bob_router["id"], "bob", port_id=alice_port["id"]), 404, "PortNotFound")
     assert _router_ports(api, bob_router["id"], "bob") == []
 
     # the admin sees every router and may plug alice's subnet into alice's router
@@ -591,7 +587,7 @@ def test_subnet_of_a_shared_network_is_not_the_callers(api: Api) -> None:
     shared = api.network("admin", shared=True)
     subnet = api.subnet(shared["id"], "2001:db8:50::/64", "admin", **SLAAC)
     router = _router(api, "bob")
-    _error(
+    assert_error(
         _add(api, router["id"], "bob", subnet_id=subnet["id"]),
         400,
         "BadRequest",
@@ -606,11 +602,17 @@ def test_reader_reads_but_cannot_write(api: Api) -> None:
     router = _router(api, "alice")
     url = f"/v2.0/routers/{router['id']}"
     assert _show(api, router["id"], "rita")["id"] == router["id"]
-    _error(api.post("/v2.0/routers", {"router": {"name": "r"}}, "rita"), 403, "PolicyNotAuthorized")
-    _error(api.put(url, {"router": {"name": "x"}}, "rita"), 403, "PolicyNotAuthorized")
-    _error(api.delete(url, "rita"), 403, "PolicyNotAuthorized")
-    _error(_add(api, router["id"], "rita", subnet_id=subnet["id"]), 403, "PolicyNotAuthorized")
+    assert_error(
+        api.post("/v2.0/routers", {"router": {"name": "r"}}, "rita"), 403, "PolicyNotAuthorized"
+    )
+    assert_error(api.put(url, {"router": {"name": "x"}}, "rita"), 403, "PolicyNotAuthorized")
+    assert_error(api.delete(url, "rita"), 403, "PolicyNotAuthorized")
+    assert_error(
+        _add(api, router["id"], "rita", subnet_id=subnet["id"]), 403, "PolicyNotAuthorized"
+    )
     assert _add(api, router["id"], "alice", subnet_id=subnet["id"]).status_code == 200
-    _error(_remove(api, router["id"], "rita", subnet_id=subnet["id"]), 403, "PolicyNotAuthorized")
+    assert_error(
+        _remove(api, router["id"], "rita", subnet_id=subnet["id"]), 403, "PolicyNotAuthorized"
+    )
     r = api.put(f"{url}/add_extraroutes", {"router": {"routes": []}}, "rita")
-    _error(r, 403, "PolicyNotAuthorized")
+    assert_error(r, 403, "PolicyNotAuthorized")

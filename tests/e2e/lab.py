@@ -121,8 +121,7 @@ class Lab:
         return response.json() if response.content else None
 
     def create(self, kind: str, **attrs: Any) -> dict[str, Any]:
-        plural = {"subnetpool": "subnetpools"}.get(kind, f"{kind}s")
-        created = self.call("POST", f"/v2.0/{plural}", {kind: attrs}, 201)[kind]
+        created = self.call("POST", _collection(kind), {kind: attrs}, 201)[kind]
         self.tracked.setdefault(kind, []).append(created["id"])
         return created
 
@@ -157,7 +156,10 @@ class Lab:
         return created
 
     def show(self, kind: str, item_id: str) -> dict[str, Any]:
-        return self.call("GET", f"/v2.0/{kind}s/{item_id}", expect=200)[kind]
+        return self.call("GET", f"{_collection(kind)}/{item_id}", expect=200)[kind]
+
+    def update(self, kind: str, item_id: str, **attrs: Any) -> dict[str, Any]:
+        return self.call("PUT", f"{_collection(kind)}/{item_id}", {kind: attrs}, 200)[kind]
 
     # --- waiting and looking --------------------------------------------------------------
 
@@ -203,9 +205,9 @@ class Lab:
                     json={"port_id": port["id"]},
                 )
             self.http.delete(f"/v2.0/routers/{router_id}")
-        for kind in ("port", "subnet", "network"):
+        for kind in ("port", "subnet", "network", "security_group_rule", "security_group"):
             for item_id in reversed(self.tracked.get(kind, [])):
-                self.http.delete(f"/v2.0/{kind}s/{item_id}")
+                self.http.delete(f"{_collection(kind)}/{item_id}")
 
     def reset(self) -> None:
         """Between tests: delete what the test made and wait until the agent removed it."""
@@ -283,6 +285,11 @@ def _token(server: LiveServer, env: dict[str, str]) -> str:
     response = httpx.post(f"{server.identity_url}/auth/tokens", json=body, timeout=30)
     response.raise_for_status()
     return response.headers["X-Subject-Token"]
+
+
+def _collection(kind: str) -> str:
+    """``security_group`` -> ``/v2.0/security-groups`` (body keys use _, URLs use -)."""
+    return "/v2.0/" + f"{kind}s".replace("_", "-")
 
 
 def seconds_since(start: float) -> float:

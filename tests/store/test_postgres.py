@@ -176,7 +176,6 @@ def _add_network_subnets_ports(txn: WriteTxn) -> dict[str, str]:
                 name=key,
                 network_id=ids["network"],
                 mac_address=f"fa:16:3e:00:00:0{n}",
-                allowed_address_pairs=[],
                 binding_profile={},
                 **standard,
             )

@@ -34,9 +34,11 @@ __all__ = [
     "DeleteNamespace",
     "DeleteRoute",
     "LinkOp",
+    "LoadFirewall",
     "PlugWorkload",
     "ReloadDaemon",
     "RemoveDir",
+    "RemoveFirewall",
     "ReplaceRoute",
     "SetBridgeOptions",
     "SetLink",
@@ -127,6 +129,21 @@ class UnplugWorkload:
     namespace: str
 
 
+@dataclass(frozen=True)
+class LoadFirewall:
+    """An ``nft -f`` script for the host namespace (the whole ruleset, or set elements only),
+    and what is loaded once it applied: the ruleset's digest and the spec it came from."""
+
+    script: str
+    loaded: str
+    spec_json: str
+
+
+@dataclass(frozen=True)
+class RemoveFirewall:
+    script: str
+
+
 Action = (
     LinkOp
     | AddNamespace
@@ -139,11 +156,14 @@ Action = (
     | RemoveDir
     | PlugWorkload
     | UnplugWorkload
+    | LoadFirewall
+    | RemoveFirewall
 )
 
 # Fields that say what to write rather than which object: left out of an action's key.
 _CONTENT_FIELDS = frozenset(
     {"values", "text", "loaded", "digest", "argv", "files", "restart", "mtu", "mac", "up"}
+    | {"script", "spec_json"}
     | {"master", "peer_mac", "interfaces", "log_file", "marker", "pid_file"}
 )
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from v6fabric.agent.layout import Layout
 from v6fabric.drivers.files import digest
 from v6fabric.hoststate import codec
+from v6fabric.hoststate.firewall import FirewallSpec
 from v6fabric.hoststate.model import (
     DnsmasqSpec,
     HostState,
@@ -232,3 +233,10 @@ def daemons(
 def workload_digest(spec: WorkloadSpec) -> str:
     """What a workload was plugged with: a changed spec is plugged again (plug is idempotent)."""
     return digest(json.dumps(codec.to_dict(spec), sort_keys=True))
+
+
+@functools.lru_cache(maxsize=4)  # planned up to MAX_ROUNDS times a pass for the same spec
+def firewall_ruleset(spec: FirewallSpec) -> str:
+    from v6fabric.render.nftables import render_ruleset
+
+    return render_ruleset(spec)

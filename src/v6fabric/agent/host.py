@@ -9,6 +9,7 @@ from v6fabric.agent.workloads import FakeWorkloads, NamespaceWorkloads, Workload
 from v6fabric.drivers.fake import FakeKernel, FakeProcesses, MemoryFiles
 from v6fabric.drivers.files import Files, LocalFiles
 from v6fabric.drivers.netlink import IpNetlink, Netlink
+from v6fabric.drivers.nftables import FakeNftables, Nftables, NftCommand
 from v6fabric.drivers.processes import DaemonProcesses, Processes
 from v6fabric.drivers.sysctl import ProcSysctls, Sysctls
 
@@ -20,6 +21,7 @@ class Drivers:
     files: Files
     processes: Processes
     workloads: Workloads
+    nftables: Nftables
 
 
 def real_drivers() -> Drivers:
@@ -29,6 +31,7 @@ def real_drivers() -> Drivers:
         files=LocalFiles(),
         processes=DaemonProcesses(),
         workloads=NamespaceWorkloads(),
+        nftables=NftCommand(),
     )
 
 
@@ -54,5 +57,6 @@ def fake_drivers(host_netns: str | None = None) -> FakeHost:
         files=files,
         processes=processes,
         workloads=FakeWorkloads(kernel),
+        nftables=FakeNftables(),
     )
     return FakeHost(kernel, files, processes, drivers)

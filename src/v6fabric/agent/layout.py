@@ -75,3 +75,13 @@ class Layout:
     @property
     def workload_claims(self) -> Path:
         return self.run_dir / "claims" / "workloads"
+
+    @property
+    def firewall_loaded(self) -> Path:
+        """The digest of the ruleset last loaded, written after ``nft -f`` succeeded."""
+        return self.run_dir / "firewall" / "loaded"
+
+    @property
+    def firewall_spec(self) -> Path:
+        """The ``FirewallSpec`` that ruleset came from: the base of set-only updates."""
+        return self.run_dir / "firewall" / "spec.json"

@@ -17,9 +17,11 @@ from v6fabric.agent.actions import (
     Action,
     AddNamespace,
     DeleteNamespace,
+    LoadFirewall,
     PlugWorkload,
     ReloadDaemon,
     RemoveDir,
+    RemoveFirewall,
     SetSysctls,
     StartDaemon,
     StopDaemon,
@@ -166,6 +168,32 @@ class WorkloadManager:
         self.drivers.files.remove(self.layout.workload_claims / action.namespace)
 
 
+class FirewallManager:
+    """nftables in the host namespace. br_netfilter must hand bridged frames to the inet
+    hooks, or security groups would silently let everything through: set before each load."""
+
+    BR_NETFILTER = {
+        "net.bridge.bridge-nf-call-ip6tables": "1",
+        "net.bridge.bridge-nf-call-iptables": "1",
+    }
+
+    def __init__(self, drivers: Drivers, layout: Layout) -> None:
+        self.drivers, self.layout = drivers, layout
+
+    def load(self, action: LoadFirewall) -> None:
+        host = self.layout.host_netns
+        self.drivers.sysctls.write(host, self.BR_NETFILTER)
+        self.drivers.files.remove(self.layout.firewall_loaded)  # unknown until nft succeeds
+        self.drivers.nftables.load(host, action.script)
+        self.drivers.files.write(self.layout.firewall_spec, action.spec_json)
+        self.drivers.files.write(self.layout.firewall_loaded, action.loaded + "\n")
+
+    def remove(self, action: RemoveFirewall) -> None:
+        self.drivers.nftables.load(self.layout.host_netns, action.script)
+        self.drivers.files.remove(self.layout.firewall_loaded)
+        self.drivers.files.remove(self.layout.firewall_spec)
+
+
 class Managers:
     """Dispatches a plan's actions to the managers, in the plan's order."""
 
@@ -174,6 +202,7 @@ class Managers:
         self.namespaces = NamespaceManager(drivers, layout)
         self.daemons = DaemonManager(drivers)
         self.workloads = WorkloadManager(drivers, layout)
+        self.firewall = FirewallManager(drivers, layout)
 
     def apply(self, actions: Sequence[Action]) -> Outcome:
         outcome = Outcome()
@@ -201,6 +230,12 @@ class Managers:
                     for item in batch:
                         outcome.record(item, f"{type(exc).__name__}: {exc}")
                 i = j
+            elif isinstance(action, PlugWorkload) and any(
+                isinstance(a, LoadFirewall) for a in outcome.failed_actions
+            ):
+                # Fail closed: no workload is plugged in while its guards are not loaded.
+                outcome.record(action, "waiting for the firewall to load")
+                i += 1
             else:
                 try:
                     outcome.record(action, self._one(action))
@@ -241,6 +276,10 @@ class Managers:
                 self.workloads.plug(action)
             case UnplugWorkload():
                 self.workloads.unplug(action)
+            case LoadFirewall():
+                self.firewall.load(action)
+            case RemoveFirewall():
+                self.firewall.remove(action)
             case _:
                 raise TypeError(f"unknown action {action!r}")
         return error

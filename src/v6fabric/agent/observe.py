@@ -33,7 +33,10 @@ from v6fabric.agent.layout import (
 from v6fabric.drivers.commands import CommandError
 from v6fabric.drivers.files import digest
 from v6fabric.drivers.netlink import NetnsView
+from v6fabric.hoststate.codec import firewall_from_json
+from v6fabric.hoststate.firewall import FirewallSpec
 from v6fabric.hoststate.model import HostState
+from v6fabric.render.nftables import TABLE as FIREWALL_TABLE
 
 CONFIG_SUFFIXES = ("conf", "hosts", "opts")
 
@@ -49,6 +52,14 @@ class DaemonObserved:
 
 
 @dataclass(frozen=True)
+class FirewallObserved:
+    """What the agent last loaded (its marker files), None when our tables are not there."""
+
+    loaded: str | None = None
+    spec: FirewallSpec | None = None
+
+
+@dataclass(frozen=True)
 class Observed:
     """Our part of the host. ``netns`` has the host namespace (key ``layout.host_netns``, None
     for the root namespace) and each namespace of ours; ``namespaces`` lists only the latter."""
@@ -60,6 +71,7 @@ class Observed:
     daemons: Mapping[tuple[str, str], DaemonObserved] = field(default_factory=dict)
     daemon_dirs: frozenset[str] = frozenset()
     workloads: Mapping[str, str | None] = field(default_factory=dict)
+    firewall: FirewallObserved = field(default_factory=FirewallObserved)
 
     @property
     def host(self) -> NetnsView:
@@ -274,7 +286,29 @@ def observe(
         daemons=daemons,
         daemon_dirs=dirs,
         workloads=_workloads(drivers, layout, previous, stale),
+        firewall=_firewall(drivers, layout, full=not incremental),
     )
+
+
+def _firewall(drivers: Drivers, layout: Layout, *, full: bool) -> FirewallObserved:
+    """From the marker files; a full read also checks that our tables are really there (only
+    their names: listing a big ruleset takes seconds)."""
+    loaded = drivers.files.read(layout.firewall_loaded)
+    if loaded is None:
+        return FirewallObserved()
+    if full:
+        try:
+            tables = drivers.nftables.tables(layout.host_netns)
+        except CommandError:
+            tables = set()
+        if not {f"bridge {FIREWALL_TABLE}", f"inet {FIREWALL_TABLE}"} <= tables:
+            return FirewallObserved()
+    raw = drivers.files.read(layout.firewall_spec)
+    try:
+        spec = firewall_from_json(raw) if raw is not None else None
+    except ValueError:
+        spec = None
+    return FirewallObserved(loaded.strip(), spec)
 
 
 def _refresh_links(

@@ -12,6 +12,7 @@ deleted. The result is sorted, so equal inputs in any order give the same plan, 
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -26,9 +27,11 @@ from v6fabric.agent.actions import (
     DeleteLink,
     DeleteNamespace,
     DeleteRoute,
+    LoadFirewall,
     PlugWorkload,
     ReloadDaemon,
     RemoveDir,
+    RemoveFirewall,
     ReplaceRoute,
     SetBridgeOptions,
     SetLink,
@@ -42,13 +45,17 @@ from v6fabric.agent.layout import is_our_bridge, is_our_ns_link
 from v6fabric.agent.observe import Observed
 from v6fabric.drivers.files import digest
 from v6fabric.drivers.netlink import Link, Route, is_ipv6, normalise_cidr, normalise_destination
+from v6fabric.hoststate.codec import firewall_to_json
 from v6fabric.hoststate.model import HostState, RouteSpec
+from v6fabric.render.nftables import render_removal, render_set_updates, sets_only_changed
+
+log = logging.getLogger(__name__)
 
 # Phases: deletes (reverse order) run before adds.
-STOP, RMDIR, UNPLUG, DEL_ROUTE, DEL_ADDR, DEL_LINK, DEL_NS = range(7)
-ADD_NS, NS_SYSCTL, ADD_LINK, IF_SYSCTL, SET_LINK, ADD_ADDR, ADD_ROUTE, PLUG, FILES, DAEMON = range(
-    10, 20
-)
+STOP, RMDIR, UNPLUG, DEL_ROUTE, DEL_ADDR, DEL_LINK, DEL_NS, DEL_FIREWALL = range(8)
+# The firewall is in place before any workload is plugged: its first frame is already guarded.
+(ADD_NS, NS_SYSCTL, ADD_LINK, IF_SYSCTL, SET_LINK, ADD_ADDR, ADD_ROUTE, FIREWALL, PLUG, FILES,
+ DAEMON) = range(10, 21)  # fmt: skip
 
 
 @dataclass
@@ -94,6 +101,7 @@ def plan(
     _addresses(p)
     _routes(p, namespaces)
     _workloads(p)
+    _firewall(p)
     if desired.radvd or desired.dnsmasq or observed.daemons or observed.daemon_dirs:
         _daemons(p, renderers or want.default_renderers())
     return p.sort()
@@ -264,6 +272,28 @@ def _workloads(p: _Plan) -> None:
             p.add(PLUG, PlugWorkload(spec, spec_digest, bridges))
     for name in set(p.observed.workloads) - set(wanted):
         p.add(UNPLUG, UnplugWorkload(name))
+
+
+def _firewall(p: _Plan) -> None:
+    """The whole ruleset when rules changed (one transaction, established flows kept), only set
+    elements when just addresses or memberships did, nothing when it is loaded already."""
+    spec, seen = p.desired.firewall, p.observed.firewall
+    if not spec.ports:
+        if seen.loaded is not None:
+            p.add(DEL_FIREWALL, RemoveFirewall(render_removal()))
+        return
+    try:
+        ruleset = want.firewall_ruleset(spec)
+    except ValueError as exc:  # a compiler bug: keep what is loaded, say why, plan the rest
+        log.error("firewall cannot be rendered, left as it is: %s", exc)
+        return
+    loaded = digest(ruleset)
+    if seen.loaded == loaded:
+        return
+    script = ruleset
+    if seen.loaded is not None and seen.spec is not None and sets_only_changed(seen.spec, spec):
+        script = render_set_updates(seen.spec, spec)
+    p.add(FIREWALL, LoadFirewall(script, loaded, firewall_to_json(spec)))
 
 
 def _daemons(p: _Plan, renderers: want.Renderers) -> None:

@@ -53,9 +53,15 @@ class ApiError(ClientError):
         return f"{self.message} ({self.type})"
 
 
+def collection_key(plural: str) -> str:
+    """The body key of a list: URLs say security-groups, bodies security_groups."""
+    return plural.replace("-", "_")
+
+
 def singular(plural: str) -> str:
     """The body key Neutron wraps one resource in: networks -> network."""
-    return _SINGULAR.get(plural, plural[:-1] if plural.endswith("s") else plural)
+    key = collection_key(plural)
+    return _SINGULAR.get(key, key[:-1] if key.endswith("s") else key)
 
 
 def parse_openrc(text: str) -> dict[str, str]:
@@ -340,12 +346,12 @@ class FabricClient:
         while url and url not in seen:
             seen.add(url)
             page = self.request("GET", url, params=params or None) or {}
-            items.extend(page.get(plural) or [])
+            items.extend(page.get(collection_key(plural)) or [])
             params = {}  # a next link carries its own query; httpx would replace it with ours
             url = next(
                 (
                     link.get("href")
-                    for link in page.get(f"{plural}_links") or []
+                    for link in page.get(f"{collection_key(plural)}_links") or []
                     if link.get("rel") == "next"
                 ),
                 None,

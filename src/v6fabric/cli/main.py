@@ -13,6 +13,7 @@ from v6fabric.cli.context import FabricGroup, state
 from v6fabric.cli.ports import port_app, quota_app, token_app
 from v6fabric.cli.resources import network_app
 from v6fabric.cli.routers import router_app
+from v6fabric.cli.security_groups import security_app
 from v6fabric.cli.subnets import subnet_app
 from v6fabric.cli.up import up
 from v6fabric.cli.workloads import workload_app
@@ -32,6 +33,7 @@ app.add_typer(network_app, name="network")
 app.add_typer(subnet_app, name="subnet")
 app.add_typer(port_app, name="port")
 app.add_typer(router_app, name="router")
+app.add_typer(security_app, name="security")
 app.add_typer(quota_app, name="quota")
 app.add_typer(token_app, name="token")
 app.add_typer(admin_app, name="admin")

@@ -82,3 +82,14 @@ def fixed_ip_filters(values: Iterable[str]) -> list[dict[str, str]]:
         "ip-address-substr": "ip_address_substr",
     }
     return [parse_pairs(v, "--fixed-ip", allowed=keys) for v in values]
+
+
+def port_range(text: str, option: str = "--dst-port") -> tuple[int, int]:
+    """--dst-port 22 or 22:23 -> (port_range_min, port_range_max), as the openstack CLI reads it."""
+    low, sep, high = text.partition(":")
+    try:
+        first = int(low)
+        last = int(high) if sep else first
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is not PORT or PORT:PORT", param_hint=option) from None
+    return first, last

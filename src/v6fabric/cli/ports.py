@@ -41,6 +41,7 @@ PORT_LONG = [
     Column("Host", "binding:host_id"),
     Column("VNIC Type", "binding:vnic_type"),
     Column("Port security", "port_security_enabled"),
+    Column("Security groups", "security_groups", True),
     Column("Allowed addresses", "allowed_address_pairs"),
 ]
 FixedIps = Annotated[
@@ -59,6 +60,20 @@ AllowedAddresses = Annotated[
         help="Extra address (or prefix) the port may send from (repeatable).",
     ),
 ]
+SecurityGroups = Annotated[
+    list[str] | None,
+    typer.Option("--security-group", help="Security group name or ID (repeatable)."),
+]
+NoSecurityGroup = Annotated[
+    bool, typer.Option("--no-security-group", help="No groups (set: remove them all first).")
+]
+PortSecurity = Annotated[
+    bool | None,
+    typer.Option(
+        "--enable-port-security/--disable-port-security",
+        help="Anti-spoofing and groups (default: the network's).",
+    ),
+]
 MacAddress = Annotated[str | None, typer.Option("--mac-address", help="MAC address.")]
 DeviceOwner = Annotated[str | None, typer.Option("--device-owner", help="e.g. compute:nova.")]
 DeviceId = Annotated[str | None, typer.Option("--device-id", help="The instance using it.")]
@@ -72,6 +87,10 @@ def _resolved_fixed_ips(api: FabricClient, values: list[str] | None) -> list[dic
         if "subnet_id" in item:
             item["subnet_id"] = api.find_id("subnets", item["subnet_id"])
     return items
+
+
+def _group_ids(api: FabricClient, names: list[str] | None) -> list[str]:
+    return [api.find_id("security-groups", name) for name in names or []]
 
 
 def _wire(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -95,17 +114,18 @@ def port_create(
     ] = None,
     host: Host = None,
     allowed_address: AllowedAddresses = None,
-    disable_port_security: Annotated[
-        bool, typer.Option("--disable-port-security", help="No anti-spoofing or groups.")
-    ] = False,
+    port_security: PortSecurity = None,
+    security_group: SecurityGroups = None,
+    no_security_group: NoSecurityGroup = False,
     description: Description = None,
     project: Project = None,
     json_flag: JsonOption = False,
 ) -> None:
-    """Create a port."""
+    """Create a port (with the project's default security group unless told otherwise)."""
     pairs = options.allowed_addresses(allowed_address or [])
     api = client(ctx)
     fixed = _resolved_fixed_ips(api, fixed_ip)
+    groups = _group_ids(api, security_group)
     attributes = compact(
         name=name,
         network_id=api.find_id("networks", network),
@@ -116,7 +136,8 @@ def port_create(
         vnic_type=vnic_type,
         host=host,
         allowed_address_pairs=pairs or None,
-        port_security_enabled=False if disable_port_security else None,
+        port_security_enabled=port_security,
+        security_groups=[] if no_security_group else groups or None,
         description=description,
         project_id=project,
     )
@@ -183,14 +204,14 @@ def port_set(
     device_owner: DeviceOwner = None,
     device_id: DeviceId = None,
     host: Host = None,
-    port_security: Annotated[
-        bool | None,
-        typer.Option("--enable-port-security/--disable-port-security", help="Anti-spoofing."),
-    ] = None,
+    port_security: PortSecurity = None,
+    security_group: SecurityGroups = None,
+    no_security_group: NoSecurityGroup = False,
     description: Description = None,
     json_flag: JsonOption = False,
 ) -> None:
-    """Change a port; --fixed-ip and --allowed-address add (use --no-... to replace)."""
+    """Change a port; --fixed-ip, --allowed-address and --security-group add (use --no-... to
+    replace)."""
     pairs = options.allowed_addresses(allowed_address or [])
     api = client(ctx)
     current = api.find("ports", port)
@@ -211,6 +232,10 @@ def port_set(
     if pairs or no_allowed_address:
         kept = [] if no_allowed_address else current.get("allowed_address_pairs") or []
         attributes["allowed_address_pairs"] = [*kept, *pairs]
+    if security_group or no_security_group:
+        kept = [] if no_security_group else current.get("security_groups") or []
+        added = [g for g in _group_ids(api, security_group) if g not in kept]
+        attributes["security_groups"] = [*kept, *added]
     updated = api.update("ports", current["id"], _wire(require_changes(ctx, attributes)))
     print_resource(updated, as_json=want_json(ctx, json_flag))
 

@@ -30,13 +30,17 @@ def wire(attributes: dict[str, Any], renames: dict[str, str]) -> dict[str, Any]:
     return {renames.get(key, key): value for key, value in attributes.items()}
 
 
-def delete_each(ctx: typer.Context, plural: str, names: Sequence[str]) -> None:
-    """Delete every one that can be; report the others and fail at the end, as openstack does."""
+def delete_each(
+    ctx: typer.Context, plural: str, names: Sequence[str], by_name: bool = True
+) -> None:
+    """Delete every one that can be; report the others and fail at the end, as openstack does.
+
+    ``by_name=False`` for resources without names (security group rules): IDs only."""
     api = client(ctx)
     failed = 0
     for name in names:
         try:
-            api.delete(plural, api.find_id(plural, name))
+            api.delete(plural, api.find_id(plural, name) if by_name else name)
         except ApiError as exc:
             print_error(f"{name}: {exc}")
             failed += 1

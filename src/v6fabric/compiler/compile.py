@@ -8,6 +8,7 @@ sorted by a stable key, so the same snapshot in any input order gives an equal `
 from __future__ import annotations
 
 from v6fabric.compiler.dhcp import dnsmasq_specs
+from v6fabric.compiler.firewall import firewall_spec
 from v6fabric.compiler.index import build_index
 from v6fabric.compiler.links import (
     dhcp_ports,
@@ -51,13 +52,15 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
         radvd += router_radvd(index, routers)
         radvd += isolated_radvd(index, serving, routed_subnet_ids(index, routers))
         dnsmasq += dnsmasq_specs(index, serving)
+    networks = network_specs(index, ports)
     return HostState(
         host=host,
         revision=snapshot.revision,
-        networks=tuple(network_specs(index, ports)),
+        networks=tuple(networks),
         ports=tuple(sorted(ports, key=lambda port: port.port_id)),
         namespaces=tuple(sorted(namespaces, key=lambda namespace: namespace.name)),
         radvd=tuple(sorted(radvd, key=lambda spec: spec.namespace)),
         dnsmasq=tuple(sorted(dnsmasq, key=lambda spec: spec.namespace)),
         workloads=tuple(sorted(workload_specs(index, host), key=lambda w: w.workload_id)),
+        firewall=firewall_spec(snapshot, index, ports, networks),
     )

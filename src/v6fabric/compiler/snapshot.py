@@ -34,6 +34,7 @@ class Snapshot:
     workloads: tuple[Wire, ...]
     network_hosts: tuple[str, ...]
     dns_domain: str | None
+    security_groups: tuple[Wire, ...] = ()  # with their ``security_group_rules`` embedded
 
     @classmethod
     def build(
@@ -47,6 +48,7 @@ class Snapshot:
         workloads: Iterable[Wire] = (),
         network_hosts: Iterable[str] = (),
         dns_domain: str | None = None,
+        security_groups: Iterable[Wire] = (),
     ) -> Snapshot:
         """A snapshot from any iterables (lists from a query, generators), as tuples."""
         return cls(
@@ -58,6 +60,7 @@ class Snapshot:
             workloads=tuple(workloads),
             network_hosts=tuple(network_hosts),
             dns_domain=dns_domain,
+            security_groups=tuple(security_groups),
         )
 
     @property

@@ -79,3 +79,14 @@ def parse_ip_or_cidr(text: object) -> IPNetwork | None:
         return ipaddress.ip_network(text, strict=True)
     except ValueError:
         return None
+
+
+def parse_ip_prefix(text: object) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface | None:
+    """An address with an optional prefix length, host bits kept (a security group rule's
+    remote_ip_prefix, which Neutron stores as given with the mask added)."""
+    if not _is_address_text(text):
+        return None
+    try:
+        return ipaddress.ip_interface(text)
+    except ValueError:
+        return None

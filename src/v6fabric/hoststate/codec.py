@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from v6fabric.hoststate import model
+from v6fabric.hoststate.firewall import FirewallSpec
 from v6fabric.hoststate.model import HOSTSTATE_VERSION, HostState
 
 
@@ -38,7 +38,7 @@ def to_dict(value: Any) -> Any:
 @functools.cache
 def _hints(tp: type) -> dict[str, Any]:
     """Resolved field types, once per class (resolving them was most of a decode)."""
-    return typing.get_type_hints(tp, vars(model))
+    return typing.get_type_hints(tp)  # in the module that defines tp
 
 
 def _build(tp: Any, data: Any) -> Any:
@@ -87,3 +87,11 @@ def decode(raw: bytes | str) -> HostState:
 def content_hash(state: HostState) -> str:
     """A stable hash of what the host should have (the revision excluded)."""
     return _digest(to_dict(dataclasses.replace(state, revision=0)))
+
+
+def firewall_to_json(spec: FirewallSpec) -> str:
+    return orjson.dumps(to_dict(spec), option=orjson.OPT_SORT_KEYS).decode()
+
+
+def firewall_from_json(raw: str | bytes) -> FirewallSpec:
+    return _build(FirewallSpec, orjson.loads(raw))

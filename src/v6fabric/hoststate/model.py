@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from v6fabric.hoststate.firewall import FirewallSpec
+
 HOSTSTATE_VERSION = 1
 
 BRIDGE_PREFIX = "v6b-"
@@ -204,4 +206,5 @@ class HostState:
     radvd: tuple[RadvdSpec, ...] = ()
     dnsmasq: tuple[DnsmasqSpec, ...] = ()
     workloads: tuple[WorkloadSpec, ...] = ()
+    firewall: FirewallSpec = field(default_factory=FirewallSpec)
     version: int = field(default=HOSTSTATE_VERSION)

@@ -145,6 +145,12 @@ def render_ruleset(spec: FirewallSpec) -> str:
     return header("nftables: port security and security groups") + _script(spec, elements=True)
 
 
+def render_removal() -> str:
+    """Our two tables gone (declared first, so it works whether or not they exist)."""
+    lines = [f"add table {f} {TABLE}\ndelete table {f} {TABLE}\n" for f in ("bridge", "inet")]
+    return "".join(lines)
+
+
 def sets_only_changed(old: FirewallSpec, new: FirewallSpec) -> bool:
     """True when ``new`` differs from ``old`` in set elements only (or not at all)."""
     return _script(old, elements=False) == _script(new, elements=False)

@@ -31,8 +31,9 @@ from v6fabric.services import common
 class ResourceAccess:
     table: Table
     not_found: Callable[[str], FabricError]
-    # Extra rows a non-admin may read beside its own project's (shared, external, ...).
-    also_visible: Callable[[], ColumnElement[bool]] | None = None
+    # Extra rows a non-admin may read beside its own project's (shared, external, the rules
+    # of its own security groups, ...).
+    also_visible: Callable[[RequestContext], ColumnElement[bool]] | None = None
 
     @functools.cached_property
     def columns(self) -> list[ColumnElement[Any]]:
@@ -46,7 +47,7 @@ class ResourceAccess:
         if ctx.is_admin:
             return None
         own = self.table.c.project_id == ctx.project_id
-        return own if self.also_visible is None else own | self.also_visible()
+        return own if self.also_visible is None else own | self.also_visible(ctx)
 
     def select_visible(self, ctx: RequestContext) -> Select:
         """Every column, timestamps as stored (see ``common.timestamp``)."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, case, func, select
+from sqlalchemy import Connection, Table, case, func, select, update
 
 from v6fabric.domain.constants import DEFAULT_QUOTAS
 from v6fabric.domain.errors import BadRequest, HTTPBadRequest, OverQuota, PolicyNotAuthorized
@@ -35,36 +35,42 @@ def timestamp(value: datetime | str) -> str:
     return value.isoformat(timespec="seconds") + "Z"
 
 
-def standard_attributes(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The attributes every Neutron resource carries (``row`` is a mapping of columns)."""
-    return {
+def standard_attributes(row: Mapping[str, Any], named: bool = True) -> dict[str, Any]:
+    """The attributes every Neutron resource carries (``row`` is a mapping of columns).
+
+    Security group rules are the exception: no name and no tags (``named=False``)."""
+    out = {
         "id": row["id"],
-        "name": row["name"],
         "description": row["description"],
         "project_id": row["project_id"],
         "tenant_id": row["project_id"],
         "revision_number": row["revision_number"],
         "created_at": timestamp(row["created_at"]),
         "updated_at": timestamp(row["updated_at"]),
-        "tags": [],
     }
+    if named:
+        out["name"] = row["name"]
+        out["tags"] = []
+    return out
 
 
 def new_standard_values(
-    item_id: str, project_id: str, body: Mapping[str, Any] | None = None
+    item_id: str, project_id: str, body: Mapping[str, Any] | None = None, named: bool = True
 ) -> dict[str, Any]:
     """The standard columns of a new row (the counterpart of ``standard_attributes``)."""
     now = utcnow()
     body = body or {}
-    return {
+    values = {
         "id": item_id,
         "project_id": project_id,
-        "name": body.get("name") or "",
         "description": body.get("description") or "",
         "revision_number": 1,
         "created_at": now,
         "updated_at": now,
     }
+    if named:
+        values["name"] = body.get("name") or ""
+    return values
 
 
 def require_write(ctx: RequestContext, action: str) -> None:
@@ -120,3 +126,14 @@ def check_quota(
 def touched(row_revision: int, now: Any) -> dict[str, Any]:
     """Values every update writes: the next revision number and the update time."""
     return {"revision_number": row_revision + 1, "updated_at": now}
+
+
+def touch_rows(conn: Connection, table: Table, ids: Collection[str]) -> None:
+    """A child changed (a rule, an interface): its parents get the next revision, as Neutron's
+    ``revises_on_change`` does."""
+    if ids:
+        conn.execute(
+            update(table)
+            .where(table.c.id.in_(list(ids)))
+            .values(revision_number=table.c.revision_number + 1, updated_at=utcnow())
+        )

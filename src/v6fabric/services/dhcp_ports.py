@@ -80,5 +80,4 @@ def _new_port(conn: Connection, network_id: str) -> fixed_ips.PortIdentity:
         project_id=network.project_id,
         device_owner=DEVICE_OWNER_DHCP,
         device_id=f"dhcp-{network_id}",
-        port_security=False,
     )

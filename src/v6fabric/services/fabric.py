@@ -145,4 +145,5 @@ class FabricService:
                 "workloads": self.services.workloads.list_in(conn, ctx),
                 "network_hosts": network_hosts,
                 "dns_domain": self.settings.dns_domain,
+                "security_groups": self.services.security_groups.list_in(conn, ctx, everything),
             }

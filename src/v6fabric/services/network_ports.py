@@ -17,11 +17,11 @@ def insert_network_port(
     project_id: str,
     device_owner: str,
     device_id: str,
-    port_security: bool,
 ) -> PortIdentity:
     """A port row with no addresses yet (the caller assigns them with ``fixed_ips.assign``).
 
-    The MAC is random: a clash hits the unique constraint and the write is retried."""
+    As in Neutron, a network-owned port has no port security and no security groups. The MAC
+    is random: a clash hits the unique constraint and the write is retried."""
     identity = PortIdentity(common.new_id(), network_id, generate_mac(), device_owner)
     conn.execute(
         ports.insert().values(
@@ -32,8 +32,7 @@ def insert_network_port(
             status="DOWN",
             device_id=device_id,
             device_owner=device_owner,
-            port_security_enabled=port_security,
-            allowed_address_pairs=[],
+            port_security_enabled=False,
             binding_host_id="",
             binding_vnic_type="normal",
             binding_profile={},

@@ -28,6 +28,7 @@ from v6fabric.services.query import (
     parse_int,
     standard_columns,
 )
+from v6fabric.services.security_group_rows import ensure_default_group
 from v6fabric.services.segments import max_mtu, requested_segment, reserve_segment, validate_segment
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
@@ -62,7 +63,7 @@ SPEC = ListSpec(
 ACCESS = ResourceAccess(
     networks,
     lambda net_id: NetworkNotFound(net_id=net_id),
-    lambda: c.shared.is_(True) | c.external.is_(True),  # readable by every project
+    lambda _ctx: c.shared.is_(True) | c.external.is_(True),  # readable by every project
 )
 fetch_visible = ACCESS.fetch_visible
 fetch_owned = ACCESS.fetch_owned
@@ -148,6 +149,7 @@ class NetworkService:
     def _insert(self, conn: Connection, ctx: RequestContext, body: Mapping[str, Any]) -> Any:
         project = common.owner_project(ctx, body, "network")
         common.check_quota(conn, project, "network", networks)
+        ensure_default_group(conn, project)  # as Neutron does before a network is created
         requested = requested_segment(body)
         if requested is not None:
             validate_segment(self.settings, requested)

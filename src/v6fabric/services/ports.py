@@ -1,4 +1,5 @@
-"""Ports: MACs, fixed IPs (via ``fixed_ips``), address pairs, port security and binding."""
+"""Ports: MACs, fixed IPs (via ``fixed_ips``), binding, and their security (via
+``port_security``: port_security_enabled, security groups, allowed address pairs)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,11 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, select, update
+from sqlalchemy import Column, Connection, Select, delete, exists, select, update
 
-from v6fabric.domain.addresses import generate_mac, is_valid_port_mac, parse_ip_or_cidr, parse_mac
-from v6fabric.domain.constants import MAX_ALLOWED_ADDRESS_PAIRS, VNIC_TYPES
+from v6fabric.domain.addresses import generate_mac, is_valid_port_mac, parse_mac
+from v6fabric.domain.constants import VNIC_TYPES
 from v6fabric.domain.errors import (
-    AddressPairAndPortSecurityRequired,
-    AllowedAddressPairExhausted,
-    DuplicateAddressPairInRequest,
     HTTPBadRequest,
     MacAddressInUse,
     PolicyNotAuthorized,
@@ -22,7 +20,7 @@ from v6fabric.domain.errors import (
     invalid_attribute,
 )
 from v6fabric.identity.context import RequestContext
-from v6fabric.services import allocations, common, fixed_ips
+from v6fabric.services import allocations, common, fixed_ips, port_security
 from v6fabric.services.access import ResourceAccess
 from v6fabric.services.networks import fetch_visible as fetch_network
 from v6fabric.services.query import (
@@ -36,7 +34,7 @@ from v6fabric.services.query import (
 from v6fabric.services.routers import prevent_router_port_deletion
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
-from v6fabric.store.tables import ip_allocations, ports
+from v6fabric.store.tables import ip_allocations, port_security_groups, ports
 
 c = ports.c
 a = ip_allocations.c
@@ -66,13 +64,13 @@ SPEC = ListSpec(
             "binding:vif_type",
             "binding:vif_details",
             "tags",
-            "security_groups",
             "extra_dhcp_opts",
         }
     ),
 )
 ACCESS = ResourceAccess(ports, lambda port_id: PortNotFound(port_id=port_id))
 LARGE_RENDER = 900
+IPS_OF_PORTS = select(a.port_id, a.subnet_id, a.ip_address).order_by(a.port_id, a.position)
 ADMIN_ATTRIBUTES = ("binding:host_id", "binding:profile")
 UPDATABLE = ("name", "description", "admin_state_up", "device_id", "device_owner")
 
@@ -95,37 +93,13 @@ def _fixed_ips_filter(values: Sequence[str]):  # type: ignore[no-untyped-def]
     return exists().where(*clauses)
 
 
-def _parse_pairs(raw: object, port_mac: str) -> list[dict[str, str]]:
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise invalid_attribute("allowed_address_pairs", f"'{raw}' is not a list")
-    pairs: list[dict[str, str]] = []
-    for item in raw:
-        if (
-            not isinstance(item, dict)
-            or "ip_address" not in item
-            or set(item) - {"ip_address", "mac_address"}
-        ):
-            raise invalid_attribute("allowed_address_pairs", f"Invalid address pair '{item}'")
-        net = parse_ip_or_cidr(item["ip_address"])
-        if net is None:
-            raise invalid_attribute(
-                "allowed_address_pairs", f"'{item['ip_address']}' is not a valid IP address"
-            )
-        mac = parse_mac(item.get("mac_address") or port_mac)
-        if mac is None:
-            raise invalid_attribute(
-                "allowed_address_pairs", f"'{item.get('mac_address')}' is not a valid MAC address"
-            )
-        ip_text = str(net) if "/" in item["ip_address"] else str(net.network_address)
-        pair = {"ip_address": ip_text, "mac_address": mac}
-        if pair in pairs:
-            raise DuplicateAddressPairInRequest(mac_address=mac, ip_address=ip_text)
-        pairs.append(pair)
-    if len(pairs) > MAX_ALLOWED_ADDRESS_PAIRS:
-        raise AllowedAddressPairExhausted(quota=MAX_ALLOWED_ADDRESS_PAIRS)
-    return pairs
+def _security_groups_filter(values: Sequence[str]):  # type: ignore[no-untyped-def]
+    """``security_groups=X``: ports bound to any of the groups (port-security-groups-filtering)."""
+    bindings = port_security_groups.c
+    return exists().where(bindings.port_id == c.id, bindings.security_group_id.in_(values))
+
+
+EXTRA_FILTERS = {"fixed_ips": _fixed_ips_filter, "security_groups": _security_groups_filter}
 
 
 def _check_mac(conn: Connection, network_id: str, raw: object) -> str:
@@ -145,27 +119,34 @@ class PortService:
     # --- reads ----------------------------------------------------------------------------
 
     def _render(self, conn: Connection, ctx: RequestContext, rows: Sequence[Any]) -> list[dict]:
-        ips: dict[str, list[dict[str, str]]] = {r[0]: [] for r in rows}  # id is the first column
-        stmt = select(a.port_id, a.subnet_id, a.ip_address).order_by(a.port_id, a.position)
-        if len(ips) > LARGE_RENDER:
-            # One query for the caller's whole view beats thousands of bound ids.
-            if (clause := ACCESS.visible(ctx)) is not None:
-                stmt = stmt.where(a.port_id.in_(select(c.id).where(clause)))
-        elif ips:
-            stmt = stmt.where(a.port_id.in_(list(ips)))
-        else:
-            return []
-        for port_id, subnet_id, ip in conn.execute(stmt).all():
-            if port_id in ips:
-                ips[port_id].append({"subnet_id": subnet_id, "ip_address": ip})
+        ids = [row[0] for row in rows]  # id is the first column
+        # A whole-view query (see _of_ports) also brings rows of other ports: never read.
+        fixed: dict[str, list[dict[str, str]]] = defaultdict(list)
+        pairs: dict[str, list[dict[str, str]]] = defaultdict(list)
+        groups: dict[str, list[str]] = defaultdict(list)
+        for port_id, subnet_id, ip in _of_ports(conn, ctx, ids, IPS_OF_PORTS, a.port_id):
+            fixed[port_id].append({"subnet_id": subnet_id, "ip_address": ip})
+        for port_id, ip, mac in _of_ports(conn, ctx, ids, *port_security.PAIRS):
+            pairs[port_id].append({"ip_address": ip, "mac_address": mac})
+        for port_id, group_id in _of_ports(conn, ctx, ids, *port_security.GROUPS):
+            groups[port_id].append(group_id)
         keys = rows[0]._fields if rows else ()
         # Plain dicts: a Row's attribute access costs ten times a dict lookup.
         records = [dict(zip(keys, row, strict=True)) for row in rows]
-        return [self._to_wire(ctx, r, ips[r["id"]]) for r in records]
+        return [
+            self._to_wire(
+                ctx, r, fixed.get(r["id"], []), pairs.get(r["id"], []), groups.get(r["id"], [])
+            )
+            for r in records
+        ]
 
     @staticmethod
     def _to_wire(
-        ctx: RequestContext, row: Mapping[str, Any], fixed: list[dict[str, str]]
+        ctx: RequestContext,
+        row: Mapping[str, Any],
+        fixed: list[dict[str, str]],
+        pairs: list[dict[str, str]],
+        groups: list[str],
     ) -> dict[str, Any]:
         out = {
             **common.standard_attributes(row),
@@ -176,8 +157,9 @@ class PortService:
             "device_id": row["device_id"],
             "device_owner": row["device_owner"],
             "fixed_ips": fixed,
-            "allowed_address_pairs": row["allowed_address_pairs"],
+            "allowed_address_pairs": pairs,
             "port_security_enabled": row["port_security_enabled"],
+            "security_groups": groups,
             "binding:vnic_type": row["binding_vnic_type"],
         }
         if ctx.is_admin:
@@ -194,7 +176,7 @@ class PortService:
     def list_in(self, conn: Connection, ctx: RequestContext, query: ListQuery) -> list[dict]:
         """The list inside the caller's transaction (the fabric's consistent snapshot)."""
         stmt = ACCESS.select_visible(ctx)
-        rows = apply_list(conn, SPEC, stmt, query, {"fixed_ips": _fixed_ips_filter})
+        rows = apply_list(conn, SPEC, stmt, query, EXTRA_FILTERS)
         return self._render(conn, ctx, rows)
 
     def get(self, ctx: RequestContext, port_id: str) -> dict:
@@ -231,12 +213,14 @@ class PortService:
         else:
             # 24 random bits: a clash is rare, and the unique constraint makes the write retry.
             mac = generate_mac()
-        security = body.get("port_security_enabled")
-        if security is None:
-            security = network.port_security_enabled
-        pairs = _parse_pairs(body.get("allowed_address_pairs"), mac)
-        if pairs and not security:
-            raise AddressPairAndPortSecurityRequired()
+        security = port_security.for_new_port(
+            conn,
+            ctx,
+            body,
+            project_id=project,
+            network_security=network.port_security_enabled,
+            mac=mac,
+        )
         vnic = body.get("binding:vnic_type") or "normal"
         if vnic not in VNIC_TYPES:
             raise invalid_attribute("binding:vnic_type", f"'{vnic}' is not in {list(VNIC_TYPES)}")
@@ -251,16 +235,16 @@ class PortService:
             status="DOWN",
             device_id=body.get("device_id") or "",
             device_owner=identity.device_owner,
-            port_security_enabled=security,
-            allowed_address_pairs=pairs,
+            port_security_enabled=security.enabled,
             binding_host_id=body.get("binding:host_id") or "",
             binding_vnic_type=vnic,
             binding_profile=body.get("binding:profile") or {},
         )
         conn.execute(ports.insert().values(**values))
+        port_security.write(conn, identity.id, security, replacing=False)
         assigned = fixed_ips.assign(conn, identity, body.get("fixed_ips"))
         fixed = [{"subnet_id": r["subnet_id"], "ip_address": r["ip_address"]} for r in assigned]
-        return self._to_wire(ctx, values, fixed)
+        return self._to_wire(ctx, values, fixed, security.pairs or [], security.groups or [])
 
     def update(self, ctx: RequestContext, port_id: str, body: Mapping[str, Any]) -> dict:
         if "network_id" in body:
@@ -282,17 +266,8 @@ class PortService:
                         port_id=row.id, vif_type="bridge", old_mac=mac, new_mac=body["mac_address"]
                     )
                 mac = values["mac_address"] = _check_mac(conn, row.network_id, body["mac_address"])
-            security = body.get("port_security_enabled", row.port_security_enabled)
-            if security is None:
-                security = row.port_security_enabled
-            values["port_security_enabled"] = security
-            pairs = row.allowed_address_pairs
-            if "allowed_address_pairs" in body:
-                pairs = values["allowed_address_pairs"] = _parse_pairs(
-                    body["allowed_address_pairs"], mac
-                )
-            if pairs and not security:
-                raise AddressPairAndPortSecurityRequired()
+            security = port_security.for_updated_port(conn, ctx, row, body, mac)
+            values["port_security_enabled"] = security.enabled
             if body.get("binding:vnic_type") is not None:
                 if body["binding:vnic_type"] not in VNIC_TYPES:
                     raise invalid_attribute(
@@ -305,6 +280,7 @@ class PortService:
             if "binding:profile" in body:
                 values["binding_profile"] = body["binding:profile"] or {}
             conn.execute(update(ports).where(c.id == row.id).values(**values))
+            port_security.write(conn, row.id, security)
             if "fixed_ips" in body or mac != row.mac_address or "device_owner" in values:
                 self._reassign(conn, row, mac, values.get("device_owner", row.device_owner), body)
             fresh = conn.execute(select(ports).where(c.id == row.id)).one()
@@ -342,6 +318,21 @@ class PortService:
             txn.conn.execute(delete(ports).where(c.id == row.id))
 
         self.db.write(operation)
+
+
+def _of_ports(
+    conn: Connection, ctx: RequestContext, ids: list[str], stmt: Select, port_column: Column
+) -> list[Any]:
+    """The rows of a per-port table (``stmt``) for the ports ``ids``."""
+    if len(ids) > LARGE_RENDER:
+        # One query for the caller's whole view beats thousands of bound ids.
+        if (clause := ACCESS.visible(ctx)) is not None:
+            stmt = stmt.where(port_column.in_(select(c.id).where(clause)))
+    elif ids:
+        stmt = stmt.where(port_column.in_(ids))
+    else:
+        return []
+    return conn.execute(stmt).all()
 
 
 def _eui64_or_none(subnet: Any, mac: str) -> str | None:

@@ -49,9 +49,8 @@ def parse_nullable(text: str) -> str | None:
 def standard_columns(table: Table) -> dict[str, Column]:
     """The filterable and sortable attributes every Neutron resource has."""
     c = table.c
-    return {
+    columns = {
         "id": c.id,
-        "name": c.name,
         "description": c.description,
         "project_id": c.project_id,
         "tenant_id": c.project_id,
@@ -59,6 +58,9 @@ def standard_columns(table: Table) -> dict[str, Column]:
         "created_at": c.created_at,
         "updated_at": c.updated_at,
     }
+    if "name" in c:  # security group rules have none
+        columns["name"] = c.name
+    return columns
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,16 @@ from v6fabric.domain.errors import InvalidInput, PolicyNotAuthorized, invalid_at
 from v6fabric.identity.context import RequestContext
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
-from v6fabric.store.tables import networks, ports, quotas, routers, subnetpools, subnets
+from v6fabric.store.tables import (
+    networks,
+    ports,
+    quotas,
+    routers,
+    security_group_rules,
+    security_groups,
+    subnetpools,
+    subnets,
+)
 
 COUNTED = {
     "network": networks,
@@ -20,6 +29,8 @@ COUNTED = {
     "port": ports,
     "subnetpool": subnetpools,
     "router": routers,
+    "security_group": security_groups,
+    "security_group_rule": security_group_rules,
 }
 
 

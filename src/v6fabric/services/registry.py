@@ -7,6 +7,8 @@ from v6fabric.services.networks import NetworkService
 from v6fabric.services.ports import PortService
 from v6fabric.services.quotas import QuotaService
 from v6fabric.services.routers import RouterService
+from v6fabric.services.security_group_rules import SecurityGroupRuleService
+from v6fabric.services.security_groups import SecurityGroupService
 from v6fabric.services.subnetpools import SubnetPoolService
 from v6fabric.services.subnets import SubnetService
 from v6fabric.services.workloads import WorkloadService
@@ -22,5 +24,7 @@ class Services:
         self.ports = PortService(db, settings)
         self.quotas = QuotaService(db, settings)
         self.routers = RouterService(db, settings)
+        self.security_groups = SecurityGroupService(db, settings)
+        self.security_group_rules = SecurityGroupRuleService(db, settings)
         self.workloads = WorkloadService(db, settings)
         self.fabric = FabricService(db, settings, self)

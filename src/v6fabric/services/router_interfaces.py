@@ -17,7 +17,7 @@ from v6fabric.domain.errors import (
 )
 from v6fabric.services import common, fixed_ips
 from v6fabric.services.network_ports import insert_network_port
-from v6fabric.store.tables import ip_allocations, networks, ports, subnets
+from v6fabric.store.tables import ip_allocations, ports, subnets
 
 a = ip_allocations.c
 
@@ -165,16 +165,12 @@ def delete_port(conn: Connection, port_id: str) -> None:
 def create_interface_port(
     conn: Connection, router: Any, network_id: str, gateway: dict[str, str]
 ) -> Any:
-    security = conn.execute(
-        select(networks.c.port_security_enabled).where(networks.c.id == network_id)
-    ).scalar_one()
     identity = insert_network_port(
         conn,
         network_id=network_id,
         project_id=router.project_id,
         device_owner=DEVICE_OWNER_ROUTER_INTERFACE,
         device_id=router.id,
-        port_security=security,
     )
     fixed_ips.assign(conn, identity, [gateway])
     return conn.execute(select(ports).where(ports.c.id == identity.id)).one()

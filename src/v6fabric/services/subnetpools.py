@@ -62,7 +62,7 @@ SPEC = ListSpec(
 ACCESS = ResourceAccess(
     subnetpools,
     lambda pool_id: SubnetPoolNotFound(subnetpool_id=pool_id),
-    lambda: c.shared.is_(True),
+    lambda _ctx: c.shared.is_(True),
 )
 fetch_visible = ACCESS.fetch_visible
 

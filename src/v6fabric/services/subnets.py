@@ -79,7 +79,7 @@ ACCESS = ResourceAccess(
     subnets,
     lambda subnet_id: SubnetNotFound(subnet_id=subnet_id),
     # subnets of shared and external networks are readable by every project
-    lambda: c.network_id.in_(
+    lambda _ctx: c.network_id.in_(
         select(networks.c.id).where(networks.c.shared.is_(True) | networks.c.external.is_(True))
     ),
 )

@@ -2,7 +2,8 @@
 
 Tables are SQLAlchemy Core objects because the services read and write plain rows; the API never
 sees them (it has its own pydantic wire models). Lists that are small and always read whole
-(DNS servers, host routes, pools, prefixes, address pairs) are JSON columns in their owner row.
+(DNS servers, host routes, pools, prefixes) are JSON columns in their owner row; what the
+firewall compiler joins on (security group bindings, allowed address pairs) has its own table.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ metadata = MetaData()
 ID = 36  # uuid4 text length
 
 
-def _standard_columns(index_project: bool = True) -> list[Column]:
-    """Neutron's standard attributes shared by every resource."""
+def _standard_columns(index_project: bool = True, named: bool = True) -> list[Column]:
+    """Neutron's standard attributes shared by every resource (security group rules have no
+    name)."""
     return [
         Column("id", String(ID), primary_key=True),
         Column("project_id", String(64), nullable=False, index=index_project),
-        Column("name", String(255), nullable=False, default=""),
+        *([Column("name", String(255), nullable=False, default="")] if named else []),
         Column("description", String(255), nullable=False, default=""),
         Column("revision_number", Integer, nullable=False, default=1),
         Column("created_at", DateTime, nullable=False),
@@ -169,7 +171,6 @@ ports = Table(
     Column("device_id", String(255), nullable=False, default=""),
     Column("device_owner", String(255), nullable=False, default=""),
     Column("port_security_enabled", Boolean, nullable=False, default=True),
-    Column("allowed_address_pairs", JSON, nullable=False),
     Column("binding_host_id", String(255), nullable=False, default=""),
     Column("binding_vnic_type", String(32), nullable=False, default="normal"),
     Column("binding_profile", JSON, nullable=False),
@@ -240,4 +241,67 @@ workloads = Table(
     Column("host", String(255), nullable=False, index=True),
     Column("port_ids", JSON, nullable=False),  # in NIC order: eth0, eth1, ...
     Column("status", String(16), nullable=False, default="BUILD"),
+)
+
+# --- security groups (issue 4) --------------------------------------------------------------
+
+security_groups = Table(
+    "security_groups",
+    metadata,
+    *_standard_columns(),
+    Column("stateful", Boolean, nullable=False, default=True),
+    # The project's `default` group (at most one per project: writers are serialised).
+    Column("is_default", Boolean, nullable=False, default=False),
+)
+
+security_group_rules = Table(
+    "security_group_rules",
+    metadata,
+    *_standard_columns(named=False),
+    Column(
+        "security_group_id",
+        String(ID),
+        ForeignKey("security_groups.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("direction", String(16), nullable=False),  # ingress | egress
+    Column("ethertype", String(4), nullable=False),  # IPv4 | IPv6
+    Column("protocol", String(40), nullable=True),  # a name or a number as text; null: any
+    Column("port_range_min", Integer, nullable=True),  # ICMP: the type
+    Column("port_range_max", Integer, nullable=True),  # ICMP: the code
+    Column("remote_ip_prefix", String(64), nullable=True),  # as given, mask added
+    Column("normalized_cidr", String(64), nullable=True),  # the prefix with host bits cleared
+    # Deleting a group removes the rules naming it as their remote, as in Neutron.
+    Column(
+        "remote_group_id",
+        String(ID),
+        ForeignKey("security_groups.id", ondelete="CASCADE"),
+        nullable=True,
+        index=True,
+    ),
+    Column("remote_address_group_id", String(ID), nullable=True),  # no address groups: null
+)
+
+port_security_groups = Table(
+    "port_security_groups",
+    metadata,
+    Column("port_id", String(ID), ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "security_group_id",
+        String(ID),
+        ForeignKey("security_groups.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,  # the members of a remote group
+    ),
+    Column("position", Integer, nullable=False, default=0),
+)
+
+allowed_address_pairs = Table(
+    "allowed_address_pairs",
+    metadata,
+    Column("port_id", String(ID), ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True),
+    Column("mac_address", String(17), primary_key=True),
+    Column("ip_address", String(64), primary_key=True),  # an address or a CIDR
+    Column("position", Integer, nullable=False, default=0),
 )

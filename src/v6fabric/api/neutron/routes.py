@@ -25,6 +25,18 @@ RESOURCES = [
     ("subnetpool", "subnetpools", schemas.SubnetPoolCreate, schemas.SubnetPoolUpdate),
     ("port", "ports", schemas.PortCreate, schemas.PortUpdate),
     ("router", "routers", schemas.RouterCreate, schemas.RouterUpdate),
+    (
+        "security_group",
+        "security_groups",
+        schemas.SecurityGroupCreate,
+        schemas.SecurityGroupUpdate,
+    ),
+    (
+        "security_group_rule",
+        "security_group_rules",
+        schemas.SecurityGroupRuleCreate,
+        schemas.SecurityGroupRuleUpdate,
+    ),
 ]
 
 
@@ -49,10 +61,16 @@ def _body(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(exclude_unset=True, by_alias=True)
 
 
+def collection_path(plural: str) -> str:
+    """The URL of a collection: body keys say security_groups, URLs security-groups."""
+    return "/v2.0/" + plural.replace("_", "-")
+
+
 def _add_resource(
     router: APIRouter, singular: str, plural: str, create: type, update: type
 ) -> None:
     tag = [plural]
+    path = collection_path(plural)
     create_request = create_model(
         f"{create.__name__}Request",
         **{singular: (create | None, None), plural: (list[create] | None, None)},  # type: ignore[valid-type]
@@ -62,7 +80,7 @@ def _add_resource(
     def service(request: Request) -> Any:
         return getattr(request.app.state.services, plural)
 
-    @router.get(f"/v2.0/{plural}", tags=tag, summary=f"List {plural}")
+    @router.get(path, tags=tag, summary=f"List {plural}")
     async def list_items(request: Request, ctx: RequestContext = Depends(caller)) -> Response:
         query, fields = parse_list_query(request)
         heavy = not query.limit or query.limit > HEAVY_LIST
@@ -72,7 +90,7 @@ def _add_resource(
             body[f"{plural}_links"] = links
         return JSONBody(body)
 
-    @router.post(f"/v2.0/{plural}", tags=tag, status_code=201, summary=f"Create {singular} or bulk")
+    @router.post(path, tags=tag, status_code=201, summary=f"Create {singular} or bulk")
     async def create_items(
         request: Request,
         payload: create_request,
@@ -87,7 +105,7 @@ def _add_resource(
             return JSONBody({singular: created[0]}, status_code=201)
         return JSONBody({plural: created}, status_code=201)
 
-    @router.get(f"/v2.0/{plural}/{{item_id}}", tags=tag, summary=f"Show {singular}")
+    @router.get(f"{path}/{{item_id}}", tags=tag, summary=f"Show {singular}")
     async def show_item(
         request: Request, item_id: str, ctx: RequestContext = Depends(caller)
     ) -> Response:
@@ -95,7 +113,7 @@ def _add_resource(
         item = await run_service(request, lambda: service(request).get(ctx, item_id))
         return JSONBody({singular: select_fields(item, fields)})
 
-    @router.put(f"/v2.0/{plural}/{{item_id}}", tags=tag, summary=f"Update {singular}")
+    @router.put(f"{path}/{{item_id}}", tags=tag, summary=f"Update {singular}")
     async def update_item(
         request: Request,
         item_id: str,
@@ -106,9 +124,7 @@ def _add_resource(
         updated = await run_service(request, lambda: service(request).update(ctx, item_id, body))
         return JSONBody({singular: updated})
 
-    @router.delete(
-        f"/v2.0/{plural}/{{item_id}}", tags=tag, status_code=204, summary=f"Delete {singular}"
-    )
+    @router.delete(f"{path}/{{item_id}}", tags=tag, status_code=204, summary=f"Delete {singular}")
     async def delete_item(
         request: Request, item_id: str, ctx: RequestContext = Depends(caller)
     ) -> Response:
@@ -251,8 +267,8 @@ def _add_discovery(router: APIRouter) -> None:
                 "resources": [
                     {
                         "name": singular,
-                        "collection": plural,
-                        "links": [{"href": f"{base}/v2.0/{plural}", "rel": "self"}],
+                        "collection": collection_path(plural).removeprefix("/v2.0/"),
+                        "links": [{"href": f"{base}{collection_path(plural)}", "rel": "self"}],
                     }
                     for singular, plural, _, _ in RESOURCES
                 ]

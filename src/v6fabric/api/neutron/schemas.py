@@ -119,8 +119,9 @@ class PortCreate(_Owned):
     )
     device_id: str | None = None
     device_owner: str | None = None
-    allowed_address_pairs: Dicts | None = None
+    allowed_address_pairs: Any = None
     port_security_enabled: bool | None = None
+    security_groups: Any = Field(None, description="Group IDs; default: the project's default.")
     binding_host_id: str | None = Field(None, alias="binding:host_id")
     binding_vnic_type: str | None = Field(None, alias="binding:vnic_type")
     binding_profile: dict[str, Any] | None = Field(None, alias="binding:profile")
@@ -134,8 +135,9 @@ class PortUpdate(_Wire):
     fixed_ips: Dicts | None = None
     device_id: str | None = None
     device_owner: str | None = None
-    allowed_address_pairs: Dicts | None = None
+    allowed_address_pairs: Any = None
     port_security_enabled: bool | None = None
+    security_groups: Any = None
     binding_host_id: str | None = Field(None, alias="binding:host_id")
     binding_vnic_type: str | None = Field(None, alias="binding:vnic_type")
     binding_profile: dict[str, Any] | None = Field(None, alias="binding:profile")
@@ -177,6 +179,38 @@ class RouterRoutesRequest(_Wire):
     """Body of add_extraroutes / remove_extraroutes (extraroute-atomic)."""
 
     router: RouterRoutes
+
+
+class SecurityGroupCreate(_Owned):
+    stateful: bool | None = None
+
+
+class SecurityGroupUpdate(_Wire):
+    name: str | None = None
+    description: str | None = None
+    stateful: bool | None = None
+
+
+class SecurityGroupRuleCreate(_Wire):
+    """Values are Any: the service converts them and answers with Neutron's own messages."""
+
+    security_group_id: str | None = None
+    direction: Any = None
+    ethertype: Any = None
+    protocol: Any = Field(None, description="A name (tcp, ipv6-icmp, ...) or a number 0-255.")
+    port_range_min: Any = Field(None, description="First port, or the ICMP type.")
+    port_range_max: Any = Field(None, description="Last port, or the ICMP code.")
+    remote_ip_prefix: Any = None
+    remote_group_id: Any = None
+    remote_address_group_id: Any = None
+    description: str | None = None
+    project_id: str | None = None
+    tenant_id: str | None = None
+
+
+class SecurityGroupRuleUpdate(SecurityGroupRuleCreate):
+    """Only the description changes; the other attributes are accepted here so that the
+    service refuses them with Neutron's "Cannot update read-only attribute"."""
 
 
 class QuotaUpdate(_Wire):

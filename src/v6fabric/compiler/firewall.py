@@ -1,0 +1,173 @@
+"""The ``FirewallSpec`` of a host: what its ports may send, and what their groups let in and out.
+
+From Neutron's wire shapes: a port's ``port_security_enabled`` (default True),
+``security_groups`` and ``allowed_address_pairs`` (a pair without a MAC uses the port's);
+network-owned ports (router, DHCP) are never filtered, as in Neutron. Rules are translated from
+Neutron's encoding (protocol names, ICMP type and code in ``port_range_min``/``max``) into
+``SecurityGroupRule``'s. A group named as a rule's remote becomes a set of its members'
+addresses, from every port in the group on any host: a peer on another host is a member too.
+
+Conntrack zones are per network and stable: a hash of the network id, probed past collisions
+in id order, so a network keeps its zone (and its flows their state) while others come and go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from v6fabric.compiler.index import Index, PortView, SubnetView
+from v6fabric.compiler.snapshot import Snapshot, Wire
+from v6fabric.domain.security_rules import protocol_number
+from v6fabric.hoststate.firewall import (
+    AllowedAddress,
+    FirewallNetwork,
+    FirewallPort,
+    FirewallSpec,
+    RemoteGroup,
+    SecurityGroup,
+    SecurityGroupRule,
+)
+from v6fabric.hoststate.model import NetworkSpec, PortSpec
+
+ZONES = 65535
+ICMP_PROTOCOLS = (1, 58)
+
+
+def firewall_spec(
+    snapshot: Snapshot,
+    index: Index,
+    ports: Sequence[PortSpec],
+    networks: Sequence[NetworkSpec],
+) -> FirewallSpec:
+    """The firewall of the host whose ``ports`` and ``networks`` (bridges) these are."""
+    wires = {wire["id"]: wire for wire in snapshot.ports}
+    local = [
+        _port(spec, index.ports_by_id.get(spec.port_id), wires.get(spec.port_id, {}))
+        for spec in ports
+    ]
+    guarded = [port for port in local if port.port_security]
+    groups = {wire["id"]: wire for wire in snapshot.security_groups}
+    used = sorted({g for port in guarded for g in port.security_groups if g in groups})
+    security_groups = [_group(groups[g]) for g in used]
+    remote_ids = {
+        rule.remote_group for group in security_groups for rule in group.rules if rule.remote_group
+    }
+    zones = zone_numbers(net.network_id for net in networks)
+    return FirewallSpec(
+        networks=tuple(
+            FirewallNetwork(
+                network_id=net.network_id,
+                bridge=net.bridge,
+                zone=zones[net.network_id],
+                ra_sources=_ra_sources(index.subnets_by_network.get(net.network_id, ())),
+            )
+            for net in networks
+        ),
+        ports=tuple(local),
+        security_groups=tuple(security_groups),
+        remote_groups=tuple(_members(index, wires, g) for g in sorted(remote_ids)),
+    )
+
+
+def zone_numbers(network_ids: Iterable[str]) -> dict[str, int]:
+    zones: dict[str, int] = {}
+    taken: set[int] = set()
+    for network_id in sorted(set(network_ids)):
+        zone = int(hashlib.sha256(network_id.encode()).hexdigest()[:8], 16) % ZONES + 1
+        while zone in taken:
+            zone = zone % ZONES + 1
+        taken.add(zone)
+        zones[network_id] = zone
+    return zones
+
+
+def _port(spec: PortSpec, view: PortView | None, wire: Wire) -> FirewallPort:
+    owned = spec.kind != "workload" or (view is not None and view.network_owned)
+    mac = spec.mac.lower()
+    return FirewallPort(
+        port_id=spec.port_id,
+        tap=spec.tap,
+        network_id=spec.network_id,
+        mac=mac,
+        role=spec.kind,
+        port_security=not owned and bool(wire.get("port_security_enabled", True)),
+        allowed=tuple(_allowed(view, wire, mac)),
+        security_groups=() if owned else tuple(wire.get("security_groups") or ()),
+    )
+
+
+def _allowed(view: PortView | None, wire: Wire, mac: str) -> list[AllowedAddress]:
+    allowed = [
+        AllowedAddress(_host_prefix(fixed.address), mac)
+        for fixed in (view.fixed_ips if view else ())
+    ]
+    for pair in wire.get("allowed_address_pairs") or ():
+        prefix = _prefix(pair.get("ip_address"))
+        if prefix is not None:
+            allowed.append(AllowedAddress(prefix, str(pair.get("mac_address") or mac).lower()))
+    return allowed
+
+
+def _host_prefix(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    return f"{address}/{address.max_prefixlen}"
+
+
+def _prefix(text: object) -> str | None:
+    try:
+        return ipaddress.ip_network(str(text), strict=False).with_prefixlen
+    except ValueError:
+        return None
+
+
+def _ra_sources(subnets: Iterable[SubnetView]) -> tuple[str, ...]:
+    """Upstream routers of provider subnets: a link-local ``gateway_ip`` (R3, R16)."""
+    return tuple(
+        str(s.gateway_ip)
+        for s in subnets
+        if s.ip_version == 6 and s.gateway_ip is not None and s.gateway_ip.is_link_local
+    )
+
+
+def _group(wire: Wire) -> SecurityGroup:
+    return SecurityGroup(
+        group_id=wire["id"],
+        stateful=bool(wire.get("stateful", True)),
+        rules=tuple(_rule(rule) for rule in wire.get("security_group_rules") or ()),
+    )
+
+
+def _rule(wire: Mapping[str, Any]) -> SecurityGroupRule:
+    ethertype = wire.get("ethertype") or "IPv4"
+    protocol = wire.get("protocol")
+    number = protocol_number(str(protocol)) if protocol not in (None, "", "any") else None
+    if number == 1 and ethertype == "IPv6":
+        number = 58  # Neutron accepts "icmp" in an IPv6 rule and means ICMPv6
+    low, high = wire.get("port_range_min"), wire.get("port_range_max")
+    icmp = number in ICMP_PROTOCOLS
+    return SecurityGroupRule(
+        direction=wire["direction"],
+        ethertype=ethertype,
+        protocol=number,
+        port_min=None if icmp else low,
+        port_max=None if icmp else (high if high is not None else low),
+        icmp_type=low if icmp else None,
+        icmp_code=high if icmp else None,
+        remote_prefix=_prefix(wire["remote_ip_prefix"]) if wire.get("remote_ip_prefix") else None,
+        remote_group=wire.get("remote_group_id") or None,
+        rule_id=wire.get("id") or "",
+    )
+
+
+def _members(index: Index, wires: Mapping[str, Wire], group_id: str) -> RemoteGroup:
+    ipv6: list[str] = []
+    ipv4: list[str] = []
+    for port in index.ports:
+        wire = wires.get(port.id, {})
+        if group_id not in (wire.get("security_groups") or ()):
+            continue
+        for allowed in _allowed(port, wire, port.mac):
+            (ipv6 if ":" in allowed.cidr else ipv4).append(allowed.cidr)
+    return RemoteGroup(group_id, ipv6=tuple(ipv6), ipv4=tuple(ipv4))

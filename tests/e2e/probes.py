@@ -1,0 +1,163 @@
+"""Did a flow get through? UDP datagrams, raw IP protocols and a long-lived TCP session, each
+between two workload namespaces, for the security-group proofs (R13).
+
+Every probe answers with what the receiving side actually got, so a test asserting "dropped"
+fails as soon as the packet arrives, and one asserting "passes" fails when it does not.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from v6fabric.drivers.commands import in_netns
+
+# Receives on (address, port) or a raw protocol for ``timeout`` seconds; prints "ready", then
+# one line per datagram received, then exits.
+_RECEIVER = """
+import socket, sys, time
+kind, address, number, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+family = socket.AF_INET6 if ':' in address else socket.AF_INET
+if kind == 'udp':
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind((address, number))
+else:
+    s = socket.socket(family, socket.SOCK_RAW, number)
+print('ready', flush=True)
+deadline = time.monotonic() + timeout
+while (left := deadline - time.monotonic()) > 0:
+    s.settimeout(left)
+    try:
+        data, peer = s.recvfrom(2048)
+    except socket.timeout:
+        break
+    if b'v6fabric-probe' in data:
+        print(peer[0], flush=True)
+"""
+
+_SENDER = """
+import socket, sys, time
+kind, address, number = sys.argv[1], sys.argv[2], int(sys.argv[3])
+family = socket.AF_INET6 if ':' in address else socket.AF_INET
+if kind == 'udp':
+    s = socket.socket(family, socket.SOCK_DGRAM)
+else:
+    s = socket.socket(family, socket.SOCK_RAW, number)
+for _ in range(3):
+    s.sendto(b'v6fabric-probe', (address, number if kind == 'udp' else 0))
+    time.sleep(0.1)
+"""
+
+
+def datagrams(
+    kind: str, receiver_ns: str, address: str, sender_ns: str, number: int, wait: float = 1.5
+) -> list[str]:
+    """Sources of the probe datagrams that reached ``address``: UDP to port ``number`` or IP
+    protocol ``number`` (``kind`` "udp" or "raw"). Empty when everything was dropped."""
+    argv = [sys.executable, "-c", _RECEIVER, kind, address, str(number), str(wait)]
+    receiver = subprocess.Popen(
+        in_netns(argv, receiver_ns), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert receiver.stdout is not None
+        first = receiver.stdout.readline().strip()
+        assert first == "ready", (first, receiver.stderr.read() if receiver.stderr else "")
+        send = [sys.executable, "-c", _SENDER, kind, address, str(number)]
+        subprocess.run(in_netns(send, sender_ns), check=True, capture_output=True, timeout=10)
+        out, _ = receiver.communicate(timeout=wait + 5)
+        return out.split()
+    finally:
+        if receiver.poll() is None:
+            receiver.kill()
+            receiver.communicate()
+
+
+_ECHO_SERVER = """
+import socketserver, sys
+class Echo(socketserver.StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile:
+            self.wfile.write(b'echo:' + line)
+class Server(socketserver.ThreadingTCPServer):
+    import socket
+    address_family = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
+    allow_reuse_address = True
+    daemon_threads = True
+server = Server((sys.argv[1], int(sys.argv[2])), Echo)
+print('listening', flush=True)
+server.serve_forever()
+"""
+
+# Connects, then for each line on stdin sends it and prints the reply (or "error: ...").
+_SESSION = """
+import socket, sys
+try:
+    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
+    f = c.makefile('rwb')
+    print('connected', flush=True)
+except OSError as exc:
+    print('error:', exc, flush=True)
+    raise SystemExit(0)
+for line in sys.stdin:
+    try:
+        f.write(line.encode()); f.flush()
+        print(f.readline().decode().strip() or 'error: closed', flush=True)
+    except OSError as exc:
+        print('error:', exc, flush=True)
+"""
+
+
+class EchoServer:
+    """A line-echo TCP server in ``namespace`` until ``close``."""
+
+    def __init__(self, namespace: str, address: str, port: int) -> None:
+        argv = [sys.executable, "-c", _ECHO_SERVER, address, str(port)]
+        self.proc = subprocess.Popen(
+            in_netns(argv, namespace), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout is not None
+        first = self.proc.stdout.readline().strip()
+        assert first == "listening", (first, self.proc.stderr.read() if self.proc.stderr else "")
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.communicate()
+
+
+class TcpSession:
+    """One TCP connection from ``namespace``; ``exchange`` sends a line and returns the reply."""
+
+    def __init__(self, namespace: str, address: str, port: int, timeout: float = 2.0) -> None:
+        argv = [sys.executable, "-c", _SESSION, address, str(port), str(timeout)]
+        self.proc = subprocess.Popen(
+            in_netns(argv, namespace),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.status = self.proc.stdout.readline().strip()
+
+    @property
+    def connected(self) -> bool:
+        return self.status == "connected"
+
+    def exchange(self, text: str) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.communicate()
+
+
+def tcp_connects(namespace: str, address: str, port: int, timeout: float = 1.5) -> bool:
+    """A new connection is accepted and echoes one line."""
+    session = TcpSession(namespace, address, port, timeout)
+    try:
+        return session.connected and session.exchange("hello") == "echo:hello"
+    finally:
+        session.close()
