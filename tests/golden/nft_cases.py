@@ -213,3 +213,21 @@ RULESETS: dict[str, FirewallSpec] = {
 SET_UPDATES: dict[str, tuple[FirewallSpec, FirewallSpec]] = {
     "tenant_membership": (TENANT, TENANT_MEMBERSHIP),
 }
+
+# name -> (old, new) for render_update: ports come and go, a group's rules change, the first
+# group and port arrive on an empty host. Each is one transaction on the loaded tables.
+WITHOUT_PORT_2 = replace(TENANT, ports=tuple(p for p in TENANT.ports if p.tap != "tap2b3c4d5e-6f"))
+WEB_WITHOUT_HTTP = replace(
+    TENANT,
+    security_groups=(
+        TENANT.security_groups[0],
+        replace(TENANT.security_groups[1], rules=TENANT.security_groups[1].rules[1:]),
+    ),
+)
+UPDATES: dict[str, tuple[FirewallSpec, FirewallSpec]] = {
+    "tenant_port_added": (WITHOUT_PORT_2, TENANT),
+    "tenant_port_removed": (TENANT, WITHOUT_PORT_2),
+    "tenant_rule_removed": (TENANT, WEB_WITHOUT_HTTP),
+    "tenant_from_empty": (EMPTY, TENANT),
+    "tenant_to_empty": (TENANT, EMPTY),
+}

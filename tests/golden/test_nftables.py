@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.golden.nft_cases import RULESETS, SET_UPDATES
-from v6fabric.render.nftables import render_ruleset, render_set_updates
+from tests.golden.nft_cases import RULESETS, SET_UPDATES, UPDATES
+from v6fabric.render.nftables import render_ruleset, render_set_updates, render_update
 
 EXPECTED = Path(__file__).parent / "expected_nftables"
 UPDATE = os.environ.get("V6FABRIC_UPDATE_GOLDEN") == "1"
@@ -35,6 +35,8 @@ def _golden() -> dict[str, Callable[[], str]]:
         files[f"{name}.nft"] = lambda spec=spec: render_ruleset(spec)
     for name, (old, new) in SET_UPDATES.items():
         files[f"{name}.update.nft"] = lambda old=old, new=new: render_set_updates(old, new)
+    for name, (old, new) in UPDATES.items():
+        files[f"{name}.update.nft"] = lambda old=old, new=new: render_update(old, new)
     return files
 
 
@@ -121,11 +123,25 @@ def test_nft_applies_the_set_update_in_place(name: str, namespace: str) -> None:
     assert updated == _listing(namespace)
 
 
+@needs_root
+@pytest.mark.parametrize("name", sorted(UPDATES))
+def test_nft_applies_the_update_in_place_as_a_fresh_load_would(name: str, namespace: str) -> None:
+    old, new = UPDATES[name]
+    _nft(namespace, "-f", "-", script=render_ruleset(old))
+    update = render_update(old, new)
+    assert "table" not in update  # never the tables themselves
+    _nft(namespace, "-c", "-f", "-", script=update)
+    _nft(namespace, "-f", "-", script=update)
+    updated = _listing(namespace)
+    _nft(namespace, "-f", "-", script=render_ruleset(new))
+    assert updated == _listing(namespace)
+
+
 def _listing(namespace: str) -> list[str]:
     """The ruleset as sorted JSON objects, set elements sorted (nft lists them as added)."""
     items = json.loads(_nft(namespace, "-j", "list", "ruleset"))["nftables"]
     for item in items:
-        body = item.get("set")
+        body = item.get("set") or item.get("map")
         if body:
             body.pop("handle", None)
             body["elem"] = sorted(json.dumps(e, sort_keys=True) for e in body.get("elem", []))

@@ -1,8 +1,9 @@
 """The firewall from the store's wire shapes to the agent's plan (R13, R15, R16, R21).
 
 Compile: which ports are guarded, what they may send, how Neutron's rules translate and who
-the members of a remote group are. Agent (fake drivers): a whole ruleset when rules change,
-set elements only when addresses or members change, nothing when it is loaded, removal when
+the members of a remote group are. Agent (fake drivers): the whole ruleset on the first load,
+then one transaction per change on the loaded tables (set elements for addresses and members,
+a port's or group's own chains for ports and rules), nothing when it is loaded, removal when
 the host has no port left.
 """
 
@@ -134,7 +135,7 @@ def test_zones_are_stable_when_other_networks_come_and_go() -> None:
     assert all(1 <= z <= 65535 for z in together.values())
 
 
-def test_the_agent_loads_whole_rulesets_set_updates_and_removes_the_tables() -> None:
+def test_the_agent_loads_once_then_updates_in_place_and_removes_the_tables() -> None:
     fake, agent = new_host()
     state = compile_host(world(SERVER, CLIENT), COMPUTE)
     report = agent.run_once(state)
@@ -146,13 +147,23 @@ def test_the_agent_loads_whole_rulesets_set_updates_and_removes_the_tables() -> 
     report = agent.run_once(compile_host(world(SERVER, CLIENT, other), COMPUTE))
     (update,) = [a for a in report.applied if isinstance(a, LoadFirewall)]
     assert update.script.startswith("add element") and "2001:db8:1::13" in update.script
-    # a rule removed: the whole ruleset again
+    # a rule removed: its group's chain is rewritten in place, the set it named goes
     fewer = (group(WEB, *GROUPS[0]["security_group_rules"][1:]), GROUPS[1])
     report = agent.run_once(compile_host(world(SERVER, CLIENT, other, groups=fewer), COMPUTE))
     (reload,) = [a for a in report.applied if isinstance(a, LoadFirewall)]
-    assert "table inet v6fabric {" in reload.script
+    assert reload.script.startswith(f"flush chain inet v6fabric sg_{WEB}_ingress\n")
+    assert f"delete set inet v6fabric rg6_{CLIENTS}" in reload.script
+    assert "table" not in reload.script  # never the whole ruleset for a change
     host = agent.layout.host_netns
     assert len(fake.drivers.nftables.loaded[host]) == 3  # type: ignore[attr-defined]
+    assert "table inet v6fabric {" in fake.drivers.nftables.loaded[host][0]  # type: ignore[attr-defined]
+    # a second workload port on this host: its own chains and elements, nothing rewritten
+    second = guarded(14, [WEB])
+    report = agent.run_once(
+        compile_host(world(SERVER, CLIENT, other, second, groups=fewer), COMPUTE)
+    )
+    (plugged,) = [a for a in report.applied if isinstance(a, LoadFirewall)]
+    assert "flush" not in plugged.script and "add chain inet v6fabric from_tap" in plugged.script
     # nothing left on the host: our tables go
     report = agent.run_once(compile_host(snapshot(networks=[NET], subnets=[SUB]), COMPUTE))
     assert any(isinstance(a, RemoveFirewall) for a in report.applied)

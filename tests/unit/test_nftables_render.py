@@ -30,7 +30,12 @@ from v6fabric.hoststate.firewall import (
     SecurityGroupRule,
 )
 from v6fabric.render._common import eui64_link_local
-from v6fabric.render.nftables import render_ruleset, render_set_updates, sets_only_changed
+from v6fabric.render.nftables import (
+    port_marks,
+    render_ruleset,
+    render_set_updates,
+    sets_only_changed,
+)
 
 
 def _chain(text: str, name: str) -> list[str]:
@@ -41,7 +46,7 @@ def _chain(text: str, name: str) -> list[str]:
 
 
 def _set(text: str, name: str) -> list[str]:
-    match = re.search(rf"\tset {re.escape(name)} {{\n(.*?)\t}}\n", text, re.S)
+    match = re.search(rf"\t(?:set|map) {re.escape(name)} {{\n(.*?)\t}}\n", text, re.S)
     assert match, f"no set {name}"
     body = match.group(1)
     if "elements = {" not in body:
@@ -81,26 +86,34 @@ def test_hooks_and_priorities_follow_the_kernel_facts() -> None:
     ]
 
 
-def test_guarded_ports_get_marks_in_tap_order_and_chains() -> None:
+def test_guarded_ports_get_stable_marks_their_chains_and_dispatch_elements() -> None:
     text = render_ruleset(TENANT)
-    marks = '{ "tap1a2b3c4d-5e" : 0x1, "tap2b3c4d5e-6f" : 0x2 }'
-    assert f"meta mark set iifname map {marks}" in _chain(text, "prerouting")
-    assert f"meta mark set oifname map {marks}" in _chain(text, "forward")
-    assert _chain(text, "to_ports") == [
-        "meta mark vmap { 0x1 : jump to_tap1a2b3c4d-5e, 0x2 : jump to_tap2b3c4d5e-6f }"
+    marks = port_marks(["tap1a2b3c4d-5e", "tap2b3c4d5e-6f"])
+    assert marks == port_marks(["tap1a2b3c4d-5e"]) | port_marks(["tap2b3c4d5e-6f"])  # stable
+    assert _chain(text, "prerouting") == [
+        "meta mark set 0x0",
+        "iifname @guarded_taps jump port_guard",
+        "meta mark set iifname map @port_marks",
     ]
+    assert "meta mark set oifname map @port_marks" in _chain(text, "forward")
+    assert _set(text, "port_marks") == [f'"{tap}" : {mark:#x}' for tap, mark in marks.items()]
+    assert sorted(_set(text, "to_ports")) == sorted(
+        f"{mark:#x} : jump to_{tap}" for tap, mark in marks.items()
+    )
+    assert _chain(text, "to_ports") == ["meta mark vmap @to_ports"]
     # Router and DHCP ports are neither guarded nor marked, but they may send RAs.
-    assert "tap3c4d5e6f-70" not in "".join(_chain(text, "prerouting"))
-    assert _chain(text, "ra_guard")[0] == 'iifname { "tap3c4d5e6f-70", "tap4d5e6f70-81" } return'
+    assert "tap3c4d5e6f-70" not in "".join(_set(text, "guarded_taps") + _set(text, "port_marks"))
+    assert _set(text, "ra_taps") == ['"tap3c4d5e6f-70"', '"tap4d5e6f70-81"']
 
 
 def test_port_security_off_means_no_guard_no_mark_no_chain_no_elements() -> None:
     text = render_ruleset(PROVIDER_STATELESS)
-    assert "tap6f708192-a3" not in "".join(_chain(text, "prerouting") + _chain(text, "to_ports"))
+    dispatch = _set(text, "guarded_taps") + _set(text, "port_marks") + _set(text, "to_ports")
+    assert not any("tap6f708192-a3" in e for e in dispatch)
     assert "chain to_tap6f708192-a3" not in text
     assert not any("tap6f708192-a3" in e for e in _set(text, "src6") + _set(text, "macs"))
     # ... but it is one of "our" taps: an RA from it is not an upstream router's.
-    assert "tap6f708192-a3" in _chain(text, "ra_guard")[0]
+    assert '"tap6f708192-a3"' in _set(text, "all_taps")
 
 
 def test_port_chain_order_stateful() -> None:
@@ -135,15 +148,15 @@ def test_mixing_stateful_and_stateless_groups_on_a_port_is_refused() -> None:
 
 
 def test_zones_per_bridge() -> None:
-    assert _chain(render_ruleset(OVERLAPPING), "zones") == [
-        'ct zone set iifname map { "v6b-3f1c2b9a-5d" : 1, "v6b-8d2e4f60-1a" : 2 }'
-    ]
+    text = render_ruleset(OVERLAPPING)
+    assert _chain(text, "zones") == ["ct zone set iifname map @zones"]
+    assert _set(text, "zones") == ['"v6b-3f1c2b9a-5d" : 1', '"v6b-8d2e4f60-1a" : 2']
 
 
-def test_empty_spec_renders_tables_with_hooks_and_no_empty_maps() -> None:
+def test_empty_spec_renders_tables_with_hooks_and_no_empty_element_lists() -> None:
     text = render_ruleset(FirewallSpec())
-    assert "{ }" not in text and "map {  }" not in text
-    assert _chain(text, "to_ports") == []
+    assert "{ }" not in text and "elements = {\n\t\t}" not in text
+    assert _set(text, "to_ports") == []
 
 
 # --- sets ---------------------------------------------------------------------------------------

@@ -235,6 +235,15 @@ def workload_digest(spec: WorkloadSpec) -> str:
     return digest(json.dumps(codec.to_dict(spec), sort_keys=True))
 
 
+FIREWALL_FORMAT = "nft-2"  # bump when render.nftables changes what a spec renders to
+
+
+def firewall_digest(spec_json: str) -> str:
+    """What is loaded, named by the spec and the renderer's format (an upgraded agent whose
+    renderer writes other rules reloads them)."""
+    return digest(FIREWALL_FORMAT + "\n" + spec_json)
+
+
 @functools.lru_cache(maxsize=4)  # planned up to MAX_ROUNDS times a pass for the same spec
 def firewall_ruleset(spec: FirewallSpec) -> str:
     from v6fabric.render.nftables import render_ruleset

@@ -11,6 +11,7 @@ deleted. The result is sorted, so equal inputs in any order give the same plan, 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 from collections.abc import Iterable
@@ -47,7 +48,7 @@ from v6fabric.drivers.files import digest
 from v6fabric.drivers.netlink import Link, Route, is_ipv6, normalise_cidr, normalise_destination
 from v6fabric.hoststate.codec import firewall_to_json
 from v6fabric.hoststate.model import HostState, RouteSpec
-from v6fabric.render.nftables import render_removal, render_set_updates, sets_only_changed
+from v6fabric.render.nftables import render_removal, render_update
 
 log = logging.getLogger(__name__)
 
@@ -275,25 +276,30 @@ def _workloads(p: _Plan) -> None:
 
 
 def _firewall(p: _Plan) -> None:
-    """The whole ruleset when rules changed (one transaction, established flows kept), only set
-    elements when just addresses or memberships did, nothing when it is loaded already."""
+    """Loaded is known by the digest of the spec it came from (rendering a big ruleset just to
+    compare it costs more than the update). A change is one transaction on the loaded tables:
+    elements and the chains that changed (``render_update``); the whole ruleset only for a first
+    load or when the tables' shape changed. Established flows survive both."""
     spec, seen = p.desired.firewall, p.observed.firewall
     if not spec.ports:
         if seen.loaded is not None:
             p.add(DEL_FIREWALL, RemoveFirewall(render_removal()))
         return
+    spec_json = firewall_to_json(spec)
+    loaded = want.firewall_digest(spec_json)
+    if seen.loaded == loaded:
+        return
     try:
-        ruleset = want.firewall_ruleset(spec)
+        script = None
+        if seen.loaded is not None and seen.spec is not None:
+            with contextlib.suppress(ValueError):  # the tables' shape changed: replace them
+                script = render_update(seen.spec, spec)
+        if script is None:
+            script = want.firewall_ruleset(spec)
     except ValueError as exc:  # a compiler bug: keep what is loaded, say why, plan the rest
         log.error("firewall cannot be rendered, left as it is: %s", exc)
         return
-    loaded = digest(ruleset)
-    if seen.loaded == loaded:
-        return
-    script = ruleset
-    if seen.loaded is not None and seen.spec is not None and sets_only_changed(seen.spec, spec):
-        script = render_set_updates(seen.spec, spec)
-    p.add(FIREWALL, LoadFirewall(script, loaded, firewall_to_json(spec)))
+    p.add(FIREWALL, LoadFirewall(script, loaded, spec_json))
 
 
 def _daemons(p: _Plan, renderers: want.Renderers) -> None:

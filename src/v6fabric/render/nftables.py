@@ -31,6 +31,8 @@ Why this shape (measured on this kernel, notes/dataplane.md §5 and §11):
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -126,7 +128,19 @@ _BRIDGE_SETS = {
     "nd_targets": ("typeof iifname . @th,64,128", "flags interval"),  # NA/DAD targets owned
     "nd_lla": ("typeof iifname . @th,208,48",),  # the MACs again, as the ND option's bits
     "ra_upstream": ("type ifname . ipv6_addr",),  # guarded tap . upstream router link-local
+    # Dispatch, so that a port coming or going is a few elements and its own chains, never a
+    # rewrite of shared rules: the guarded taps, their marks, the router/DHCP taps, every tap.
+    "guarded_taps": ("type ifname",),
+    "port_marks": ("type ifname : mark",),
+    "ra_taps": ("type ifname",),
+    "all_taps": ("type ifname",),
 }
+_INET_SETS = {
+    "zones": ("typeof iifname : ct zone",),  # bridge -> its network's conntrack zone
+    "from_ports": ("type mark : verdict",),  # mark -> jump to the port's egress chain
+    "to_ports": ("type mark : verdict",),  # mark -> jump to the port's ingress chain
+}
+MARK_SPACE = 0x7FFFFFFF
 
 
 @dataclass(frozen=True)
@@ -137,12 +151,26 @@ class _NftSet:
     elements: frozenset[str]
 
 
+@dataclass(frozen=True)
+class _Chain:
+    family: str
+    name: str
+    hook: str | None  # base chains: "prerouting priority -200"; None for chains we jump to
+    rules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Ruleset:
+    sets: dict[tuple[str, str], _NftSet]
+    chains: dict[tuple[str, str], _Chain]
+
+
 def render_ruleset(spec: FirewallSpec) -> str:
     """The ``nft -f`` script that atomically replaces our two tables and touches nothing else.
 
     Raises ``ValueError`` for anything nft would refuse or read otherwise than meant.
     """
-    return header("nftables: port security and security groups") + _script(spec, elements=True)
+    return header("nftables: port security and security groups") + _script(_model(spec))
 
 
 def render_removal() -> str:
@@ -153,52 +181,131 @@ def render_removal() -> str:
 
 def sets_only_changed(old: FirewallSpec, new: FirewallSpec) -> bool:
     """True when ``new`` differs from ``old`` in set elements only (or not at all)."""
-    return _script(old, elements=False) == _script(new, elements=False)
+    before, after = _model(old), _model(new)
+    declared = {k: v.declaration for k, v in before.sets.items()}
+    return before.chains == after.chains and declared == {
+        k: v.declaration for k, v in after.sets.items()
+    }
 
 
 def render_set_updates(old: FirewallSpec, new: FirewallSpec) -> str:
     """``delete element`` then ``add element`` lines taking the sets of ``old`` to ``new``.
 
     Empty when nothing changed. Raises ``ValueError`` when rules or chains changed too: then
-    the agent loads ``render_ruleset(new)`` instead.
+    ``render_update`` (or ``render_ruleset``) applies it.
     """
     if not sets_only_changed(old, new):
         raise ValueError("more than set elements changed: load render_ruleset instead")
-    before = {(s.family, s.name): s.elements for s in _sets(old)}
-    deletes, adds = [], []
-    for nft_set in _sets(new):
-        gone = before[(nft_set.family, nft_set.name)] - nft_set.elements
-        added = nft_set.elements - before[(nft_set.family, nft_set.name)]
-        where = f"{nft_set.family} {TABLE} {nft_set.name}"
-        if gone:
-            deletes.append(f"delete element {where} {{ {', '.join(sorted(gone))} }}\n")
-        if added:
-            adds.append(f"add element {where} {{ {', '.join(sorted(added))} }}\n")
-    return "".join(deletes + adds)
+    return render_update(old, new)
+
+
+def render_update(old: FirewallSpec, new: FirewallSpec) -> str:
+    """One transaction taking the loaded ``old`` to ``new`` without replacing the tables: set
+    and map elements, new sets, and the chains that appeared, changed or went (a port's own
+    chains, a group's). Empty when nothing changed.
+
+    Raises ``ValueError`` when a base chain or the declaration of an existing set changed
+    (a new renderer): then ``render_ruleset(new)`` replaces everything.
+    """
+    before, after = _model(old), _model(new)
+    for key, chain in after.chains.items():
+        was = before.chains.get(key)
+        if (chain.hook or (was and was.hook)) and (was is None or was.hook != chain.hook):
+            raise ValueError(f"base chain {key} changed: load render_ruleset instead")
+    for key in before.chains.keys() - after.chains.keys():
+        if before.chains[key].hook:
+            raise ValueError(f"base chain {key} went: load render_ruleset instead")
+    for key, nft_set in after.sets.items():
+        was = before.sets.get(key)
+        if was is not None and was.declaration != nft_set.declaration:
+            raise ValueError(f"set {key} declared otherwise: load render_ruleset instead")
+    added_chains = [c for k, c in after.chains.items() if k not in before.chains]
+    changed = [c for k, c in after.chains.items() if k in before.chains and before.chains[k] != c]
+    gone_chains = [c for k, c in before.chains.items() if k not in after.chains]
+    added_sets = [v for k, v in after.sets.items() if k not in before.sets]
+    gone_sets = [v for k, v in before.sets.items() if k not in after.sets]
+    out = [_set_declaration(v) for v in added_sets]
+    out += [f"add chain {c.family} {TABLE} {c.name}\n" for c in added_chains]
+    adds: list[str] = []
+    for key, nft_set in after.sets.items():  # element deletes first (they free chains)
+        elements = before.sets[key].elements if key in before.sets else frozenset()
+        out += _elements("delete", nft_set, elements - nft_set.elements)
+        adds += _elements("add", nft_set, nft_set.elements - elements)
+    out += [f"flush chain {c.family} {TABLE} {c.name}\n" for c in (*changed, *gone_chains)]
+    for chain in (*added_chains, *changed):
+        out += [f"add rule {chain.family} {TABLE} {chain.name} {rule}\n" for rule in chain.rules]
+    out += [f"delete chain {c.family} {TABLE} {c.name}\n" for c in gone_chains]
+    out += [f"delete set {v.family} {TABLE} {v.name}\n" for v in gone_sets]
+    return "".join(out + adds)
+
+
+def _set_declaration(nft_set: _NftSet) -> str:
+    body = "; ".join(nft_set.declaration)
+    kind = "map" if ":" in nft_set.declaration[0] else "set"
+    return f"add {kind} {nft_set.family} {TABLE} {nft_set.name} {{ {body}; }}\n"
+
+
+def _elements(verb: str, nft_set: _NftSet, elements: Iterable[str]) -> list[str]:
+    listed = sorted(elements)
+    if not listed:
+        return []
+    where = f"{nft_set.family} {TABLE} {nft_set.name}"
+    return [f"{verb} element {where} {{ {', '.join(listed)} }}\n"]
 
 
 # --- the script -----------------------------------------------------------------------------
 
 
-def _script(spec: FirewallSpec, *, elements: bool) -> str:
-    sets, guarded = _sets(spec), _guarded(spec)
+@functools.lru_cache(maxsize=4)  # the loaded spec and the new one, asked for again and again
+def _model(spec: FirewallSpec) -> _Ruleset:
+    guarded = _guarded(spec)
+    marks = port_marks(p.tap for p in guarded)
+    sets = _sets(spec, guarded, marks)
+    chains = [
+        *(_Chain("bridge", n, h, r) for n, h, r in _bridge_chains()),
+        *(_Chain("inet", n, h, r) for n, h, r in _inet_chains(spec, guarded)),
+    ]
+    return _Ruleset(
+        sets={(v.family, v.name): v for v in sets},
+        chains={(c.family, c.name): c for c in chains},
+    )
+
+
+def port_marks(taps: Iterable[str]) -> dict[str, int]:
+    """A stable mark per guarded tap: a hash, probed past collisions in tap order, so a port
+    keeps its mark (and its map elements) while others come and go."""
+    marks: dict[str, int] = {}
+    taken: set[int] = set()
+    for tap in sorted(taps):
+        mark = int(hashlib.sha256(tap.encode()).hexdigest()[:8], 16) % MARK_SPACE + 1
+        while mark in taken:
+            mark = mark % MARK_SPACE + 1
+        taken.add(mark)
+        marks[tap] = mark
+    return marks
+
+
+def _script(model: _Ruleset) -> str:
     # Declare, delete, define: one transaction that works whether or not the tables exist.
     out = [f"add table {f} {TABLE}\ndelete table {f} {TABLE}\n" for f in ("bridge", "inet")]
-    for family, chains in (("bridge", _bridge_chains), ("inet", _inet_chains)):
-        family_sets = [s for s in sets if s.family == family]
-        out.append(_table(family, family_sets, elements, chains(spec, guarded)))
+    for family in ("bridge", "inet"):
+        sets = [v for (f, _n), v in model.sets.items() if f == family]
+        chains = [c for (f, _n), c in model.chains.items() if f == family]
+        out.append(_table(family, sets, chains))
     return "".join(out)
 
 
-def _table(family: str, sets: list[_NftSet], elements: bool, chains: list[str]) -> str:
+def _table(family: str, sets: list[_NftSet], chains: list[_Chain]) -> str:
     blocks = []
     for nft_set in sets:
-        lines = [f"\tset {nft_set.name} {{", *(f"\t\t{d}" for d in nft_set.declaration)]
-        if elements and nft_set.elements:
+        kind = "map" if ":" in nft_set.declaration[0] else "set"
+        lines = [f"\t{kind} {nft_set.name} {{", *(f"\t\t{d}" for d in nft_set.declaration)]
+        if nft_set.elements:
             body = ",\n".join(f"\t\t\t{e}" for e in sorted(nft_set.elements))
             lines += ["\t\telements = {", body, "\t\t}"]
         blocks.append("\n".join([*lines, "\t}"]) + "\n")
-    return f"table {family} {TABLE} {{\n" + "\n".join(blocks + chains) + "}\n"
+    blocks += [_chain(c.name, c.rules, c.hook) for c in chains]
+    return f"table {family} {TABLE} {{\n" + "\n".join(blocks) + "}\n"
 
 
 def _chain(name: str, rules: Iterable[str], hook: str | None = None) -> str:
@@ -213,40 +320,47 @@ def _names(items: Iterable[str]) -> str:
     return "{ " + ", ".join(f'"{item}"' for item in items) + " }"
 
 
-def _bridge_chains(spec: FirewallSpec, guarded: list[FirewallPort]) -> list[str]:
-    taps = [p.tap for p in guarded]
-    marks = ", ".join(f'"{tap}" : {i:#x}' for i, tap in enumerate(taps, 1))
-    pre, fwd = ["meta mark set 0x0"], ["meta mark set 0x0"]
-    if taps:
-        pre += [
-            f"iifname {_names(taps)} jump port_guard",
-            f"meta mark set iifname map {{ {marks} }}",
-        ]
-        fwd += [f"meta mark set oifname map {{ {marks} }}"]
-        fwd += [f"oifname {_names(taps)} icmpv6 type nd-router-advert jump ra_guard"]
-    ra_taps = sorted(tap for n in spec.networks for tap in spec.ra_taps(n.network_id))
-    ra_guard = [f"iifname {_names(ra_taps)} return"] if ra_taps else []
-    if taps:  # from outside the host (not one of our taps): the network's upstream routers
-        others = _names(p.tap for p in spec.ports)
-        ra_guard.append(f"iifname != {others} oifname . ip6 saddr @ra_upstream return")
-    ra_guard.append('counter drop comment "RA guard: not from this network\'s router"')
+def _bridge_chains() -> list[tuple[str, str | None, tuple[str, ...]]]:
+    """The same for every host: what differs per port is in the sets and maps."""
+    ra_guard = (
+        "iifname @ra_taps return",
+        # from outside the host (not one of our taps): the network's upstream routers
+        "iifname != @all_taps oifname . ip6 saddr @ra_upstream return",
+        'counter drop comment "RA guard: not from this network\'s router"',
+    )
     return [
-        _chain("prerouting", pre, "prerouting priority -200"),
-        *(_chain(name, rules) for name, rules in _GUARDS.items()),
-        _chain("forward", fwd, "forward priority -200"),
-        _chain("ra_guard", ra_guard),
+        (
+            "prerouting",
+            "prerouting priority -200",
+            (
+                "meta mark set 0x0",
+                "iifname @guarded_taps jump port_guard",
+                "meta mark set iifname map @port_marks",
+            ),
+        ),
+        *((name, None, rules) for name, rules in _GUARDS.items()),
+        (
+            "forward",
+            "forward priority -200",
+            (
+                "meta mark set 0x0",
+                "meta mark set oifname map @port_marks",
+                "oifname @guarded_taps icmpv6 type nd-router-advert jump ra_guard",
+            ),
+        ),
+        ("ra_guard", None, ra_guard),
     ]
 
 
-def _inet_chains(spec: FirewallSpec, guarded: list[FirewallPort]) -> list[str]:
+def _inet_chains(
+    spec: FirewallSpec, guarded: list[FirewallPort]
+) -> list[tuple[str, str | None, tuple[str, ...]]]:
     groups = {g.group_id: g for g in spec.security_groups}
-    zones = ", ".join(f'"{n.bridge}" : {n.zone}' for n in spec.networks)
-    zone_rules = [f"ct zone set iifname map {{ {zones} }}"] if zones else []
-    chains = [_chain("zones", zone_rules, "prerouting priority -300")]
-    for hook, prefix in (("prerouting priority 0", "from"), ("forward priority 0", "to")):
-        vmap = ", ".join(f"{i:#x} : jump {prefix}_{p.tap}" for i, p in enumerate(guarded, 1))
-        rules = [f"meta mark vmap {{ {vmap} }}"] if vmap else []
-        chains.append(_chain(f"{prefix}_ports", rules, hook))
+    chains: list[tuple[str, str | None, tuple[str, ...]]] = [
+        ("zones", "prerouting priority -300", ("ct zone set iifname map @zones",)),
+        ("from_ports", "prerouting priority 0", ("meta mark vmap @from_ports",)),
+        ("to_ports", "forward priority 0", ("meta mark vmap @to_ports",)),
+    ]
     for port in guarded:
         stateful = _port_stateful(port, groups)
         for prefix, direction in (("from", "egress"), ("to", "ingress")):
@@ -255,12 +369,12 @@ def _inet_chains(spec: FirewallSpec, guarded: list[FirewallPort]) -> list[str]:
             rules += ["ct state invalid drop"] if stateful else []
             rules += [f"jump sg_{g}_{direction}" for g in port.security_groups]
             rules.append(f'counter drop comment "no {direction} rule allows"')
-            chains.append(_chain(f"{prefix}_{port.tap}", rules))
+            chains.append((f"{prefix}_{port.tap}", None, tuple(rules)))
     for group in spec.security_groups:
         rendered = [(r.direction, _rule(r, spec)) for r in group.rules]  # checks every rule
         for direction in DIRECTIONS:
-            rules = [text for way, text in rendered if way == direction]
-            chains.append(_chain(f"sg_{group.group_id}_{direction}", rules))
+            rules = tuple(text for way, text in rendered if way == direction)
+            chains.append((f"sg_{group.group_id}_{direction}", None, rules))
     return chains
 
 
@@ -365,9 +479,19 @@ def _guarded(spec: FirewallSpec) -> list[FirewallPort]:
     return sorted(guarded, key=lambda p: p.tap)
 
 
-def _sets(spec: FirewallSpec) -> list[_NftSet]:
-    guarded = _guarded(spec)
-    found: dict[str, set[str]] = {name: set() for name in _BRIDGE_SETS}
+def _sets(spec: FirewallSpec, guarded: list[FirewallPort], marks: dict[str, int]) -> list[_NftSet]:
+    found: dict[str, set[str]] = {name: set() for name in (*_BRIDGE_SETS, *_INET_SETS)}
+    for port in guarded:
+        tap, mark = f'"{port.tap}"', marks[port.tap]
+        found["guarded_taps"].add(tap)
+        found["port_marks"].add(f"{tap} : {mark:#x}")
+        found["from_ports"].add(f"{mark:#x} : jump from_{port.tap}")
+        found["to_ports"].add(f"{mark:#x} : jump to_{port.tap}")
+    for port in spec.ports:
+        found["all_taps"].add(f'"{port.tap}"')
+        if port.role != "workload":
+            found["ra_taps"].add(f'"{port.tap}"')
+    found["zones"].update(f'"{n.bridge}" : {n.zone}' for n in spec.networks)
     macs, src6, src4 = found["macs"], found["src6"], found["src4"]
     nets = {n.network_id: n for n in spec.networks}
     for port in guarded:
@@ -389,6 +513,7 @@ def _sets(spec: FirewallSpec) -> list[_NftSet]:
         upstream = nets[port.network_id].ra_sources
         found["ra_upstream"].update(f"{tap} . {ipaddress.IPv6Address(s)}" for s in upstream)
     sets = [_NftSet("bridge", n, d, frozenset(found[n])) for n, d in _BRIDGE_SETS.items()]
+    sets += [_NftSet("inet", n, d, frozenset(found[n])) for n, d in _INET_SETS.items()]
     for group in spec.remote_groups:
         for version, members in ((6, group.ipv6), (4, group.ipv4)):
             nets_v = [ip_prefix(m) for m in members]
