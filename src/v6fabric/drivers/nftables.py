@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from v6fabric.drivers.commands import CommandError, run
+from v6fabric.drivers.netns import enter_supported, run_in_netns
 
 
 class Nftables(Protocol):
@@ -22,12 +23,26 @@ class Nftables(Protocol):
 
 
 class NftCommand:
+    """``nft`` forked from a thread inside the namespace (``drivers.netns``): a child inherits
+    its thread's namespace, which saves ``ip netns exec`` (a third of a small update's cost)."""
+
+    def __init__(self) -> None:
+        self.enter = enter_supported()
+
+    def _run(self, argv: list[str], netns: str | None, script: str | None = None) -> str:
+        if netns is None or not self.enter:
+            return run(argv, netns=netns, input=script).stdout
+        try:
+            return run_in_netns(netns, lambda: run(argv, input=script)).stdout
+        except OSError as exc:  # the namespace is gone
+            raise CommandError(argv, 1, str(exc)) from exc
+
     def tables(self, netns: str | None) -> set[str]:
-        out = run(["nft", "list", "tables"], netns=netns).stdout
+        out = self._run(["nft", "list", "tables"], netns)
         return {line.removeprefix("table ").strip() for line in out.splitlines() if line.strip()}
 
     def load(self, netns: str | None, script: str) -> None:
-        run(["nft", "-f", "-"], netns=netns, input=script)
+        self._run(["nft", "-f", "-"], netns, script)
 
 
 class FakeNftables:
