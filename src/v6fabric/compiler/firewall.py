@@ -68,7 +68,7 @@ def firewall_spec(
         ),
         ports=tuple(local),
         security_groups=tuple(security_groups),
-        remote_groups=tuple(_members(index, wires, g) for g in sorted(remote_ids)),
+        remote_groups=_remote_groups(snapshot.ports, remote_ids),
     )
 
 
@@ -86,23 +86,25 @@ def zone_numbers(network_ids: Iterable[str]) -> dict[str, int]:
 
 def _port(spec: PortSpec, view: PortView | None, wire: Wire) -> FirewallPort:
     owned = spec.kind != "workload" or (view is not None and view.network_owned)
-    mac = spec.mac.lower()
     return FirewallPort(
         port_id=spec.port_id,
         tap=spec.tap,
         network_id=spec.network_id,
-        mac=mac,
+        mac=spec.mac.lower(),
         role=spec.kind,
         port_security=not owned and bool(wire.get("port_security_enabled", True)),
-        allowed=tuple(_allowed(view, wire, mac)),
+        allowed=tuple(_allowed(wire)),
         security_groups=() if owned else tuple(wire.get("security_groups") or ()),
     )
 
 
-def _allowed(view: PortView | None, wire: Wire, mac: str) -> list[AllowedAddress]:
+def _allowed(wire: Wire) -> list[AllowedAddress]:
+    """Fixed IPs (the API's normalised text) and allowed address pairs, with their MACs."""
+    mac = str(wire.get("mac_address") or "").lower()
     allowed = [
-        AllowedAddress(_host_prefix(fixed.address), mac)
-        for fixed in (view.fixed_ips if view else ())
+        AllowedAddress(_host_prefix(fixed["ip_address"]), mac)
+        for fixed in wire.get("fixed_ips") or ()
+        if fixed.get("ip_address")
     ]
     for pair in wire.get("allowed_address_pairs") or ():
         prefix = _prefix(pair.get("ip_address"))
@@ -111,8 +113,8 @@ def _allowed(view: PortView | None, wire: Wire, mac: str) -> list[AllowedAddress
     return allowed
 
 
-def _host_prefix(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    return f"{address}/{address.max_prefixlen}"
+def _host_prefix(address: str) -> str:
+    return f"{address}/128" if ":" in address else f"{address}/32"
 
 
 def _prefix(text: object) -> str | None:
@@ -161,13 +163,19 @@ def _rule(wire: Mapping[str, Any]) -> SecurityGroupRule:
     )
 
 
-def _members(index: Index, wires: Mapping[str, Wire], group_id: str) -> RemoteGroup:
-    ipv6: list[str] = []
-    ipv4: list[str] = []
-    for port in index.ports:
-        wire = wires.get(port.id, {})
-        if group_id not in (wire.get("security_groups") or ()):
+def _remote_groups(ports: Iterable[Wire], group_ids: set[str]) -> tuple[RemoteGroup, ...]:
+    """Every port of each group, on any host: one pass over the ports for all groups."""
+    members: dict[str, tuple[list[str], list[str]]] = {g: ([], []) for g in group_ids}
+    for wire in ports:
+        groups = [g for g in wire.get("security_groups") or () if g in members]
+        if not groups:
             continue
-        for allowed in _allowed(port, wire, port.mac):
-            (ipv6 if ":" in allowed.cidr else ipv4).append(allowed.cidr)
-    return RemoteGroup(group_id, ipv6=tuple(ipv6), ipv4=tuple(ipv4))
+        cidrs = [allowed.cidr for allowed in _allowed(wire)]
+        for group_id in groups:
+            ipv6, ipv4 = members[group_id]
+            for cidr in cidrs:
+                (ipv6 if ":" in cidr else ipv4).append(cidr)
+    return tuple(
+        RemoteGroup(g, ipv6=tuple(members[g][0]), ipv4=tuple(members[g][1]))
+        for g in sorted(group_ids)
+    )
