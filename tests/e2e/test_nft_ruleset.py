@@ -9,16 +9,17 @@ the host namespace with ``nft -f``; everything else is built by hand with ``ip``
   ingress rule: conntrack lets them in); 8081 is dropped; X is not in the remote group until a
   set update (element lines only) adds it; a re-render without the 8080 rule cuts new
   connections while an established one keeps working.
-* First-hop security (R15, R16, R21): X sends frames built with scapy (raw sockets send them, a
-  raw socket in A records what arrives): spoofed IPv6 and IPv4 sources, a spoofed MAC, RAs
-  (one behind a hop-by-hop header), DHCPv6 Advertise and Reply, a DHCPv4 Offer, an NA for B's
-  address, an NS with a foreign link-layer option, an ARP reply for B's IPv4 address. Round 0,
-  no ruleset: every attack reaches A, A configures the rogue prefix, takes the rogue default
-  route and its neighbour cache is poisoned, so the test can fail. Round 1, X's port security
-  off: X's frames pass unfiltered, except RAs, which reach a guarded workload only from the
-  router port. Round 2, X guarded: nothing arrives, A's state is untouched, each attack was
-  counted by the guard meant for it, while X's own echo (IPv6 and IPv4, so ND and ARP), its NS
-  and DHCPv6 Solicit, the router's RA and DAD (X detects a duplicate of A's address) work.
+* First-hop security (R15, R16, R21): X sends frames built with scapy (``attacks.py``: raw
+  sockets send them, a raw socket in A records what arrives): spoofed IPv6 and IPv4 sources, a
+  spoofed MAC, RAs (one behind a hop-by-hop header), DHCPv6 Advertise and Reply, a DHCPv4
+  Offer, an NA for B's address, an NS with a foreign link-layer option, an ARP reply for B's
+  IPv4 address. Round 0, no ruleset: every attack reaches A, A configures the rogue prefix,
+  takes the rogue default route and its neighbour cache is poisoned, so the test can fail.
+  Round 1, X's port security off: X's frames pass unfiltered, except RAs, which reach a guarded
+  workload only from the router port. Round 2, X guarded: nothing arrives, A's state is
+  untouched, each attack was counted by the guard meant for it, while X's own echo (IPv6 and
+  IPv4, so ND and ARP), its NS and DHCPv6 Solicit, the router's RA and DAD (X detects a
+  duplicate of A's address) work.
 """
 
 from __future__ import annotations
@@ -32,12 +33,12 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import pytest
 
-from tests.e2e.conftest import eui64, remove_tagged, wait_for
+from tests.e2e.conftest import remove_tagged, wait_for
 from v6fabric.drivers.commands import in_netns, run
 from v6fabric.hoststate.firewall import (
     AllowedAddress,
@@ -56,22 +57,34 @@ pytestmark = [
 ]
 pytest.importorskip("scapy")
 
-from scapy.layers.dhcp import BOOTP, DHCP  # noqa: E402
-from scapy.layers.dhcp6 import DHCP6_Advertise, DHCP6_Reply, DHCP6_Solicit  # noqa: E402
-from scapy.layers.inet import ICMP, IP, UDP  # noqa: E402
-from scapy.layers.inet6 import (  # noqa: E402
-    ICMPv6EchoRequest,
-    ICMPv6ND_NA,
-    ICMPv6ND_NS,
-    ICMPv6ND_RA,
-    ICMPv6NDOptDstLLAddr,
-    ICMPv6NDOptPrefixInfo,
-    ICMPv6NDOptSrcLLAddr,
-    IPv6,
-    IPv6ExtHdrHopByHop,
+from scapy.layers.dhcp6 import DHCP6_Advertise, DHCP6_Reply  # noqa: E402
+from scapy.layers.l2 import Ether  # noqa: E402
+
+from tests.e2e.attacks import (  # noqa: E402
+    FOREIGN_MAC,
+    Predicate,
+    Sniffer,
+    arp_claim,
+    arp_reply,
+    bootp_with,
+    dhcp4_offer,
+    dhcp6_server,
+    dhcp6_solicit,
+    dhcp6_solicit_with,
+    dhcp6_with,
+    echo4,
+    echo4_with,
+    echo6,
+    echo_with,
+    link_local,
+    na,
+    na_for,
+    ns,
+    ra,
+    ra_with,
+    source_lla,
 )
-from scapy.layers.l2 import ARP, Ether  # noqa: E402
-from scapy.packet import Raw  # noqa: E402
+from tests.e2e.attacks import send as send_frames  # noqa: E402
 
 NET = "a7e1c0de-0000-4000-8000-000000000001"
 WEB = "5eb00000-0000-4000-8000-00000000000a"
@@ -85,11 +98,10 @@ MAC = {
 GUA = {"a": "2001:db8:77::a", "b": "2001:db8:77::b", "x": "2001:db8:77::c", "r": "2001:db8:77::1"}
 V4 = {"a": "10.77.0.10", "b": "10.77.0.11", "x": "10.77.0.12", "r": "10.77.0.1"}
 DUP = "2001:db8:77:d::1"  # A's second address; X may use 2001:db8:77:d::/64 (a pair)
-FOREIGN_MAC = "02:00:00:00:00:66"
 
 
 def ll(name: str) -> str:
-    return str(eui64("fe80::/64", MAC[name]))
+    return link_local(MAC[name])
 
 
 # --- the lab ------------------------------------------------------------------------------------
@@ -325,157 +337,51 @@ def test_security_groups_are_stateful_and_follow_set_updates(lab: Lab, echo_serv
 
 # --- first-hop security -------------------------------------------------------------------------
 
-_SNIFF = """
-import select, socket, sys
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-s.bind((sys.argv[1], 0))
-print("ready", flush=True)
-frames = []
-def take():
-    data, addr = s.recvfrom(65535)
-    if addr[2] != socket.PACKET_OUTGOING:
-        frames.append(data.hex())
-while True:
-    ready, _, _ = select.select([s, sys.stdin], [], [], 60)
-    if not ready or sys.stdin in ready:
-        break
-    take()
-s.setblocking(False)
-while True:
-    try:
-        take()
-    except BlockingIOError:
-        break
-print("\\n".join(frames), flush=True)
-"""
-
-_SEND = """
-import socket, sys
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(("eth0", 0))
-for frame in sys.stdin.read().split():
-    s.send(bytes.fromhex(frame))
-"""
-
-
-class Sniffer:
-    """Every frame that arrives at ``eth0`` of a namespace while it runs."""
-
-    def __init__(self, ns: str) -> None:
-        self.proc = subprocess.Popen(
-            in_netns([sys.executable, "-c", _SNIFF, "eth0"], ns),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
-
-    def stop(self) -> list[Ether]:
-        out, _ = self.proc.communicate("", timeout=15)
-        return [Ether(bytes.fromhex(line)) for line in out.split()]
-
 
 def send(lab: Lab, name: str, frames: list[Ether]) -> None:
-    run(
-        [sys.executable, "-c", _SEND],
-        netns=lab.ns(name),
-        input=" ".join(bytes(f).hex() for f in frames),
-    )
+    send_frames(lab.ns(name), frames)
 
 
-def _ra(src_mac: str, src: str, prefix: str, hop_by_hop: bool = False) -> Ether:
-    ip = IPv6(src=src, dst="ff02::1", hlim=255)
-    ra = ICMPv6ND_RA(routerlifetime=1800, prf=1) / ICMPv6NDOptSrcLLAddr(lladdr=src_mac)
-    ra = ra / ICMPv6NDOptPrefixInfo(
-        prefix=prefix, prefixlen=64, L=1, A=1, validlifetime=3600, preferredlifetime=1800
-    )
-    return Ether(src=src_mac, dst="33:33:00:00:00:01") / (
-        ip / IPv6ExtHdrHopByHop() / ra if hop_by_hop else ip / ra
-    )
-
-
-def _has_prefix(frame: Ether, prefix: str) -> bool:
-    option = frame.getlayer(ICMPv6NDOptPrefixInfo)
-    return frame.haslayer(ICMPv6ND_RA) and option is not None and option.prefix == prefix
-
-
-def _echo_with(marker: bytes) -> Callable[[Ether], bool]:
-    return lambda f: f.haslayer(ICMPv6EchoRequest) and bytes(f[ICMPv6EchoRequest].data) == marker
-
-
-def attacks(n: int) -> dict[str, tuple[Ether, Callable[[Ether], bool]]]:
+def attacks(n: int) -> dict[str, tuple[Ether, Predicate]]:
     """Round ``n``'s attack frames from X, each with what recognises it at A."""
     mx, ma, x_ll, a_ll = MAC["x"], MAC["a"], ll("x"), ll("a")
-    to_a = Ether(src=mx, dst=ma)
     bad, bad_hbh = f"2001:db8:bad{n}::", f"2001:db8:bbb{n}::"
-    spoof_src = (
-        to_a / IPv6(src=f"2001:db8:77::bad{n}", dst=GUA["a"]) / ICMPv6EchoRequest(data=b"src%d" % n)
-    )
-    spoof_mac = (
-        Ether(src=FOREIGN_MAC, dst=ma)
-        / IPv6(src=GUA["x"], dst=GUA["a"])
-        / ICMPv6EchoRequest(data=b"mac%d" % n)
-    )
     trid = 0x7700 + n
-    dhcp = [
-        to_a / IPv6(src=x_ll, dst=a_ll) / UDP(sport=547, dport=546) / message(trid=trid)
-        for message in (DHCP6_Advertise, DHCP6_Reply)
-    ]
-    na = (
-        to_a
-        / IPv6(src=GUA["x"], dst=GUA["a"], hlim=255)
-        / ICMPv6ND_NA(tgt=GUA["b"], R=0, S=0, O=1)
-        / ICMPv6NDOptDstLLAddr(lladdr=mx)
-    )
-    ns = (
-        to_a
-        / IPv6(src=GUA["x"], dst=GUA["a"], hlim=255)
-        / ICMPv6ND_NS(tgt=GUA["a"])
-        / ICMPv6NDOptSrcLLAddr(lladdr=FOREIGN_MAC)
-    )
-    spoof_src4 = to_a / IP(src=f"10.77.0.{90 + n}", dst=V4["a"]) / ICMP() / Raw(b"v4src%d" % n)
-    arp = to_a / ARP(op=2, hwsrc=mx, psrc=V4["b"], hwdst=ma, pdst=V4["a"])
-    offer = (
-        to_a
-        / IP(src=V4["x"], dst="255.255.255.255")
-        / UDP(sport=67, dport=68)
-        / BOOTP(op=2, xid=trid, yiaddr=V4["a"])
-        / DHCP(options=[("message-type", "offer"), "end"])
-    )
     return {
         "spoofed IPv4 source": (
-            spoof_src4,
-            lambda f: f.haslayer(ICMP) and bytes(f[ICMP].payload) == b"v4src%d" % n,
+            echo4(mx, ma, f"10.77.0.{90 + n}", V4["a"], b"v4src%d" % n),
+            echo4_with(b"v4src%d" % n),
         ),
         "ARP reply for B's IPv4 address": (
-            arp,
-            lambda f: f.haslayer(ARP) and f[ARP].psrc == V4["b"] and f[ARP].hwsrc == mx,
+            arp_reply(mx, ma, V4["b"], V4["a"]),
+            arp_claim(V4["b"], mx),
         ),
-        "DHCPv4 Offer": (offer, lambda f: f.haslayer(BOOTP) and f[BOOTP].xid == trid),
-        "spoofed IPv6 source": (spoof_src, _echo_with(b"src%d" % n)),
-        "spoofed MAC": (spoof_mac, _echo_with(b"mac%d" % n)),
-        "RA": (_ra(mx, x_ll, bad), lambda f: _has_prefix(f, bad)),
-        "RA behind a hop-by-hop header": (
-            _ra(mx, x_ll, bad_hbh, hop_by_hop=True),
-            lambda f: _has_prefix(f, bad_hbh),
+        "DHCPv4 Offer": (dhcp4_offer(mx, ma, V4["x"], V4["a"], trid), bootp_with(trid)),
+        "spoofed IPv6 source": (
+            echo6(mx, ma, f"2001:db8:77::bad{n}", GUA["a"], b"src%d" % n),
+            echo_with(b"src%d" % n),
         ),
+        "spoofed MAC": (
+            echo6(FOREIGN_MAC, ma, GUA["x"], GUA["a"], b"mac%d" % n),
+            echo_with(b"mac%d" % n),
+        ),
+        "RA": (ra(mx, x_ll, bad), ra_with(bad)),
+        "RA behind a hop-by-hop header": (ra(mx, x_ll, bad_hbh, hop_by_hop=True), ra_with(bad_hbh)),
         "DHCPv6 Advertise": (
-            dhcp[0],
-            lambda f: f.haslayer(DHCP6_Advertise) and f[DHCP6_Advertise].trid == trid,
+            dhcp6_server(DHCP6_Advertise, mx, ma, x_ll, a_ll, trid),
+            dhcp6_with(DHCP6_Advertise, trid),
         ),
         "DHCPv6 Reply": (
-            dhcp[1],
-            lambda f: f.haslayer(DHCP6_Reply) and f[DHCP6_Reply].trid == trid,
+            dhcp6_server(DHCP6_Reply, mx, ma, x_ll, a_ll, trid),
+            dhcp6_with(DHCP6_Reply, trid),
         ),
         "NA for B's address": (
-            na,
-            lambda f: f.haslayer(ICMPv6ND_NA) and f[ICMPv6ND_NA].tgt == GUA["b"] and f.src == mx,
+            na(mx, ma, GUA["x"], GUA["a"], GUA["b"], mx),
+            na_for(GUA["b"], mx),
         ),
         "NS with a foreign link-layer option": (
-            ns,
-            lambda f: (
-                f.haslayer(ICMPv6NDOptSrcLLAddr) and f[ICMPv6NDOptSrcLLAddr].lladdr == FOREIGN_MAC
-            ),
+            ns(mx, ma, GUA["x"], GUA["a"], GUA["a"], FOREIGN_MAC),
+            source_lla(FOREIGN_MAC),
         ),
     }
 
@@ -567,34 +473,18 @@ def test_attacks_arrive_unfiltered_and_are_dropped_by_the_guards(lab: Lab) -> No
 
 def _legitimate_traffic_still_works(lab: Lab) -> None:
     mx, x_ll = MAC["x"], ll("x")
-    echo = (
-        Ether(src=mx, dst=MAC["a"])
-        / IPv6(src=GUA["x"], dst=GUA["a"])
-        / ICMPv6EchoRequest(data=b"legit")
-    )
-    ns = (
-        Ether(src=mx, dst=MAC["a"])
-        / IPv6(src=GUA["x"], dst=GUA["a"], hlim=255)
-        / ICMPv6ND_NS(tgt=GUA["a"])
-        / ICMPv6NDOptSrcLLAddr(lladdr=mx)
-    )
-    solicit = (
-        Ether(src=mx, dst="33:33:00:01:00:02")
-        / IPv6(src=x_ll, dst="ff02::1:2")
-        / UDP(sport=546, dport=547)
-        / DHCP6_Solicit(trid=0x4242)
-    )
+    echo = echo6(mx, MAC["a"], GUA["x"], GUA["a"], b"legit")
+    own_ns = ns(mx, MAC["a"], GUA["x"], GUA["a"], GUA["a"], mx)
+    solicit = dhcp6_solicit(mx, x_ll, 0x4242)
     at_a, at_r = Sniffer(lab.ns("a")), Sniffer(lab.ns("r"))
-    send(lab, "x", [echo, ns, solicit])
-    send(lab, "r", [_ra(MAC["r"], ll("r"), "2001:db8:600d::")])
+    send(lab, "x", [echo, own_ns, solicit])
+    send(lab, "r", [ra(MAC["r"], ll("r"), "2001:db8:600d::")])
     time.sleep(0.3)
     frames_a, frames_r = at_a.stop(), at_r.stop()
-    assert any(_echo_with(b"legit")(f) for f in frames_a), "X's own echo"
-    assert any(
-        f.haslayer(ICMPv6NDOptSrcLLAddr) and f[ICMPv6NDOptSrcLLAddr].lladdr == mx for f in frames_a
-    ), "X's own NS"
-    assert any(_has_prefix(f, "2001:db8:600d::") for f in frames_a), "the router port's RA"
-    assert any(f.haslayer(DHCP6_Solicit) and f[DHCP6_Solicit].trid == 0x4242 for f in frames_r)
+    assert any(echo_with(b"legit")(f) for f in frames_a), "X's own echo"
+    assert any(source_lla(mx)(f) for f in frames_a), "X's own NS"
+    assert any(ra_with("2001:db8:600d::")(f) for f in frames_a), "the router port's RA"
+    assert any(dhcp6_solicit_with(0x4242)(f) for f in frames_r)
     wait_for(
         "A to configure the router's prefix",
         lambda: "2001:db8:600d:" in lab.sh("a", "ip", "-6", "addr"),

@@ -8,7 +8,8 @@ Why this shape (measured on this kernel, notes/dataplane.md §5 and §11):
   address pairs, the EUI-64 link-local of each allowed MAC, ``::`` only for DAD and MLD); no
   RA or redirect; ND (an NA only for a target the port owns, NS/NA with at most one option,
   whose link-layer address is one of the port's MACs; nft 1.0.6 has no ``icmpv6 taddr``, so
-  the target is the raw ``@th,64,128``); no DHCPv6/DHCPv4 server (udp sport 547 / 67); ARP;
+  the target is the raw ``@th,64,128``); no DHCPv6/DHCPv4 server (nothing to the client ports
+  udp 546 / 68, whatever its source port, nor from the server ports 547 / 67); ARP;
   nothing but IPv6, IPv4 and ARP. An RA reaches a guarded workload (bridge forward) only from
   a router/DHCP tap or, from outside the host, from the network's ``ra_sources`` (R16): a port
   with port security off cannot play router for the guarded ones either.
@@ -98,7 +99,8 @@ _GUARDS = {
         ' comment "ND guard: one option at most"',
         "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 length 32"
         ' iifname . @th,208,48 != @nd_lla counter drop comment "ND guard: link-layer option"',
-        'udp sport 547 counter drop comment "DHCPv6 guard"',
+        'udp dport 546 counter drop comment "DHCPv6 guard"',  # a rogue server need not use 547
+        'udp sport 547 counter drop comment "DHCPv6 guard: server port"',
     ),
     "ip6_unspecified": (
         "icmpv6 type nd-neighbor-solicit ip6 daddr ff02::1:ff00:0/104"
@@ -109,7 +111,8 @@ _GUARDS = {
     "ip4_guard": (
         "ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return",
         'iifname . ether saddr . ip saddr != @src4 counter drop comment "IPv4 source guard"',
-        'udp sport 67 counter drop comment "DHCPv4 guard"',
+        'udp dport 68 counter drop comment "DHCPv4 guard"',
+        'udp sport 67 counter drop comment "DHCPv4 guard: server port"',
     ),
     "arp_guard": (
         'arp htype != 1 counter drop comment "ARP guard: Ethernet only"',

@@ -1,0 +1,584 @@
+"""R15, R16, R21 through the product: first-hop security proven by an attacker workload's traffic.
+
+Everything is made through the API and realised by the real agent (``tests/e2e/lab.py``): one
+network with a SLAAC IPv6 subnet behind a router (RAs come from the router's ``qr-`` port) and
+an IPv4 subnet (DHCPv4), three workloads (victim, peer, attacker) in a group that lets every
+flow in and out, so that only the first-hop guards can stop anything. The attacker sends frames
+built with scapy (``tests/e2e/attacks.py``) from inside its own workload namespace; raw sockets
+in the victim and the peer record what arrives, and the victim's kernel (addresses, routes,
+neighbour cache) shows what the attacks did. Every proof has a positive control, so it can
+fail: the same frames pass once port security is switched off through the API.
+
+* R15 source guard: from the attacker, echoes with the victim's IPv6 or link-local address, an
+  address outside its fixed IPs and pairs, a foreign source MAC (and an ARP request in a frame
+  from a foreign MAC), the victim's or an unknown IPv4 address never reach the peer, while its
+  own (IPv6, link-local, IPv4) do. An address added as an allowed address pair (PUT) passes
+  once the agent applied it, ND for it included (the peer answers a ping from it). Port
+  security off (PUT): every spoof arrives; on again: dropped.
+* R16 RA guard: the attacker's RAs (multicast, behind a hop-by-hop header, unicast) for rogue
+  prefixes never reach the victim, which configures neither the prefixes nor a default route
+  via the attacker, while the router's RA (the answer to the victim's RS) does arrive and its
+  prefix is configured. Still so with only the attacker's port security off (the guard towards
+  a guarded port) and with only the victim's off (the attacker's own port guard); with both
+  off, the same RAs arrive and the victim takes the rogue prefixes and default route.
+* R21 ND and DHCP guards: an unsolicited NA "the peer's address is at the attacker", one to all
+  nodes for the router's link-local, an NS with a foreign link-layer option, an ARP reply for the
+  peer's IPv4 address, DHCPv6 Advertise and Reply and a DHCPv4 Offer (also from source ports
+  other than the servers') do not reach the victim and its neighbour caches stay right; the
+  attacker's own NS does. Port security off: all arrive and the victim's caches are poisoned.
+* What must keep working: every workload's addresses finish DAD, the workloads ping each other
+  and the router's gateway, the bridge learnt each one's solicited-node group from its MLD
+  reports, and DAD detects a duplicate of an address two ports share as an allowed pair (not
+  before the pairs exist: a port's DAD for an address it does not own is dropped). A
+  DHCPv6-stateful network: guarded workloads get the API's addresses from the DHCP port.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import wait_for
+from tests.e2e.lab import Lab, one_host_lab
+from v6fabric.drivers.commands import run
+from v6fabric.hoststate.model import tap_name
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: real namespaces")
+pytest.importorskip("scapy")
+
+from scapy.layers.dhcp6 import DHCP6_Advertise, DHCP6_Reply  # noqa: E402
+from scapy.layers.l2 import Ether  # noqa: E402
+
+from tests.e2e.attacks import (  # noqa: E402
+    ALL_NODES_MAC,
+    FOREIGN_MAC,
+    Predicate,
+    Sniffer,
+    arp_claim,
+    arp_reply,
+    arp_request,
+    bootp_with,
+    dhcp4_offer,
+    dhcp6_server,
+    dhcp6_with,
+    echo4,
+    echo4_with,
+    echo6,
+    echo_with,
+    link_local,
+    na,
+    na_for,
+    ns,
+    ra,
+    ra_with,
+    rs,
+    send,
+    source_lla,
+)
+
+SLAAC = {"ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}
+STATEFUL = {"ipv6_ra_mode": "dhcpv6-stateful", "ipv6_address_mode": "dhcpv6-stateful"}
+CIDR6, CIDR4 = "2001:db8:f5::/64", "10.95.0.0/24"
+LEGIT_PREFIX = "2001:db8:f5::"  # as scapy spells an RA's prefix
+OUTSIDE6, OUTSIDE4 = "2001:db8:f5::bad", "10.95.0.250"  # nobody's, never a pair
+PAIR = "2001:db8:f5::beef"  # becomes the attacker's allowed address pair
+VIP = "2001:db8:f5::7"  # shared by the victim and the peer as a pair (DAD proof)
+ROGUE = {"multicast": "2001:db8:bad::", "hop-by-hop": "2001:db8:bbb::", "unicast": "2001:db8:bcd::"}
+NOT_DONE = {"tentative", "optimistic", "dadfailed"}
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    with one_host_lab() as lab:
+        yield lab
+
+
+@pytest.fixture
+def clean(lab: Lab) -> Iterator[Lab]:
+    yield lab
+    lab.reset()
+
+
+# --- the scene ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    """A workload with one port, and what the API says about that port."""
+
+    name: str
+    port: dict[str, Any]
+    workload: dict[str, Any]
+
+    @property
+    def ns(self) -> str:
+        return self.workload["namespace"]
+
+    @property
+    def mac(self) -> str:
+        return self.port["mac_address"]
+
+    @property
+    def ll(self) -> str:
+        return link_local(self.mac)
+
+    @property
+    def tap(self) -> str:
+        return tap_name(self.port["id"])
+
+    def fixed(self, version: int) -> str:
+        (address,) = [
+            ip["ip_address"]
+            for ip in self.port["fixed_ips"]
+            if ipaddress.ip_address(ip["ip_address"]).version == version
+        ]
+        return address
+
+    @property
+    def ip6(self) -> str:
+        return self.fixed(6)
+
+    @property
+    def ip4(self) -> str:
+        return self.fixed(4)
+
+
+@dataclass(frozen=True)
+class Scene:
+    lab: Lab
+    group: dict[str, Any]
+    gateway: str
+    router_mac: str
+    victim: Member
+    peer: Member
+    attacker: Member
+
+    @property
+    def router_ll(self) -> str:
+        return link_local(self.router_mac)
+
+    def members(self) -> tuple[Member, ...]:
+        return (self.victim, self.peer, self.attacker)
+
+
+def open_group(lab: Lab, name: str) -> dict[str, Any]:
+    """A group letting everything in (a new group already lets everything out)."""
+    group = lab.create("security_group", name=name)
+    for ethertype in ("IPv6", "IPv4"):
+        lab.create(
+            "security_group_rule",
+            security_group_id=group["id"],
+            direction="ingress",
+            ethertype=ethertype,
+        )
+    return group
+
+
+def build_scene(lab: Lab) -> Scene:
+    group = open_group(lab, "fhs-open")
+    net = lab.network(name="fhs")
+    subnet6 = lab.subnet(net, CIDR6, **SLAAC)
+    lab.subnet(net, CIDR4)
+    router = lab.router(subnet6, name="fhs")
+    members = []
+    for name in ("victim", "peer", "attacker"):
+        port = lab.port(net, name=name, security_groups=[group["id"]])
+        members.append(Member(name, port, lab.workload(name, port)))
+    lab.wait_active(*(m.port for m in members))
+    (router_port,) = lab.call("GET", f"/v2.0/ports?device_id={router['id']}")["ports"]
+    scene = Scene(lab, group, subnet6["gateway_ip"], router_port["mac_address"], *members)
+    for member in members:
+        wait_addresses(lab, member, member.ll, member.ip6)
+    return scene
+
+
+def wait_addresses(lab: Lab, member: Member, *addresses: str) -> None:
+    """Until ``member``'s eth0 holds ``addresses``, DAD done (neither tentative nor failed)."""
+    wanted = {ipaddress.ip_address(a) for a in addresses}
+
+    def done(view: Any) -> bool:
+        nic = view.interfaces.get("eth0")
+        if nic is None:
+            return False
+        usable = {
+            a.interface.ip for a in (*nic.link_local, *nic.addresses) if not a.flags & NOT_DONE
+        }
+        return wanted <= usable
+
+    lab.wait_guest(member.workload, f"{sorted(addresses)} past DAD", done)
+
+
+# --- attacks and what arrives -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A frame ``sender`` sends, and what recognises it at ``receiver``."""
+
+    frame: Ether
+    sender: Member
+    receiver: Member
+    seen: Predicate
+
+
+def arrivals(plan: dict[str, Probe], window: float = 0.3) -> set[str]:
+    """Send every probe of ``plan`` once; the names of those that reached their receiver."""
+    receivers = {p.receiver.ns for p in plan.values()}
+    sniffers = {ns: Sniffer(ns) for ns in sorted(receivers)}
+    captured: dict[str, list[Ether]] = {}
+    try:
+        for sender in sorted({p.sender.ns for p in plan.values()}):
+            send(sender, [p.frame for p in plan.values() if p.sender.ns == sender])
+        time.sleep(window)
+    finally:
+        for ns, sniffer in sniffers.items():
+            captured[ns] = sniffer.stop()
+    return {name for name, p in plan.items() if any(p.seen(f) for f in captured[p.receiver.ns])}
+
+
+def wait_arrivals(
+    what: str, plan: dict[str, Probe], expected: set[str], timeout: float = 15, window: float = 0.3
+) -> None:
+    """Repeat ``plan`` until exactly ``expected`` arrives (the agent applies an update)."""
+    last: set[str] = set()
+
+    def probe() -> bool:
+        nonlocal last
+        last = arrivals(plan, window)
+        return last == expected
+
+    try:
+        wait_for(what, probe, timeout)
+    except AssertionError as exc:
+        missing, extra = sorted(expected - last), sorted(last - expected)
+        raise AssertionError(f"{exc}; last round: missing {missing}, unexpected {extra}") from None
+
+
+def ping_from(member: Member, source: str, destination: str) -> bool:
+    argv = ["ping", "-6", "-n", "-c", "1", "-W", "1", "-I", source, destination]
+    return run(argv, netns=member.ns, check=False).returncode == 0
+
+
+def neighbour_mac(member: Member, address: str) -> str | None:
+    """The link-layer address ``member``'s eth0 holds for ``address`` (any usable state)."""
+    family = "-6" if ":" in address else "-4"
+    out = run(["ip", "-j", family, "neigh", "show", "to", address, "dev", "eth0"], netns=member.ns)
+    for entry in json.loads(out.stdout or "[]"):
+        if "lladdr" in entry and "FAILED" not in entry.get("state", []):
+            return entry["lladdr"]
+    return None
+
+
+def set_port_security(scene: Scene, member: Member, enabled: bool) -> None:
+    """Neutron refuses port security off while the port keeps groups or address pairs."""
+    if enabled:
+        attrs: dict[str, Any] = {"security_groups": [scene.group["id"]]}
+    else:
+        attrs = {"security_groups": [], "allowed_address_pairs": []}
+    port = scene.lab.update("port", member.port["id"], port_security_enabled=enabled, **attrs)
+    assert port["port_security_enabled"] is enabled
+
+
+# --- R15 ----------------------------------------------------------------------------------------
+
+
+def test_r15_source_guard_drops_spoofed_sources_and_follows_pairs_and_port_security(
+    clean: Lab,
+) -> None:
+    scene = build_scene(clean)
+    lab, a, p, v = clean, scene.attacker, scene.peer, scene.victim
+
+    def echo(name: str, src_mac: str, src: str) -> Probe:
+        marker = name.encode()
+        if ":" in src:
+            dst = p.ll if ipaddress.ip_address(src).is_link_local else p.ip6
+            return Probe(echo6(src_mac, p.mac, src, dst, marker), a, p, echo_with(marker))
+        return Probe(echo4(src_mac, p.mac, src, p.ip4, marker), a, p, echo4_with(marker))
+
+    sources = {  # name: (source MAC, source address) of an echo to the peer
+        "own IPv6 address": (a.mac, a.ip6),
+        "own link-local": (a.mac, a.ll),
+        "own IPv4 address": (a.mac, a.ip4),
+        "victim's IPv6 address": (a.mac, v.ip6),
+        "victim's link-local": (a.mac, v.ll),
+        "address outside fixed IPs and pairs": (a.mac, OUTSIDE6),
+        "the pair's address": (a.mac, PAIR),
+        "foreign source MAC": (FOREIGN_MAC, a.ip6),
+        "victim's IPv4 address": (a.mac, v.ip4),
+        "unknown IPv4 address": (a.mac, OUTSIDE4),
+    }
+    plan = {name: echo(name, mac, src) for name, (mac, src) in sources.items()}
+    # Only the MAC guard can stop this one: the ARP body is the attacker's own.
+    plan["foreign source MAC, ARP"] = Probe(
+        arp_request(FOREIGN_MAC, a.mac, a.ip4, p.ip4),
+        a,
+        p,
+        arp_claim(a.ip4, a.mac, ether_src=FOREIGN_MAC),
+    )
+    own = {"own IPv6 address", "own link-local", "own IPv4 address"}
+    assert arrivals(plan) == own, "guarded: only the attacker's own sources reach the peer"
+
+    # The address itself, configured: not usable (the peer never answers) until it is a pair.
+    run(["ip", "addr", "add", f"{PAIR}/128", "dev", "eth0", "nodad"], netns=a.ns)
+    assert not ping_from(a, PAIR, p.ip6)
+    port = lab.update("port", a.port["id"], allowed_address_pairs=[{"ip_address": PAIR}])
+    assert port["allowed_address_pairs"] == [{"ip_address": PAIR, "mac_address": a.mac}]
+    wait_arrivals("the pair's address allowed", plan, own | {"the pair's address"})
+    # Both ways, ND included: the peer resolves PAIR and the attacker's NA for it passes.
+    assert wait_for("a ping from the pair's address", lambda: ping_from(a, PAIR, p.ip6), 5)
+
+    # Positive control: port security off, every spoofed frame reaches the peer.
+    set_port_security(scene, a, False)
+    wait_arrivals("port security off: everything arrives", plan, set(plan))
+    set_port_security(scene, a, True)
+    wait_arrivals("port security on again: spoofs dropped", plan, own)
+    assert not ping_from(a, PAIR, p.ip6), "the pair went with port security off"
+
+
+# --- R16 ----------------------------------------------------------------------------------------
+
+
+def test_r16_ra_guard_keeps_rogue_prefixes_and_routes_off_the_victim(clean: Lab) -> None:
+    scene = build_scene(clean)
+    lab, a, v = clean, scene.attacker, scene.victim
+    plan = {
+        "rogue RA": Probe(ra(a.mac, a.ll, ROGUE["multicast"]), a, v, ra_with(ROGUE["multicast"])),
+        "rogue RA behind a hop-by-hop header": Probe(
+            ra(a.mac, a.ll, ROGUE["hop-by-hop"], hop_by_hop=True),
+            a,
+            v,
+            ra_with(ROGUE["hop-by-hop"]),
+        ),
+        "rogue RA unicast to the victim": Probe(
+            ra(a.mac, a.ll, ROGUE["unicast"], dst_mac=v.mac, dst=v.ll),
+            a,
+            v,
+            ra_with(ROGUE["unicast"]),
+        ),
+        # The victim solicits: the router's answer must arrive (the sniffer can see RAs).
+        "router's RA": Probe(rs(v.mac, v.ll), v, v, ra_with(LEGIT_PREFIX)),
+        # Spoofs that arrive only from an unguarded port: tell when an update was applied.
+        "attacker's spoof": Probe(
+            echo6(a.mac, v.mac, OUTSIDE6, v.ip6, b"r16-a"), a, v, echo_with(b"r16-a")
+        ),
+        "victim's spoof": Probe(
+            echo6(v.mac, a.mac, OUTSIDE6, a.ip6, b"r16-v"), v, a, echo_with(b"r16-v")
+        ),
+    }
+
+    def rogue_state() -> tuple[set[str], set[str]]:
+        """The victim's addresses in rogue prefixes, and its IPv6 default routers."""
+        nic = lab.guest(v.workload).interfaces["eth0"]
+        prefixes = [ipaddress.ip_network(f"{prefix}/64") for prefix in ROGUE.values()]
+        taken = {
+            str(x.interface.ip) for x in nic.ipv6 if any(x.interface.ip in n for n in prefixes)
+        }
+        return taken, {str(r.via) for r in nic.default_routes if r.destination.version == 6}
+
+    honest = (set(), {scene.router_ll})
+    wait_arrivals("the router's RA, nothing rogue", plan, {"router's RA"}, window=1.0)
+    assert rogue_state() == honest, "the victim only follows the router"
+    wait_addresses(lab, v, v.ip6)  # the router's prefix, configured
+
+    # Each side's guard on its own: the attacker unguarded (the guard towards the victim's
+    # port drops its RAs), then the victim unguarded (the attacker's port guard drops them).
+    set_port_security(scene, a, False)
+    expected = {"router's RA", "attacker's spoof"}
+    wait_arrivals("the attacker unguarded, its RAs dropped", plan, expected, window=1.0)
+    assert rogue_state() == honest
+    set_port_security(scene, a, True)
+    set_port_security(scene, v, False)
+    expected = {"router's RA", "victim's spoof"}
+    wait_arrivals("the victim unguarded, the attacker's RAs dropped", plan, expected, window=1.0)
+    assert rogue_state() == honest
+
+    # Positive control: neither guarded, the same RAs arrive and the victim obeys them.
+    set_port_security(scene, a, False)
+    wait_arrivals("no guard: rogue RAs arrive", plan, set(plan), window=1.0)
+    taken, routers = rogue_state()
+    assert len(taken) == len(ROGUE), taken
+    assert routers == {scene.router_ll, a.ll}
+
+
+# --- R21 ----------------------------------------------------------------------------------------
+
+
+def test_r21_nd_and_dhcp_guards_protect_the_victim(clean: Lab) -> None:
+    scene = build_scene(clean)
+    lab, a, p, v = clean, scene.attacker, scene.peer, scene.victim
+    for member in (v, p):
+        lab.wait_guest(
+            member.workload,
+            f"IPv4 {member.ip4}",
+            lambda view, m=member: any(
+                str(x.interface.ip) == m.ip4 for x in view.interfaces["eth0"].ipv4
+            ),
+        )
+    trid, xid = 0x2121, 0x2121
+    plan = {
+        "NA: the peer's address is at the attacker": Probe(
+            na(a.mac, v.mac, a.ip6, v.ip6, p.ip6, a.mac), a, v, na_for(p.ip6, a.mac)
+        ),
+        "NA to all nodes: the router is at the attacker": Probe(
+            na(a.mac, ALL_NODES_MAC, a.ll, "ff02::1", scene.router_ll, a.mac),
+            a,
+            v,
+            na_for(scene.router_ll, a.mac),
+        ),
+        "NS with a foreign link-layer option": Probe(
+            ns(a.mac, v.mac, a.ip6, v.ip6, v.ip6, FOREIGN_MAC), a, v, source_lla(FOREIGN_MAC)
+        ),
+        "ARP reply: the peer's IPv4 address is at the attacker": Probe(
+            arp_reply(a.mac, v.mac, p.ip4, v.ip4), a, v, arp_claim(p.ip4, a.mac)
+        ),
+        "DHCPv6 Advertise": Probe(
+            dhcp6_server(DHCP6_Advertise, a.mac, v.mac, a.ll, v.ll, trid),
+            a,
+            v,
+            dhcp6_with(DHCP6_Advertise, trid),
+        ),
+        "DHCPv6 Reply": Probe(
+            dhcp6_server(DHCP6_Reply, a.mac, v.mac, a.ll, v.ll, trid),
+            a,
+            v,
+            dhcp6_with(DHCP6_Reply, trid),
+        ),
+        "DHCPv4 Offer": Probe(dhcp4_offer(a.mac, v.mac, a.ip4, v.ip4, xid), a, v, bootp_with(xid)),
+        # A rogue server need not answer from the server port: the client port is what counts.
+        "DHCPv6 Reply from another source port": Probe(
+            dhcp6_server(DHCP6_Reply, a.mac, v.mac, a.ll, v.ll, trid + 1, sport=5470),
+            a,
+            v,
+            dhcp6_with(DHCP6_Reply, trid + 1),
+        ),
+        "DHCPv4 Offer from another source port": Probe(
+            dhcp4_offer(a.mac, v.mac, a.ip4, v.ip4, xid + 1, sport=6700),
+            a,
+            v,
+            bootp_with(xid + 1),
+        ),
+        # From its link-local: leaves the victim's entry for the attacker's address alone.
+        "attacker's own NS": Probe(
+            ns(a.mac, v.mac, a.ll, v.ip6, v.ip6, a.mac), a, v, source_lla(a.mac)
+        ),
+    }
+
+    def caches() -> dict[str, str | None]:
+        return {
+            "peer": neighbour_mac(v, p.ip6),
+            "router": neighbour_mac(v, scene.router_ll),
+            "peer IPv4": neighbour_mac(v, p.ip4),
+            "attacker": neighbour_mac(v, a.ip6),
+        }
+
+    right = {"peer": p.mac, "router": scene.router_mac, "peer IPv4": p.mac, "attacker": a.mac}
+
+    def attack() -> tuple[set[str], dict[str, str | None]]:
+        """Victim's caches filled the honest way, then the attacks; what arrived, the caches."""
+        run(["ip", "neigh", "flush", "dev", "eth0"], netns=v.ns)
+        for target in (p.ip6, f"{scene.router_ll}%eth0", p.ip4, a.ip6):
+            assert lab.ping(v.workload, target), target
+        assert caches() == right
+        time.sleep(1.1)  # past ARP's locktime: a reply may now replace the peer's entry
+        return arrivals(plan), caches()
+
+    arrived, after = attack()
+    assert arrived == {"attacker's own NS"}, "guarded: only the attacker's own NS arrives"
+    assert after == right, "the victim's neighbour caches are untouched"
+
+    # Positive control: port security off, every attack arrives and poisons the caches.
+    set_port_security(scene, a, False)
+    outcome: tuple[set[str], dict[str, str | None]] = (set(), {})
+
+    def poisoned() -> bool:
+        nonlocal outcome
+        outcome = attack()
+        return outcome[0] == set(plan)
+
+    wait_for("port security off: every attack arrives", poisoned)
+    assert outcome[1] == {
+        "peer": a.mac,
+        "router": a.mac,
+        "peer IPv4": a.mac,
+        "attacker": FOREIGN_MAC,
+    }, outcome
+
+
+# --- what keeps working -------------------------------------------------------------------------
+
+
+def solicited_node(address: str) -> ipaddress.IPv6Address:
+    low = int(ipaddress.IPv6Address(address)) & 0xFFFFFF
+    return ipaddress.IPv6Address(int(ipaddress.IPv6Address("ff02::1:ff00:0")) | low)
+
+
+def test_mld_dad_and_nd_keep_working_through_the_guards(clean: Lab) -> None:
+    scene = build_scene(clean)  # every workload's addresses past DAD: its NS from :: passed
+    lab, v, p = clean, scene.victim, scene.peer
+
+    # ND and forwarding: the workloads reach each other and the router's gateway.
+    for one, other in ((v, p), (p, v), (scene.attacker, v)):
+        assert lab.ping(one.workload, other.ip6), (one.name, other.name)
+        assert lab.ping(one.workload, f"{other.ll}%eth0"), (one.name, other.name)
+        assert lab.ping(one.workload, scene.gateway), one.name
+    assert neighbour_mac(v, p.ip6) == p.mac
+    assert neighbour_mac(v, scene.router_ll) == scene.router_mac
+
+    # MLD: the bridge learnt each workload's solicited-node group on its tap from its reports.
+    listing = run(["bridge", "-j", "mdb", "show"], netns=lab.host_netns).stdout
+    learnt = {
+        (entry["port"], ipaddress.ip_address(entry["grp"]))
+        for bridge in json.loads(listing or "[]")
+        for entry in bridge.get("mdb", [])
+    }
+    for member in scene.members():
+        assert (member.tap, solicited_node(member.ip6)) in learnt, (member.name, learnt)
+
+    # DAD: the peer holds VIP; the victim's DAD for it finds the duplicate once both ports own
+    # it (allowed address pairs): its NS from :: and the peer's NA both pass the guards. Before,
+    # that NS is dropped (a port's DAD for an address it does not own), so nothing is found.
+    settings = ["net.ipv6.conf.eth0.accept_dad=1", "net.ipv6.neigh.eth0.retrans_time_ms=100"]
+    run(["sysctl", "-qw", *settings], netns=v.ns)
+    run(["ip", "addr", "add", f"{VIP}/128", "dev", "eth0", "nodad"], netns=p.ns)
+
+    def dad() -> set[str]:
+        """The victim's DAD for VIP, from scratch: the address's final flags."""
+        run(["ip", "addr", "flush", "dev", "eth0", "to", f"{VIP}/128"], netns=v.ns)
+        run(["ip", "addr", "add", f"{VIP}/128", "dev", "eth0"], netns=v.ns)
+
+        def finished() -> set[str] | None:
+            out = run(["ip", "-j", "addr", "show", "dev", "eth0", "to", VIP], netns=v.ns).stdout
+            infos = [i for link in json.loads(out or "[]") for i in link.get("addr_info", [])]
+            flags = {k for info in infos for k, val in info.items() if val is True}
+            return None if "tentative" in flags and "dadfailed" not in flags else flags or {"-"}
+
+        return wait_for("the victim's DAD for VIP to end", finished, 5)
+
+    assert "dadfailed" not in dad(), "the guards let DAD for a foreign address through"
+    for member in (v, p):
+        lab.update("port", member.port["id"], allowed_address_pairs=[{"ip_address": VIP}])
+    wait_for("DAD to find the peer's VIP", lambda: "dadfailed" in dad())
+
+
+def test_dhcpv6_stateful_clients_get_their_leases_through_the_guards(clean: Lab) -> None:
+    lab = clean
+    group = open_group(lab, "fhs-dhcp")
+    net = lab.network(name="fhs-dhcp")
+    subnet = lab.subnet(net, "2001:db8:f6::/64", **STATEFUL)
+    lab.router(subnet, name="fhs-dhcp")
+    members = []
+    for name in ("a", "b"):
+        port = lab.port(net, name=name, security_groups=[group["id"]])
+        members.append(Member(name, port, lab.workload(name, port)))
+    lab.wait_active(*(m.port for m in members))
+    for member in members:  # Solicit/Request out, Advertise/Reply in from the DHCP port
+        wait_addresses(lab, member, member.ip6)
+    one, other = members
+    assert lab.ping(one.workload, other.ip6) and lab.ping(other.workload, one.ip6)
