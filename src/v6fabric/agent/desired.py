@@ -235,7 +235,7 @@ def workload_digest(spec: WorkloadSpec) -> str:
     return digest(json.dumps(codec.to_dict(spec), sort_keys=True))
 
 
-FIREWALL_FORMAT = "nft-3"  # bump when render.nftables changes what a spec renders to
+FIREWALL_FORMAT = "nft-4"  # bump when render.nftables changes what a spec renders to
 
 
 def firewall_digest(spec_json: str) -> str:

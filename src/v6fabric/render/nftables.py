@@ -92,7 +92,8 @@ _GUARDS = {
     "ip6_guard": (
         "ip6 saddr :: goto ip6_unspecified",
         'iifname . ether saddr . ip6 saddr != @src6 counter drop comment "IPv6 source guard"',
-        'icmpv6 type { nd-router-advert, nd-redirect } counter drop comment "RA guard"',
+        'icmpv6 type { nd-router-advert, nd-redirect, router-renumbering } counter drop'
+        ' comment "RA guard"',
         "icmpv6 type nd-neighbor-advert iifname . @th,64,128 != @nd_targets counter drop"
         ' comment "ND guard: target"',
         "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 length > 32 counter drop"
