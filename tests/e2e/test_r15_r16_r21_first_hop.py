@@ -31,6 +31,8 @@ fail: the same frames pass once port security is switched off through the API.
   reports, and DAD detects a duplicate of an address two ports share as an allowed pair (not
   before the pairs exist: a port's DAD for an address it does not own is dropped). A
   DHCPv6-stateful network: guarded workloads get the API's addresses from the DHCP port.
+* Every test runs twice: alone, and beside another tenant network with the same prefixes and
+  workloads with the same MACs (same addresses) on the same host.
 """
 
 from __future__ import annotations
@@ -100,8 +102,12 @@ def lab() -> Iterator[Lab]:
         yield lab
 
 
-@pytest.fixture
-def clean(lab: Lab) -> Iterator[Lab]:
+@pytest.fixture(params=["alone", "beside-an-overlapping-tenant"])
+def clean(lab: Lab, request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """Each attack test runs twice: alone on the host, and beside another tenant's network with
+    the same prefixes and workloads with the same MACs (so the same addresses and link-locals)
+    on the same host: guards are per port, conntrack zones per network, nothing may mix."""
+    lab.overlapping = request.param != "alone"  # type: ignore[attr-defined]
     yield lab
     lab.reset()
 
@@ -194,9 +200,28 @@ def build_scene(lab: Lab) -> Scene:
     lab.wait_active(*(m.port for m in members))
     (router_port,) = lab.call("GET", f"/v2.0/ports?device_id={router['id']}")["ports"]
     scene = Scene(lab, group, subnet6["gateway_ip"], router_port["mac_address"], *members)
-    for member in members:
+    twins = build_twins(lab, members) if getattr(lab, "overlapping", False) else []
+    for member in [*members, *twins]:
         wait_addresses(lab, member, member.ll, member.ip6)
     return scene
+
+
+def build_twins(lab: Lab, members: list[Member]) -> list[Member]:
+    """Another tenant's network on this host with the same prefixes, a router of its own, and a
+    workload per member with the member's MAC: the same EUI-64 and link-local addresses."""
+    group = open_group(lab, "fhs-twin")
+    net = lab.network(name="fhs-twin")
+    subnet6 = lab.subnet(net, CIDR6, **SLAAC)
+    lab.subnet(net, CIDR4)
+    lab.router(subnet6, name="fhs-twin")
+    twins = []
+    for member in members:
+        port = lab.port(
+            net, name=f"twin-{member.name}", mac_address=member.mac, security_groups=[group["id"]]
+        )
+        twins.append(Member(f"twin-{member.name}", port, lab.workload(f"twin-{member.name}", port)))
+    lab.wait_active(*(t.port for t in twins))
+    return twins
 
 
 def wait_addresses(lab: Lab, member: Member, *addresses: str) -> None:
