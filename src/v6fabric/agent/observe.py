@@ -6,6 +6,7 @@ per namespace, so a resync of a busy host stays cheap.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -290,6 +291,11 @@ def observe(
     )
 
 
+@functools.lru_cache(maxsize=2)  # the file changes only when the agent loads a new spec
+def _loaded_spec(raw: str) -> FirewallSpec:
+    return firewall_from_json(raw)
+
+
 def _firewall(drivers: Drivers, layout: Layout, *, full: bool) -> FirewallObserved:
     """From the marker files; a full read also checks that our tables are really there (only
     their names: listing a big ruleset takes seconds)."""
@@ -305,7 +311,7 @@ def _firewall(drivers: Drivers, layout: Layout, *, full: bool) -> FirewallObserv
             return FirewallObserved()
     raw = drivers.files.read(layout.firewall_spec)
     try:
-        spec = firewall_from_json(raw) if raw is not None else None
+        spec = _loaded_spec(raw) if raw is not None else None
     except ValueError:
         spec = None
     return FirewallObserved(loaded.strip(), spec)

@@ -46,7 +46,6 @@ from v6fabric.agent.layout import is_our_bridge, is_our_ns_link
 from v6fabric.agent.observe import Observed
 from v6fabric.drivers.files import digest
 from v6fabric.drivers.netlink import Link, Route, is_ipv6, normalise_cidr, normalise_destination
-from v6fabric.hoststate.codec import firewall_to_json
 from v6fabric.hoststate.model import HostState, RouteSpec
 from v6fabric.render.nftables import render_removal, render_update
 
@@ -285,7 +284,7 @@ def _firewall(p: _Plan) -> None:
         if seen.loaded is not None:
             p.add(DEL_FIREWALL, RemoveFirewall(render_removal()))
         return
-    spec_json = firewall_to_json(spec)
+    spec_json = want.firewall_json(spec)
     loaded = want.firewall_digest(spec_json)
     if seen.loaded == loaded:
         return

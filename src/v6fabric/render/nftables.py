@@ -92,7 +92,7 @@ _GUARDS = {
     "ip6_guard": (
         "ip6 saddr :: goto ip6_unspecified",
         'iifname . ether saddr . ip6 saddr != @src6 counter drop comment "IPv6 source guard"',
-        'icmpv6 type { nd-router-advert, nd-redirect, router-renumbering } counter drop'
+        "icmpv6 type { nd-router-advert, nd-redirect, router-renumbering } counter drop"
         ' comment "RA guard"',
         "icmpv6 type nd-neighbor-advert iifname . @th,64,128 != @nd_targets counter drop"
         ' comment "ND guard: target"',
@@ -375,7 +375,7 @@ def _inet_chains(
             rules.append(f'counter drop comment "no {direction} rule allows"')
             chains.append((f"{prefix}_{port.tap}", None, tuple(rules)))
     for group in spec.security_groups:
-        rendered = [(r.direction, _rule(r, spec)) for r in group.rules]  # checks every rule
+        rendered = [(r.direction, text) for r in group.rules for text in _rule(r, spec)]
         for direction in DIRECTIONS:
             rules = tuple(text for way, text in rendered if way == direction)
             chains.append((f"sg_{group.group_id}_{direction}", None, rules))
@@ -389,8 +389,10 @@ def _port_stateful(port: FirewallPort, groups: dict[str, SecurityGroup]) -> bool
     return flags != {False}
 
 
-def _rule(rule: SecurityGroupRule, spec: FirewallSpec) -> str:
-    """One Neutron rule as one nft rule (in a group's ingress or egress chain)."""
+def _rule(rule: SecurityGroupRule, spec: FirewallSpec) -> tuple[str, ...]:
+    """One Neutron rule as nft rules (in a group's ingress or egress chain): one, or for a
+    remote group two, its members' addresses (a hash set) and their prefixes (an interval set:
+    nft reads an interval set back before every update, seconds at 100,000 elements)."""
     if rule.ethertype not in ETHERTYPES or rule.direction not in DIRECTIONS:
         raise ValueError(f"bad direction or ethertype: {rule}")
     v6 = rule.ethertype == "IPv6"
@@ -401,17 +403,18 @@ def _rule(rule: SecurityGroupRule, spec: FirewallSpec) -> str:
         net = ip_prefix(rule.remote_prefix)
         if net.version != (6 if v6 else 4):
             raise ValueError(f"remote prefix {net} does not match ethertype {rule.ethertype}")
-        parts = [f"{family} {field} {prefix_text(net)}"]
+        matches = [f"{family} {field} {prefix_text(net)}"]
     elif rule.remote_group is not None:
         if rule.remote_group not in {g.group_id for g in spec.remote_groups}:
             raise ValueError(f"remote group {rule.remote_group} has no member list")
-        parts = [f"{family} {field} @rg{6 if v6 else 4}_{rule.remote_group}"]
+        name = f"rg{6 if v6 else 4}"
+        matches = [f"{family} {field} @{name}{kind}_{rule.remote_group}" for kind in ("", "n")]
     else:
-        parts = [f"meta nfproto {'ipv6' if v6 else 'ipv4'}"]
-    parts += [*_protocol_match(rule), "accept"]
+        matches = [f"meta nfproto {'ipv6' if v6 else 'ipv4'}"]
+    rest = [*_protocol_match(rule), "accept"]
     if rule.rule_id:
-        parts.append(f'comment "rule {_check_id(rule.rule_id)}"')
-    return " ".join(parts)
+        rest.append(f'comment "rule {_check_id(rule.rule_id)}"')
+    return tuple(" ".join([match, *rest]) for match in matches)
 
 
 def _protocol_match(rule: SecurityGroupRule) -> list[str]:
@@ -520,13 +523,35 @@ def _sets(spec: FirewallSpec, guarded: list[FirewallPort], marks: dict[str, int]
     sets += [_NftSet("inet", n, d, frozenset(found[n])) for n, d in _INET_SETS.items()]
     for group in spec.remote_groups:
         for version, members in ((6, group.ipv6), (4, group.ipv4)):
-            nets_v = [ip_prefix(m) for m in members]
+            hosts, nets_v = set(), []
+            for member in members:
+                host = _host_member(member, version)
+                if host is not None:
+                    hosts.add(host)
+                else:
+                    nets_v.append(ip_prefix(member))
             if any(n.version != version for n in nets_v):
                 raise ValueError(f"remote group {group.group_id}: IPv{version} list holds others")
-            declaration = (f"type ipv{version}_addr", "flags interval")
-            elements = frozenset(prefix_text(n) for n in without_nested(nets_v))
-            sets.append(_NftSet("inet", f"rg{version}_{group.group_id}", declaration, elements))
+            prefixes = frozenset(prefix_text(n) for n in without_nested(nets_v))
+            name, kind = f"rg{version}", f"type ipv{version}_addr"
+            sets.append(_NftSet("inet", f"{name}_{group.group_id}", (kind,), frozenset(hosts)))
+            sets.append(
+                _NftSet("inet", f"{name}n_{group.group_id}", (kind, "flags interval"), prefixes)
+            )
     return sets
+
+
+@functools.lru_cache(maxsize=1 << 18)  # members repeat from one change to the next
+def _host_member(member: str, version: int) -> str | None:
+    """``2001:db8::5/128`` -> ``2001:db8::5``; None for a prefix wider than one address.
+    Raises ``ValueError`` for an address of the other family or no address at all."""
+    text, _slash, length = member.partition("/")
+    if length not in ("", "128" if version == 6 else "32"):
+        return None
+    address = ipaddress.ip_address(text)
+    if address.version != version:
+        raise ValueError(f"IPv{version} member list holds {member}")
+    return str(address)
 
 
 def _hex_range(net: IpNetwork) -> str:
