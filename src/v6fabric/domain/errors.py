@@ -165,6 +165,11 @@ class MacAddressInUse(InUse):
     template = "Unable to complete operation for network {net_id}. The mac address {mac} is in use."
 
 
+class MacAddressGenerationFailure(FabricError):
+    status = 503  # Neutron's ServiceUnavailable
+    template = "Unable to generate unique mac on network {net_id}."
+
+
 class IpAddressInUse(InUse):
     template = (
         "Unable to complete operation for network {net_id}. The IP address {ip_address} is in use."
