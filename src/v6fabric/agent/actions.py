@@ -6,7 +6,7 @@ recognised on the next loop (to back it off) by equality alone.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from v6fabric.drivers.netlink import (
@@ -21,6 +21,7 @@ from v6fabric.drivers.netlink import (
     SetBridgeOptions,
     SetLink,
 )
+from v6fabric.hoststate.firewall import FirewallSpec
 from v6fabric.hoststate.model import WorkloadSpec
 
 __all__ = [
@@ -137,6 +138,7 @@ class LoadFirewall:
     script: str
     loaded: str
     spec_json: str
+    spec: FirewallSpec | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,7 @@ Action = (
 # Fields that say what to write rather than which object: left out of an action's key.
 _CONTENT_FIELDS = frozenset(
     {"values", "text", "loaded", "digest", "argv", "files", "restart", "mtu", "mac", "up"}
-    | {"script", "spec_json"}
+    | {"script", "spec_json", "spec"}
     | {"master", "peer_mac", "interfaces", "log_file", "marker", "pid_file"}
 )
 

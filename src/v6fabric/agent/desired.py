@@ -163,6 +163,7 @@ class DaemonDesired:
         return f"{self.conf_digest} {self.data_digest}".strip()
 
 
+@functools.lru_cache(maxsize=256)  # asked on every plan; changes only with its spec
 def _radvd(spec: RadvdSpec, layout: Layout, render: Renderers) -> DaemonDesired:
     def path(suffix: str) -> Path:
         return layout.daemon_file("radvd", spec.namespace, suffix)
@@ -183,6 +184,7 @@ def _radvd(spec: RadvdSpec, layout: Layout, render: Renderers) -> DaemonDesired:
     )
 
 
+@functools.lru_cache(maxsize=256)  # asked on every plan; changes only with its spec
 def _dnsmasq(spec: DnsmasqSpec, layout: Layout, render: Renderers) -> DaemonDesired:
     def path(suffix: str) -> Path:
         return layout.daemon_file("dnsmasq", spec.namespace, suffix)

@@ -30,6 +30,7 @@ from v6fabric.agent.actions import (
 )
 from v6fabric.agent.host import Drivers
 from v6fabric.agent.layout import Layout
+from v6fabric.agent.observe import remember_loaded
 from v6fabric.drivers.netlink import (
     AddAddress,
     AddBridge,
@@ -187,6 +188,8 @@ class FirewallManager:
         self.drivers.nftables.load(host, action.script)
         self.drivers.files.write(self.layout.firewall_spec, action.spec_json)
         self.drivers.files.write(self.layout.firewall_loaded, action.loaded + "\n")
+        if action.spec is not None:
+            remember_loaded(action.spec_json, action.spec)
 
     def remove(self, action: RemoveFirewall) -> None:
         self.drivers.nftables.load(self.layout.host_netns, action.script)

@@ -291,9 +291,23 @@ def observe(
     )
 
 
+_JUST_LOADED: dict[str, FirewallSpec] = {}  # spec JSON -> spec, of the agent's last load
+
+
+def remember_loaded(spec_json: str, spec: FirewallSpec) -> None:
+    """The spec the agent just loaded: read back next pass without decoding (17 ms at 150
+    ports, 0.4 s at 90,000 remote-group members)."""
+    _JUST_LOADED.clear()
+    _JUST_LOADED[spec_json] = spec
+
+
 @functools.lru_cache(maxsize=2)  # the file changes only when the agent loads a new spec
-def _loaded_spec(raw: str) -> FirewallSpec:
+def _decoded(raw: str) -> FirewallSpec:
     return firewall_from_json(raw)
+
+
+def _loaded_spec(raw: str) -> FirewallSpec:
+    return _JUST_LOADED.get(raw) or _decoded(raw)
 
 
 def _firewall(drivers: Drivers, layout: Layout, *, full: bool) -> FirewallObserved:

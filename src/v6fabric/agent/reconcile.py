@@ -298,7 +298,7 @@ def _firewall(p: _Plan) -> None:
     except ValueError as exc:  # a compiler bug: keep what is loaded, say why, plan the rest
         log.error("firewall cannot be rendered, left as it is: %s", exc)
         return
-    p.add(FIREWALL, LoadFirewall(script, loaded, spec_json))
+    p.add(FIREWALL, LoadFirewall(script, loaded, spec_json, spec))
 
 
 def _daemons(p: _Plan, renderers: want.Renderers) -> None:

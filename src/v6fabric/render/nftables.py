@@ -499,26 +499,10 @@ def _sets(spec: FirewallSpec, guarded: list[FirewallPort], marks: dict[str, int]
         if port.role != "workload":
             found["ra_taps"].add(f'"{port.tap}"')
     found["zones"].update(f'"{n.bridge}" : {n.zone}' for n in spec.networks)
-    macs, src6, src4 = found["macs"], found["src6"], found["src4"]
     nets = {n.network_id: n for n in spec.networks}
     for port in guarded:
-        tap = f'"{port.tap}"'
-        by_mac: dict[str, list[IpNetwork]] = {check_mac(port.mac): []}
-        for allowed in port.allowed:
-            by_mac.setdefault(check_mac(allowed.mac), []).append(ip_prefix(allowed.cidr))
-        owned6: list[IpNetwork] = []
-        for mac, nets_of_mac in by_mac.items():
-            macs.add(f"{tap} . {mac}")
-            found["nd_lla"].add(f"{tap} . 0x{mac.replace(':', '')}")
-            v6 = [n for n in nets_of_mac if n.version == 6]
-            v6.append(ipaddress.IPv6Network(eui64_link_local(mac)))
-            owned6 += v6
-            src6.update(f"{tap} . {mac} . {prefix_text(n)}" for n in without_nested(v6))
-            v4 = [n for n in nets_of_mac if n.version == 4]
-            src4.update(f"{tap} . {mac} . {prefix_text(n)}" for n in without_nested(v4))
-        found["nd_targets"].update(f"{tap} . {_hex_range(n)}" for n in without_nested(owned6))
-        upstream = nets[port.network_id].ra_sources
-        found["ra_upstream"].update(f"{tap} . {ipaddress.IPv6Address(s)}" for s in upstream)
+        for name, elements in _guard_elements(port, nets[port.network_id].ra_sources):
+            found[name].update(elements)
     sets = [_NftSet("bridge", n, d, frozenset(found[n])) for n, d in _BRIDGE_SETS.items()]
     sets += [_NftSet("inet", n, d, frozenset(found[n])) for n, d in _INET_SETS.items()]
     for group in spec.remote_groups:
@@ -539,6 +523,35 @@ def _sets(spec: FirewallSpec, guarded: list[FirewallPort], marks: dict[str, int]
                 _NftSet("inet", f"{name}n_{group.group_id}", (kind, "flags interval"), prefixes)
             )
     return sets
+
+
+@functools.lru_cache(maxsize=1 << 14)  # a port's elements, computed once while it is unchanged
+def _guard_elements(
+    port: FirewallPort, upstream: tuple[str, ...]
+) -> tuple[tuple[str, frozenset[str]], ...]:
+    """The bridge sets' elements of one guarded port: what it may send from, and as."""
+    tap = f'"{port.tap}"'
+    found: dict[str, set[str]] = {n: set() for n in ("macs", "nd_lla", "src6", "src4")}
+    by_mac: dict[str, list[IpNetwork]] = {check_mac(port.mac): []}
+    for allowed in port.allowed:
+        by_mac.setdefault(check_mac(allowed.mac), []).append(ip_prefix(allowed.cidr))
+    owned6: list[IpNetwork] = []
+    for mac, nets_of_mac in by_mac.items():
+        found["macs"].add(f"{tap} . {mac}")
+        found["nd_lla"].add(f"{tap} . 0x{mac.replace(':', '')}")
+        v6 = [n for n in nets_of_mac if n.version == 6]
+        v6.append(ipaddress.IPv6Network(eui64_link_local(mac)))
+        owned6 += v6
+        found["src6"].update(f"{tap} . {mac} . {prefix_text(n)}" for n in without_nested(v6))
+        v4 = [n for n in nets_of_mac if n.version == 4]
+        found["src4"].update(f"{tap} . {mac} . {prefix_text(n)}" for n in without_nested(v4))
+    targets = frozenset(f"{tap} . {_hex_range(n)}" for n in without_nested(owned6))
+    routers = frozenset(f"{tap} . {ipaddress.IPv6Address(s)}" for s in upstream)
+    return (
+        *((name, frozenset(elements)) for name, elements in found.items()),
+        ("nd_targets", targets),
+        ("ra_upstream", routers),
+    )
 
 
 @functools.lru_cache(maxsize=1 << 18)  # members repeat from one change to the next
