@@ -125,9 +125,10 @@ async def get_state(
 def _states(request: Request) -> StateCache:
     app_state = request.app.state
     if getattr(app_state, "state_cache", None) is None:
-        app_state.state_cache = StateCache(
-            _services(request).fabric.snapshot, inline=app_state.db.is_sqlite
-        )
+        # In the threadpool even on SQLite: a compile grows with the store (20 ms at 150
+        # workloads) and runs once per host after every write; on the loop it held up the
+        # very requests that caused it (POST latency p50 6 -> 22 ms in bench/convergence.py).
+        app_state.state_cache = StateCache(_services(request).fabric.snapshot, inline=False)
     return app_state.state_cache
 
 
