@@ -37,7 +37,6 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from v6fabric.hoststate.firewall import (
     DIRECTIONS,
@@ -48,6 +47,7 @@ from v6fabric.hoststate.firewall import (
     SecurityGroup,
     SecurityGroupRule,
 )
+from v6fabric.render import nft_script
 from v6fabric.render._common import (
     IpNetwork,
     check_ifname,
@@ -58,8 +58,8 @@ from v6fabric.render._common import (
     prefix_text,
     without_nested,
 )
+from v6fabric.render.nft_script import TABLE, Chain, NftSet, Ruleset
 
-TABLE = "v6fabric"
 MAX_ZONE = 65535
 PORT_PROTOCOLS = {6: "tcp", 17: "udp", 33: "dccp", 132: "sctp", 136: "udplite"}
 ICMP = {"IPv4": (1, "icmp"), "IPv6": (58, "icmpv6")}
@@ -147,34 +147,12 @@ _INET_SETS = {
 MARK_SPACE = 0x7FFFFFFF
 
 
-@dataclass(frozen=True)
-class _NftSet:
-    family: str  # "bridge" | "inet"
-    name: str
-    declaration: tuple[str, ...]
-    elements: frozenset[str]
-
-
-@dataclass(frozen=True)
-class _Chain:
-    family: str
-    name: str
-    hook: str | None  # base chains: "prerouting priority -200"; None for chains we jump to
-    rules: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class _Ruleset:
-    sets: dict[tuple[str, str], _NftSet]
-    chains: dict[tuple[str, str], _Chain]
-
-
 def render_ruleset(spec: FirewallSpec) -> str:
     """The ``nft -f`` script that atomically replaces our two tables and touches nothing else.
 
     Raises ``ValueError`` for anything nft would refuse or read otherwise than meant.
     """
-    return header("nftables: port security and security groups") + _script(_model(spec))
+    return header("nftables: port security and security groups") + nft_script.script(_model(spec))
 
 
 def render_removal() -> str:
@@ -211,65 +189,22 @@ def render_update(old: FirewallSpec, new: FirewallSpec) -> str:
     Raises ``ValueError`` when a base chain or the declaration of an existing set changed
     (a new renderer): then ``render_ruleset(new)`` replaces everything.
     """
-    before, after = _model(old), _model(new)
-    for key, chain in after.chains.items():
-        was = before.chains.get(key)
-        if (chain.hook or (was and was.hook)) and (was is None or was.hook != chain.hook):
-            raise ValueError(f"base chain {key} changed: load render_ruleset instead")
-    for key in before.chains.keys() - after.chains.keys():
-        if before.chains[key].hook:
-            raise ValueError(f"base chain {key} went: load render_ruleset instead")
-    for key, nft_set in after.sets.items():
-        was = before.sets.get(key)
-        if was is not None and was.declaration != nft_set.declaration:
-            raise ValueError(f"set {key} declared otherwise: load render_ruleset instead")
-    added_chains = [c for k, c in after.chains.items() if k not in before.chains]
-    changed = [c for k, c in after.chains.items() if k in before.chains and before.chains[k] != c]
-    gone_chains = [c for k, c in before.chains.items() if k not in after.chains]
-    added_sets = [v for k, v in after.sets.items() if k not in before.sets]
-    gone_sets = [v for k, v in before.sets.items() if k not in after.sets]
-    out = [_set_declaration(v) for v in added_sets]
-    out += [f"add chain {c.family} {TABLE} {c.name}\n" for c in added_chains]
-    adds: list[str] = []
-    for key, nft_set in after.sets.items():  # element deletes first (they free chains)
-        elements = before.sets[key].elements if key in before.sets else frozenset()
-        out += _elements("delete", nft_set, elements - nft_set.elements)
-        adds += _elements("add", nft_set, nft_set.elements - elements)
-    out += [f"flush chain {c.family} {TABLE} {c.name}\n" for c in (*changed, *gone_chains)]
-    for chain in (*added_chains, *changed):
-        out += [f"add rule {chain.family} {TABLE} {chain.name} {rule}\n" for rule in chain.rules]
-    out += [f"delete chain {c.family} {TABLE} {c.name}\n" for c in gone_chains]
-    out += [f"delete set {v.family} {TABLE} {v.name}\n" for v in gone_sets]
-    return "".join(out + adds)
-
-
-def _set_declaration(nft_set: _NftSet) -> str:
-    body = "; ".join(nft_set.declaration)
-    kind = "map" if ":" in nft_set.declaration[0] else "set"
-    return f"add {kind} {nft_set.family} {TABLE} {nft_set.name} {{ {body}; }}\n"
-
-
-def _elements(verb: str, nft_set: _NftSet, elements: Iterable[str]) -> list[str]:
-    listed = sorted(elements)
-    if not listed:
-        return []
-    where = f"{nft_set.family} {TABLE} {nft_set.name}"
-    return [f"{verb} element {where} {{ {', '.join(listed)} }}\n"]
+    return nft_script.update(_model(old), _model(new))
 
 
 # --- the script -----------------------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=4)  # the loaded spec and the new one, asked for again and again
-def _model(spec: FirewallSpec) -> _Ruleset:
+def _model(spec: FirewallSpec) -> Ruleset:
     guarded = _guarded(spec)
     marks = port_marks(p.tap for p in guarded)
     sets = _sets(spec, guarded, marks)
     chains = [
-        *(_Chain("bridge", n, h, r) for n, h, r in _bridge_chains()),
-        *(_Chain("inet", n, h, r) for n, h, r in _inet_chains(spec, guarded)),
+        *(Chain("bridge", n, h, r) for n, h, r in _bridge_chains()),
+        *(Chain("inet", n, h, r) for n, h, r in _inet_chains(spec, guarded)),
     ]
-    return _Ruleset(
+    return Ruleset(
         sets={(v.family, v.name): v for v in sets},
         chains={(c.family, c.name): c for c in chains},
     )
@@ -287,41 +222,6 @@ def port_marks(taps: Iterable[str]) -> dict[str, int]:
         taken.add(mark)
         marks[tap] = mark
     return marks
-
-
-def _script(model: _Ruleset) -> str:
-    # Declare, delete, define: one transaction that works whether or not the tables exist.
-    out = [f"add table {f} {TABLE}\ndelete table {f} {TABLE}\n" for f in ("bridge", "inet")]
-    for family in ("bridge", "inet"):
-        sets = [v for (f, _n), v in model.sets.items() if f == family]
-        chains = [c for (f, _n), c in model.chains.items() if f == family]
-        out.append(_table(family, sets, chains))
-    return "".join(out)
-
-
-def _table(family: str, sets: list[_NftSet], chains: list[_Chain]) -> str:
-    blocks = []
-    for nft_set in sets:
-        kind = "map" if ":" in nft_set.declaration[0] else "set"
-        lines = [f"\t{kind} {nft_set.name} {{", *(f"\t\t{d}" for d in nft_set.declaration)]
-        if nft_set.elements:
-            body = ",\n".join(f"\t\t\t{e}" for e in sorted(nft_set.elements))
-            lines += ["\t\telements = {", body, "\t\t}"]
-        blocks.append("\n".join([*lines, "\t}"]) + "\n")
-    blocks += [_chain(c.name, c.rules, c.hook) for c in chains]
-    return f"table {family} {TABLE} {{\n" + "\n".join(blocks) + "}\n"
-
-
-def _chain(name: str, rules: Iterable[str], hook: str | None = None) -> str:
-    lines = [f"\tchain {name} {{"]
-    if hook:
-        lines.append(f"\t\ttype filter hook {hook}; policy accept;")
-    lines += [f"\t\t{rule}" for rule in rules]
-    return "\n".join([*lines, "\t}"]) + "\n"
-
-
-def _names(items: Iterable[str]) -> str:
-    return "{ " + ", ".join(f'"{item}"' for item in items) + " }"
 
 
 def _bridge_chains() -> list[tuple[str, str | None, tuple[str, ...]]]:
@@ -486,7 +386,7 @@ def _guarded(spec: FirewallSpec) -> list[FirewallPort]:
     return sorted(guarded, key=lambda p: p.tap)
 
 
-def _sets(spec: FirewallSpec, guarded: list[FirewallPort], marks: dict[str, int]) -> list[_NftSet]:
+def _sets(spec: FirewallSpec, guarded: list[FirewallPort], marks: dict[str, int]) -> list[NftSet]:
     found: dict[str, set[str]] = {name: set() for name in (*_BRIDGE_SETS, *_INET_SETS)}
     for port in guarded:
         tap, mark = f'"{port.tap}"', marks[port.tap]
@@ -503,8 +403,8 @@ def _sets(spec: FirewallSpec, guarded: list[FirewallPort], marks: dict[str, int]
     for port in guarded:
         for name, elements in _guard_elements(port, nets[port.network_id].ra_sources):
             found[name].update(elements)
-    sets = [_NftSet("bridge", n, d, frozenset(found[n])) for n, d in _BRIDGE_SETS.items()]
-    sets += [_NftSet("inet", n, d, frozenset(found[n])) for n, d in _INET_SETS.items()]
+    sets = [NftSet("bridge", n, d, frozenset(found[n])) for n, d in _BRIDGE_SETS.items()]
+    sets += [NftSet("inet", n, d, frozenset(found[n])) for n, d in _INET_SETS.items()]
     for group in spec.remote_groups:
         for version, members in ((6, group.ipv6), (4, group.ipv4)):
             hosts, nets_v = set(), []
@@ -518,9 +418,9 @@ def _sets(spec: FirewallSpec, guarded: list[FirewallPort], marks: dict[str, int]
                 raise ValueError(f"remote group {group.group_id}: IPv{version} list holds others")
             prefixes = frozenset(prefix_text(n) for n in without_nested(nets_v))
             name, kind = f"rg{version}", f"type ipv{version}_addr"
-            sets.append(_NftSet("inet", f"{name}_{group.group_id}", (kind,), frozenset(hosts)))
+            sets.append(NftSet("inet", f"{name}_{group.group_id}", (kind,), frozenset(hosts)))
             sets.append(
-                _NftSet("inet", f"{name}n_{group.group_id}", (kind, "flags interval"), prefixes)
+                NftSet("inet", f"{name}n_{group.group_id}", (kind, "flags interval"), prefixes)
             )
     return sets
 
