@@ -11,6 +11,7 @@ import functools
 import hashlib
 import types
 import typing
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -41,21 +42,34 @@ def _hints(tp: type) -> dict[str, Any]:
     return typing.get_type_hints(tp)  # in the module that defines tp
 
 
-def _build(tp: Any, data: Any) -> Any:
+@functools.cache
+def _decoder(tp: Any) -> Callable[[Any], Any]:
+    """A function that builds ``tp`` from its JSON form, made once per type: deciding what a
+    type is per value was most of a decode (12 ms for a host with 150 workloads)."""
     origin = typing.get_origin(tp)
     if origin is tuple:
-        (inner, _ellipsis) = typing.get_args(tp)
-        return tuple(_build(inner, item) for item in data)
+        item = _decoder(typing.get_args(tp)[0])
+        return lambda data: tuple(item(value) for value in data)
     if origin in (typing.Union, types.UnionType):
-        if data is None:
-            return None
-        inner = next(a for a in typing.get_args(tp) if a is not type(None))
-        return _build(inner, data)
+        inner = _decoder(next(a for a in typing.get_args(tp) if a is not type(None)))
+        return lambda data: None if data is None else inner(data)
     if dataclasses.is_dataclass(tp):
         hints = _hints(tp)
-        known = {f.name for f in dataclasses.fields(tp)}
-        return tp(**{k: _build(hints[k], v) for k, v in data.items() if k in known})
+        fields = {f.name: _decoder(hints[f.name]) for f in dataclasses.fields(tp)}
+
+        def build(data: dict[str, Any]) -> Any:
+            return tp(**{k: fields[k](v) for k, v in data.items() if k in fields})
+
+        return build
+    return _same
+
+
+def _same(data: Any) -> Any:
     return data
+
+
+def _build(tp: Any, data: Any) -> Any:
+    return _decoder(tp)(data)
 
 
 def from_dict(data: dict[str, Any]) -> HostState:
