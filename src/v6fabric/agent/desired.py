@@ -237,7 +237,7 @@ def workload_digest(spec: WorkloadSpec) -> str:
     return digest(json.dumps(codec.to_dict(spec), sort_keys=True))
 
 
-FIREWALL_FORMAT = "nft-5"  # bump when render.nftables changes what a spec renders to
+FIREWALL_FORMAT = "nft-6"  # bump when render.nftables changes what a spec renders to
 
 
 @functools.lru_cache(maxsize=4)  # planned up to MAX_ROUNDS times a pass for the same spec
