@@ -285,10 +285,11 @@ class Probe:
         client.put_status = timed_put_status
 
 
-def agent_child(argv: list[str]) -> int:
+def agent_child(argv: list[str], probe_class: type[Probe] | None = None) -> int:
     """``--agent-child``: what ``v6fabric agent`` does (same ``Agent``, same credentials from
-    OS_*, same signals), with ``Probe``'s timing wrappers."""
-    parser = argparse.ArgumentParser(prog="convergence.py --agent-child")
+    OS_*, same signals), with ``probe_class``'s timing wrappers (``Probe`` by default; the
+    other benchmarks pass their subclass)."""
+    parser = argparse.ArgumentParser(prog="--agent-child")
     parser.add_argument("--server", required=True)
     parser.add_argument("--host", required=True)
     parser.add_argument("--host-netns", required=True)
@@ -305,7 +306,7 @@ def agent_child(argv: list[str]) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    probe = Probe(args.events)
+    probe = (probe_class or Probe)(args.events)
     probe.emit("start", t=now(), pid=os.getpid())
     stop = threading.Event()
 
@@ -348,11 +349,14 @@ class AgentProcess:
         work: Path,
         label: str,
         wait: float = 30.0,
+        script: Path = BENCH / "convergence.py",
     ) -> AgentProcess:
+        """The agent child of ``script`` (a benchmark whose ``--agent-child`` calls
+        ``agent_child`` with its own probe)."""
         events = work / f"agent-{label}.events"
         log = work / f"agent-{label}.log"
         argv = [
-            sys.executable, str(BENCH / "convergence.py"), "--agent-child",
+            sys.executable, str(script), "--agent-child",
             "--server", server_url, "--host", host, "--host-netns", host_netns,
             "--run-dir", str(run_dir), "--events", str(events), "--wait", str(wait),
         ]  # fmt: skip

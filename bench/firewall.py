@@ -118,6 +118,7 @@ from convergence import (  # noqa: E402
     unlimited_quotas,
     wait_until,
 )
+from convergence import agent_child as convergence_agent_child  # noqa: E402
 
 from v6fabric.hoststate.firewall import (  # noqa: E402
     AllowedAddress,
@@ -643,65 +644,7 @@ class FirewallProbe(Probe):
 
 def agent_child(argv: list[str]) -> int:
     """``--agent-child``: what ``v6fabric agent`` does, with ``FirewallProbe``'s wrappers."""
-    parser = argparse.ArgumentParser(prog="firewall.py --agent-child")
-    parser.add_argument("--server", required=True)
-    parser.add_argument("--host", required=True)
-    parser.add_argument("--host-netns", required=True)
-    parser.add_argument("--run-dir", required=True, type=Path)
-    parser.add_argument("--events", required=True, type=Path)
-    parser.add_argument("--wait", type=float, default=30.0)
-    args = parser.parse_args(argv)
-    import logging
-
-    from v6fabric.agent.loop import Agent
-    from v6fabric.cli.client import Credentials
-
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    probe = FirewallProbe(args.events)
-    probe.emit("start", t=now(), pid=os.getpid())
-    stop = threading.Event()
-
-    def _stop(*_: object) -> None:
-        stop.set()
-        raise SystemExit(0)
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _stop)
-    agent = Agent(
-        args.host,
-        server_url=args.server,
-        credentials=Credentials.from_env(),
-        host_netns=args.host_netns,
-        run_dir=args.run_dir,
-    )
-    probe.instrument(agent)
-    try:
-        agent.run(stop, wait=args.wait)
-    finally:
-        agent.close()
-    return 0
-
-
-def start_agent(
-    session_env: dict[str, str], server_url: str, host: str, host_netns: str, run_dir: Path,
-    work: Path,
-) -> AgentProcess:  # fmt: skip
-    events, log = work / "agent.events", work / "agent.log"
-    argv = [
-        sys.executable, str(Path(__file__).resolve()), "--agent-child",
-        "--server", server_url, "--host", host, "--host-netns", host_netns,
-        "--run-dir", str(run_dir), "--events", str(events), "--wait", "30",
-    ]  # fmt: skip
-    env = {**os.environ, **session_env, "PYTHONUNBUFFERED": "1"}
-    with log.open("wb") as out:
-        started = now()
-        proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=_set_pdeathsig
-        )
-    return AgentProcess(proc, events, log, started)
+    return convergence_agent_child(argv, FirewallProbe)
 
 
 class Events:
@@ -1137,9 +1080,10 @@ def latency(args: argparse.Namespace, tag: str) -> list[Row]:
         server = start_server(work, "auto")
         session = login(read_openrc(server.openrc))
         api = Api(session)
-        agent = start_agent(
-            openrc_env(server.openrc), session.base, host, host_netns, run_dir, work
-        )
+        agent = AgentProcess.start(
+            openrc_env(server.openrc), session.base, host, host_netns, run_dir, work, "main",
+            script=Path(__file__).resolve(),
+        )  # fmt: skip
         print(f"server: {server.how} (pid {server.pid}) at {session.base}; agent pid {agent.pid}")
         if not wait_until(
             lambda: (
