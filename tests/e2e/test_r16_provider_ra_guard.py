@@ -30,6 +30,7 @@ from v6fabric.drivers.commands import in_netns, run
 from v6fabric.hoststate.model import bridge_name
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: real namespaces")
+pytest.importorskip("scapy")  # the upstream segment's RAs are built with it
 
 GOOD, BOGUS = "2001:db8:16::/64", "2001:db8:bad::/64"
 ROUTER, IMPOSTOR = "fe80::1", "fe80::bad"

@@ -133,15 +133,12 @@ class FabricService:
                 for row in conn.execute(select(hosts).order_by(hosts.c.registered_at, hosts.c.name))
                 if "network" in row.roles
             ]
-            routers_service = getattr(self.services, "routers", None)
             return {
                 "revision": revision,
                 "networks": self.services.networks.list_in(conn, ctx, everything),
                 "subnets": self.services.subnets.list_in(conn, ctx, everything),
                 "ports": self.services.ports.list_in(conn, ctx, everything),
-                "routers": routers_service.list_in(conn, ctx, everything)
-                if routers_service is not None and hasattr(routers_service, "list_in")
-                else [],
+                "routers": self.services.routers.list_in(conn, ctx, everything),
                 "workloads": self.services.workloads.list_in(conn, ctx),
                 "network_hosts": network_hosts,
                 "dns_domain": self.settings.dns_domain,
