@@ -117,7 +117,3 @@ def _chain(name: str, rules: Iterable[str], hook: str | None = None) -> str:
         lines.append(f"\t\ttype filter hook {hook}; policy accept;")
     lines += [f"\t\t{rule}" for rule in rules]
     return "\n".join([*lines, "\t}"]) + "\n"
-
-
-def _names(items: Iterable[str]) -> str:
-    return "{ " + ", ".join(f'"{item}"' for item in items) + " }"
