@@ -442,7 +442,7 @@ def lab_spec(lab: Lab, case: str) -> FirewallSpec | None:
                 rules=(SecurityGroupRule("egress", "IPv6"), SecurityGroupRule("egress", "IPv4")),
             ),
         ),
-        remote_groups=(RemoteGroup(DEFAULT_GROUP, ipv6=tuple(members)),),
+        remote_groups=(RemoteGroup.of(DEFAULT_GROUP, ipv6=tuple(members)),),
     )
 
 

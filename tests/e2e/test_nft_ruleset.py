@@ -202,7 +202,7 @@ def firewall(
                 rules=(SecurityGroupRule("egress", "IPv6"), SecurityGroupRule("egress", "IPv4")),
             ),
         ),
-        remote_groups=(RemoteGroup(CLIENTS, ipv6=tuple(f"{GUA[c]}/128" for c in clients)),),
+        remote_groups=(RemoteGroup.of(CLIENTS, ipv6=tuple(f"{GUA[c]}/128" for c in clients)),),
     )
 
 

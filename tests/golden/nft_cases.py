@@ -93,7 +93,7 @@ TENANT = FirewallSpec(
         ),
     ),
     remote_groups=(
-        RemoteGroup(
+        RemoteGroup.of(
             DEFAULT_SG,
             ipv6=(
                 "2001:db8:1:0:f816:3eff:fe00:1/128",
@@ -118,7 +118,7 @@ TENANT_MEMBERSHIP = replace(
         *TENANT.ports[1:],
     ),
     remote_groups=(
-        RemoteGroup(
+        RemoteGroup.of(
             DEFAULT_SG,
             ipv6=(
                 "2001:db8:1:0:f816:3eff:fe00:1/128",

@@ -115,7 +115,7 @@ def test_rules_translate_neutron_encoding_and_remote_groups_span_hosts() -> None
     icmp = rules[uid("r", 2)]  # "icmp" in an IPv6 rule is ICMPv6; type/code in their fields
     assert (icmp.protocol, icmp.icmp_type, icmp.icmp_code, icmp.port_min) == (58, 128, 0, None)
     # the client is on another host, but it is a member of the remote group
-    assert fw.remote_groups == (RemoteGroup(CLIENTS, ipv6=("2001:db8:1::11/128",)),)
+    assert fw.remote_groups == (RemoteGroup.of(CLIENTS, ipv6=("2001:db8:1::11/128",)),)
 
 
 def test_port_security_off_and_network_owned_ports_are_not_guarded() -> None:

@@ -418,10 +418,10 @@ def test_bad_networks_are_refused(networks: tuple[FirewallNetwork, ...]) -> None
         {"security_groups": (SecurityGroup('sg"; flush ruleset'),)},
         {"security_groups": (SecurityGroup("sg with space"),)},
         {"security_groups": (SecurityGroup("-leading"),)},
-        {"remote_groups": (RemoteGroup("rg\n"),)},
-        {"remote_groups": (RemoteGroup("rg", ipv6=("10.0.0.1/32",)),)},
-        {"remote_groups": (RemoteGroup("rg", ipv4=("2001:db8::1/128",)),)},
-        {"remote_groups": (RemoteGroup("rg", ipv6=("2001:db8::1/64",)),)},
+        {"remote_groups": (RemoteGroup.of("rg\n"),)},
+        {"remote_groups": (RemoteGroup.of("rg", ipv6=("10.0.0.1/32",)),)},
+        {"remote_groups": (RemoteGroup.of("rg", ipv4=("2001:db8::1/128",)),)},
+        {"remote_groups": (RemoteGroup.of("rg", ipv6=("2001:db8::1/64",)),)},
     ],
 )
 def test_bad_group_ids_and_members_are_refused(groups: dict[str, tuple[object, ...]]) -> None:

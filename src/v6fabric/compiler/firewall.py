@@ -176,6 +176,6 @@ def _remote_groups(ports: Iterable[Wire], group_ids: set[str]) -> tuple[RemoteGr
             for cidr in cidrs:
                 (ipv6 if ":" in cidr else ipv4).append(cidr)
     return tuple(
-        RemoteGroup(g, ipv6=tuple(members[g][0]), ipv4=tuple(members[g][1]))
+        RemoteGroup.of(g, ipv6=tuple(members[g][0]), ipv4=tuple(members[g][1]))
         for g in sorted(group_ids)
     )

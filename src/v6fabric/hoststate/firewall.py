@@ -24,6 +24,8 @@ Decisions the renderer relies on:
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
 ROLES = ("workload", "router", "dhcp")
@@ -105,16 +107,63 @@ class SecurityGroup:
         _normalise(self)
 
 
-@dataclass(frozen=True)
-class RemoteGroup:
-    """Members' addresses of a group that rules name as remote: nft sets, updated in place."""
+MEMBER_BUCKETS = 256
 
-    group_id: str
+
+def member_bucket(cidr: str) -> int:
+    """The bucket of a member address: stable across processes and Python versions."""
+    return zlib.crc32(cidr.encode()) % MEMBER_BUCKETS
+
+
+@dataclass(frozen=True)
+class MemberBucket:
+    """One slice of a remote group's members: the unit that changes, travels and is diffed.
+
+    A group of 100,000 members changes one bucket (~400 members) when a port joins, so the
+    server re-encodes, the wire carries and the agent compares that bucket, not the group.
+    """
+
+    key: int  # member_bucket() of every address in it
     ipv6: tuple[str, ...] = ()
     ipv4: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _normalise(self)
+
+
+@dataclass(frozen=True)
+class RemoteGroup:
+    """Members' addresses of a group that rules name as remote: nft sets, updated in place.
+
+    ``buckets``: the non-empty buckets, sorted by key; build with ``RemoteGroup.of``.
+    """
+
+    group_id: str
+    buckets: tuple[MemberBucket, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "buckets", tuple(sorted(self.buckets, key=lambda bucket: bucket.key))
+        )
+
+    @classmethod
+    def of(cls, group_id: str, ipv6: Iterable[str] = (), ipv4: Iterable[str] = ()) -> RemoteGroup:
+        slices: dict[int, tuple[list[str], list[str]]] = {}
+        for family, members in ((0, ipv6), (1, ipv4)):
+            for cidr in members:
+                slices.setdefault(member_bucket(cidr), ([], []))[family].append(cidr)
+        return cls(
+            group_id,
+            tuple(MemberBucket(key, tuple(v6), tuple(v4)) for key, (v6, v4) in slices.items()),
+        )
+
+    @property
+    def ipv6(self) -> tuple[str, ...]:
+        return tuple(cidr for bucket in self.buckets for cidr in bucket.ipv6)
+
+    @property
+    def ipv4(self) -> tuple[str, ...]:
+        return tuple(cidr for bucket in self.buckets for cidr in bucket.ipv4)
 
 
 @dataclass(frozen=True)
@@ -125,7 +174,10 @@ class FirewallSpec:
     remote_groups: tuple[RemoteGroup, ...] = ()
 
     def __post_init__(self) -> None:
-        _normalise(self)
+        groups = {group.group_id: group for group in self.remote_groups}
+        object.__setattr__(self, "remote_groups", ())
+        _normalise(self)  # by value: cheap for these, but not for 100,000 members
+        object.__setattr__(self, "remote_groups", tuple(groups[g] for g in sorted(groups)))
 
     def ra_taps(self, network_id: str) -> tuple[str, ...]:
         """Taps of the network's router and DHCP ports on this host: they may send RAs."""
