@@ -22,6 +22,9 @@ from pathlib import Path
 import pytest
 
 PG_URL_ENV = "V6FABRIC_TEST_PG_URL"
+# Every server the tests start (in process or as `v6fabric up`) checks, after each commit, that
+# compiling hosts from its incrementally kept inputs equals compiling a full read of the store.
+os.environ.setdefault("V6FABRIC_VERIFY_LIVE", "1")
 _PG_FIXTURES = {"pg_url", "pg_database_url"}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import FastAPI
 
 from v6fabric.api.errors import install_error_handlers
@@ -14,6 +16,10 @@ from v6fabric.identity.service import IdentityService
 from v6fabric.services.registry import Services
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, migrate
+
+# Set by the test suites: after every commit, the compile of every host from the server's
+# live inputs is checked against a compile of a full read (``FabricMirror``). Slow: tests only.
+VERIFY_LIVE = "V6FABRIC_VERIFY_LIVE"
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
@@ -36,6 +42,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.db = db
     app.state.identity = IdentityService(db, settings)
     app.state.services = Services(db, settings)
+    if os.environ.get(VERIFY_LIVE) == "1":  # the test suites: every commit checks the mirror
+        db.on_commit(lambda _revision: app.state.services.fabric_mirror.check_against_full_read())
     install_error_handlers(app)
     app.include_router(keystone_router, prefix="/identity")
     app.include_router(build_neutron_router())

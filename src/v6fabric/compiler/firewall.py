@@ -68,7 +68,11 @@ def firewall_spec(
         ),
         ports=tuple(local),
         security_groups=tuple(security_groups),
-        remote_groups=_remote_groups(snapshot.ports, remote_ids),
+        remote_groups=(
+            tuple(snapshot.remote_members[g] for g in sorted(remote_ids))
+            if snapshot.remote_members is not None
+            else _remote_groups(snapshot.ports, remote_ids)
+        ),
     )
 
 
@@ -96,6 +100,11 @@ def _port(spec: PortSpec, view: PortView | None, wire: Wire) -> FirewallPort:
         allowed=tuple(_allowed(wire)),
         security_groups=() if owned else tuple(wire.get("security_groups") or ()),
     )
+
+
+def member_cidrs(wire: Wire) -> list[str]:
+    """The addresses a port stands for as a member of its groups (rules' remote groups)."""
+    return [allowed.cidr for allowed in _allowed(wire)]
 
 
 def _allowed(wire: Wire) -> list[AllowedAddress]:
@@ -170,7 +179,7 @@ def _remote_groups(ports: Iterable[Wire], group_ids: set[str]) -> tuple[RemoteGr
         groups = [g for g in wire.get("security_groups") or () if g in members]
         if not groups:
             continue
-        cidrs = [allowed.cidr for allowed in _allowed(wire)]
+        cidrs = member_cidrs(wire)
         for group_id in groups:
             ipv6, ipv4 = members[group_id]
             for cidr in cidrs:

@@ -129,7 +129,7 @@ class Index:
 
 def build_index(snapshot: Snapshot) -> Index:
     networks = {view.id: view for view in map(_network, snapshot.networks)}
-    subnets = {view.id: view for view in map(_subnet, snapshot.subnets) if view is not None}
+    subnets = {view.id: view for view in map(parse_subnet, snapshot.subnets) if view is not None}
     ports = tuple(sorted(map(_port, snapshot.ports), key=lambda port: port.id))
     routers = {view.id: view for view in map(_router, snapshot.routers)}
     workloads = tuple(sorted(map(_workload, snapshot.workloads), key=lambda w: w.id))
@@ -162,7 +162,8 @@ def _network(data: Wire) -> NetworkView:
     )
 
 
-def _subnet(data: Wire) -> SubnetView | None:
+def parse_subnet(data: Wire) -> SubnetView | None:
+    """None for a subnet without a usable CIDR."""
     cidr = parse_cidr(data.get("cidr"))
     if cidr is None:
         return None

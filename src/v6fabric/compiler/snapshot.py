@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from v6fabric.hoststate.firewall import RemoteGroup
+
 Wire = Mapping[str, Any]
 
 
@@ -35,6 +37,9 @@ class Snapshot:
     network_hosts: tuple[str, ...]
     dns_domain: str | None
     security_groups: tuple[Wire, ...] = ()  # with their ``security_group_rules`` embedded
+    # Remote groups' members when known without scanning ``ports`` (``compiler.live``): then
+    # ``ports`` may hold only what one host needs. None: computed from ``ports``.
+    remote_members: Mapping[str, RemoteGroup] | None = None
 
     @classmethod
     def build(
@@ -49,6 +54,7 @@ class Snapshot:
         network_hosts: Iterable[str] = (),
         dns_domain: str | None = None,
         security_groups: Iterable[Wire] = (),
+        remote_members: Mapping[str, RemoteGroup] | None = None,
     ) -> Snapshot:
         """A snapshot from any iterables (lists from a query, generators), as tuples."""
         return cls(
@@ -61,6 +67,7 @@ class Snapshot:
             network_hosts=tuple(network_hosts),
             dns_domain=dns_domain,
             security_groups=tuple(security_groups),
+            remote_members=remote_members,
         )
 
     @property

@@ -3,10 +3,10 @@ compiler turns into each host's ``HostState``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from v6fabric.domain.errors import HostNotFound, invalid_attribute
 from v6fabric.identity.context import RequestContext
@@ -124,23 +124,38 @@ class FabricService:
     def snapshot(self) -> dict[str, Any]:
         """Everything the compiler needs, read in one consistent transaction, as an admin sees
         it through the API (the compiler consumes Neutron's own wire shapes)."""
-        ctx = RequestContext.admin()
-        everything = ListQuery()
         with self.db.snapshot() as conn:
-            revision = int(conn.execute(select(fabric_revision.c.value)).scalar_one())
-            network_hosts = [
-                row.name
-                for row in conn.execute(select(hosts).order_by(hosts.c.registered_at, hosts.c.name))
-                if "network" in row.roles
-            ]
             return {
-                "revision": revision,
-                "networks": self.services.networks.list_in(conn, ctx, everything),
-                "subnets": self.services.subnets.list_in(conn, ctx, everything),
-                "ports": self.services.ports.list_in(conn, ctx, everything),
-                "routers": self.services.routers.list_in(conn, ctx, everything),
-                "workloads": self.services.workloads.list_in(conn, ctx),
-                "network_hosts": network_hosts,
+                "revision": read_revision(conn),
+                **{kind: self.read_kind(conn, kind) for kind in SNAPSHOT_KINDS},
+                "network_hosts": self.network_hosts(conn),
                 "dns_domain": self.settings.dns_domain,
-                "security_groups": self.services.security_groups.list_in(conn, ctx, everything),
             }
+
+    def read_kind(
+        self, conn: Connection, kind: str, ids: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """One kind of the snapshot's records, all or only ``ids``, inside ``conn``'s
+        transaction."""
+        ctx = RequestContext.admin()
+        if kind == "workloads":
+            return self.services.workloads.list_in(conn, ctx, ids)
+        query = ListQuery() if ids is None else ListQuery(filters={"id": list(ids)})
+        service = getattr(self.services, kind)
+        return service.list_in(conn, ctx, query)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def network_hosts(conn: Connection) -> list[str]:
+        """Hosts with the network role, oldest first (the first one runs DHCP and routers)."""
+        return [
+            row.name
+            for row in conn.execute(select(hosts).order_by(hosts.c.registered_at, hosts.c.name))
+            if "network" in row.roles
+        ]
+
+
+SNAPSHOT_KINDS = ("networks", "subnets", "ports", "routers", "workloads", "security_groups")
+
+
+def read_revision(conn: Connection) -> int:
+    return int(conn.execute(select(fabric_revision.c.value)).scalar_one())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from v6fabric.services.fabric import FabricService
+from v6fabric.services.fabric_mirror import FabricMirror
 from v6fabric.services.networks import NetworkService
 from v6fabric.services.ports import PortService
 from v6fabric.services.quotas import QuotaService
@@ -28,3 +29,4 @@ class Services:
         self.security_group_rules = SecurityGroupRuleService(db, settings)
         self.workloads = WorkloadService(db, settings)
         self.fabric = FabricService(db, settings, self)
+        self.fabric_mirror = FabricMirror(self.fabric)

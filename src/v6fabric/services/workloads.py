@@ -46,8 +46,13 @@ class WorkloadService:
         with self.db.read() as conn:
             return self.list_in(conn, ctx)
 
-    def list_in(self, conn: Connection, ctx: RequestContext) -> list[dict[str, Any]]:
+    def list_in(
+        self, conn: Connection, ctx: RequestContext, ids: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """``ids``: only those (the fabric's per-write reads), else all."""
         stmt = ACCESS.select_visible(ctx).order_by(workloads.c.created_at, workloads.c.id)
+        if ids is not None:
+            stmt = stmt.where(workloads.c.id.in_(list(ids)))
         return [to_wire(r._mapping) for r in conn.execute(stmt)]
 
     def get(self, ctx: RequestContext, workload_id: str) -> dict[str, Any]:

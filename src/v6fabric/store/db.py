@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, select, text, u
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import QueuePool
 
+from v6fabric.store.journal import WriteJournal
 from v6fabric.store.tables import fabric_revision
 
 T = TypeVar("T")
@@ -47,6 +48,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = threading.Lock()
         self._listeners: list[Callable[[int], None]] = []
+        self.journal = WriteJournal()
         if self.is_sqlite:
             self.engine: Engine = create_engine(
                 url,
@@ -68,6 +70,7 @@ class Database:
                 json_serializer=_json_dumps,
                 json_deserializer=orjson.loads,
             )
+        self.journal.attach(self.engine)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -95,10 +98,23 @@ class Database:
             with self._write_lock, self.engine.connect() as conn:
                 conn.info["immediate"] = True
                 with conn.begin():
-                    yield WriteTxn(conn, _bump_revision(conn) if bump else None)
+                    yield from self._recorded(conn, bump)
         else:
             with self.engine.begin() as conn:
-                yield WriteTxn(conn, _bump_revision(conn) if bump else None)
+                yield from self._recorded(conn, bump)
+
+    def _recorded(self, conn: Connection, bump: bool) -> Iterator[WriteTxn]:
+        """The transaction's body; a revision-bumping write is journaled (``store.journal``)."""
+        if not bump:
+            yield WriteTxn(conn, None)
+            return
+        try:
+            self.journal.begin(conn)
+            txn = WriteTxn(conn, _bump_revision(conn))
+            yield txn
+            self.journal.commit(conn, txn.revision)  # type: ignore[arg-type]
+        finally:
+            self.journal.end(conn)
 
     def write(
         self, operation: Callable[[WriteTxn], T], attempts: int = 5, bump_revision: bool = True
