@@ -4,6 +4,10 @@ Tokens come from the CLI's ``FabricClient`` (Keystone v3 password auth, one impl
 the fabric calls go through our own ``httpx.Client`` because they need what ``FabricClient``
 does not expose: request headers (``If-None-Match``), response headers (``ETag``), 304 answers,
 and one re-authentication on 401 (an expired or revoked token).
+
+The client keeps the last state it returned and asks for changes to it as deltas (see
+``api/fabric/routes.py``): a change of one member of a group of 100,000 is then one bucket to
+decode, and every other part of the new state is the old state's own object.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from typing import Any
 import httpx
 
 from v6fabric.cli.client import ApiError, Credentials, FabricClient
-from v6fabric.hoststate import codec
+from v6fabric.hoststate import codec, sections
 from v6fabric.hoststate.model import HostState
 
 log = logging.getLogger(__name__)
+DELTA_ACCEPT = f"{codec.DELTA_MEDIA_TYPE}, application/json"
 
 
 def plain_etag(etag: str) -> str:
@@ -44,6 +49,7 @@ class FabricStateClient:
             timeout=timeout,
             headers={"Accept": "application/json", "User-Agent": "v6fabric-agent"},
         )
+        self._held: tuple[HostState, str] | None = None  # the last state returned, its ETag
 
     def close(self) -> None:
         self._http.close()
@@ -93,22 +99,50 @@ class FabricStateClient:
     def get_state(
         self, host: str, etag: str | None, *, wait: float = 30
     ) -> tuple[HostState, str] | None:
-        """The host's state and its ETag, or None when unchanged after ``wait`` seconds."""
+        """The host's state and its ETag, or None when unchanged after ``wait`` seconds.
+
+        When ``etag`` is that of the state returned last, the answer may be a delta to it; a
+        delta that does not apply (another base, a bad document, a wrong hash) costs one more
+        request, for the whole state."""
+        held = self._held if etag and self._held and self._held[1] == etag else None
         headers = {"If-None-Match": etag} if etag else {}
+        if held:
+            headers["Accept"] = DELTA_ACCEPT
+        path = f"/fabric/v1/hosts/{host}/state"
         response = self._send(
-            "GET",
-            f"/fabric/v1/hosts/{host}/state",
-            headers=headers,
-            params={"wait": int(wait)},
-            timeout=wait + 15,
+            "GET", path, headers=headers, params={"wait": int(wait)}, timeout=wait + 15
         )
         if response.status_code == 304:
             return None
-        state = codec.decode(response.content)
-        return state, response.headers.get("ETag") or codec.content_hash(state)
+        if response.headers.get("Content-Type", "").startswith(codec.DELTA_MEDIA_TYPE):
+            state = _applied(held, response.content)
+            if state is None:
+                response = self._send("GET", path, params={"wait": 0})
+                state = codec.decode(response.content)
+        else:
+            state = codec.decode(response.content)
+        self._held = state, response.headers.get("ETag") or codec.content_hash(state)
+        return self._held
 
     def put_status(
         self, host: str, applied: str, ports: dict[str, str], workloads: dict[str, str]
     ) -> None:
         body = {"applied": plain_etag(applied), "ports": ports, "workloads": workloads}
         self._send("PUT", f"/fabric/v1/hosts/{host}/status", body=body)
+
+
+def _applied(held: tuple[HostState, str] | None, raw: bytes) -> HostState | None:
+    """``held``'s state with the delta ``raw``, or None if the delta does not fit it."""
+    try:
+        if held is None:
+            raise ValueError("no state to apply it to")
+        delta = codec.decode_delta(raw)
+        if delta.base != plain_etag(held[1]):
+            raise ValueError(f"it is based on {delta.base}, not on {plain_etag(held[1])}")
+        state = sections.apply(held[0], delta)
+        if codec.content_hash(state) != delta.etag:
+            raise ValueError(f"the result does not hash to {delta.etag}")
+    except ValueError as exc:
+        log.warning("state delta not applied, fetching the whole state: %s", exc)
+        return None
+    return state

@@ -8,6 +8,10 @@ instead of starting their own.
 
 Keys are the revision read *before* the snapshot: a write landing in between only makes the
 cached state newer than its key, never older, so no client can miss a change.
+
+Each host also keeps its last few states by ETag, with their sections' digests, so that a
+client holding one of them gets a delta (``CompiledState.delta``) rather than the whole state.
+A full body is put together only when a client needs one (``CompiledState.body``).
 """
 
 from __future__ import annotations
@@ -16,22 +20,44 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
 from v6fabric.compiler.compile import compile_host
 from v6fabric.compiler.snapshot import Snapshot
-from v6fabric.hoststate.codec import encode_and_hash
+from v6fabric.hoststate import codec
+from v6fabric.hoststate.model import HostState
+from v6fabric.hoststate.sections import Sections
 
 KEEP_STATES = 256  # (host, revision) entries
 KEEP_SNAPSHOTS = 2  # the latest revisions: hosts compiling after a write share one read
+KEEP_BASES = 8  # per host: states a client may still hold and get a delta from
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CompiledState:
-    body: bytes
-    etag: str
+    """A host's state and its sections' digests (made where it was compiled, off the loop)."""
+
+    state: HostState
+    sections: Sections
+
+    @classmethod
+    def of(cls, state: HostState) -> CompiledState:
+        return cls(state, Sections.of(state))
+
+    @property
+    def etag(self) -> str:
+        return self.sections.content_hash
+
+    @cached_property
+    def body(self) -> bytes:
+        """The whole state, for clients without a known base: a join of memoized sections."""
+        return codec.encode(self.state)
+
+    def delta(self, base: CompiledState) -> bytes:
+        return codec.encode_delta(base.sections, self.sections, self.state.revision)
 
 
 class StateCache:
@@ -43,6 +69,11 @@ class StateCache:
         self._inline = inline
         self._snapshots: OrderedDict[int, asyncio.Future[Snapshot]] = OrderedDict()
         self._states: OrderedDict[tuple[str, int], asyncio.Future[CompiledState]] = OrderedDict()
+        self._bases: dict[str, OrderedDict[str, CompiledState]] = {}  # host -> etag -> state
+
+    def base(self, host: str, etag: str) -> CompiledState | None:
+        """A recent state of ``host`` with this ETag, if it is still kept."""
+        return self._bases.get(host, {}).get(etag)
 
     async def get(self, host: str, revision: int) -> CompiledState:
         key = (host, revision)
@@ -53,10 +84,14 @@ class StateCache:
         else:
             self._states.move_to_end(key)
         try:
-            return await asyncio.shield(future)
+            compiled = await asyncio.shield(future)
         except Exception:
             self._states.pop(key, None)  # a failed compile is not cached
             raise
+        bases = self._bases.setdefault(host, OrderedDict())
+        bases.pop(compiled.etag, None)  # the latest of equal states: the newest revision
+        _remember(bases, compiled.etag, compiled, KEEP_BASES)
+        return compiled
 
     async def _compile(self, host: str, revision: int) -> CompiledState:
         snapshot = await self._snapshot(revision)
@@ -84,7 +119,7 @@ class StateCache:
 
 
 def _compiled(snapshot: Snapshot, host: str) -> CompiledState:
-    return CompiledState(*encode_and_hash(compile_host(snapshot, host)))
+    return CompiledState.of(compile_host(snapshot, host))
 
 
 def _remember(cache: OrderedDict, key: Any, value: Any, keep: int) -> None:
