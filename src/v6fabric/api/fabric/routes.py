@@ -144,10 +144,11 @@ async def get_state(
 def _states(request: Request) -> StateCache:
     app_state = request.app.state
     if getattr(app_state, "state_cache", None) is None:
-        # In the threadpool even on SQLite: a compile grows with the store (20 ms at 150
-        # workloads) and runs once per host after every write; on the loop it held up the
-        # very requests that caused it (POST latency p50 6 -> 22 ms in bench/convergence.py).
-        app_state.state_cache = StateCache(_services(request).fabric.snapshot, inline=False)
+        # In the threadpool even on SQLite: a compile runs once per host after every write and,
+        # when the mirror must read a whole kind (the first compile, another process's write),
+        # grows with the store; on the loop it would hold up every request meanwhile.
+        mirror = _services(request).fabric_mirror
+        app_state.state_cache = StateCache(mirror.snapshot_for, inline=False)
     return app_state.state_cache
 
 

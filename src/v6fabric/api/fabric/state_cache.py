@@ -1,12 +1,12 @@
 """Compiled host states, once per store revision.
 
 Every write wakes every waiting agent (and any other long-poll client); each then needs its
-host's state at the new revision. Compiling means reading the whole store and grows with it
-(23 ms with 150 workloads), so one read of the store serves every host at a revision, one
-compile serves every client of a host, and clients that ask while a compile runs wait for it
-instead of starting their own.
+host's state at the new revision. The input comes from the server's live copy of the store
+(``services.fabric_mirror``: only the records a write changed are read, only those a host needs
+are compiled), one compile serves every client of a host, and clients that ask while a compile
+runs wait for it instead of starting their own.
 
-Keys are the revision read *before* the snapshot: a write landing in between only makes the
+Keys are the revision read *before* the compile: a write landing in between only makes the
 cached state newer than its key, never older, so no client can miss a change.
 
 Each host also keeps its last few states by ETag, with their sections' digests, so that a
@@ -32,7 +32,6 @@ from v6fabric.hoststate.model import HostState
 from v6fabric.hoststate.sections import Sections
 
 KEEP_STATES = 256  # (host, revision) entries
-KEEP_SNAPSHOTS = 2  # the latest revisions: hosts compiling after a write share one read
 KEEP_BASES = 8  # per host: states a client may still hold and get a delta from
 
 
@@ -64,10 +63,9 @@ class StateCache:
     """``inline``: read and compile on the event loop (SQLite: a thread hand-off costs more than
     the work, see ``run_service``); else in the threadpool."""
 
-    def __init__(self, read_snapshot: Callable[[], dict[str, Any]], *, inline: bool) -> None:
-        self._read_snapshot = read_snapshot
+    def __init__(self, snapshot_for: Callable[[str], Snapshot], *, inline: bool) -> None:
+        self._snapshot_for = snapshot_for
         self._inline = inline
-        self._snapshots: OrderedDict[int, asyncio.Future[Snapshot]] = OrderedDict()
         self._states: OrderedDict[tuple[str, int], asyncio.Future[CompiledState]] = OrderedDict()
         self._bases: dict[str, OrderedDict[str, CompiledState]] = {}  # host -> etag -> state
 
@@ -94,28 +92,12 @@ class StateCache:
         return compiled
 
     async def _compile(self, host: str, revision: int) -> CompiledState:
-        snapshot = await self._snapshot(revision)
         if self._inline:
-            return _compiled(snapshot, host)
-        return await run_in_threadpool(_compiled, snapshot, host)
+            return self._compiled(host)
+        return await run_in_threadpool(self._compiled, host)
 
-    async def _snapshot(self, revision: int) -> Snapshot:
-        future = self._snapshots.get(revision)
-        if future is None:
-            if self._inline:
-                future = asyncio.get_running_loop().create_future()
-                future.set_result(self._build())
-            else:
-                future = asyncio.ensure_future(run_in_threadpool(self._build))
-            _remember(self._snapshots, revision, future, KEEP_SNAPSHOTS)
-        try:
-            return await asyncio.shield(future)
-        except Exception:
-            self._snapshots.pop(revision, None)
-            raise
-
-    def _build(self) -> Snapshot:
-        return Snapshot.build(**self._read_snapshot())
+    def _compiled(self, host: str) -> CompiledState:
+        return _compiled(self._snapshot_for(host), host)
 
 
 def _compiled(snapshot: Snapshot, host: str) -> CompiledState:
