@@ -209,18 +209,22 @@ class Probe:
                 )
         agent_loop.observe = self.wrap("observe", agent_loop.observe)
         agent_loop.plan = self.wrap("plan", agent_loop.plan)
+        from v6fabric.agent import client as agent_client
         from v6fabric.hoststate import codec
 
-        decode = codec.decode
+        def timed(function: Any) -> Any:
+            def wrapper(*args: Any) -> Any:
+                started = now()
+                try:
+                    return function(*args)
+                finally:
+                    self.last_decode = now() - started
 
-        def timed_decode(raw: Any) -> Any:
-            started = now()
-            try:
-                return decode(raw)
-            finally:
-                self.last_decode = now() - started
+            return wrapper
 
-        codec.decode = timed_decode  # what the agent's client calls on each new state
+        # What the agent's client calls on each new state: a full decode, or a delta applied.
+        codec.decode = timed(codec.decode)
+        agent_client._applied = timed(agent_client._applied)  # type: ignore[attr-defined]
 
         run_once = agent.run_once
 
