@@ -131,6 +131,19 @@ TENANT_MEMBERSHIP = replace(
     ),
 )
 
+# Then a port whose address pair holds the /65 member joined elsewhere: the interval set
+# trades the /65 for the wider prefix (elements of an interval set must not overlap).
+TENANT_WIDER_MEMBER = replace(
+    TENANT_MEMBERSHIP,
+    remote_groups=(
+        RemoteGroup.of(
+            DEFAULT_SG,
+            ipv6=(*TENANT_MEMBERSHIP.remote_groups[0].ipv6, "2001:db8:1::/48"),
+            ipv4=TENANT_MEMBERSHIP.remote_groups[0].ipv4,
+        ),
+    ),
+)
+
 # A provider network: RAs come from the upstream routers' link-locals; a stateless group
 # (replies need rules of their own); one port with port security off.
 PROVIDER_STATELESS = FirewallSpec(
@@ -212,6 +225,7 @@ RULESETS: dict[str, FirewallSpec] = {
 # name -> (old, new) for render_set_updates
 SET_UPDATES: dict[str, tuple[FirewallSpec, FirewallSpec]] = {
     "tenant_membership": (TENANT, TENANT_MEMBERSHIP),
+    "tenant_wider_member": (TENANT_MEMBERSHIP, TENANT_WIDER_MEMBER),
 }
 
 # name -> (old, new) for render_update: ports come and go, a group's rules change, the first

@@ -4,12 +4,16 @@ Compile: which ports are guarded, what they may send, how Neutron's rules transl
 the members of a remote group are. Agent (fake drivers): the whole ruleset on the first load,
 then one transaction per change on the loaded tables (set elements for addresses and members,
 a port's or group's own chains for ports and rules), nothing when it is loaded, removal when
-the host has no port left.
+the host has no port left. Its files: the spec without members, and a file per member bucket,
+written only when changed, from which a restarted agent resumes.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import orjson
+import pytest
 
 from tests.unit.test_compiler import (
     COMPUTE,
@@ -23,11 +27,22 @@ from tests.unit.test_compiler import (
     uid,
     workload,
 )
-from tests.unit.test_reconcile import new_host
+from tests.unit.test_reconcile import HOST_NS, RUN_DIR, STAND_IN, new_host
+from v6fabric.agent import desired as want
+from v6fabric.agent import observe
 from v6fabric.agent.actions import LoadFirewall, RemoveFirewall
+from v6fabric.agent.host import FakeHost
+from v6fabric.agent.loop import Agent
 from v6fabric.compiler import compile_host
 from v6fabric.compiler.firewall import zone_numbers
-from v6fabric.hoststate.firewall import AllowedAddress, RemoteGroup, SecurityGroupRule
+from v6fabric.drivers.files import digest
+from v6fabric.hoststate import codec
+from v6fabric.hoststate.firewall import (
+    AllowedAddress,
+    RemoteGroup,
+    SecurityGroupRule,
+    member_bucket,
+)
 
 NET = network(1)
 SUB = subnet(1, NET, "2001:db8:1::/64", ra=SLAAC, addr=SLAAC)
@@ -181,3 +196,74 @@ def test_a_failed_load_fails_closed_and_leaves_no_marker() -> None:
     assert failed["PlugWorkload"] == "waiting for the firewall to load"  # fails closed
     assert fake.files.read(agent.layout.firewall_loaded) is None
     assert fake.drivers.workloads.plugged() == set()  # type: ignore[attr-defined]
+
+
+def _restarted(fake: FakeHost, monkeypatch: pytest.MonkeyPatch) -> Agent:
+    """A new agent process on the same host: nothing in memory, the same files and tables."""
+    monkeypatch.setattr(observe, "_JUST_LOADED", {})
+    monkeypatch.setattr(want, "_BUCKET_DIGESTS", {})
+    return Agent(
+        "h1", host_netns=HOST_NS, run_dir=RUN_DIR, drivers=fake.drivers, renderers=STAND_IN
+    )
+
+
+def _loads(report: Any) -> list[LoadFirewall]:
+    return [a for a in report.applied if isinstance(a, LoadFirewall)]
+
+
+def test_a_member_joining_rewrites_its_bucket_file_only_and_a_restart_resumes_from_files(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake, agent = new_host()
+    state = compile_host(world(SERVER, CLIENT), COMPUTE)
+    agent.run_once(state)
+    layout, files = agent.layout, fake.files
+    (clients,) = state.firewall.remote_groups
+    stored = {p for p in files.data if want.members_dir(layout) in p.parents}
+    assert stored == {want.bucket_file(layout, CLIENTS, b.key) for b in clients.buckets}
+    assert "2001:db8:1::11" not in (files.read(layout.firewall_spec) or "")  # members apart
+    # a member joins on another host: its bucket's file and the marker change, nothing else
+    joined = compile_host(world(SERVER, CLIENT, guarded(13, [CLIENTS], host=OTHER)), COMPUTE)
+    before = dict(files.data)
+    agent.run_once(joined)
+    changed = {p for p in files.data.keys() | before.keys() if files.data.get(p) != before.get(p)}
+    key = member_bucket("2001:db8:1::13/128")
+    assert changed == {want.bucket_file(layout, CLIENTS, key), layout.firewall_loaded}
+    # restarted: what the files say is what is loaded, nothing to do
+    assert _restarted(fake, monkeypatch).run_once(joined).applied == []
+    # restarted while the member left: one element line, its file follows
+    report = _restarted(fake, monkeypatch).run_once(state)
+    (update,) = _loads(report)
+    assert update.script == f"delete element inet v6fabric rg6_{CLIENTS} {{ 2001:db8:1::13 }}\n"
+    shared = key == member_bucket("2001:db8:1::11/128")
+    assert (want.bucket_file(layout, CLIENTS, key) in files.data) == shared
+    assert _restarted(fake, monkeypatch).run_once(state).applied == []
+
+
+@pytest.mark.parametrize("damage", ["bucket file missing", "bucket file unreadable", "nft-6"])
+def test_a_restart_with_files_it_cannot_trust_loads_the_whole_ruleset(
+    damage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake, agent = new_host()
+    state = compile_host(world(SERVER, CLIENT), COMPUTE)
+    agent.run_once(state)
+    layout = agent.layout
+    (clients,) = state.firewall.remote_groups
+    path = want.bucket_file(layout, CLIENTS, clients.buckets[0].key)
+    if damage == "bucket file missing":
+        fake.files.remove(path)
+    elif damage == "bucket file unreadable":
+        fake.files.write(path, '{"remote_groups": [')
+    else:  # what an agent of the previous format left: members inside spec.json, no files
+        old = codec.to_dict(state.firewall)
+        old["remote_groups"] = [{"group_id": CLIENTS, "ipv6": list(clients.ipv6), "ipv4": []}]
+        spec_json = orjson.dumps(old).decode()
+        fake.files.remove_tree(want.members_dir(layout))
+        fake.files.write(layout.firewall_spec, spec_json)
+        fake.files.write(layout.firewall_loaded, digest("nft-6\n" + spec_json) + "\n")
+    # the next change (here: a member joins) loads the whole ruleset, and writes every file
+    joined = compile_host(world(SERVER, CLIENT, guarded(13, [CLIENTS], host=OTHER)), COMPUTE)
+    (load,) = _loads(_restarted(fake, monkeypatch).run_once(joined))
+    assert "table inet v6fabric {" in load.script
+    assert path in fake.files.data
+    assert _restarted(fake, monkeypatch).run_once(joined).applied == []

@@ -25,15 +25,18 @@ from v6fabric.hoststate.firewall import (
     FirewallNetwork,
     FirewallPort,
     FirewallSpec,
+    MemberBucket,
     RemoteGroup,
     SecurityGroup,
     SecurityGroupRule,
+    member_bucket,
 )
 from v6fabric.render._common import eui64_link_local
 from v6fabric.render.nftables import (
     port_marks,
     render_ruleset,
     render_set_updates,
+    render_update,
     sets_only_changed,
 )
 
@@ -246,6 +249,84 @@ def test_structural_changes_need_the_full_ruleset(change: str) -> None:
         render_set_updates(spec, new)
 
 
+# --- remote groups: member buckets --------------------------------------------------------------
+
+
+def _members(count: int) -> list[str]:
+    """``count`` host members, spelled as ``ipaddress`` spells them (without its cost)."""
+    return [f"2001:db8:{1 + (i >> 16):x}:{i & 0xFFFF:x}:1::1/128" for i in range(count)]
+
+
+def _with_group(group: RemoteGroup) -> FirewallSpec:
+    return dataclasses.replace(TENANT, remote_groups=(group,))
+
+
+def _joined(group: RemoteGroup, cidr: str) -> RemoteGroup:
+    """``group`` with ``cidr`` in its bucket: every other bucket the very same object (a delta)."""
+    buckets = {b.key: b for b in group.buckets}
+    old = buckets.get(member_bucket(cidr), MemberBucket(member_bucket(cidr)))
+    buckets[old.key] = MemberBucket(old.key, (*old.ipv6, cidr), old.ipv4)
+    return RemoteGroup(group.group_id, tuple(buckets.values()))
+
+
+def test_one_member_of_100000_joining_or_leaving_is_one_element_line() -> None:
+    group = RemoteGroup.of(DEFAULT_SG, ipv6=_members(100_000))
+    assert len(group.buckets) == 256
+    joined = _joined(group, "2001:db8:fb:2::1/128")  # ~390 members in its bucket
+    before, after = _with_group(group), _with_group(joined)
+    where = f"inet v6fabric rg6_{DEFAULT_SG}"
+    assert render_update(before, after) == f"add element {where} {{ 2001:db8:fb:2::1 }}\n"
+    assert render_update(after, before) == f"delete element {where} {{ 2001:db8:fb:2::1 }}\n"
+
+
+def test_unchanged_buckets_are_skipped_by_identity_or_value_unread() -> None:
+    # Members no renderer would take: reading any of them would raise.
+    unreadable = [MemberBucket(k, (f"bucket {k} is never read",)) for k in range(1, 256)]
+    group = RemoteGroup(DEFAULT_SG, (MemberBucket(0), *unreadable))
+    cidr = next(m for m in _members(1000) if member_bucket(m) == 0)
+    joined = RemoteGroup(DEFAULT_SG, (MemberBucket(0, (cidr,)), *unreadable))  # the same objects
+    copies = [MemberBucket(b.key, tuple(b.ipv6)) for b in unreadable]  # equal, not the same
+    copied = RemoteGroup(DEFAULT_SG, (MemberBucket(0, (cidr,)), *copies))
+    element = cidr.removesuffix("/128")
+    for new in (joined, copied):
+        assert render_update(_with_group(group), _with_group(new)) == (
+            f"add element inet v6fabric rg6_{DEFAULT_SG} {{ {element} }}\n"
+        )
+    with pytest.raises(ValueError):
+        render_ruleset(_with_group(joined))  # a whole render reads them all
+
+
+def test_a_new_prefix_member_replaces_the_one_it_holds_across_buckets() -> None:
+    (group,) = TENANT.remote_groups
+    wider = RemoteGroup.of(DEFAULT_SG, ipv6=(*group.ipv6, "2001:db8:1::/48"), ipv4=group.ipv4)
+    update = render_update(TENANT, _with_group(wider)).splitlines()
+    where = f"inet v6fabric rg6n_{DEFAULT_SG}"
+    assert update == [
+        f"delete element {where} {{ 2001:db8:1:8000::/65 }}",
+        f"add element {where} {{ 2001:db8:1::/48 }}",
+    ]
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        ("2001:DB8::5/128",),  # the bucket is a function of the text: one spelling only
+        ("2001:db8::5",),
+        ("2001:db8:0::/64",),
+    ],
+)
+def test_members_spelled_otherwise_than_ipaddress_are_refused(members: tuple[str, ...]) -> None:
+    with pytest.raises(ValueError, match="spelled"):
+        render_ruleset(_with_group(RemoteGroup.of(DEFAULT_SG, ipv6=members)))
+
+
+def test_a_member_in_another_bucket_than_its_own_is_refused() -> None:
+    cidr = "2001:db8::5/128"
+    stray = MemberBucket((member_bucket(cidr) + 1) % 256, (cidr,))
+    with pytest.raises(ValueError, match="not in bucket"):
+        render_ruleset(_with_group(RemoteGroup(DEFAULT_SG, (stray,))))
+
+
 # --- determinism --------------------------------------------------------------------------------
 
 
@@ -260,7 +341,8 @@ def test_equal_states_are_equal_values_and_render_alike() -> None:
             dataclasses.replace(g, rules=g.rules[::-1]) for g in TENANT.security_groups[::-1]
         ),
         remote_groups=tuple(
-            dataclasses.replace(g, ipv6=g.ipv6[::-1]) for g in TENANT.remote_groups
+            RemoteGroup.of(g.group_id, ipv6=g.ipv6[::-1], ipv4=g.ipv4[::-1])
+            for g in TENANT.remote_groups[::-1]
         ),
     )
     assert shuffled == TENANT and hash(shuffled) == hash(TENANT)

@@ -132,13 +132,15 @@ class UnplugWorkload:
 
 @dataclass(frozen=True)
 class LoadFirewall:
-    """An ``nft -f`` script for the host namespace (the whole ruleset, or set elements only),
-    and what is loaded once it applied: the ruleset's digest and the spec it came from."""
+    """An ``nft -f`` script for the host namespace (the whole ruleset, or one transaction on
+    the loaded tables), and what is loaded once it applied: the spec's digest and the spec.
+    ``base``: the spec the agent's files hold (None: unknown), so that only the files of parts
+    that differ from it are written."""
 
     script: str
     loaded: str
-    spec_json: str
-    spec: FirewallSpec | None = field(default=None, compare=False, repr=False)
+    spec: FirewallSpec = field(compare=False, repr=False)
+    base: FirewallSpec | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,7 @@ Action = (
 # Fields that say what to write rather than which object: left out of an action's key.
 _CONTENT_FIELDS = frozenset(
     {"values", "text", "loaded", "digest", "argv", "files", "restart", "mtu", "mac", "up"}
-    | {"script", "spec_json", "spec"}
+    | {"script", "spec", "base"}
     | {"master", "peer_mac", "interfaces", "log_file", "marker", "pid_file"}
 )
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from v6fabric.agent.layout import Layout
 from v6fabric.drivers.files import digest
 from v6fabric.hoststate import codec
-from v6fabric.hoststate.firewall import FirewallSpec
+from v6fabric.hoststate.firewall import FirewallSpec, MemberBucket, RemoteGroup, without_members
 from v6fabric.hoststate.model import (
     DnsmasqSpec,
     HostState,
@@ -237,18 +237,57 @@ def workload_digest(spec: WorkloadSpec) -> str:
     return digest(json.dumps(codec.to_dict(spec), sort_keys=True))
 
 
-FIREWALL_FORMAT = "nft-6"  # bump when render.nftables changes what a spec renders to
+# Bump when render.nftables changes what a spec renders to, or the files the agent keeps of it.
+FIREWALL_FORMAT = "nft-7"
+# (group id, bucket key) -> (the bucket, its digest), of the spec last digested
+_BUCKET_DIGESTS: dict[tuple[str, int], tuple[MemberBucket, str]] = {}
 
 
-@functools.lru_cache(maxsize=4)  # planned up to MAX_ROUNDS times a pass for the same spec
-def firewall_json(spec: FirewallSpec) -> str:
-    return codec.firewall_to_json(spec)
+def firewall_digest(spec: FirewallSpec) -> str:
+    """What is loaded, named by the renderer's format (an upgraded agent whose renderer writes
+    other rules reloads them) and the spec, as the digests of its parts: the spec without
+    members, and each member bucket. A bucket that is the very object of the last spec digested
+    keeps its digest (a delta keeps unchanged buckets' objects; an equal one costs a compare,
+    a third of an encode), so a member joining a group of 100,000 encodes one bucket, not 3 MB."""
+    known, lines = dict(_BUCKET_DIGESTS), [FIREWALL_FORMAT, _frame(without_members(spec))[1]]
+    _BUCKET_DIGESTS.clear()
+    for group in spec.remote_groups:
+        lines.append(f"group {group.group_id}")
+        for bucket in group.buckets:
+            where = (group.group_id, bucket.key)
+            seen = known.get(where)
+            if seen is None or (seen[0] is not bucket and seen[0] != bucket):
+                seen = (bucket, digest(bucket_json(group, bucket)))
+            _BUCKET_DIGESTS[where] = (bucket, seen[1])
+            lines.append(f"{bucket.key} {seen[1]}")
+    return digest("\n".join(lines))
 
 
-def firewall_digest(spec_json: str) -> str:
-    """What is loaded, named by the spec and the renderer's format (an upgraded agent whose
-    renderer writes other rules reloads them)."""
-    return digest(FIREWALL_FORMAT + "\n" + spec_json)
+def frame_json(spec: FirewallSpec) -> str:
+    """The spec without members (their groups listed, empty): the agent's ``spec.json``."""
+    return _frame(without_members(spec))[0]
+
+
+@functools.lru_cache(maxsize=4)  # the loaded spec's and the new one's, again and again
+def _frame(frame: FirewallSpec) -> tuple[str, str]:
+    text = codec.firewall_to_json(frame)
+    return text, digest(text)
+
+
+def bucket_json(group: RemoteGroup, bucket: MemberBucket) -> str:
+    """One bucket's file: a spec of one group with that bucket, so that it says whose it is."""
+    one = RemoteGroup(group.group_id, (bucket,))
+    return codec.firewall_to_json(FirewallSpec(remote_groups=(one,)))
+
+
+def members_dir(layout: Layout) -> Path:
+    """The loaded spec's members, one file a bucket (``<group>/<key>.json``), beside its
+    ``spec.json``: a member joining rewrites one small file, not the 3 MB of a whole spec."""
+    return layout.firewall_spec.parent / "members"
+
+
+def bucket_file(layout: Layout, group_id: str, key: int) -> Path:
+    return members_dir(layout) / group_id / f"{key}.json"
 
 
 @functools.lru_cache(maxsize=4)  # planned up to MAX_ROUNDS times a pass for the same spec

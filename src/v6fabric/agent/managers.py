@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from v6fabric.agent import desired as want
 from v6fabric.agent.actions import (
     Action,
     AddNamespace,
@@ -42,6 +43,7 @@ from v6fabric.drivers.netlink import (
     SetBridgeOptions,
     SetLink,
 )
+from v6fabric.hoststate.firewall import changed_buckets
 
 log = logging.getLogger(__name__)
 
@@ -182,19 +184,37 @@ class FirewallManager:
         self.drivers, self.layout = drivers, layout
 
     def load(self, action: LoadFirewall) -> None:
-        host = self.layout.host_netns
+        host, marker = self.layout.host_netns, self.layout.firewall_loaded
         self.drivers.sysctls.write(host, self.BR_NETFILTER)
-        self.drivers.files.remove(self.layout.firewall_loaded)  # unknown until nft succeeds
+        self.drivers.files.remove(marker)  # unknown until nft succeeds and the files are written
         self.drivers.nftables.load(host, action.script)
-        self.drivers.files.write(self.layout.firewall_spec, action.spec_json)
-        self.drivers.files.write(self.layout.firewall_loaded, action.loaded + "\n")
-        if action.spec is not None:
-            remember_loaded(action.spec_json, action.spec)
+        self._store(action)
+        self.drivers.files.write(marker, action.loaded + "\n")
+        remember_loaded(marker, action.loaded, action.spec)
+
+    def _store(self, action: LoadFirewall) -> None:
+        """The loaded spec's files: ``spec.json`` (without members) and a file per member
+        bucket, only those that differ from ``action.base`` (what the files hold)."""
+        files, spec, base = self.drivers.files, action.spec, action.base
+        files.write(self.layout.firewall_spec, want.frame_json(spec))
+        if base is None:  # unknown: all of them again
+            files.remove_tree(want.members_dir(self.layout))
+        before = {group.group_id: group for group in base.remote_groups} if base else {}
+        for group in spec.remote_groups:
+            for key, _was, bucket in changed_buckets(before.pop(group.group_id, None), group):
+                path = want.bucket_file(self.layout, group.group_id, key)
+                if bucket is None:
+                    files.remove(path)
+                else:
+                    files.write(path, want.bucket_json(group, bucket))
+        for group_id in before:  # groups gone
+            files.remove_tree(want.members_dir(self.layout) / group_id)
 
     def remove(self, action: RemoveFirewall) -> None:
         self.drivers.nftables.load(self.layout.host_netns, action.script)
         self.drivers.files.remove(self.layout.firewall_loaded)
         self.drivers.files.remove(self.layout.firewall_spec)
+        self.drivers.files.remove_tree(want.members_dir(self.layout))
 
 
 class Managers:

@@ -6,9 +6,9 @@ per namespace, so a resync of a busy host stays cheap.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from v6fabric.agent import desired as want
 from v6fabric.agent.actions import (
@@ -32,10 +32,10 @@ from v6fabric.agent.layout import (
     is_our_workload_namespace,
 )
 from v6fabric.drivers.commands import CommandError
-from v6fabric.drivers.files import digest
+from v6fabric.drivers.files import Files, digest
 from v6fabric.drivers.netlink import NetnsView
 from v6fabric.hoststate.codec import firewall_from_json
-from v6fabric.hoststate.firewall import FirewallSpec
+from v6fabric.hoststate.firewall import FirewallSpec, RemoteGroup
 from v6fabric.hoststate.model import HostState
 from v6fabric.render.nftables import TABLE as FIREWALL_TABLE
 
@@ -291,23 +291,14 @@ def observe(
     )
 
 
-_JUST_LOADED: dict[str, FirewallSpec] = {}  # spec JSON -> spec, of the agent's last load
+# the marker file -> (the digest it holds, the spec; None: its files do not give it)
+_JUST_LOADED: dict[Path, tuple[str, FirewallSpec | None]] = {}
 
 
-def remember_loaded(spec_json: str, spec: FirewallSpec) -> None:
-    """The spec the agent just loaded: read back next pass without decoding (17 ms at 150
-    ports, 0.4 s at 90,000 remote-group members)."""
-    _JUST_LOADED.clear()
-    _JUST_LOADED[spec_json] = spec
-
-
-@functools.lru_cache(maxsize=2)  # the file changes only when the agent loads a new spec
-def _decoded(raw: str) -> FirewallSpec:
-    return firewall_from_json(raw)
-
-
-def _loaded_spec(raw: str) -> FirewallSpec:
-    return _JUST_LOADED.get(raw) or _decoded(raw)
+def remember_loaded(marker: Path, loaded: str, spec: FirewallSpec | None) -> None:
+    """The spec the agent just loaded, known next pass by the marker's digest alone: reading
+    and decoding its files costs 0.4 s at 100,000 remote-group members."""
+    _JUST_LOADED[marker] = (loaded, spec)
 
 
 def _firewall(drivers: Drivers, layout: Layout, *, full: bool) -> FirewallObserved:
@@ -323,12 +314,36 @@ def _firewall(drivers: Drivers, layout: Layout, *, full: bool) -> FirewallObserv
             tables = set()
         if not {f"bridge {FIREWALL_TABLE}", f"inet {FIREWALL_TABLE}"} <= tables:
             return FirewallObserved()
-    raw = drivers.files.read(layout.firewall_spec)
+    loaded = loaded.strip()
+    known = _JUST_LOADED.get(layout.firewall_loaded)
+    if known is not None and known[0] == loaded:
+        return FirewallObserved(loaded, known[1])
+    spec = _read_spec(drivers.files, layout)  # after a restart
+    if spec is not None and want.firewall_digest(spec) != loaded:
+        spec = None  # not what was loaded: the next load is a whole one
+    remember_loaded(layout.firewall_loaded, loaded, spec)
+    return FirewallObserved(loaded, spec)
+
+
+def _read_spec(files: Files, layout: Layout) -> FirewallSpec | None:
+    """The spec from ``spec.json`` and the member files; None when one is missing or
+    unreadable (an older layout: ``spec.json`` with the members inside, no member files)."""
     try:
-        spec = _loaded_spec(raw) if raw is not None else None
-    except ValueError:
-        spec = None
-    return FirewallObserved(loaded.strip(), spec)
+        frame = firewall_from_json(files.read(layout.firewall_spec) or "")
+        groups = []
+        for group in frame.remote_groups:
+            folder = want.members_dir(layout) / group.group_id
+            buckets = []
+            for name in files.listdir(folder):
+                (one,) = firewall_from_json(files.read(folder / name) or "").remote_groups
+                (bucket,) = one.buckets
+                if (one.group_id, name) != (group.group_id, f"{bucket.key}.json"):
+                    return None
+                buckets.append(bucket)
+            groups.append(RemoteGroup(group.group_id, tuple(buckets)))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return dataclasses.replace(frame, remote_groups=tuple(groups))
 
 
 def _refresh_links(

@@ -284,8 +284,7 @@ def _firewall(p: _Plan) -> None:
         if seen.loaded is not None:
             p.add(DEL_FIREWALL, RemoveFirewall(render_removal()))
         return
-    spec_json = want.firewall_json(spec)
-    loaded = want.firewall_digest(spec_json)
+    loaded = want.firewall_digest(spec)
     if seen.loaded == loaded:
         return
     try:
@@ -298,7 +297,7 @@ def _firewall(p: _Plan) -> None:
     except ValueError as exc:  # a compiler bug: keep what is loaded, say why, plan the rest
         log.error("firewall cannot be rendered, left as it is: %s", exc)
         return
-    p.add(FIREWALL, LoadFirewall(script, loaded, spec_json, spec))
+    p.add(FIREWALL, LoadFirewall(script, loaded, spec, base=seen.spec))  # seen: what files hold
 
 
 def _daemons(p: _Plan, renderers: want.Renderers) -> None:

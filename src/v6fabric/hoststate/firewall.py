@@ -24,8 +24,9 @@ Decisions the renderer relies on:
 
 from __future__ import annotations
 
+import functools
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 
 ROLES = ("workload", "router", "dhcp")
@@ -184,3 +185,38 @@ class FirewallSpec:
         return tuple(
             p.tap for p in self.ports if p.network_id == network_id and p.role != "workload"
         )
+
+
+def changed_buckets(
+    old: RemoteGroup | None, new: RemoteGroup | None
+) -> Iterator[tuple[int, MemberBucket | None, MemberBucket | None]]:
+    """``(key, old bucket, new bucket)`` for each bucket that differs (None: absent).
+
+    Identity first: a delta delivers unchanged buckets as the very same objects, so a group of
+    100,000 members costs 256 ``is`` tests; only other objects are compared by value.
+    """
+    if old is new:
+        return
+    before = {b.key: b for b in old.buckets} if old is not None else {}
+    after = {b.key: b for b in new.buckets} if new is not None else {}
+    for key in sorted(before.keys() | after.keys()):
+        was, now = before.get(key), after.get(key)
+        if was is not now and was != now:
+            yield key, was, now
+
+
+def without_members(spec: FirewallSpec) -> FirewallSpec:
+    """``spec`` with its remote groups' ids but none of their members: the part that ports and
+    rules change, small at any membership. Equal parts give the very same object."""
+    ids = tuple(group.group_id for group in spec.remote_groups)
+    return _without_members(spec.networks, spec.ports, spec.security_groups, ids)
+
+
+@functools.lru_cache(maxsize=8)
+def _without_members(
+    networks: tuple[FirewallNetwork, ...],
+    ports: tuple[FirewallPort, ...],
+    security_groups: tuple[SecurityGroup, ...],
+    group_ids: tuple[str, ...],
+) -> FirewallSpec:
+    return FirewallSpec(networks, ports, security_groups, tuple(map(RemoteGroup, group_ids)))

@@ -7,12 +7,13 @@ first (rules and map elements may name them), element deletes (a verdict map ele
 the last reference to a chain that goes), flushes of changed and departing chains (their jumps
 go), the rules of new and changed chains, then departing chains and sets, and element adds
 last. A changed base chain or set declaration cannot be updated in place: ``ValueError``, and
-the caller loads ``script`` instead.
+the caller loads ``script`` instead. Sets whose elements a model leaves out (too many to diff
+as a whole) come with their element changes, worked out by the caller.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 TABLE = "v6fabric"
@@ -35,6 +36,9 @@ class Chain:
     rules: tuple[str, ...]
 
 
+ElementChanges = tuple[frozenset[str], frozenset[str]]  # elements to delete, to add
+
+
 @dataclass(frozen=True)
 class Ruleset:
     sets: dict[tuple[str, str], NftSet]
@@ -51,8 +55,13 @@ def script(model: Ruleset) -> str:
     return "".join(out)
 
 
-def update(before: Ruleset, after: Ruleset) -> str:
-    """One transaction taking the loaded ``before`` to ``after``; empty when they are equal."""
+def update(
+    before: Ruleset, after: Ruleset, changes: Mapping[tuple[str, str], ElementChanges] | None = None
+) -> str:
+    """One transaction taking the loaded ``before`` to ``after``; empty when they are equal.
+
+    ``changes``: (family, name) -> elements to delete and to add, besides those the models'
+    elements differ by (for a set of ``after``)."""
     for key, chain in after.chains.items():
         was = before.chains.get(key)
         if (chain.hook or (was and was.hook)) and (was is None or was.hook != chain.hook):
@@ -74,8 +83,9 @@ def update(before: Ruleset, after: Ruleset) -> str:
     adds: list[str] = []
     for key, nft_set in after.sets.items():  # element deletes first (they free chains)
         elements = before.sets[key].elements if key in before.sets else frozenset()
-        out += _elements("delete", nft_set, elements - nft_set.elements)
-        adds += _elements("add", nft_set, nft_set.elements - elements)
+        gone, new = (changes or {}).get(key, (frozenset(), frozenset()))
+        out += _elements("delete", nft_set, (elements - nft_set.elements) | gone)
+        adds += _elements("add", nft_set, (nft_set.elements - elements) | new)
     out += [f"flush chain {c.family} {TABLE} {c.name}\n" for c in (*changed, *gone_chains)]
     for chain in (*added_chains, *changed):
         out += [f"add rule {chain.family} {TABLE} {chain.name} {rule}\n" for rule in chain.rules]

@@ -28,6 +28,10 @@ Why this shape (measured on this kernel, notes/dataplane.md §5 and §11):
 * What changes with addresses or membership is in named sets: ``render_set_updates`` (element
   lines only) applies it; ``render_ruleset`` (our two tables deleted and defined again in one
   transaction) is for rule changes. Established flows survive both: conntrack outlives tables.
+* A remote group's members are diffed bucket by bucket (``changed_buckets``), never as a
+  whole: one member joining a group of 100,000 parses and compares its bucket (~400 members),
+  not the group. Everything else is modelled without members (``without_members``), so the
+  model of an update costs what the ports and rules cost.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 
 from v6fabric.hoststate.firewall import (
     DIRECTIONS,
@@ -44,8 +49,13 @@ from v6fabric.hoststate.firewall import (
     ROLES,
     FirewallPort,
     FirewallSpec,
+    MemberBucket,
+    RemoteGroup,
     SecurityGroup,
     SecurityGroupRule,
+    changed_buckets,
+    member_bucket,
+    without_members,
 )
 from v6fabric.render import nft_script
 from v6fabric.render._common import (
@@ -58,7 +68,7 @@ from v6fabric.render._common import (
     prefix_text,
     without_nested,
 )
-from v6fabric.render.nft_script import TABLE, Chain, NftSet, Ruleset
+from v6fabric.render.nft_script import TABLE, Chain, ElementChanges, NftSet, Ruleset
 
 MAX_ZONE = 65535
 PORT_PROTOCOLS = {6: "tcp", 17: "udp", 33: "dccp", 132: "sctp", 136: "udplite"}
@@ -145,6 +155,7 @@ _INET_SETS = {
     "to_ports": ("type mark : verdict",),  # mark -> jump to the port's ingress chain
 }
 MARK_SPACE = 0x7FFFFFFF
+VERSIONS = (6, 4)
 
 
 def render_ruleset(spec: FirewallSpec) -> str:
@@ -163,7 +174,7 @@ def render_removal() -> str:
 
 def sets_only_changed(old: FirewallSpec, new: FirewallSpec) -> bool:
     """True when ``new`` differs from ``old`` in set elements only (or not at all)."""
-    before, after = _model(old), _model(new)
+    before, after = _frame(old), _frame(new)
     declared = {k: v.declaration for k, v in before.sets.items()}
     return before.chains == after.chains and declared == {
         k: v.declaration for k, v in after.sets.items()
@@ -189,14 +200,34 @@ def render_update(old: FirewallSpec, new: FirewallSpec) -> str:
     Raises ``ValueError`` when a base chain or the declaration of an existing set changed
     (a new renderer): then ``render_ruleset(new)`` replaces everything.
     """
-    return nft_script.update(_model(old), _model(new))
+    return nft_script.update(_frame(old), _frame(new), _member_changes(old, new))
 
 
 # --- the script -----------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4)  # the loaded spec and the new one, asked for again and again
 def _model(spec: FirewallSpec) -> Ruleset:
+    """The whole ruleset: the frame with every member in its group's sets."""
+    frame = _frame(spec)
+    sets = dict(frame.sets)
+    for group in spec.remote_groups:
+        for version in VERSIONS:
+            hosts, nets = _member_sets(group.group_id, version)
+            found: set[str] = set()
+            for bucket in group.buckets:
+                found |= _bucket_hosts(bucket, version)
+            sets[hosts] = replace(sets[hosts], elements=frozenset(found))
+            sets[nets] = replace(sets[nets], elements=_group_prefixes(group, version))
+    return Ruleset(sets=sets, chains=frame.chains)
+
+
+def _frame(spec: FirewallSpec) -> Ruleset:
+    return _frame_model(without_members(spec))
+
+
+@functools.lru_cache(maxsize=4)  # the loaded spec and the new one, asked for again and again
+def _frame_model(spec: FirewallSpec) -> Ruleset:
+    """Every chain and set, the member sets declared but empty (``spec`` has no members)."""
     guarded = _guarded(spec)
     marks = port_marks(p.tap for p in guarded)
     sets = _sets(spec, guarded, marks)
@@ -406,23 +437,73 @@ def _sets(spec: FirewallSpec, guarded: list[FirewallPort], marks: dict[str, int]
     sets = [NftSet("bridge", n, d, frozenset(found[n])) for n, d in _BRIDGE_SETS.items()]
     sets += [NftSet("inet", n, d, frozenset(found[n])) for n, d in _INET_SETS.items()]
     for group in spec.remote_groups:
-        for version, members in ((6, group.ipv6), (4, group.ipv4)):
-            hosts, nets_v = set(), []
-            for member in members:
-                host = _host_member(member, version)
-                if host is not None:
-                    hosts.add(host)
-                else:
-                    nets_v.append(ip_prefix(member))
-            if any(n.version != version for n in nets_v):
-                raise ValueError(f"remote group {group.group_id}: IPv{version} list holds others")
-            prefixes = frozenset(prefix_text(n) for n in without_nested(nets_v))
-            name, kind = f"rg{version}", f"type ipv{version}_addr"
-            sets.append(NftSet("inet", f"{name}_{group.group_id}", (kind,), frozenset(hosts)))
-            sets.append(
-                NftSet("inet", f"{name}n_{group.group_id}", (kind, "flags interval"), prefixes)
-            )
+        for version in VERSIONS:
+            kind = f"type ipv{version}_addr"
+            (_, hosts), (_, nets) = _member_sets(group.group_id, version)
+            sets.append(NftSet("inet", hosts, (kind,), frozenset()))
+            sets.append(NftSet("inet", nets, (kind, "flags interval"), frozenset()))
     return sets
+
+
+# --- remote groups' members -------------------------------------------------------------------
+
+
+def _member_sets(group_id: str, version: int) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The keys of a group's sets: host addresses (a hash set) and wider prefixes (an interval
+    set: nft reads an interval set back before every update, seconds at 100,000 elements)."""
+    return ("inet", f"rg{version}_{group_id}"), ("inet", f"rg{version}n_{group_id}")
+
+
+def _member_changes(old: FirewallSpec, new: FirewallSpec) -> dict[tuple[str, str], ElementChanges]:
+    """Element deletes and adds of the member sets of ``new``'s groups, from changed buckets
+    only. A member is in one bucket (a function of its text), so its element leaves or joins
+    exactly when its bucket says so: never added twice, never deleted while absent."""
+    before = {group.group_id: group for group in old.remote_groups}
+    changes: dict[tuple[str, str], ElementChanges] = {}
+    for group in new.remote_groups:
+        was = before.get(group.group_id)
+        pairs = [(a, b) for _key, a, b in changed_buckets(was, group)]
+        for version in VERSIONS if pairs else ():
+            hosts, nets = _member_sets(group.group_id, version)
+            elements = [(_bucket_hosts(a, version), _bucket_hosts(b, version)) for a, b in pairs]
+            gone = frozenset().union(*(a - b for a, b in elements))
+            changes[hosts] = (gone, frozenset().union(*(b - a for a, b in elements)))
+            if any(_prefix_members(a, version) != _prefix_members(b, version) for a, b in pairs):
+                # rare (an address pair wider than one address): the interval set as a whole
+                was_nets, now_nets = _group_prefixes(was, version), _group_prefixes(group, version)
+                changes[nets] = (was_nets - now_nets, now_nets - was_nets)
+    return changes
+
+
+def _members(bucket: MemberBucket | None, version: int) -> tuple[str, ...]:
+    if bucket is None:
+        return ()
+    return bucket.ipv6 if version == 6 else bucket.ipv4
+
+
+def _prefix_members(bucket: MemberBucket | None, version: int) -> list[str]:
+    """Members wider than one address (``/128`` or ``/32`` is always spelled: ``_member``)."""
+    host = "/128" if version == 6 else "/32"
+    return [m for m in _members(bucket, version) if not m.endswith(host)]
+
+
+def _bucket_hosts(bucket: MemberBucket | None, version: int) -> frozenset[str]:
+    """The host-set elements of a bucket; checks every member, and that it is in its bucket."""
+    found = set()
+    for member in _members(bucket, version):
+        element = _member(member, version)
+        if bucket is not None and member_bucket(member) != bucket.key:
+            raise ValueError(f"member {member} is not in bucket {bucket.key}")
+        if isinstance(element, str):
+            found.add(element)
+    return frozenset(found)
+
+
+def _group_prefixes(group: RemoteGroup | None, version: int) -> frozenset[str]:
+    """The interval-set elements of a group: its prefixes, those inside another dropped."""
+    buckets = group.buckets if group is not None else ()
+    nets = [_member(m, version) for b in buckets for m in _prefix_members(b, version)]
+    return frozenset(prefix_text(n) for n in without_nested(nets))  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=1 << 14)  # a port's elements, computed once while it is unchanged
@@ -454,17 +535,27 @@ def _guard_elements(
     )
 
 
-@functools.lru_cache(maxsize=1 << 18)  # members repeat from one change to the next
-def _host_member(member: str, version: int) -> str | None:
-    """``2001:db8::5/128`` -> ``2001:db8::5``; None for a prefix wider than one address.
-    Raises ``ValueError`` for an address of the other family or no address at all."""
+@functools.lru_cache(maxsize=1 << 18)  # a full render parses the members again
+def _member(member: str, version: int) -> str | IpNetwork:
+    """``2001:db8::5/128`` -> the host-set element ``2001:db8::5``; a wider prefix -> itself.
+
+    Raises ``ValueError`` for the other family, host bits, or any spelling but ``ipaddress``'s
+    (``2001:DB8::5/128``, ``2001:db8::5``): the bucket is a function of the text, so one
+    element must have one text, or two buckets could hold it.
+    """
     text, _slash, length = member.partition("/")
-    if length not in ("", "128" if version == 6 else "32"):
-        return None
-    address = ipaddress.ip_address(text)
-    if address.version != version:
+    if length == ("128" if version == 6 else "32"):
+        address = ipaddress.ip_address(text)
+        found: str | IpNetwork = str(address)
+        spelled, family = f"{found}/{length}", address.version
+    else:
+        found = ip_prefix(member)
+        spelled, family = str(found), found.version
+    if family != version:
         raise ValueError(f"IPv{version} member list holds {member}")
-    return str(address)
+    if spelled != member:
+        raise ValueError(f"remote group member {member!r} is not spelled {spelled!r}")
+    return found
 
 
 def _hex_range(net: IpNetwork) -> str:
