@@ -219,8 +219,8 @@ def test_a_member_joining_rewrites_its_bucket_file_only_and_a_restart_resumes_fr
     agent.run_once(state)
     layout, files = agent.layout, fake.files
     (clients,) = state.firewall.remote_groups
-    stored = {p for p in files.data if want.members_dir(layout) in p.parents}
-    assert stored == {want.bucket_file(layout, CLIENTS, b.key) for b in clients.buckets}
+    stored = {p for p in files.data if layout.firewall_members in p.parents}
+    assert stored == {layout.firewall_bucket(CLIENTS, b.key) for b in clients.buckets}
     assert "2001:db8:1::11" not in (files.read(layout.firewall_spec) or "")  # members apart
     # a member joins on another host: its bucket's file and the marker change, nothing else
     joined = compile_host(world(SERVER, CLIENT, guarded(13, [CLIENTS], host=OTHER)), COMPUTE)
@@ -228,7 +228,7 @@ def test_a_member_joining_rewrites_its_bucket_file_only_and_a_restart_resumes_fr
     agent.run_once(joined)
     changed = {p for p in files.data.keys() | before.keys() if files.data.get(p) != before.get(p)}
     key = member_bucket("2001:db8:1::13/128")
-    assert changed == {want.bucket_file(layout, CLIENTS, key), layout.firewall_loaded}
+    assert changed == {layout.firewall_bucket(CLIENTS, key), layout.firewall_loaded}
     # restarted: what the files say is what is loaded, nothing to do
     assert _restarted(fake, monkeypatch).run_once(joined).applied == []
     # restarted while the member left: one element line, its file follows
@@ -236,7 +236,7 @@ def test_a_member_joining_rewrites_its_bucket_file_only_and_a_restart_resumes_fr
     (update,) = _loads(report)
     assert update.script == f"delete element inet v6fabric rg6_{CLIENTS} {{ 2001:db8:1::13 }}\n"
     shared = key == member_bucket("2001:db8:1::11/128")
-    assert (want.bucket_file(layout, CLIENTS, key) in files.data) == shared
+    assert (layout.firewall_bucket(CLIENTS, key) in files.data) == shared
     assert _restarted(fake, monkeypatch).run_once(state).applied == []
 
 
@@ -249,7 +249,7 @@ def test_a_restart_with_files_it_cannot_trust_loads_the_whole_ruleset(
     agent.run_once(state)
     layout = agent.layout
     (clients,) = state.firewall.remote_groups
-    path = want.bucket_file(layout, CLIENTS, clients.buckets[0].key)
+    path = layout.firewall_bucket(CLIENTS, clients.buckets[0].key)
     if damage == "bucket file missing":
         fake.files.remove(path)
     elif damage == "bucket file unreadable":
@@ -258,7 +258,7 @@ def test_a_restart_with_files_it_cannot_trust_loads_the_whole_ruleset(
         old = codec.to_dict(state.firewall)
         old["remote_groups"] = [{"group_id": CLIENTS, "ipv6": list(clients.ipv6), "ipv4": []}]
         spec_json = orjson.dumps(old).decode()
-        fake.files.remove_tree(want.members_dir(layout))
+        fake.files.remove_tree(layout.firewall_members)
         fake.files.write(layout.firewall_spec, spec_json)
         fake.files.write(layout.firewall_loaded, digest("nft-6\n" + spec_json) + "\n")
     # the next change (here: a member joins) loads the whole ruleset, and writes every file

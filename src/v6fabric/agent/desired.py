@@ -280,16 +280,6 @@ def bucket_json(group: RemoteGroup, bucket: MemberBucket) -> str:
     return codec.firewall_to_json(FirewallSpec(remote_groups=(one,)))
 
 
-def members_dir(layout: Layout) -> Path:
-    """The loaded spec's members, one file a bucket (``<group>/<key>.json``), beside its
-    ``spec.json``: a member joining rewrites one small file, not the 3 MB of a whole spec."""
-    return layout.firewall_spec.parent / "members"
-
-
-def bucket_file(layout: Layout, group_id: str, key: int) -> Path:
-    return members_dir(layout) / group_id / f"{key}.json"
-
-
 @functools.lru_cache(maxsize=4)  # planned up to MAX_ROUNDS times a pass for the same spec
 def firewall_ruleset(spec: FirewallSpec) -> str:
     from v6fabric.render.nftables import render_ruleset

@@ -83,5 +83,15 @@ class Layout:
 
     @property
     def firewall_spec(self) -> Path:
-        """The ``FirewallSpec`` that ruleset came from: the base of set-only updates."""
+        """The loaded ``FirewallSpec`` without its members (``firewall_members``): the base of
+        in-place updates."""
         return self.run_dir / "firewall" / "spec.json"
+
+    @property
+    def firewall_members(self) -> Path:
+        """The loaded spec's members, one file a bucket (``<group>/<key>.json``): a member
+        joining rewrites one small file, not the megabytes of a whole spec."""
+        return self.run_dir / "firewall" / "members"
+
+    def firewall_bucket(self, group_id: str, key: int) -> Path:
+        return self.firewall_members / group_id / f"{key}.json"

@@ -198,23 +198,23 @@ class FirewallManager:
         files, spec, base = self.drivers.files, action.spec, action.base
         files.write(self.layout.firewall_spec, want.frame_json(spec))
         if base is None:  # unknown: all of them again
-            files.remove_tree(want.members_dir(self.layout))
+            files.remove_tree(self.layout.firewall_members)
         before = {group.group_id: group for group in base.remote_groups} if base else {}
         for group in spec.remote_groups:
             for key, _was, bucket in changed_buckets(before.pop(group.group_id, None), group):
-                path = want.bucket_file(self.layout, group.group_id, key)
+                path = self.layout.firewall_bucket(group.group_id, key)
                 if bucket is None:
                     files.remove(path)
                 else:
                     files.write(path, want.bucket_json(group, bucket))
         for group_id in before:  # groups gone
-            files.remove_tree(want.members_dir(self.layout) / group_id)
+            files.remove_tree(self.layout.firewall_members / group_id)
 
     def remove(self, action: RemoveFirewall) -> None:
         self.drivers.nftables.load(self.layout.host_netns, action.script)
         self.drivers.files.remove(self.layout.firewall_loaded)
         self.drivers.files.remove(self.layout.firewall_spec)
-        self.drivers.files.remove_tree(want.members_dir(self.layout))
+        self.drivers.files.remove_tree(self.layout.firewall_members)
 
 
 class Managers:

@@ -332,7 +332,7 @@ def _read_spec(files: Files, layout: Layout) -> FirewallSpec | None:
         frame = firewall_from_json(files.read(layout.firewall_spec) or "")
         groups = []
         for group in frame.remote_groups:
-            folder = want.members_dir(layout) / group.group_id
+            folder = layout.firewall_members / group.group_id
             buckets = []
             for name in files.listdir(folder):
                 (one,) = firewall_from_json(files.read(folder / name) or "").remote_groups

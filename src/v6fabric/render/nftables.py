@@ -28,10 +28,9 @@ Why this shape (measured on this kernel, notes/dataplane.md §5 and §11):
 * What changes with addresses or membership is in named sets: ``render_set_updates`` (element
   lines only) applies it; ``render_ruleset`` (our two tables deleted and defined again in one
   transaction) is for rule changes. Established flows survive both: conntrack outlives tables.
-* A remote group's members are diffed bucket by bucket (``changed_buckets``), never as a
-  whole: one member joining a group of 100,000 parses and compares its bucket (~400 members),
-  not the group. Everything else is modelled without members (``without_members``), so the
-  model of an update costs what the ports and rules cost.
+* A remote group's members are diffed bucket by bucket, never as a whole (``nft_members``).
+  Everything else is modelled without members (``without_members``), so the model of an
+  update costs what the ports and rules cost.
 """
 
 from __future__ import annotations
@@ -49,12 +48,8 @@ from v6fabric.hoststate.firewall import (
     ROLES,
     FirewallPort,
     FirewallSpec,
-    MemberBucket,
-    RemoteGroup,
     SecurityGroup,
     SecurityGroupRule,
-    changed_buckets,
-    member_bucket,
     without_members,
 )
 from v6fabric.render import nft_script
@@ -68,7 +63,8 @@ from v6fabric.render._common import (
     prefix_text,
     without_nested,
 )
-from v6fabric.render.nft_script import TABLE, Chain, ElementChanges, NftSet, Ruleset
+from v6fabric.render.nft_members import VERSIONS, group_elements, member_changes, member_sets
+from v6fabric.render.nft_script import TABLE, Chain, NftSet, Ruleset
 
 MAX_ZONE = 65535
 PORT_PROTOCOLS = {6: "tcp", 17: "udp", 33: "dccp", 132: "sctp", 136: "udplite"}
@@ -155,7 +151,6 @@ _INET_SETS = {
     "to_ports": ("type mark : verdict",),  # mark -> jump to the port's ingress chain
 }
 MARK_SPACE = 0x7FFFFFFF
-VERSIONS = (6, 4)
 
 
 def render_ruleset(spec: FirewallSpec) -> str:
@@ -200,7 +195,7 @@ def render_update(old: FirewallSpec, new: FirewallSpec) -> str:
     Raises ``ValueError`` when a base chain or the declaration of an existing set changed
     (a new renderer): then ``render_ruleset(new)`` replaces everything.
     """
-    return nft_script.update(_frame(old), _frame(new), _member_changes(old, new))
+    return nft_script.update(_frame(old), _frame(new), member_changes(old, new))
 
 
 # --- the script -----------------------------------------------------------------------------
@@ -212,12 +207,10 @@ def _model(spec: FirewallSpec) -> Ruleset:
     sets = dict(frame.sets)
     for group in spec.remote_groups:
         for version in VERSIONS:
-            hosts, nets = _member_sets(group.group_id, version)
-            found: set[str] = set()
-            for bucket in group.buckets:
-                found |= _bucket_hosts(bucket, version)
-            sets[hosts] = replace(sets[hosts], elements=frozenset(found))
-            sets[nets] = replace(sets[nets], elements=_group_prefixes(group, version))
+            hosts, nets = member_sets(group.group_id, version)
+            host_elements, net_elements = group_elements(group, version)
+            sets[hosts] = replace(sets[hosts], elements=host_elements)
+            sets[nets] = replace(sets[nets], elements=net_elements)
     return Ruleset(sets=sets, chains=frame.chains)
 
 
@@ -439,71 +432,10 @@ def _sets(spec: FirewallSpec, guarded: list[FirewallPort], marks: dict[str, int]
     for group in spec.remote_groups:
         for version in VERSIONS:
             kind = f"type ipv{version}_addr"
-            (_, hosts), (_, nets) = _member_sets(group.group_id, version)
+            (_, hosts), (_, nets) = member_sets(group.group_id, version)
             sets.append(NftSet("inet", hosts, (kind,), frozenset()))
             sets.append(NftSet("inet", nets, (kind, "flags interval"), frozenset()))
     return sets
-
-
-# --- remote groups' members -------------------------------------------------------------------
-
-
-def _member_sets(group_id: str, version: int) -> tuple[tuple[str, str], tuple[str, str]]:
-    """The keys of a group's sets: host addresses (a hash set) and wider prefixes (an interval
-    set: nft reads an interval set back before every update, seconds at 100,000 elements)."""
-    return ("inet", f"rg{version}_{group_id}"), ("inet", f"rg{version}n_{group_id}")
-
-
-def _member_changes(old: FirewallSpec, new: FirewallSpec) -> dict[tuple[str, str], ElementChanges]:
-    """Element deletes and adds of the member sets of ``new``'s groups, from changed buckets
-    only. A member is in one bucket (a function of its text), so its element leaves or joins
-    exactly when its bucket says so: never added twice, never deleted while absent."""
-    before = {group.group_id: group for group in old.remote_groups}
-    changes: dict[tuple[str, str], ElementChanges] = {}
-    for group in new.remote_groups:
-        was = before.get(group.group_id)
-        pairs = [(a, b) for _key, a, b in changed_buckets(was, group)]
-        for version in VERSIONS if pairs else ():
-            hosts, nets = _member_sets(group.group_id, version)
-            elements = [(_bucket_hosts(a, version), _bucket_hosts(b, version)) for a, b in pairs]
-            gone = frozenset().union(*(a - b for a, b in elements))
-            changes[hosts] = (gone, frozenset().union(*(b - a for a, b in elements)))
-            if any(_prefix_members(a, version) != _prefix_members(b, version) for a, b in pairs):
-                # rare (an address pair wider than one address): the interval set as a whole
-                was_nets, now_nets = _group_prefixes(was, version), _group_prefixes(group, version)
-                changes[nets] = (was_nets - now_nets, now_nets - was_nets)
-    return changes
-
-
-def _members(bucket: MemberBucket | None, version: int) -> tuple[str, ...]:
-    if bucket is None:
-        return ()
-    return bucket.ipv6 if version == 6 else bucket.ipv4
-
-
-def _prefix_members(bucket: MemberBucket | None, version: int) -> list[str]:
-    """Members wider than one address (``/128`` or ``/32`` is always spelled: ``_member``)."""
-    host = "/128" if version == 6 else "/32"
-    return [m for m in _members(bucket, version) if not m.endswith(host)]
-
-
-def _bucket_hosts(bucket: MemberBucket | None, version: int) -> frozenset[str]:
-    """The host-set elements of a bucket; checks every member, and that it is in its bucket."""
-    found = set()
-    for member in _members(bucket, version):
-        element = _member(member, version)
-        if bucket is not None and member_bucket(member) != bucket.key:
-            raise ValueError(f"member {member} is not in bucket {bucket.key}")
-        if isinstance(element, str):
-            found.add(element)
-    return frozenset(found)
-
-
-def _group_prefixes(group: RemoteGroup | None, version: int) -> frozenset[str]:
-    """The interval-set elements of a group: its prefixes, those inside another dropped."""
-    buckets = group.buckets if group is not None else ()
-    nets = [_member(m, version) for b in buckets for m in _prefix_members(b, version)]
-    return frozenset(prefix_text(n) for n in without_nested(nets))  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=1 << 14)  # a port's elements, computed once while it is unchanged
@@ -533,29 +465,6 @@ def _guard_elements(
         ("nd_targets", targets),
         ("ra_upstream", routers),
     )
-
-
-@functools.lru_cache(maxsize=1 << 18)  # a full render parses the members again
-def _member(member: str, version: int) -> str | IpNetwork:
-    """``2001:db8::5/128`` -> the host-set element ``2001:db8::5``; a wider prefix -> itself.
-
-    Raises ``ValueError`` for the other family, host bits, or any spelling but ``ipaddress``'s
-    (``2001:DB8::5/128``, ``2001:db8::5``): the bucket is a function of the text, so one
-    element must have one text, or two buckets could hold it.
-    """
-    text, _slash, length = member.partition("/")
-    if length == ("128" if version == 6 else "32"):
-        address = ipaddress.ip_address(text)
-        found: str | IpNetwork = str(address)
-        spelled, family = f"{found}/{length}", address.version
-    else:
-        found = ip_prefix(member)
-        spelled, family = str(found), found.version
-    if family != version:
-        raise ValueError(f"IPv{version} member list holds {member}")
-    if spelled != member:
-        raise ValueError(f"remote group member {member!r} is not spelled {spelled!r}")
-    return found
 
 
 def _hex_range(net: IpNetwork) -> str:
