@@ -12,8 +12,9 @@ import sys
 
 from v6fabric.drivers.commands import in_netns
 
-# Receives on (address, port) or a raw protocol for ``timeout`` seconds; prints "ready", then
-# one line per datagram received, then exits.
+# Receives on (address, port), a raw protocol or an ICMPv6 type for ``timeout`` seconds; prints
+# "ready", then one line per datagram received, then exits. A raw ICMPv6 socket gets a copy of
+# every ICMPv6 message (the kernel still answers echo requests itself).
 _RECEIVER = """
 import socket, sys, time
 kind, address, number, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
@@ -21,6 +22,8 @@ family = socket.AF_INET6 if ':' in address else socket.AF_INET
 if kind == 'udp':
     s = socket.socket(family, socket.SOCK_DGRAM)
     s.bind((address, number))
+elif kind == 'icmp6':
+    s = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
 else:
     s = socket.socket(family, socket.SOCK_RAW, number)
 print('ready', flush=True)
@@ -31,7 +34,7 @@ while (left := deadline - time.monotonic()) > 0:
         data, peer = s.recvfrom(2048)
     except socket.timeout:
         break
-    if b'v6fabric-probe' in data:
+    if b'v6fabric-probe' in data and (kind != 'icmp6' or data[0] == number):
         print(peer[0], flush=True)
 """
 
@@ -39,12 +42,16 @@ _SENDER = """
 import socket, sys, time
 kind, address, number = sys.argv[1], sys.argv[2], int(sys.argv[3])
 family = socket.AF_INET6 if ':' in address else socket.AF_INET
+payload = b'v6fabric-probe'
 if kind == 'udp':
     s = socket.socket(family, socket.SOCK_DGRAM)
+elif kind == 'icmp6':  # type, code 0, the checksum the kernel fills in, then the marker
+    s = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    payload = bytes([number, 0, 0, 0]) + payload
 else:
     s = socket.socket(family, socket.SOCK_RAW, number)
 for _ in range(3):
-    s.sendto(b'v6fabric-probe', (address, number if kind == 'udp' else 0))
+    s.sendto(payload, (address, number if kind == 'udp' else 0))
     time.sleep(0.1)
 """
 
@@ -52,8 +59,9 @@ for _ in range(3):
 def datagrams(
     kind: str, receiver_ns: str, address: str, sender_ns: str, number: int, wait: float = 1.5
 ) -> list[str]:
-    """Sources of the probe datagrams that reached ``address``: UDP to port ``number`` or IP
-    protocol ``number`` (``kind`` "udp" or "raw"). Empty when everything was dropped."""
+    """Sources of the probe datagrams that reached ``address``: UDP to port ``number``, IP
+    protocol ``number`` or ICMPv6 messages of type ``number`` (``kind`` "udp", "raw" or
+    "icmp6"). Empty when everything was dropped."""
     argv = [sys.executable, "-c", _RECEIVER, kind, address, str(number), str(wait)]
     receiver = subprocess.Popen(
         in_netns(argv, receiver_ns), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -122,6 +122,11 @@ def test_icmpv6_echo_is_allowed_by_type_from_the_remote_group_only(world: World)
     assert _pings(world, "client", "server")  # allowed, and the replies come back
     assert not _pings(world, "other", "server")  # not a member of clients
     assert not _pings(world, "server", "client")  # clients allows no ingress at all
+    # by type: from the same allowed source, echo requests arrive and another type does not
+    server, client = world.address("server"), world.address("client")
+    echo = datagrams("icmp6", world.ns("server"), server, world.ns("client"), 128)
+    assert echo == [client] * 3
+    assert datagrams("icmp6", world.ns("server"), server, world.ns("client"), 200) == []
 
 
 def test_tcp_on_the_rule_port_from_the_remote_group_only(world: World) -> None:
