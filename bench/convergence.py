@@ -228,11 +228,11 @@ class Probe:
 
         run_once = agent.run_once
 
-        def timed_run_once(state: Any) -> Any:
+        def timed_run_once(state: Any, **kwargs: Any) -> Any:
             self.timings.clear()
             self.writes = 0
             started = now()
-            report = run_once(state)
+            report = run_once(state, **kwargs)
             ended = now()
             active = {p for p, s in report.ports.items() if s == "ACTIVE"}
             workload_ports = [p.port_id for p in state.ports if p.kind == "workload"]

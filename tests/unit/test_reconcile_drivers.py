@@ -298,11 +298,11 @@ def test_the_agent_loop_registers_fetches_applies_and_reports() -> None:
     left_over_at_first_pass: list[bool] = []
     real_run_once = agent.run_once
 
-    def counting(s):
+    def counting(s, **kwargs):
         if not passes:
             left_over_at_first_pass.append("v6r-left-over" in fake.kernel.namespaces())
         passes.append(s)
-        return real_run_once(s)
+        return real_run_once(s, **kwargs)
 
     agent.run_once = counting  # type: ignore[method-assign]
     thread = threading.Thread(target=agent.run, args=(stop,), kwargs={"wait": 0.01}, daemon=True)

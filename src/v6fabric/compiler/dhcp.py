@@ -12,6 +12,8 @@ RA waits for a DHCPv6 server that never answers and never gets the address the A
 
 from __future__ import annotations
 
+import functools
+
 from v6fabric.compiler.index import Index, PortView, SubnetView, address_key
 from v6fabric.compiler.links import dhcp_ifname
 from v6fabric.domain.subnet_rules import Ipv6Mode
@@ -86,24 +88,27 @@ def _hosts(index: Index, network_id: str, served_ids: set[str]) -> tuple[DhcpHos
     for hosts whose line sets the tag, so without the line the host would get no options.
     The hostname is Neutron's ``host-<first address>`` with ``.`` and ``:`` as ``-``.
     """
-    hosts = []
-    for port in index.ports_by_network.get(network_id, ()):
-        if port.network_owned or not port.mac:
-            continue
-        addresses = sorted(
-            {ip.address for ip in port.fixed_ips if ip.subnet_id in served_ids}, key=address_key
-        )
-        if not addresses:
-            continue
-        first = str(addresses[0]).replace(":", "-").replace(".", "-")
-        hosts.append(
-            DhcpHost(
-                mac=port.mac,
-                addresses=tuple(str(address) for address in addresses),
-                hostname=f"host-{first}",
-            )
-        )
+    served = frozenset(served_ids)
+    found = (_host(port, served) for port in index.ports_by_network.get(network_id, ()))
+    hosts = [host for host in found if host is not None]
     return tuple(sorted(hosts, key=lambda host: (host.mac, host.addresses)))
+
+
+@functools.lru_cache(maxsize=1 << 16)  # per port while it is unchanged (the same PortView)
+def _host(port: PortView, served_ids: frozenset[str]) -> DhcpHost | None:
+    if port.network_owned or not port.mac:
+        return None
+    addresses = sorted(
+        {ip.address for ip in port.fixed_ips if ip.subnet_id in served_ids}, key=address_key
+    )
+    if not addresses:
+        return None
+    first = str(addresses[0]).replace(":", "-").replace(".", "-")
+    return DhcpHost(
+        mac=port.mac,
+        addresses=tuple(str(address) for address in addresses),
+        hostname=f"host-{first}",
+    )
 
 
 def _options(index: Index, subnet: SubnetView) -> list[DhcpOption]:

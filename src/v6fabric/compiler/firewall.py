@@ -18,7 +18,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from v6fabric.compiler.index import Index, PortView, SubnetView
+from v6fabric.compiler.index import IdentityMemo, Index, PortView, SubnetView
 from v6fabric.compiler.snapshot import Snapshot, Wire
 from v6fabric.domain.security_rules import protocol_number
 from v6fabric.hoststate.firewall import (
@@ -45,7 +45,7 @@ def firewall_spec(
     """The firewall of the host whose ``ports`` and ``networks`` (bridges) these are."""
     wires = {wire["id"]: wire for wire in snapshot.ports}
     local = [
-        _port(spec, index.ports_by_id.get(spec.port_id), wires.get(spec.port_id, {}))
+        _memo_port(spec, index.ports_by_id.get(spec.port_id), wires.get(spec.port_id, {}))
         for spec in ports
     ]
     guarded = [port for port in local if port.port_security]
@@ -86,6 +86,17 @@ def zone_numbers(network_ids: Iterable[str]) -> dict[str, int]:
         taken.add(zone)
         zones[network_id] = zone
     return zones
+
+
+_PORTS = IdentityMemo()
+
+
+def _memo_port(spec: PortSpec, view: PortView | None, wire: Wire) -> FirewallPort:
+    """Per wire dict (the live inputs keep it while the port is unchanged) and its PortSpec."""
+    made = _PORTS.get(wire, dict)
+    if spec not in made:
+        made[spec] = _port(spec, view, wire)
+    return made[spec]  # type: ignore[no-any-return]
 
 
 def _port(spec: PortSpec, view: PortView | None, wire: Wire) -> FirewallPort:

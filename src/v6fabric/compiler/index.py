@@ -130,7 +130,7 @@ class Index:
 def build_index(snapshot: Snapshot) -> Index:
     networks = {view.id: view for view in map(_network, snapshot.networks)}
     subnets = {view.id: view for view in map(parse_subnet, snapshot.subnets) if view is not None}
-    ports = tuple(sorted(map(_port, snapshot.ports), key=lambda port: port.id))
+    ports = tuple(sorted(map(_parsed_port, snapshot.ports), key=lambda port: port.id))
     routers = {view.id: view for view in map(_router, snapshot.routers)}
     workloads = tuple(sorted(map(_workload, snapshot.workloads), key=lambda w: w.id))
     by_network: dict[str, list[SubnetView]] = {}
@@ -183,6 +183,33 @@ def parse_subnet(data: Wire) -> SubnetView | None:
         ),
         host_routes=_routes(data.get("host_routes"), cidr.version),
     )
+
+
+class IdentityMemo:
+    """Results per input *object*: the server's live inputs hand the compiler the same dict for
+    a record until it changes, so a record is parsed once, not on every compile. Holds the input
+    to keep its id valid; emptied when full (a compile from a fresh read only misses)."""
+
+    def __init__(self, size: int = 1 << 18) -> None:
+        self._size = size
+        self._found: dict[int, tuple[Any, Any]] = {}
+
+    def get(self, key: Any, make: Any) -> Any:
+        hit = self._found.get(id(key))
+        if hit is not None and hit[0] is key:
+            return hit[1]
+        if len(self._found) >= self._size:
+            self._found.clear()
+        value = make()
+        self._found[id(key)] = (key, value)
+        return value
+
+
+_PORTS = IdentityMemo()
+
+
+def _parsed_port(data: Wire) -> PortView:
+    return _PORTS.get(data, lambda: _port(data))  # type: ignore[no-any-return]
 
 
 def _port(data: Wire) -> PortView:

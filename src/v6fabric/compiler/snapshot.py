@@ -2,7 +2,8 @@
 
 The dicts are exactly what the API returns to an admin (``binding:host_id``, ``provider:*`` and
 the other admin-only attributes included), so that the compiler and the API agree on one shape.
-Ids are unique per resource kind. The compiler never mutates the dicts.
+Ids are unique per resource kind. The compiler never mutates the dicts, and a caller must not
+change one after handing it over: parsing is memoized per dict object (``IdentityMemo``).
 """
 
 from __future__ import annotations

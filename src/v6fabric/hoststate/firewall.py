@@ -42,6 +42,7 @@ def _normalise(value: object) -> None:
             object.__setattr__(value, f.name, tuple(sorted(set(item), key=_sort_key)))
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a compile re-sorts mostly the same ports and groups
 def _sort_key(item: object) -> tuple[str, ...]:
     if isinstance(item, str):
         return ("", item)
