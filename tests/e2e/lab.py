@@ -46,8 +46,8 @@ class RecordingAgent(Agent):
         super().__init__(*args, **kwargs)
         self.reports: list[Report] = []
 
-    def run_once(self, state: HostState) -> Report:
-        report = super().run_once(state)
+    def run_once(self, state: HostState, *, resync: bool = False) -> Report:
+        report = super().run_once(state, resync=resync)
         self.reports.append(report)
         return report
 

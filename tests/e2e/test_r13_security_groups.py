@@ -3,7 +3,7 @@
 One IPv6 SLAAC network (its RAs from the network's own namespace), groups and rules made
 through the API, and four workloads:
 
-* ``server`` in group ``web`` only: ingress ICMPv6 echo-request (type 128) and TCP 8080 from
+* ``server`` in group ``web`` only: ingress ICMPv6 echo-request (type 128) and TCP 8080-8081 from
   members of ``clients``, UDP 5000-5001 from the client's own address, IP protocol 253 from
   anywhere; egress anything (a new group's default rules);
 * ``client`` in ``clients`` (egress only: nothing may open a flow towards it);
@@ -75,7 +75,7 @@ def world() -> Iterator[World]:
             web,
             protocol="tcp",
             port_range_min=8080,
-            port_range_max=8080,
+            port_range_max=8081,
             remote_group_id=clients["id"],
         )
         ports = {
@@ -129,16 +129,18 @@ def test_icmpv6_echo_is_allowed_by_type_from_the_remote_group_only(world: World)
     assert datagrams("icmp6", world.ns("server"), server, world.ns("client"), 200) == []
 
 
-def test_tcp_on_the_rule_port_from_the_remote_group_only(world: World) -> None:
-    server = EchoServer(world.ns("server"), "::", 8080)
-    other_port = EchoServer(world.ns("server"), "::", 8081)
+def test_tcp_on_the_rule_ports_from_the_remote_group_only(world: World) -> None:
+    servers = [EchoServer(world.ns("server"), "::", port) for port in (8079, 8080, 8081, 8082)]
     try:
-        assert tcp_connects(world.ns("client"), world.address("server"), 8080)
-        assert not tcp_connects(world.ns("client"), world.address("server"), 8081)
-        assert not tcp_connects(world.ns("other"), world.address("server"), 8080)
+        server = world.address("server")
+        reached = {
+            p for p in (8079, 8080, 8081, 8082) if tcp_connects(world.ns("client"), server, p)
+        }
+        assert reached == {8080, 8081}  # the range's edges in, their neighbours out
+        assert not tcp_connects(world.ns("other"), server, 8080)
     finally:
-        server.close()
-        other_port.close()
+        for listening in servers:
+            listening.close()
 
 
 def test_udp_port_range_from_a_remote_prefix(world: World) -> None:
