@@ -26,6 +26,10 @@ fail: the same frames pass once port security is switched off through the API.
   peer's IPv4 address, DHCPv6 Advertise and Reply and a DHCPv4 Offer (also from source ports
   other than the servers') do not reach the victim and its neighbour caches stay right; the
   attacker's own NS does. Port security off: all arrive and the victim's caches are poisoned.
+  With real daemons: a rogue dnsmasq in the attacker's workload on a DHCPv6-stateful network
+  answers the victim's dhclient (preference 255, an address of the network's prefix); the
+  victim, booted after the rogue started and soliciting again under capture, hears only the
+  DHCP port and holds only the API's address. Attacker unguarded: the rogue's Advertises arrive.
 * What must keep working: every workload's addresses finish DAD, the workloads ping each other
   and the router's gateway, the bridge learnt each one's solicited-node group from its MLD
   reports, and DAD detects a duplicate of an address two ports share as an allowed pair (not
@@ -40,22 +44,28 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
+import signal
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import wait_for
 from tests.e2e.lab import Lab, one_host_lab
-from v6fabric.drivers.commands import run
+from v6fabric.drivers.commands import pid_alive, read_pid, run, spawn
 from v6fabric.hoststate.model import tap_name
+from v6fabric.workloads.paths import WorkloadPaths
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: real namespaces")
 pytest.importorskip("scapy")
 
 from scapy.layers.dhcp6 import DHCP6_Advertise, DHCP6_Reply  # noqa: E402
+from scapy.layers.inet6 import IPv6  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
 
 from tests.e2e.attacks import (  # noqa: E402
@@ -94,6 +104,10 @@ PAIR = "2001:db8:f5::beef"  # becomes the attacker's allowed address pair
 VIP = "2001:db8:f5::7"  # shared by the victim and the peer as a pair (DAD proof)
 ROGUE = {"multicast": "2001:db8:bad::", "hop-by-hop": "2001:db8:bbb::", "unicast": "2001:db8:bcd::"}
 NOT_DONE = {"tentative", "optimistic", "dadfailed"}
+CIDR6_STATEFUL = "2001:db8:f7::/64"  # the rogue DHCPv6 server's network
+ROGUE_SERVER = "2001:db8:f7::bad:1"  # the attacker gives itself this address (source-guarded)
+# The rogue's 256 addresses: the API draws from the whole /64 at random, so practically never.
+ROGUE_POOL = "2001:db8:f7::bad:100,2001:db8:f7::bad:1ff"
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +173,6 @@ class Member:
 @dataclass(frozen=True)
 class Scene:
     lab: Lab
-    group: dict[str, Any]
     gateway: str
     router_mac: str
     victim: Member
@@ -199,7 +212,7 @@ def build_scene(lab: Lab) -> Scene:
         members.append(Member(name, port, lab.workload(name, port)))
     lab.wait_active(*(m.port for m in members))
     (router_port,) = lab.call("GET", f"/v2.0/ports?device_id={router['id']}")["ports"]
-    scene = Scene(lab, group, subnet6["gateway_ip"], router_port["mac_address"], *members)
+    scene = Scene(lab, subnet6["gateway_ip"], router_port["mac_address"], *members)
     twins = build_twins(lab, members) if getattr(lab, "overlapping", False) else []
     for member in [*members, *twins]:
         wait_addresses(lab, member, member.ll, member.ip6)
@@ -301,13 +314,14 @@ def neighbour_mac(member: Member, address: str) -> str | None:
     return None
 
 
-def set_port_security(scene: Scene, member: Member, enabled: bool) -> None:
-    """Neutron refuses port security off while the port keeps groups or address pairs."""
+def set_port_security(lab: Lab, member: Member, enabled: bool) -> None:
+    """Neutron refuses port security off while the port keeps groups or address pairs; on
+    again, the port gets back the groups it was created with."""
     if enabled:
-        attrs: dict[str, Any] = {"security_groups": [scene.group["id"]]}
+        attrs: dict[str, Any] = {"security_groups": member.port["security_groups"]}
     else:
         attrs = {"security_groups": [], "allowed_address_pairs": []}
-    port = scene.lab.update("port", member.port["id"], port_security_enabled=enabled, **attrs)
+    port = lab.update("port", member.port["id"], port_security_enabled=enabled, **attrs)
     assert port["port_security_enabled"] is enabled
 
 
@@ -360,9 +374,9 @@ def test_r15_source_guard_drops_spoofed_sources_and_follows_pairs_and_port_secur
     assert wait_for("a ping from the pair's address", lambda: ping_from(a, PAIR, p.ip6), 5)
 
     # Positive control: port security off, every spoofed frame reaches the peer.
-    set_port_security(scene, a, False)
+    set_port_security(lab, a, False)
     wait_arrivals("port security off: everything arrives", plan, set(plan))
-    set_port_security(scene, a, True)
+    set_port_security(lab, a, True)
     wait_arrivals("port security on again: spoofs dropped", plan, own)
     assert not ping_from(a, PAIR, p.ip6), "the pair went with port security off"
 
@@ -414,18 +428,18 @@ def test_r16_ra_guard_keeps_rogue_prefixes_and_routes_off_the_victim(clean: Lab)
 
     # Each side's guard on its own: the attacker unguarded (the guard towards the victim's
     # port drops its RAs), then the victim unguarded (the attacker's port guard drops them).
-    set_port_security(scene, a, False)
+    set_port_security(lab, a, False)
     expected = {"router's RA", "attacker's spoof"}
     wait_arrivals("the attacker unguarded, its RAs dropped", plan, expected, window=1.0)
     assert rogue_state() == honest
-    set_port_security(scene, a, True)
-    set_port_security(scene, v, False)
+    set_port_security(lab, a, True)
+    set_port_security(lab, v, False)
     expected = {"router's RA", "victim's spoof"}
     wait_arrivals("the victim unguarded, the attacker's RAs dropped", plan, expected, window=1.0)
     assert rogue_state() == honest
 
     # Positive control: neither guarded, the same RAs arrive and the victim obeys them.
-    set_port_security(scene, a, False)
+    set_port_security(lab, a, False)
     wait_arrivals("no guard: rogue RAs arrive", plan, set(plan), window=1.0)
     taken, routers = rogue_state()
     assert len(taken) == len(ROGUE), taken
@@ -519,7 +533,7 @@ def test_r21_nd_and_dhcp_guards_protect_the_victim(clean: Lab) -> None:
     assert after == right, "the victim's neighbour caches are untouched"
 
     # Positive control: port security off, every attack arrives and poisons the caches.
-    set_port_security(scene, a, False)
+    set_port_security(lab, a, False)
     outcome: tuple[set[str], dict[str, str | None]] = (set(), {})
 
     def poisoned() -> bool:
@@ -534,6 +548,155 @@ def test_r21_nd_and_dhcp_guards_protect_the_victim(clean: Lab) -> None:
         "peer IPv4": a.mac,
         "attacker": FOREIGN_MAC,
     }, outcome
+
+
+def duid_ll(mac: str) -> str:
+    """The DUID a workload's dhclient sends (``-D LL``: type 3, Ethernet), as dnsmasq logs it."""
+    return f"00:03:00:01:{mac}"
+
+
+@contextmanager
+def rogue_dhcpv6_server(member: Member, where: Path) -> Iterator[Path]:
+    """A real dnsmasq in ``member``'s workload leasing ROGUE_POOL; yields its log (log-dhcp).
+
+    dnsmasq serves a range only via an address of the interface whose prefix is no longer
+    than the range's (a DHCPv6 /128 does not count: "no address range available"), so the
+    attacker first gives itself ROGUE_SERVER/64. ``dhcp-authoritative`` makes it send
+    preference 255, which dhclient (RFC 8415) takes at once without waiting for other servers.
+    Killed on the way out, failed or not."""
+    run(["ip", "addr", "add", f"{ROGUE_SERVER}/64", "dev", "eth0", "nodad"], netns=member.ns)
+    log = where / "rogue-dnsmasq.log"
+    argv = [
+        "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--user=root",
+        "--interface=eth0", "--bind-interfaces", "--dhcp-authoritative", "--log-dhcp",
+        f"--log-facility={log}", f"--dhcp-leasefile={where / 'rogue.leases'}",
+        f"--pid-file={where / 'rogue.pid'}", f"--dhcp-range={ROGUE_POOL},64,120s",
+    ]  # fmt: skip
+    proc = spawn(argv, netns=member.ns)
+
+    def listening() -> bool:
+        assert proc.poll() is None, log.read_text() if log.exists() else proc.returncode
+        return log.exists() and "sockets bound exclusively to interface eth0" in log.read_text()
+
+    try:
+        wait_for("the rogue DHCPv6 server to listen", listening, 5)
+        yield log
+    finally:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def rogue_advertises(log: Path, member: Member) -> int:
+    """How many Advertises the rogue server says it sent to ``member``'s DHCPv6 client."""
+    duid = duid_ll(member.mac)
+    lines = log.read_text().splitlines()
+    return sum("DHCPADVERTISE(eth0)" in line and line.rstrip().endswith(duid) for line in lines)
+
+
+def client_log(lab: Lab, member: Member) -> str:
+    """What ``member``'s DHCPv6 client (dhclient -6 -v, started by its guest agent) logged."""
+    path = WorkloadPaths.of(lab.run_dir, member.ns).dhclient_log(6, "eth0")
+    return path.read_text() if path.exists() else ""
+
+
+def heard_from(lab: Lab, member: Member) -> set[str]:
+    """Whose Advertises and Replies ``member``'s DHCPv6 client received, by its log (it logs
+    each one it receives, also those it ignores once it chose a server)."""
+    found = re.findall(
+        r"RCV: (?:Advertise|Reply) message on eth0 from (\S+)\.", client_log(lab, member)
+    )
+    return set(found)
+
+
+def v6_addresses(lab: Lab, member: Member) -> set[str]:
+    return {str(a.address) for a in lab.guest(member.workload).interfaces["eth0"].ipv6}
+
+
+def server_messages(frames: list[Ether]) -> set[tuple[str, str, str]]:
+    """(message, source MAC, source address) of every DHCPv6 Advertise and Reply captured."""
+    return {
+        (kind.__name__, f.src, f[IPv6].src)
+        for f in frames
+        for kind in (DHCP6_Advertise, DHCP6_Reply)
+        if f.haslayer(kind)
+    }
+
+
+def solicit_again(lab: Lab, member: Member, rogue_log: Path) -> list[Ether]:
+    """Every frame ``member`` receives while its DHCPv6 client starts over with a Solicit, as
+    after a crash: killed (no Release, its address stays) and its lease file gone, the guest
+    agent starts a new one after its restart back-off (1 s, then 2 s). The exchange is over
+    once that client is bound and the rogue has answered its Solicit: dhclient solicits again
+    only while no Advertise comes, and once bound sends nothing before T1 (an hour)."""
+    paths = WorkloadPaths.of(lab.run_dir, member.ns)
+    pid = read_pid(paths.dhclient_pid(6, "eth0"))
+    assert pid is not None, f"{member.name} runs no DHCPv6 client"
+    bound = client_log(lab, member).count("PRC: Bound to lease")
+    answered = rogue_advertises(rogue_log, member)
+    sniffer = Sniffer(member.ns)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        wait_for("the old DHCPv6 client to die", lambda: not pid_alive(pid), 5)
+        paths.dhclient_leases(6, "eth0").unlink(missing_ok=True)
+        wait_for(
+            f"{member.name} to solicit, bind again and be answered by the rogue",
+            lambda: (
+                client_log(lab, member).count("PRC: Bound to lease") > bound
+                and rogue_advertises(rogue_log, member) > answered
+            ),
+        )
+        time.sleep(0.3)  # the rogue logs its Advertise just before it sends it
+    finally:
+        frames = sniffer.stop()
+    return frames
+
+
+def test_r21_a_real_rogue_dhcpv6_server_gives_the_victim_nothing(
+    clean: Lab, tmp_path: Path
+) -> None:
+    """R21 with real daemons: a rogue dnsmasq in the attacker's workload on a DHCPv6-stateful
+    network answers the victim's dhclient (its guest agent runs it: the RA says M=1) at once
+    and with preference 255, as a real attacker would; the guards drop its answers, so the
+    victim binds the API's address only. Positive control: the attacker unguarded, the rogue's
+    Advertises reach the victim."""
+    lab = clean
+    group = open_group(lab, "fhs-rogue")
+    net = lab.network(name="fhs-rogue")
+    subnet = lab.subnet(net, CIDR6_STATEFUL, **STATEFUL)
+    lab.router(subnet, name="fhs-rogue")
+    port = lab.port(net, name="attacker", security_groups=[group["id"]])
+    a = Member("attacker", port, lab.workload("attacker", port))
+    lab.wait_active(a.port)
+    wait_addresses(lab, a, a.ip6)
+    query = f"/v2.0/ports?network_id={net['id']}&device_owner=network:dhcp"
+    (dhcp_port,) = lab.call("GET", query)["ports"]
+    dhcp_mac = dhcp_port["mac_address"]
+    honest = {(m, dhcp_mac, link_local(dhcp_mac)) for m in ("DHCP6_Advertise", "DHCP6_Reply")}
+
+    with rogue_dhcpv6_server(a, tmp_path) as rogue_log:
+        # The victim boots where the rogue already answers, then solicits again, captured.
+        port = lab.port(net, name="victim", security_groups=[group["id"]])
+        v = Member("victim", port, lab.workload("victim", port))
+        lab.wait_active(v.port)
+        wait_addresses(lab, v, v.ip6)
+        wait_for("the rogue to answer the victim's Solicit", lambda: rogue_advertises(rogue_log, v))
+        frames = solicit_again(lab, v, rogue_log)
+        assert server_messages(frames) == honest, "guarded: nothing from the attacker arrives"
+        assert heard_from(lab, v) == {link_local(dhcp_mac)}, "both times, only the DHCP port"
+        assert v6_addresses(lab, v) == {v.ip6}, "the API's address, none from the rogue"
+
+        # Positive control: the attacker unguarded (its spoof tells the update was applied).
+        set_port_security(lab, a, False)
+        marker = b"r21-rogue-dhcpv6"
+        spoof = Probe(echo6(a.mac, v.mac, ROGUE_SERVER, v.ip6, marker), a, v, echo_with(marker))
+        wait_arrivals("the attacker unguarded", {"spoof": spoof}, {"spoof"})
+        frames = solicit_again(lab, v, rogue_log)
+        assert ("DHCP6_Advertise", a.mac, a.ll) in server_messages(frames), server_messages(frames)
+        wait_for(
+            "the victim's client to take in the rogue's Advertise",
+            lambda: a.ll in heard_from(lab, v),
+            5,
+        )
 
 
 # --- what keeps working -------------------------------------------------------------------------
