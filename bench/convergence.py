@@ -264,7 +264,8 @@ class Probe:
         agent.run_once = timed_run_once
 
         client = agent.client
-        get_state, put_status = client.get_state, client.put_status
+        reporter_client = agent.reporter.client  # status goes out from the reporter's thread
+        get_state, put_status = client.get_state, reporter_client.put_status
 
         def timed_get_state(host: str, etag: str | None, *, wait: float = 30) -> Any:
             started = now()
@@ -286,7 +287,7 @@ class Probe:
             self.emit("status", t0=started, t1=now(), active=active, ports=len(ports))
 
         client.get_state = timed_get_state
-        client.put_status = timed_put_status
+        reporter_client.put_status = timed_put_status
 
 
 def agent_child(argv: list[str], probe_class: type[Probe] | None = None) -> int:
@@ -328,10 +329,20 @@ def agent_child(argv: list[str], probe_class: type[Probe] | None = None) -> int:
         run_dir=args.run_dir,
     )
     probe.instrument(agent)
+    profile_to = os.environ.get("V6FABRIC_BENCH_PROFILE")  # where the agent's profile goes
+    profiler = None
+    if profile_to:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         agent.run(stop, wait=args.wait)
     finally:
         agent.close()
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile_to)
     return 0
 
 

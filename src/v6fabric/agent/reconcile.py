@@ -12,6 +12,7 @@ deleted. The result is sorted, so equal inputs in any order give the same plan, 
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import logging
 from collections.abc import Iterable
@@ -212,6 +213,7 @@ def _sysctls(p: _Plan, namespaces: dict) -> None:
             p.add(IF_SYSCTL, SetSysctls(netns, tuple(sorted(diff.items()))))
 
 
+@functools.lru_cache(maxsize=1 << 14)  # every address of every link, on every plan
 def _is_link_local(cidr: str) -> bool:
     return ipaddress.ip_interface(cidr).ip.is_link_local
 

@@ -23,6 +23,7 @@ STATEFUL = "stateful"  # M=1: dhclient -6 -N (IA_NA)
 STATELESS = "stateless"  # O=1, M=0: dhclient -6 -S (Information-request)
 # dhclient -S exits once it has the information; ask again after RFC 8415's IRT_DEFAULT.
 INFORMATION_REFRESH = 86400.0
+STABLE_SECONDS = 60.0  # a client that ran this long before exiting starts its back-off afresh
 
 DHCLIENT_CONF = """\
 # dhclient configuration of a v6fabric workload (not the host's /etc/dhcp/dhclient.conf)
@@ -61,6 +62,7 @@ class DhcpClient:
         self.metric = metric
         self.proc: subprocess.Popen[bytes] | None = None
         self.failures = 0
+        self.started_at = 0.0
         self.not_before = 0.0  # monotonic time before which the client is not (re)started
         self.informed = False  # a stateless client got its answer (and exited, as -S does)
 
@@ -103,6 +105,8 @@ class DhcpClient:
                 self.paths.dhclient_pid(self.family, self.ifname).unlink(missing_ok=True)
                 log.info("%s: DHCPv6 information received", self.ifname)
                 return
+            if now - self.started_at >= STABLE_SECONDS:
+                self.failures = 0  # it worked for a while: not a crash loop
             self.failures += 1
             delay = min(30.0, 0.5 * 2**self.failures)
             log.warning(
@@ -126,6 +130,7 @@ class DhcpClient:
             self.not_before = now + min(30.0, 0.5 * 2**self.failures)
             log.error("%s: cannot start dhclient -%d: %s", self.ifname, self.family, exc)
             return
+        self.started_at = now
         # dhclient -d writes its pid file only once bound; write it now for unplug().
         self.paths.dhclient_pid(self.family, self.ifname).write_text(f"{self.proc.pid}\n")
 
