@@ -264,8 +264,7 @@ class Probe:
         agent.run_once = timed_run_once
 
         client = agent.client
-        reporter_client = agent.reporter.client  # status goes out from the reporter's thread
-        get_state, put_status = client.get_state, reporter_client.put_status
+        get_state, put_status = client.get_state, client.put_status
 
         def timed_get_state(host: str, etag: str | None, *, wait: float = 30) -> Any:
             started = now()
@@ -287,7 +286,7 @@ class Probe:
             self.emit("status", t0=started, t1=now(), active=active, ports=len(ports))
 
         client.get_state = timed_get_state
-        reporter_client.put_status = timed_put_status
+        client.put_status = timed_put_status
 
 
 def agent_child(argv: list[str], probe_class: type[Probe] | None = None) -> int:

@@ -41,14 +41,9 @@ class FabricStateClient:
         *,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
-        auth: FabricClient | None = None,
     ) -> None:
         self.server_url = server_url.rstrip("/")
-        self._credentials, self._transport, self._timeout = credentials, transport, timeout
-        self._owns_auth = auth is None
-        if auth is None and credentials:
-            auth = FabricClient(credentials, transport=transport)
-        self._auth = auth
+        self._auth = FabricClient(credentials, transport=transport) if credentials else None
         self._http = httpx.Client(
             transport=transport,
             timeout=timeout,
@@ -56,19 +51,9 @@ class FabricStateClient:
         )
         self._held: tuple[HostState, str] | None = None  # the last state returned, its ETag
 
-    def sibling(self) -> FabricStateClient:
-        """Another client for another thread: its own connections, this one's token."""
-        return FabricStateClient(
-            self.server_url,
-            self._credentials,
-            transport=self._transport,
-            timeout=self._timeout,
-            auth=self._auth,
-        )
-
     def close(self) -> None:
         self._http.close()
-        if self._auth and self._owns_auth:
+        if self._auth:
             self._auth.close()
 
     def _send(

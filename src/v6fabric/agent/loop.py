@@ -27,7 +27,6 @@ from v6fabric.agent.layout import Layout
 from v6fabric.agent.managers import Managers
 from v6fabric.agent.observe import Observed, observe, touched, unsettled
 from v6fabric.agent.reconcile import plan, port_statuses, summarise, workload_statuses
-from v6fabric.agent.status import StatusReporter
 from v6fabric.cli.client import ApiError, Credentials
 from v6fabric.drivers.netlink import SetLink
 from v6fabric.hoststate.model import HOST_NS_PREFIX, HostState
@@ -87,7 +86,6 @@ class Agent:
         self.client = (
             FabricStateClient(server_url, credentials, transport=transport) if server_url else None
         )
-        self.reporter = StatusReporter(self.client.sibling(), host) if self.client else None
         # action_key -> (failures so far, monotonic time of the next try)
         self._backoff: dict[tuple[object, ...], tuple[int, float]] = {}
         self.last_observed: Observed | None = None
@@ -214,14 +212,13 @@ class Agent:
         assert self.client is not None, "no server_url"
         stop = stop or threading.Event()
         registered, state, etag = False, None, None
+        last_status: tuple[str, dict[str, str], dict[str, str]] | None = None
         pause = BACKOFF_FIRST
         while not stop.is_set():
             try:
                 if not registered:
                     self.register()
-                    registered = True
-                    assert self.reporter is not None
-                    self.reporter.forget()
+                    registered, last_status = True, None
                 retry = self.retry_in()
                 poll = min(wait, self.resync_due(), wait if retry is None else retry)
                 got = self.client.get_state(self.host, etag if state else None, wait=max(1.0, poll))
@@ -230,8 +227,10 @@ class Agent:
                 if state is None or etag is None:
                     continue
                 report = self.run_once(state, resync=got is None)
-                assert self.reporter is not None
-                self.reporter.submit((etag, report.ports, report.workloads))
+                status = (etag, report.ports, report.workloads)
+                if status != last_status:
+                    self.client.put_status(self.host, *status)
+                    last_status = status
                 pause = BACKOFF_FIRST
             except ApiError as exc:
                 log.warning("server: %s", exc)
@@ -247,8 +246,6 @@ class Agent:
     def close(self) -> None:
         if self.client:
             self.client.close()
-        if self.reporter:
-            self.reporter.close()
 
 
 def run_once(
