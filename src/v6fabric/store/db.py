@@ -161,8 +161,6 @@ def _is_retryable(exc: Exception) -> bool:
         word in message
         for word in (
             "ip_allocations",  # an address another writer took first
-            "mac_address",  # a generated MAC that clashed (ports.network_id, ports.mac_address)
-            "uq_ports_network_mac",
             "database is locked",
             "deadlock",
             "could not serialize",
