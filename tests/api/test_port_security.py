@@ -228,3 +228,28 @@ def test_network_owned_ports_have_no_port_security_and_no_groups(api: Api) -> No
     assert all(not p["port_security_enabled"] and p["security_groups"] == [] for p in owned)
     port = api.port(net["id"], device_owner="network:router_interface")
     assert (port["port_security_enabled"], port["security_groups"]) == (False, [])
+
+
+def test_a_bulk_create_gives_each_project_its_own_default_group(api: Api) -> None:
+    """The default group is looked up once per project and request: made on first use, one per
+    project, and not made by a refused request."""
+    net = api.network(user="admin", shared=True)
+    alpha, beta = api.project_ids["alpha"], api.project_ids["beta"]
+    bad = {"network_id": net["id"], "project_id": beta, "mac_address": "bad"}
+    refused = api.post(
+        "/v2.0/ports", {"ports": [{"network_id": net["id"], "project_id": beta}, bad]}, "admin"
+    )
+    assert refused.status_code == 400
+    groups = api.get("/v2.0/security-groups", "admin").json()["security_groups"]
+    assert beta not in {g["project_id"] for g in groups}
+    bodies = [{"network_id": net["id"], "project_id": project} for project in (beta, alpha, beta)]
+    created = api.post("/v2.0/ports", {"ports": bodies}, "admin")
+    assert created.status_code == 201, created.text
+    beta_default, alpha_default = _default_id(api, "bob"), _default_id(api)
+    assert [p["security_groups"] for p in created.json()["ports"]] == [
+        [beta_default],
+        [alpha_default],
+        [beta_default],
+    ]
+    groups = api.get("/v2.0/security-groups", "admin").json()["security_groups"]
+    assert [g["id"] for g in groups if g["project_id"] == beta] == [beta_default]

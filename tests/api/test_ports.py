@@ -190,6 +190,43 @@ def test_bulk_create_is_all_or_nothing(api: Api) -> None:
     assert len(api.user_ports()) == 2
 
 
+def test_lists_read_each_ports_children_in_chunks(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fixed IPs, groups and pairs of a filtered or paged list are read in chunks of port ids
+    (two here); each port shows what it shows alone, and in the whole list, in its order."""
+    from v6fabric.services import ports as port_service
+
+    monkeypatch.setattr(port_service, "CHILDREN_CHUNK", 2)
+    net, *_ = _dual_stack(api)
+
+    def group(name: str) -> str:
+        r = api.post("/v2.0/security-groups", {"security_group": {"name": name}})
+        return str(r.json()["security_group"]["id"])
+
+    web, db = group("web"), group("db")
+    pairs = [{"ip_address": "2001:db8:9::1"}, {"ip_address": "2001:db8:9::/64"}]
+    bodies = [
+        {
+            "network_id": net["id"],
+            "device_id": "vm",
+            "security_groups": [web, db] if n % 2 else [db, web],
+            "allowed_address_pairs": pairs if n % 3 else pairs[::-1],
+        }
+        for n in range(5)
+    ]
+    created = api.post("/v2.0/ports", {"ports": bodies}).json()["ports"]
+    alone = {p["id"]: api.get(f"/v2.0/ports/{p['id']}").json()["port"] for p in created}
+    assert list(alone.values()) == created
+    assert all(len(p["fixed_ips"]) == 4 for p in created)
+    whole = {p["id"]: p for p in api.user_ports()}
+    filtered = api.user_ports("?device_id=vm")
+    paged = api.user_ports("?device_id=vm&limit=3&sort_key=mac_address")
+    for port in [*filtered, *paged]:
+        assert port == alone[port["id"]] == whole[port["id"]]
+    assert {p["id"] for p in filtered} == set(alone) and len(paged) == 3
+
+
 def test_delete_network_with_ports_is_in_use(api: Api) -> None:
     net = api.network()
     port = api.port(net["id"])

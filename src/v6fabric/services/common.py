@@ -19,6 +19,18 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def is_uuid(value: object) -> bool:
+    """The schemas take ids in bodies as Any, so that the services refuse a malformed one with
+    Neutron's own "'x' is not a valid UUID" in the resource's error."""
+    if not isinstance(value, str):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def utcnow() -> datetime:
     """Naive UTC with whole seconds, as Neutron reports them."""
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
@@ -123,9 +135,10 @@ def check_quota(
         raise OverQuota(overs=[resource])
 
 
-def touched(row_revision: int, now: Any) -> dict[str, Any]:
-    """Values every update writes: the next revision number and the update time."""
-    return {"revision_number": row_revision + 1, "updated_at": now}
+def touched(row: Any, now: datetime | None = None) -> dict[str, Any]:
+    """What an update of ``row`` writes beside its own changes: the next revision number (of
+    ``row`` as read in this transaction) and the update time. A bump alone is ``touch_rows``."""
+    return {"revision_number": row.revision_number + 1, "updated_at": now or utcnow()}
 
 
 def touch_rows(conn: Connection, table: Table, ids: Collection[str]) -> None:

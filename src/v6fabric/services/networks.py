@@ -183,7 +183,7 @@ class NetworkService:
         def operation(txn: WriteTxn) -> dict:
             conn = txn.conn
             row = fetch_owned(conn, ctx, network_id, "update_network")
-            values = common.touched(row.revision_number, common.utcnow())
+            values = common.touched(row)
             for attr in ("name", "description", "admin_state_up", "port_security_enabled"):
                 if attr in body and body[attr] is not None:
                     values[attr] = body[attr]

@@ -11,7 +11,6 @@ pairs, and Neutron's rules for how they depend on each other (ml2's port-securit
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +34,7 @@ from v6fabric.domain.security_errors import (
     SecurityGroupNotFound,
 )
 from v6fabric.identity.context import RequestContext
-from v6fabric.services.security_group_rows import ensure_default_group
+from v6fabric.services import common
 from v6fabric.store.tables import allowed_address_pairs, port_security_groups, security_groups
 
 NETWORK_OWNER_PREFIX = "network:"
@@ -104,17 +103,9 @@ def parse_group_ids(raw: object) -> list[str]:
             "security_groups", f"Duplicate items in the list: '{', '.join(dups)}'"
         )
     for item in raw:
-        if not _is_uuid(item):
+        if not common.is_uuid(item):
             raise invalid_attribute("security_groups", f"'{item}' is not a valid UUID")
     return [str(item) for item in raw]
-
-
-def _is_uuid(value: object) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return isinstance(value, str)
 
 
 def _check_groups(
@@ -143,9 +134,10 @@ def for_new_port(
     project_id: str,
     network_security: bool,
     mac: str,
+    default_group: str,
 ) -> PortSecurity:
-    """The security of a port being created; makes the project's default group if missing."""
-    default_group = ensure_default_group(conn, project_id)
+    """The security of a port being created; ``default_group`` is its project's (the caller
+    makes it if missing, once per request)."""
     if is_network_owned(body.get("device_owner") or ""):
         enabled = False
     elif body.get("port_security_enabled") is not None:

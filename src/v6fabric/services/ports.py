@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Select, delete, exists, select, update
+from sqlalchemy import Column, Connection, Select, bindparam, delete, exists, select, update
 
 from v6fabric.domain.addresses import is_valid_port_mac, parse_mac
 from v6fabric.domain.constants import VNIC_TYPES
@@ -32,7 +32,8 @@ from v6fabric.services.query import (
     parse_int,
     standard_columns,
 )
-from v6fabric.services.routers import prevent_router_port_deletion
+from v6fabric.services.router_interfaces import prevent_router_port_deletion
+from v6fabric.services.security_group_rows import ensure_default_group
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
 from v6fabric.store.tables import ip_allocations, port_security_groups, ports
@@ -70,7 +71,9 @@ SPEC = ListSpec(
     ),
 )
 ACCESS = ResourceAccess(ports, lambda port_id: PortNotFound(port_id=port_id))
-LARGE_RENDER = 900
+# Ports per IN query for their fixed IPs, groups and pairs: well under SQLite's bound-parameter
+# limit (999 before 3.32), and a page costs in proportion to its length, not to the table.
+CHILDREN_CHUNK = 500
 IPS_OF_PORTS = select(a.port_id, a.subnet_id, a.ip_address).order_by(a.port_id, a.position)
 ADMIN_ATTRIBUTES = ("binding:host_id", "binding:profile")
 UPDATABLE = ("name", "description", "admin_state_up", "device_id", "device_owner")
@@ -119,17 +122,31 @@ class PortService:
 
     # --- reads ----------------------------------------------------------------------------
 
-    def _render(self, conn: Connection, ctx: RequestContext, rows: Sequence[Any]) -> list[dict]:
+    def _render(
+        self,
+        conn: Connection,
+        ctx: RequestContext,
+        rows: Sequence[Any],
+        whole_view: bool = False,
+    ) -> list[dict]:
+        """``whole_view``: ``rows`` are every port ``ctx`` sees (an unfiltered, unpaged list)."""
         ids = [row[0] for row in rows]  # id is the first column
-        # A whole-view query (see _of_ports) also brings rows of other ports: never read.
         fixed: dict[str, list[dict[str, str]]] = defaultdict(list)
         pairs: dict[str, list[dict[str, str]]] = defaultdict(list)
         groups: dict[str, list[str]] = defaultdict(list)
-        for port_id, subnet_id, ip in _of_ports(conn, ctx, ids, IPS_OF_PORTS, a.port_id):
+
+        def children(stmt: Select, port_column: Column) -> list[Any]:
+            if not ids:
+                return []
+            if whole_view:
+                return _of_view(conn, ctx, stmt, port_column)
+            return _of_ports(conn, ids, stmt, port_column)
+
+        for port_id, subnet_id, ip in children(IPS_OF_PORTS, a.port_id):
             fixed[port_id].append({"subnet_id": subnet_id, "ip_address": ip})
-        for port_id, ip, mac in _of_ports(conn, ctx, ids, *port_security.PAIRS):
+        for port_id, ip, mac in children(*port_security.PAIRS):
             pairs[port_id].append({"ip_address": ip, "mac_address": mac})
-        for port_id, group_id in _of_ports(conn, ctx, ids, *port_security.GROUPS):
+        for port_id, group_id in children(*port_security.GROUPS):
             groups[port_id].append(group_id)
         keys = rows[0]._fields if rows else ()
         # Plain dicts: a Row's attribute access costs ten times a dict lookup.
@@ -178,7 +195,8 @@ class PortService:
         """The list inside the caller's transaction (the fabric's consistent snapshot)."""
         stmt = ACCESS.select_visible(ctx)
         rows = apply_list(conn, SPEC, stmt, query, EXTRA_FILTERS)
-        return self._render(conn, ctx, rows)
+        whole_view = not (query.filters or query.limit or query.marker)
+        return self._render(conn, ctx, rows, whole_view)
 
     def get(self, ctx: RequestContext, port_id: str) -> dict:
         with self.db.read() as conn:
@@ -192,12 +210,17 @@ class PortService:
             common.require_admin_for(ctx, "create_port", body, *ADMIN_ATTRIBUTES)
 
         def operation(txn: WriteTxn) -> list[dict]:
-            return [self._insert(txn.conn, ctx, body) for body in bodies]
+            default_groups: dict[str, str] = {}  # by project, looked up once per request
+            return [self._insert(txn.conn, ctx, body, default_groups) for body in bodies]
 
         return self.db.write(operation)
 
     def _insert(
-        self, conn: Connection, ctx: RequestContext, body: Mapping[str, Any]
+        self,
+        conn: Connection,
+        ctx: RequestContext,
+        body: Mapping[str, Any],
+        default_groups: dict[str, str],
     ) -> dict[str, Any]:
         """Insert one port and its addresses; the answer is built from what was written."""
         if not body.get("network_id"):
@@ -213,6 +236,8 @@ class PortService:
             mac = _check_mac(conn, network.id, body["mac_address"])
         else:
             mac = free_mac(conn, network.id)
+        if project not in default_groups:
+            default_groups[project] = ensure_default_group(conn, project)
         security = port_security.for_new_port(
             conn,
             ctx,
@@ -220,6 +245,7 @@ class PortService:
             project_id=project,
             network_security=network.port_security_enabled,
             mac=mac,
+            default_group=default_groups[project],
         )
         vnic = body.get("binding:vnic_type") or "normal"
         if vnic not in VNIC_TYPES:
@@ -255,7 +281,7 @@ class PortService:
             conn = txn.conn
             row = ACCESS.fetch_visible(conn, ctx, port_id)
             common.require_write(ctx, "update_port")
-            values = common.touched(row.revision_number, common.utcnow())
+            values = common.touched(row)
             for attr in UPDATABLE:
                 if attr in body and body[attr] is not None:
                     values[attr] = body[attr]
@@ -320,18 +346,22 @@ class PortService:
         self.db.write(operation)
 
 
-def _of_ports(
-    conn: Connection, ctx: RequestContext, ids: list[str], stmt: Select, port_column: Column
-) -> list[Any]:
-    """The rows of a per-port table (``stmt``) for the ports ``ids``."""
-    if len(ids) > LARGE_RENDER:
-        # One query for the caller's whole view beats thousands of bound ids.
-        if (clause := ACCESS.visible(ctx)) is not None:
-            stmt = stmt.where(port_column.in_(select(c.id).where(clause)))
-    elif ids:
-        stmt = stmt.where(port_column.in_(ids))
-    else:
-        return []
+def _of_ports(conn: Connection, ids: list[str], stmt: Select, port_column: Column) -> list[Any]:
+    """The rows of a per-port table (``stmt``) for the ports ``ids`` only, in chunks of ids; a
+    port's rows come from one chunk, so they keep ``stmt``'s order."""
+    chunked = stmt.where(port_column.in_(bindparam("port_ids", expanding=True)))
+    found: list[Any] = []
+    for start in range(0, len(ids), CHILDREN_CHUNK):
+        chunk = ids[start : start + CHILDREN_CHUNK]
+        found.extend(conn.execute(chunked, {"port_ids": chunk}).all())
+    return found
+
+
+def _of_view(conn: Connection, ctx: RequestContext, stmt: Select, port_column: Column) -> list[Any]:
+    """The rows of a per-port table for every port ``ctx`` sees, in one query: for a full list
+    half the cost of chunks of ids (20,000 ports: 85 against 180 ms)."""
+    if (clause := ACCESS.visible(ctx)) is not None:
+        stmt = stmt.where(port_column.in_(select(c.id).where(clause)))
     return conn.execute(stmt).all()
 
 

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, select
 
 from v6fabric.domain.addresses import parse_cidr, parse_ip
-from v6fabric.domain.constants import DEVICE_OWNER_ROUTER_INTERFACE
+from v6fabric.domain.constants import DEVICE_OWNER_ROUTER_INTERFACE, ROUTER_INTERFACE_OWNERS
 from v6fabric.domain.errors import (
     RouterInterfaceInUseByRoute,
+    ServicePortInUse,
     router_error,
 )
 from v6fabric.services import common, fixed_ips
 from v6fabric.services.network_ports import insert_network_port
-from v6fabric.store.tables import ip_allocations, ports, subnets
+from v6fabric.store.tables import ip_allocations, ports, routers, subnets
 
 a = ip_allocations.c
 
@@ -82,20 +82,13 @@ def interface_info(
     }
 
 
-def _is_uuid(value: object) -> bool:
-    try:
-        return isinstance(value, str) and bool(uuid.UUID(value))
-    except ValueError:
-        return False
-
-
 def by_port(body: Mapping[str, Any], for_removal: bool) -> bool:
     """Neutron's _validate_interface_info: True for a port, False for a subnet."""
     by_port, by_subnet = "port_id" in body, "subnet_id" in body
     if not (by_port or by_subnet):
         raise router_error("Either subnet_id or port_id must be specified")
     for key in ("port_id", "subnet_id"):
-        if key in body and not _is_uuid(body[key]):
+        if key in body and not common.is_uuid(body[key]):
             raise router_error(f"'{body[key]}' is not a valid UUID")
     if by_port and by_subnet and not for_removal:
         raise router_error("Cannot specify both subnet-id and port-id")
@@ -144,17 +137,24 @@ def in_pools(subnet: Any, ip: str) -> bool:
     )
 
 
-def touch(conn: Connection, table: Any, row: Any) -> None:
-    values = common.touched(row.revision_number, common.utcnow())
-    conn.execute(update(table).where(table.c.id == row.id).values(**values))
-
-
 def readdress(conn: Connection, port: Any, requested: list[dict[str, str]]) -> None:
     """Replace a router port's addresses by ``requested`` (chosen addresses, in order)."""
     conn.execute(delete(ip_allocations).where(a.port_id == port.id))
     identity = fixed_ips.PortIdentity(port.id, port.network_id, port.mac_address, port.device_owner)
     fixed_ips.assign(conn, identity, requested)
-    touch(conn, ports, port)
+    common.touch_rows(conn, ports, [port.id])
+
+
+def prevent_router_port_deletion(conn: Connection, port: Any) -> None:
+    """Neutron's prevent_l3_port_deletion: a live router's port goes only through the router API.
+
+    ``port`` is the ports row about to be deleted via DELETE /v2.0/ports/{id}.
+    """
+    if port.device_owner not in ROUTER_INTERFACE_OWNERS or not port.device_id:
+        return
+    if conn.execute(select(routers.c.id).where(routers.c.id == port.device_id)).first() is None:
+        return  # the router is gone: a stale port may be removed
+    raise ServicePortInUse(port_id=port.id, reason=f"has device owner {port.device_owner}")
 
 
 def delete_port(conn: Connection, port_id: str) -> None:

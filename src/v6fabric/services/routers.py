@@ -14,15 +14,13 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from v6fabric.domain.constants import DEVICE_OWNER_ROUTER_INTERFACE, ROUTER_INTERFACE_OWNERS
+from v6fabric.domain.constants import DEVICE_OWNER_ROUTER_INTERFACE
 from v6fabric.domain.errors import (
     PortInUse,
-    PortNotFound,
     RouterInterfaceNotFound,
     RouterInterfaceNotFoundForSubnet,
     RouterInUse,
     RouterNotFound,
-    ServicePortInUse,
     SubnetMismatchForPort,
     router_error,
 )
@@ -30,6 +28,7 @@ from v6fabric.identity.context import RequestContext
 from v6fabric.services import common
 from v6fabric.services import subnets as subnet_service
 from v6fabric.services.access import ResourceAccess
+from v6fabric.services.ports import ACCESS as PORT_ACCESS
 from v6fabric.services.query import (
     ListQuery,
     ListSpec,
@@ -51,7 +50,6 @@ from v6fabric.services.router_interfaces import (
     interface_info,
     interfaces,
     readdress,
-    touch,
 )
 from v6fabric.services.router_routes import parse_routes, validated_routes
 from v6fabric.settings import Settings
@@ -81,7 +79,6 @@ SPEC = ListSpec(
     ignored_filters=frozenset({"tags"}),
 )
 ACCESS = ResourceAccess(routers, lambda router_id: RouterNotFound(router_id=router_id))
-PORT_ACCESS = ResourceAccess(ports, lambda port_id: PortNotFound(port_id=port_id))
 
 
 def to_wire(ctx: RequestContext, row: Any) -> dict[str, Any]:
@@ -98,21 +95,6 @@ def to_wire(ctx: RequestContext, row: Any) -> dict[str, Any]:
         out["distributed"] = row.distributed
         out["ha"] = row.ha
     return out
-
-
-# --- the port API's guard -----------------------------------------------------------------------
-
-
-def prevent_router_port_deletion(conn: Connection, port: Any) -> None:
-    """Neutron's prevent_l3_port_deletion: a live router's port goes only through the router API.
-
-    ``port`` is the ports row about to be deleted via DELETE /v2.0/ports/{id}.
-    """
-    if port.device_owner not in ROUTER_INTERFACE_OWNERS or not port.device_id:
-        return
-    if conn.execute(select(c.id).where(c.id == port.device_id)).first() is None:
-        return  # the router is gone: a stale port may be removed
-    raise ServicePortInUse(port_id=port.id, reason=f"has device owner {port.device_owner}")
 
 
 # --- the service --------------------------------------------------------------------------------
@@ -190,7 +172,7 @@ class RouterService:
             conn = txn.conn
             row = ACCESS.fetch_owned(conn, ctx, router_id, "update_router")
             _check_unsupported(body)
-            values = common.touched(row.revision_number, common.utcnow())
+            values = common.touched(row)
             for attr in ("name", "description", "admin_state_up"):
                 if body.get(attr) is not None:
                     values[attr] = body[attr]
@@ -240,7 +222,7 @@ class RouterService:
             conn = txn.conn
             row = ACCESS.fetch_owned(conn, ctx, router_id, action)
             routes = combine(list(row.routes), parse_routes(raw))
-            values = common.touched(row.revision_number, common.utcnow())
+            values = common.touched(row)
             values["routes"] = validated_routes(row.id, routes, interfaces(conn, row.id))
             conn.execute(update(routers).where(c.id == row.id).values(**values))
             return to_wire(ctx, conn.execute(select(routers).where(c.id == row.id)).one())
@@ -260,7 +242,7 @@ class RouterService:
                 port, subnet_ids = self._attach_subnet(
                     conn, ctx, router, existing, body["subnet_id"]
                 )
-            touch(conn, routers, router)
+            common.touch_rows(conn, routers, [router.id])
             return interface_info(router.id, port, subnet_ids[-1], subnet_ids)
 
         return self.db.write(operation)
@@ -320,7 +302,7 @@ class RouterService:
                         f"an IP address out of the allocation pool of subnet {subnet.id}, which "
                         "is not owned by the project making the request"
                     )
-        values = common.touched(port.revision_number, common.utcnow())
+        values = common.touched(port)
         values.update(device_id=router.id, device_owner=DEVICE_OWNER_ROUTER_INTERFACE)
         conn.execute(update(ports).where(ports.c.id == port.id).values(**values))
         return port, candidate.subnet_ids
@@ -335,7 +317,7 @@ class RouterService:
                 info = self._detach_port(conn, router, body["port_id"], body.get("subnet_id"))
             else:
                 info = self._detach_subnet(conn, ctx, router, body["subnet_id"])
-            touch(conn, routers, router)
+            common.touch_rows(conn, routers, [router.id])
             return info
 
         return self.db.write(operation)
@@ -369,7 +351,7 @@ class RouterService:
                 conn.execute(
                     delete(ip_allocations).where(a.port_id == iface.port.id, a.subnet_id == sid)
                 )
-                touch(conn, ports, iface.port)
+                common.touch_rows(conn, ports, [iface.port.id])
             else:
                 delete_port(conn, iface.port.id)
             return interface_info(router.id, iface.port, subnet.id, [subnet.id])

@@ -170,7 +170,7 @@ class SecurityGroupRuleService(ListsWithDefaultGroup):
         def operation(txn: WriteTxn) -> dict:
             row = self._fetch(txn.conn, ctx, rule_id)
             common.require_write(ctx, "update_security_group_rule")
-            values = common.touched(row.revision_number, common.utcnow())
+            values = common.touched(row)
             if body.get("description") is not None:
                 values["description"] = body["description"]
             txn.conn.execute(update(security_group_rules).where(r.id == row.id).values(**values))

@@ -115,7 +115,7 @@ class SecurityGroupService(ListsWithDefaultGroup):
         def operation(txn: WriteTxn) -> dict:
             conn = txn.conn
             row = GROUP_ACCESS.fetch_owned(conn, ctx, group_id, "update_security_group")
-            values = common.touched(row.revision_number, common.utcnow())
+            values = common.touched(row)
             stateful = body.get("stateful")
             if stateful is not None and stateful != row.stateful:
                 if _in_use(conn, row.id):

@@ -227,7 +227,7 @@ class SubnetPoolService:
         def operation(txn: WriteTxn) -> dict:
             conn = txn.conn
             row = ACCESS.fetch_owned(conn, ctx, pool_id, "update_subnetpool")
-            values = common.touched(row.revision_number, common.utcnow())
+            values = common.touched(row)
             for attr in (
                 "name",
                 "description",

@@ -242,7 +242,7 @@ class SubnetService:
             conn = txn.conn
             row = ACCESS.fetch_owned(conn, ctx, subnet_id, "update_subnet")
             cidr = parse_cidr(row.cidr)
-            values = common.touched(row.revision_number, common.utcnow())
+            values = common.touched(row)
             for attr in ("name", "description"):
                 if body.get(attr) is not None:
                     values[attr] = body[attr]

@@ -12,20 +12,19 @@ from v6fabric.domain.errors import (
     HostNotFound,
     HTTPBadRequest,
     InUse,
-    PortNotFound,
     WorkloadNotFound,
     invalid_attribute,
 )
 from v6fabric.identity.context import RequestContext
 from v6fabric.services import common
 from v6fabric.services.access import ResourceAccess
+from v6fabric.services.ports import ACCESS as PORT_ACCESS
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
 from v6fabric.store.tables import hosts, ports, workloads
 
 DEVICE_OWNER = "compute:v6fabric"
 ACCESS = ResourceAccess(workloads, lambda wid: WorkloadNotFound(workload_id=wid))
-PORT_ACCESS = ResourceAccess(ports, lambda pid: PortNotFound(port_id=pid))
 
 
 def to_wire(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -88,7 +87,7 @@ class WorkloadService:
                         device_id=workload_id,
                         device_owner=port.device_owner or DEVICE_OWNER,
                         binding_host_id=host,
-                        **common.touched(port.revision_number, common.utcnow()),
+                        **common.touched(port),
                     )
                 )
             values = {
@@ -128,6 +127,6 @@ def _unbind(conn: Connection, workload_id: str, port_ids: Sequence[str]) -> None
                 device_owner="" if row.device_owner == DEVICE_OWNER else row.device_owner,
                 binding_host_id="",
                 status="DOWN",
-                **common.touched(row.revision_number, now),
+                **common.touched(row, now),
             )
         )
