@@ -1,21 +1,24 @@
 """An attacker's toolkit for the first-hop security proofs (R15, R16, R21), with scapy.
 
 Frames are built here, in the test process, and sent as raw bytes by a small script run inside
-the sending namespace (``send``): whatever the namespace's kernel would refuse to emit (a
-foreign source MAC or address, an RA from a host) leaves as built. ``Sniffer`` records, inside
-a namespace, every frame that arrives at one of its interfaces (never the ones it sends
-itself) while it runs; the predicates below recognise one attack's frame among them.
+the sending namespace (``send``; ``sending`` repeats them, as a router re-advertises): whatever
+the namespace's kernel would refuse to emit (a foreign source MAC or address, an RA from a host)
+leaves as built. ``Sniffer`` records, inside a namespace, every frame that arrives at one of its
+interfaces (never the ones it sends itself) while it runs; the predicates below recognise one
+attack's frame among them.
 
 The builders take every address explicitly, so one module serves the hand-built namespaces of
-``test_nft_ruleset.py`` and the product's workloads alike. Importing this module needs scapy:
-test modules call ``pytest.importorskip("scapy")`` before importing it.
+``test_nft_ruleset.py``, the product's workloads and the upstream routers of
+``test_r16_provider_ra_guard.py`` alike. Importing this module needs scapy: test modules call
+``pytest.importorskip("scapy")`` before importing it.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 from scapy.layers.dhcp import BOOTP, DHCP
 from scapy.layers.dhcp6 import DHCP6_Solicit
@@ -76,12 +79,19 @@ while True:
 print("\\n".join(frames), flush=True)
 """
 
+# Sends the frames on stdin once, or with an interval argument every that many seconds until
+# killed (as a router re-advertises).
 _SEND = """
-import socket, sys
+import socket, sys, time
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind((sys.argv[1], 0))
-for frame in sys.stdin.read().split():
-    s.send(bytes.fromhex(frame))
+frames = [bytes.fromhex(frame) for frame in sys.stdin.read().split()]
+while True:
+    for frame in frames:
+        s.send(frame)
+    if len(sys.argv) < 3:
+        break
+    time.sleep(float(sys.argv[2]))
 """
 
 
@@ -102,13 +112,37 @@ class Sniffer:
         return [Ether(bytes.fromhex(line)) for line in out.split()]
 
 
+def _hex(frames: Iterable[Packet]) -> str:
+    return " ".join(bytes(f).hex() for f in frames)
+
+
 def send(ns: str, frames: Iterable[Packet], ifname: str = "eth0") -> None:
     """Send ``frames`` as they are, from ``ifname`` inside namespace ``ns`` (a raw socket)."""
-    run(
-        [sys.executable, "-c", _SEND, ifname],
-        netns=ns,
-        input=" ".join(bytes(f).hex() for f in frames),
+    run([sys.executable, "-c", _SEND, ifname], netns=ns, input=_hex(frames))
+
+
+@contextmanager
+def sending(
+    ns: str, frames: Iterable[Packet], interval: float, ifname: str = "eth0"
+) -> Iterator[None]:
+    """``send`` again every ``interval`` seconds while the ``with`` block runs; fails if the
+    sender died on the way (the frames stopped)."""
+    argv = [sys.executable, "-c", _SEND, ifname, str(interval)]
+    proc = subprocess.Popen(
+        in_netns(argv, ns), stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    assert proc.stdin is not None and proc.stderr is not None
+    proc.stdin.write(_hex(frames))
+    proc.stdin.close()  # the end of the frames
+    try:
+        yield
+    finally:
+        died = proc.poll()
+        proc.kill()
+        proc.wait()
+        with proc.stderr:
+            err = proc.stderr.read()
+        assert died is None, f"the sender exited with {died}: {err}"
 
 
 # --- frames -------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Fixtures for root tests on real namespaces: a per-test tag for names, and a cleanup that
 removes every namespace carrying the tag and every daemon started under the test's directory,
-even when the test fails.
+even when the test fails (and fails the test if anything could not be removed). ``lab`` and
+``clean``: one API server and agent per module (``lab.py``), emptied after each test.
 
 Names: the compiler derives namespace and interface names from ids, so a test makes its ids
 start with its tag (``<tag>n1``, ``<tag>r1``); namespaces of its own (a plain "VM") are named
@@ -20,11 +21,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
 from v6fabric.drivers.commands import pid_alive, run
+
+if TYPE_CHECKING:
+    from tests.e2e.lab import Lab
 
 T = TypeVar("T")
 
@@ -49,33 +53,47 @@ def eui64(prefix: str, mac: str) -> ipaddress.IPv6Address:
     return ipaddress.IPv6Network(prefix)[int.from_bytes(iid, "big")]
 
 
-def _kill(pid: int) -> None:
+def _kill(pid: int) -> bool:
+    """SIGKILL ``pid`` and wait for it to go; False if it is still alive after 3 s."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 3
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.01)
+    return not pid_alive(pid)
 
 
-def _namespaces() -> set[str]:
+def namespaces() -> set[str]:
+    """The named network namespaces present (``/run/netns``)."""
     with contextlib.suppress(FileNotFoundError):
         return set(os.listdir("/run/netns"))
     return set()
 
 
 def remove_tagged(tag: str, run_dirs: list[Path]) -> None:
-    """Kill what runs in the tagged namespaces or from the run dirs, then delete them."""
+    """Kill what runs in the tagged namespaces or from the run dirs, then delete them.
+
+    Every removal is tried even when one fails; what could not be removed is raised at the end
+    (an ``AssertionError``), so that a leak fails the test instead of the next run."""
+    problems: list[str] = []
     for run_dir in run_dirs:
         for pid_file in run_dir.rglob("*.pid") if run_dir.exists() else []:
             with contextlib.suppress(OSError, ValueError):
-                _kill(int(pid_file.read_text().strip()))
-    for name in sorted(n for n in _namespaces() if tag in n):
+                pid = int(pid_file.read_text().strip())
+                if not _kill(pid):
+                    problems.append(f"pid {pid} of {pid_file} survived SIGKILL")
+    for name in sorted(n for n in namespaces() if tag in n):
         pids = run(["ip", "netns", "pids", name], check=False).stdout.split()
-        for pid in pids:
-            _kill(int(pid))
-        run(["ip", "netns", "delete", name], check=False)
+        problems += [f"pid {p} in {name} survived SIGKILL" for p in pids if not _kill(int(p))]
+        deleted = run(["ip", "netns", "delete", name], check=False)
+        if deleted.returncode != 0:
+            problems.append(f"ip netns delete {name}: {deleted.stderr.strip()}")
     for run_dir in run_dirs:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        if run_dir.exists():
+            shutil.rmtree(run_dir, onerror=lambda _f, p, exc: problems.append(f"{p}: {exc[1]}"))
+    problems += [f"namespace {n} is still there" for n in sorted(namespaces()) if tag in n]
+    if problems:
+        raise AssertionError("cleanup left things behind:\n" + "\n".join(problems))
 
 
 @pytest.fixture
@@ -97,3 +115,19 @@ def lab_dirs(ns_tag: str) -> Iterator[tuple[Path, Path]]:
         yield made[0], made[1]
     finally:
         remove_tagged(ns_tag, made)
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    """One API server and agent for a whole module (starting them takes seconds)."""
+    from tests.e2e.lab import one_host_lab  # not at the top: lab.py imports this module
+
+    with one_host_lab() as lab:
+        yield lab
+
+
+@pytest.fixture
+def clean(lab: Lab) -> Iterator[Lab]:
+    """The module's lab, emptied after the test; a failed cleanup fails the test."""
+    yield lab
+    lab.reset()

@@ -10,33 +10,60 @@ to remove it: that is part of what is tested).
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import secrets
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
 from tests.api.live_server import LiveServer, live_server
-from tests.e2e.conftest import remove_tagged, wait_for
+from tests.e2e.conftest import namespaces, remove_tagged, wait_for
+from tests.e2e.traffic import pings
 from v6fabric.agent.loop import Agent, Report
 from v6fabric.cli.client import Credentials, parse_openrc
-from v6fabric.drivers.commands import run
 from v6fabric.hoststate.model import (
     HostState,
     dhcp_namespace,
     router_namespace,
     workload_namespace,
 )
-from v6fabric.workloads import GuestView, observe
+from v6fabric.workloads import GuestAddress, GuestInterface, GuestView, observe
 
 T = TypeVar("T")
+SLAAC = {"ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}
+STATEFUL = {"ipv6_ra_mode": "dhcpv6-stateful", "ipv6_address_mode": "dhcpv6-stateful"}
+NOT_DONE = frozenset({"tentative", "optimistic", "dadfailed"})  # DAD flags of unusable addresses
+
+
+def fixed_ip(port: dict[str, Any], version: int = 6) -> str:
+    """The port's one fixed IP of ``version``, as the API reports it."""
+    (only,) = [
+        ip["ip_address"]
+        for ip in port["fixed_ips"]
+        if ipaddress.ip_address(ip["ip_address"]).version == version
+    ]
+    return only
+
+
+def usable(addresses: Iterable[GuestAddress]) -> set[IPv4Interface | IPv6Interface]:
+    """Those of ``addresses`` whose DAD is over and succeeded: only those carry traffic."""
+    return {a.interface for a in addresses if not a.flags & NOT_DONE}
+
+
+def default_routers(nic: GuestInterface | None, version: int = 6) -> set[str]:
+    """The gateways of ``nic``'s default routes of one IP version (none without the NIC)."""
+    if nic is None:
+        return set()
+    return {str(r.via) for r in nic.default_routes if r.destination.version == version}
 
 
 class RecordingAgent(Agent):
@@ -88,7 +115,8 @@ class Lab:
     run_dir: Path
     credentials: Credentials
     running: AgentThread
-    tracked: dict[str, list[str]] = field(default_factory=dict)
+    tracked: dict[str, list[str]] = field(default_factory=dict)  # ids made since the last reset
+    made: dict[str, list[str]] = field(default_factory=dict)  # every id made in the lab's life
 
     @property
     def agent(self) -> Agent:
@@ -122,8 +150,12 @@ class Lab:
 
     def create(self, kind: str, **attrs: Any) -> dict[str, Any]:
         created = self.call("POST", _collection(kind), {kind: attrs}, 201)[kind]
-        self.tracked.setdefault(kind, []).append(created["id"])
+        self._track(kind, created["id"])
         return created
+
+    def _track(self, kind: str, item_id: str) -> None:
+        self.tracked.setdefault(kind, []).append(item_id)
+        self.made.setdefault(kind, []).append(item_id)
 
     def network(self, **attrs: Any) -> dict[str, Any]:
         return self.create("network", **attrs)
@@ -151,7 +183,7 @@ class Lab:
     def workload(self, name: str, *ports: dict) -> dict[str, Any]:
         body = {"workload": {"name": name, "host": self.host, "port_ids": [p["id"] for p in ports]}}
         created = self.call("POST", "/fabric/v1/workloads", body, 201)["workload"]
-        self.tracked.setdefault("workload", []).append(created["id"])
+        self._track("workload", created["id"])
         created["namespace"] = workload_namespace(created["id"])
         return created
 
@@ -179,44 +211,105 @@ class Lab:
     ) -> T:
         return wait_for(f"{workload['name']}: {what}", lambda: probe(self.guest(workload)), timeout)
 
+    def wait_addresses(
+        self,
+        workload: dict,
+        *addresses: str | IPv4Address | IPv6Address,
+        default_route: bool = False,
+        timeout: float = 20,
+    ) -> None:
+        """Until the guest's eth0 holds ``addresses`` past DAD and, if asked, a default route:
+        before that, traffic from or to them is dropped and would prove nothing."""
+        wanted = {ipaddress.ip_address(a) for a in addresses}
+
+        def ready(view: GuestView) -> bool:
+            nic = view.interfaces.get("eth0")
+            if nic is None or (default_route and not nic.default_routes):
+                return False
+            return wanted <= {i.ip for i in usable((*nic.link_local, *nic.addresses))}
+
+        what = f"{sorted(map(str, wanted))} past DAD"
+        self.wait_guest(
+            workload, what + (" and a default route" if default_route else ""), ready, timeout
+        )
+
     def ping(self, workload: dict, address: str, count: int = 1) -> bool:
-        family = "-6" if ":" in address else "-4"
-        argv = ["ping", family, "-c", str(count), "-W", "1", "-i", "0.2", address]
-        return run(argv, netns=workload["namespace"], check=False).returncode == 0
+        return pings(workload["namespace"], address, count)
 
     # --- cleanup --------------------------------------------------------------------------
 
-    def our_namespaces(self) -> set[str]:
-        names = {workload_namespace(i) for i in self.tracked.get("workload", [])}
-        names |= {router_namespace(i) for i in self.tracked.get("router", [])}
-        names |= {dhcp_namespace(i) for i in self.tracked.get("network", [])}
-        present = set(Path("/run/netns").iterdir()) if Path("/run/netns").exists() else set()
-        return names & {p.name for p in present}
+    def our_namespaces(self, ids: dict[str, list[str]] | None = None) -> set[str]:
+        """The namespaces present that the agent names after ``ids`` (default: ``tracked``)."""
+        ids = self.tracked if ids is None else ids
+        names = {workload_namespace(i) for i in ids.get("workload", [])}
+        names |= {router_namespace(i) for i in ids.get("router", [])}
+        names |= {dhcp_namespace(i) for i in ids.get("network", [])}
+        return names & namespaces()
 
-    def delete_everything(self) -> None:
-        """Through the API, in the order a user would: the agent then tears the host down."""
+    def delete_everything(self) -> list[str]:
+        """Through the API, in the order a user would: the agent then tears the host down.
+        Every deletion is tried; returns those that failed (already gone is no failure)."""
+        failed: list[str] = []
+
+        def request(method: str, path: str, body: Any = None) -> httpx.Response | None:
+            try:
+                response = self.http.request(method, path, json=body)
+            except httpx.HTTPError as exc:
+                failed.append(f"{method} {path}: {exc!r}")
+                return None
+            if response.is_error and response.status_code != 404:
+                failed.append(f"{method} {path}: {response.status_code} {response.text}")
+            return response
+
         for workload_id in self.tracked.get("workload", []):
-            self.http.delete(f"/fabric/v1/workloads/{workload_id}")
+            request("DELETE", f"/fabric/v1/workloads/{workload_id}")
         for router_id in self.tracked.get("router", []):
-            ports = self.call("GET", f"/v2.0/ports?device_id={router_id}")["ports"]
-            for port in ports:
-                self.http.put(
-                    f"/v2.0/routers/{router_id}/remove_router_interface",
-                    json={"port_id": port["id"]},
-                )
-            self.http.delete(f"/v2.0/routers/{router_id}")
+            listing = request("GET", f"/v2.0/ports?device_id={router_id}")
+            for port in listing.json()["ports"] if listing and listing.is_success else []:
+                path = f"/v2.0/routers/{router_id}/remove_router_interface"
+                request("PUT", path, {"port_id": port["id"]})
+            request("DELETE", f"/v2.0/routers/{router_id}")
         for kind in ("port", "subnet", "network", "security_group_rule", "security_group"):
             for item_id in reversed(self.tracked.get(kind, [])):
-                self.http.delete(f"{_collection(kind)}/{item_id}")
+                request("DELETE", f"{_collection(kind)}/{item_id}")
+        return failed
 
     def reset(self) -> None:
-        """Between tests: delete what the test made and wait until the agent removed it."""
-        self.delete_everything()
-        with contextlib.suppress(AssertionError):
+        """Between tests: delete what the test made and wait until the agent removed it.
+
+        Everything is removed even when a step fails (leftover namespaces by force); then the
+        failures are raised together, so that a test whose cleanup failed does not pass."""
+        try:
+            failures = self.delete_everything()
+        except Exception as exc:  # reported below, after the forced cleanup
+            failures = [f"deleting through the API: {exc!r}"]
+        try:
             wait_for("the agent to remove our namespaces", lambda: not self.our_namespaces(), 15)
-        for name in self.our_namespaces():  # the test has failed already if any is left
-            remove_tagged(name, [])
+        except AssertionError as exc:
+            failures.append(f"{exc}: {sorted(self.our_namespaces())} left")
+        failures += _force_remove(self.our_namespaces())
         self.tracked.clear()
+        if failures:
+            raise AssertionError("lab cleanup failed:\n" + "\n".join(failures))
+
+    def sweep(self) -> None:
+        """Once the agent has stopped: remove any namespace left of anything the lab ever made
+        (the agent keeps those of an object whose deletion failed) and fail if there was one."""
+        left = sorted(self.our_namespaces(self.made))
+        failures = _force_remove(left)
+        if left:
+            raise AssertionError("\n".join([f"namespaces left after the lab: {left}", *failures]))
+
+
+def _force_remove(names: Iterable[str]) -> list[str]:
+    """Kill what runs in each namespace and delete it; what failed."""
+    failures: list[str] = []
+    for name in sorted(names):
+        try:
+            remove_tagged(name, [])
+        except AssertionError as exc:
+            failures.append(str(exc))
+    return failures
 
 
 @contextmanager
@@ -227,14 +320,13 @@ def one_host_lab(wait: float = 5.0) -> Iterator[Lab]:
     run_dir = Path(tempfile.mkdtemp(prefix=f"v6f-e2e-{tag}-run-"))
     run_dir.chmod(0o755)  # dnsmasq reads its hosts file as nobody
     host_netns = f"v6h-e2e{tag}"
-    lab: Lab | None = None
     try:
-        with live_server(state_dir) as server:
+        with live_server(state_dir) as server, contextlib.ExitStack() as cleanup:
             openrc = server.app.state.identity.ensure_admin(state_dir)
             env = parse_openrc(Path(openrc).read_text())
             token = _token(server, env)
-            http = httpx.Client(
-                base_url=server.base_url, headers={"X-Auth-Token": token}, timeout=30
+            http = cleanup.enter_context(
+                httpx.Client(base_url=server.base_url, headers={"X-Auth-Token": token}, timeout=30)
             )
             host = f"e2e-{tag}"
             lab = Lab(
@@ -246,24 +338,22 @@ def one_host_lab(wait: float = 5.0) -> Iterator[Lab]:
                 Credentials.from_env(env),
                 AgentThread(Agent(host), wait),
             )
+            cleanup.callback(lab.sweep)
             lab.running = AgentThread(lab.new_agent(), wait).start()
+            cleanup.callback(lambda: lab.running.stop())  # whichever agent runs by then
             wait_for(
                 "the agent to register",
                 lambda: http.get(f"/fabric/v1/hosts/{host}").status_code == 200,
                 20,
             )
-            try:
-                yield lab
-            finally:
-                lab.reset()
-                lab.running.stop()
-                http.close()
+            # Callbacks run last in, first out, each even if another raised: the lab is emptied
+            # (the agent removing what the tests made), the agent stopped, what it left swept
+            # away, then the client closed.
+            cleanup.callback(lab.reset)
+            yield lab
     finally:
-        if lab is not None:
-            lab.running.stop_event.set()
-        remove_tagged(tag, [run_dir])
-        run(["ip", "netns", "delete", host_netns], check=False)
         shutil.rmtree(state_dir, ignore_errors=True)
+        remove_tagged(tag, [run_dir])  # raises if anything of the lab's is left
 
 
 def _token(server: LiveServer, env: dict[str, str]) -> str:
@@ -290,7 +380,3 @@ def _token(server: LiveServer, env: dict[str, str]) -> str:
 def _collection(kind: str) -> str:
     """``security_group`` -> ``/v2.0/security-groups`` (body keys use _, URLs use -)."""
     return "/v2.0/" + f"{kind}s".replace("_", "-")
-
-
-def seconds_since(start: float) -> float:
-    return time.monotonic() - start

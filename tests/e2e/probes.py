@@ -1,5 +1,6 @@
-"""Did a flow get through? UDP datagrams, raw IP protocols and a long-lived TCP session, each
-between two workload namespaces, for the security-group proofs (R13).
+"""Did a flow get through? UDP datagrams, raw IP protocols, ICMPv6 types and TCP (a line-echo
+server, sessions that stay open, one-shot exchanges), each between two namespaces: for the
+security-group proofs (R13, ``render/nftables.py``) and east/west routing (R2).
 
 Every probe answers with what the receiving side actually got, so a test asserting "dropped"
 fails as soon as the packet arrives, and one asserting "passes" fails when it does not.
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from v6fabric.drivers.commands import in_netns
 
@@ -80,10 +83,14 @@ def datagrams(
             receiver.communicate()
 
 
+# Echoes every line as "echo:" + line, on any number of connections; prints "listening", then
+# the address of each client as it connects (what the server saw: routed or NATed).
 _ECHO_SERVER = """
 import socketserver, sys
 class Echo(socketserver.StreamRequestHandler):
     def handle(self):
+        sys.stdout.write(self.client_address[0] + '\\n')
+        sys.stdout.flush()
         for line in self.rfile:
             self.wfile.write(b'echo:' + line)
 class Server(socketserver.ThreadingTCPServer):
@@ -116,20 +123,34 @@ for line in sys.stdin:
 
 
 class EchoServer:
-    """A line-echo TCP server in ``namespace`` until ``close``."""
+    """A line-echo TCP server in ``namespace`` until ``close`` (or the end of a ``with``)."""
 
     def __init__(self, namespace: str, address: str, port: int) -> None:
         argv = [sys.executable, "-c", _ECHO_SERVER, address, str(port)]
+        self.peers: list[IPv4Address | IPv6Address] | None = None
         self.proc = subprocess.Popen(
             in_netns(argv, namespace), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         assert self.proc.stdout is not None
         first = self.proc.stdout.readline().strip()
-        assert first == "listening", (first, self.proc.stderr.read() if self.proc.stderr else "")
+        if first != "listening":
+            self.proc.kill()
+            _, err = self.proc.communicate()
+            raise AssertionError(f"echo server on [{address}]:{port}: {first!r} {err}")
 
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.communicate()
+    def close(self) -> list[IPv4Address | IPv6Address]:
+        """Stop it (once); the addresses of the clients it served, in order."""
+        if self.peers is None:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+            self.peers = [ip_address(peer) for peer in out.split()]
+        return self.peers
+
+    def __enter__(self) -> EchoServer:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 class TcpSession:
@@ -161,11 +182,37 @@ class TcpSession:
         self.proc.kill()
         self.proc.communicate()
 
+    def __enter__(self) -> TcpSession:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
 
 def tcp_connects(namespace: str, address: str, port: int, timeout: float = 1.5) -> bool:
     """A new connection is accepted and echoes one line."""
-    session = TcpSession(namespace, address, port, timeout)
-    try:
+    with TcpSession(namespace, address, port, timeout) as session:
         return session.connected and session.exchange("hello") == "echo:hello"
-    finally:
-        session.close()
+
+
+@dataclass(frozen=True)
+class EchoResult:
+    reply: str  # what the client got back ("" when it could not connect)
+    peers: tuple[IPv4Address | IPv6Address, ...]  # the clients the server saw (routed, NATed)
+
+
+def tcp_echo(
+    server_ns: str,
+    listen: str,
+    client_ns: str,
+    connect: str,
+    message: str,
+    port: int = 7007,
+    timeout: float = 5,
+) -> EchoResult:
+    """One TCP exchange: a server in ``server_ns`` listening on ``listen``, a client in
+    ``client_ns`` connecting to ``connect`` and sending ``message``."""
+    with EchoServer(server_ns, listen, port) as server:
+        with TcpSession(client_ns, connect, port, timeout) as session:
+            reply = session.exchange(message) if session.connected else ""
+        return EchoResult(reply, tuple(server.close()))

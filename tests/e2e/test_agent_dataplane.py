@@ -12,7 +12,6 @@ for a new reservation, and nothing of ours left after the empty state.
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import shutil
 import signal
@@ -22,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import eui64, wait_for
+from tests.e2e.conftest import eui64, namespaces, wait_for
+from tests.e2e.lab import usable
+from tests.e2e.traffic import pings, processes_mentioning
 from v6fabric.agent.actions import ReloadDaemon, WriteFile
 from v6fabric.agent.host import fake_drivers
 from v6fabric.agent.loop import Agent
@@ -60,6 +61,7 @@ from v6fabric.hoststate.model import (
     tap_name,
     workload_namespace,
 )
+from v6fabric.workloads import observe
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, daemons)"),
@@ -171,14 +173,9 @@ def plug_vm(ids: Ids) -> None:
     run(["ip", "-n", ids.vm, "link", "set", "eth0", "up"])
 
 
-def vm_addresses(ids: Ids) -> set[ipaddress.IPv6Address]:
-    out = run(["ip", "-n", ids.vm, "-6", "-json", "addr", "show", "dev", "eth0"]).stdout
-    return {
-        ipaddress.IPv6Address(a["local"])
-        for link in json.loads(out or "[]")
-        for a in link.get("addr_info", [])
-        if a.get("scope") == "global" and not a.get("tentative")
-    }
+def vm_addresses(ids: Ids) -> set[ipaddress.IPv6Address | ipaddress.IPv4Address]:
+    """The VM's global IPv6 addresses past DAD."""
+    return {i.ip for i in usable(observe(ids.vm).interfaces["eth0"].ipv6)}
 
 
 def daemon_pids(run_dir: Path, ids: Ids) -> dict[str, int | None]:
@@ -220,11 +217,6 @@ def dhcpv6_lease(ids: Ids, test_dir: Path) -> str:
     return leases.read_text()
 
 
-def our_processes(run_dir: Path) -> list[str]:
-    out = subprocess.run(["pgrep", "-a", "radvd|dnsmasq"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if str(run_dir) in line]
-
-
 def test_agent_builds_a_working_dataplane_and_removes_it(
     ns_tag: str, lab_dirs: tuple[Path, Path]
 ) -> None:
@@ -248,13 +240,7 @@ def test_agent_builds_a_working_dataplane_and_removes_it(
 
     wanted = {eui64(PREFIX_A, VM_MAC), eui64(PREFIX_B, VM_MAC)}
     wait_for("SLAAC addresses from both prefixes", lambda: wanted <= vm_addresses(ids))
-    wait_for(
-        "a ping to the gateway",
-        lambda: (
-            run(["ping", "-6", "-c1", "-W1", "2001:db8:a::1"], netns=ids.vm, check=False).returncode
-            == 0
-        ),
-    )
+    wait_for("a ping to the gateway", lambda: pings(ids.vm, "2001:db8:a::1"))
     assert "iaaddr 2001:db8:c::10 " in dhcpv6_lease(ids, test_dir)
 
     pids = daemon_pids(run_dir, ids)
@@ -280,11 +266,11 @@ def test_agent_builds_a_working_dataplane_and_removes_it(
 
     teardown = agent.run_once(HostState(state.host, 2))
     assert teardown.converged, teardown.failed
-    left = {n for n in os.listdir("/run/netns") if ns_tag in n}
+    left = {n for n in namespaces() if ns_tag in n}
     assert left == {ids.host_netns, ids.vm}
     host_links = set(IpNetlink().read(ids.host_netns).links)
     assert host_links == {"lo", tap_name(ids.vm_port)}  # the VM's tap is the hypervisor's
-    assert our_processes(run_dir) == []
+    assert processes_mentioning(str(run_dir)) == {}  # no daemon left
     assert [p for p in run_dir.rglob("*") if p.is_file()] == []
 
 
@@ -305,7 +291,7 @@ def test_agent_plugs_a_namespace_workload_and_enslaves_its_tap(
     assert IpNetlink().read(ids.host_netns).links[nic.tap].master == ids.bridge
     assert Agent("h", host_netns=ids.host_netns, run_dir=run_dir).run_once(state).applied == []
     assert agent.run_once(HostState("h", 2)).converged
-    assert workload.namespace not in os.listdir("/run/netns")
+    assert workload.namespace not in namespaces()
     assert set(IpNetlink().read(ids.host_netns).links) == {"lo"}
 
 

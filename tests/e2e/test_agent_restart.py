@@ -10,7 +10,6 @@ the guests' agents and dhclient) keeps its pid; every namespace keeps its inode 
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import wait_for
-from tests.e2e.lab import Lab, one_host_lab
+from tests.e2e.lab import SLAAC, STATEFUL, Lab, fixed_ip, one_host_lab
 from tests.e2e.traffic import (
     ContinuousPing,
     links,
@@ -38,23 +37,6 @@ def restartable() -> Iterator[Lab]:
         yield lab
 
 
-def api_address(port: dict) -> str:
-    (only,) = [ip["ip_address"] for ip in port["fixed_ips"] if ":" in ip["ip_address"]]
-    return only
-
-
-def wait_configured(lab: Lab, workload: dict, address: str) -> None:
-    wanted = ipaddress.ip_address(address)
-
-    def ready(view):
-        nic = view.interfaces.get("eth0")
-        if nic is None or not nic.default_routes:
-            return False
-        return wanted in {a.address for a in nic.ipv6 if "tentative" not in a.flags}
-
-    lab.wait_guest(workload, f"address {address} and a default route", ready)
-
-
 def host_objects(lab: Lab, namespaces: list[str]) -> dict[str, object]:
     """Namespace inodes and link ifindexes: anything recreated shows up as a change."""
     seen: dict[str, object] = {"netns " + n: namespace_inode(n) for n in namespaces}
@@ -66,20 +48,15 @@ def host_objects(lab: Lab, namespaces: list[str]) -> dict[str, object]:
 def test_agent_restart_keeps_traffic_daemons_and_objects(restartable: Lab) -> None:
     lab = restartable
     net_s, net_d = lab.network(name="slaac"), lab.network(name="stateful")
-    sub_s = lab.subnet(net_s, "2001:db8:31::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
-    sub_d = lab.subnet(
-        net_d,
-        "2001:db8:32::/64",
-        ipv6_ra_mode="dhcpv6-stateful",
-        ipv6_address_mode="dhcpv6-stateful",
-    )
+    sub_s = lab.subnet(net_s, "2001:db8:31::/64", **SLAAC)
+    sub_d = lab.subnet(net_d, "2001:db8:32::/64", **STATEFUL)
     router = lab.router(sub_s, sub_d, name="r")
     port_s, port_d = lab.port(net_s), lab.port(net_d)
     vm_s, vm_d = lab.workload("s", port_s), lab.workload("d", port_d)
     lab.wait_active(port_s, port_d)
-    addr_s, addr_d = api_address(port_s), api_address(port_d)
-    wait_configured(lab, vm_s, addr_s)
-    wait_configured(lab, vm_d, addr_d)
+    addr_s, addr_d = fixed_ip(port_s), fixed_ip(port_d)
+    lab.wait_addresses(vm_s, addr_s, default_route=True)
+    lab.wait_addresses(vm_d, addr_d, default_route=True)
     assert lab.ping(vm_s, addr_d) and lab.ping(vm_d, addr_s)
 
     namespaces = [

@@ -30,8 +30,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -39,7 +37,9 @@ from dataclasses import dataclass, replace
 import pytest
 
 from tests.e2e.conftest import remove_tagged, wait_for
-from v6fabric.drivers.commands import in_netns, run
+from tests.e2e.probes import EchoServer, TcpSession, tcp_connects
+from tests.e2e.traffic import pings
+from v6fabric.drivers.commands import run
 from v6fabric.hoststate.firewall import (
     AllowedAddress,
     FirewallNetwork,
@@ -219,70 +219,18 @@ def ruleset(lab: Lab, spec: FirewallSpec | None) -> Iterator[None]:
 
 # --- traffic helpers ----------------------------------------------------------------------------
 
-_ECHO_SERVER = """
-import socket, socketserver, sys, threading
-class Echo(socketserver.StreamRequestHandler):
-    def handle(self):
-        for line in self.rfile:
-            self.wfile.write(line)
-class Server(socketserver.ThreadingTCPServer):
-    address_family = socket.AF_INET6
-    allow_reuse_address = True
-    daemon_threads = True
-servers = [Server(("::", int(p)), Echo) for p in sys.argv[1:]]
-for s in servers[1:]:
-    threading.Thread(target=s.serve_forever, daemon=True).start()
-print("listening", flush=True)
-servers[0].serve_forever()
-"""
 
-# Connects, then for every stdin line sends it and prints the answer (or TIMEOUT).
-_CLIENT = """
-import socket, sys
-try:
-    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
-except OSError as e:
-    print("NOCONNECT", e, flush=True); sys.exit(1)
-f = c.makefile("rwb")
-print("connected", flush=True)
-for line in sys.stdin:
-    f.write(line.encode()); f.flush()
-    try:
-        print(f.readline().decode().strip() or "CLOSED", flush=True)
-    except OSError:
-        print("TIMEOUT", flush=True)
-"""
-
-
-def tcp_ok(lab: Lab, client: str, port: int, timeout: float = 1.0) -> bool:
-    proc = run(
-        [sys.executable, "-c", _CLIENT, GUA["a"], str(port), str(timeout)],
-        netns=lab.ns(client),
-        input="hello\n",
-        check=False,
-        timeout=timeout + 10,
-    )
-    return proc.stdout.split() == ["connected", "hello"]
-
-
-def ping_ok(lab: Lab, client: str, address: str) -> bool:
-    argv = ["ping", "-6" if ":" in address else "-4", "-n", "-c", "1", "-W", "1", address]
-    return run(argv, netns=lab.ns(client), check=False).returncode == 0
+def tcp_ok(lab: Lab, client: str, port: int) -> bool:
+    """A new TCP connection from ``client`` to A's echo server on ``port`` works."""
+    return tcp_connects(lab.ns(client), GUA["a"], port, timeout=1.0)
 
 
 @pytest.fixture(scope="module")
 def echo_server(lab: Lab) -> Iterator[None]:
-    server = subprocess.Popen(
-        in_netns([sys.executable, "-c", _ECHO_SERVER, "8080", "8081"], lab.ns("a")),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "listening"
+    with contextlib.ExitStack() as servers:
+        for port in (8080, 8081):
+            servers.enter_context(EchoServer(lab.ns("a"), "::", port))
         yield
-    finally:
-        server.kill()
-        server.communicate()
 
 
 # --- security groups ----------------------------------------------------------------------------
@@ -291,11 +239,11 @@ def echo_server(lab: Lab) -> Iterator[None]:
 def test_security_groups_are_stateful_and_follow_set_updates(lab: Lab, echo_server: None) -> None:
     spec = firewall(lab)
     with ruleset(lab, spec):
-        assert ping_ok(lab, "b", GUA["a"]), "echo allowed by WEB, reply by B's conntrack"
+        assert pings(lab.ns("b"), GUA["a"]), "echo allowed by WEB, reply by B's conntrack"
         assert tcp_ok(lab, "b", 8080), "8080 from a CLIENTS member"
         assert not tcp_ok(lab, "b", 8081), "no rule allows 8081"
         assert not tcp_ok(lab, "x", 8080), "X is not a CLIENTS member yet"
-        assert not ping_ok(lab, "a", GUA["b"]), "B has no ingress rule: new flows to B drop"
+        assert not pings(lab.ns("a"), GUA["b"]), "B has no ingress rule: new flows to B drop"
         flows = run(["cat", "/proc/net/nf_conntrack"], netns=lab.host).stdout.splitlines()
         b = ipaddress.IPv6Address(GUA["b"]).exploded  # as /proc spells it
         tracked = [f for f in flows if f"src={b}" in f and "dport=8080" in f]
@@ -311,28 +259,13 @@ def test_security_groups_are_stateful_and_follow_set_updates(lab: Lab, echo_serv
         assert tcp_ok(lab, "x", 8080), "X allowed once it is a member"
 
         # Rule removal: new connections cut, the established one keeps working.
-        client = subprocess.Popen(
-            in_netns([sys.executable, "-c", _CLIENT, GUA["a"], "8080", "2"], lab.ns("b")),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert client.stdin is not None and client.stdout is not None
-            assert client.stdout.readline().strip() == "connected"
-            client.stdin.write("before\n")
-            client.stdin.flush()
-            assert client.stdout.readline().strip() == "before"
+        with TcpSession(lab.ns("b"), GUA["a"], 8080) as client:
+            assert client.connected and client.exchange("before") == "echo:before"
             lab.nft(render_ruleset(firewall(lab, clients=("b", "x"), allow_8080=False)))
             assert not tcp_ok(lab, "b", 8080), "the rule is gone: new connections drop"
             assert not tcp_ok(lab, "x", 8080)
-            client.stdin.write("after\n")
-            client.stdin.flush()
-            assert client.stdout.readline().strip() == "after", "established flow kept"
-            assert ping_ok(lab, "b", GUA["a"])
-        finally:
-            client.kill()
-            client.communicate()
+            assert client.exchange("after") == "echo:after", "established flow kept"
+            assert pings(lab.ns("b"), GUA["a"])
 
 
 # --- first-hop security -------------------------------------------------------------------------
@@ -400,7 +333,7 @@ def attack_round(lab: Lab, n: int) -> tuple[set[str], Effects]:
     """Send round ``n``'s attacks from X; the ones that reached A, and A's resulting state."""
     lab.sh("a", "ip", "-6", "neigh", "flush", "dev", "eth0")
     lab.sh("a", "ip", "-6", "route", "del", "default", "via", ll("x"), "dev", "eth0", check=False)
-    ping_ok(lab, "a", GUA["b"])  # resolves B: the NA attack needs an entry to poison
+    pings(lab.ns("a"), GUA["b"])  # resolves B: the NA attack needs an entry to poison
     wait_for(
         "A's neighbour entry for B",
         lambda: MAC["b"] in lab.sh("a", "ip", "-6", "neigh", "show", GUA["b"]),
@@ -489,8 +422,8 @@ def _legitimate_traffic_still_works(lab: Lab) -> None:
         "A to configure the router's prefix",
         lambda: "2001:db8:600d:" in lab.sh("a", "ip", "-6", "addr"),
     )
-    assert ping_ok(lab, "x", GUA["a"]), "X's echo through the guards and WEB"
-    assert ping_ok(lab, "x", V4["a"]), "X's ARP and IPv4 echo through the guards and WEB"
+    assert pings(lab.ns("x"), GUA["a"]), "X's echo through the guards and WEB"
+    assert pings(lab.ns("x"), V4["a"]), "X's ARP and IPv4 echo through the guards and WEB"
 
     # DAD through the guards: X claims A's second address (inside X's allowed pair); X's DAD NS
     # from :: and A's answering NA must both pass for X to see the duplicate.

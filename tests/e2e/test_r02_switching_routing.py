@@ -13,48 +13,16 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.lab import Lab, one_host_lab
-from tests.e2e.traffic import ping_stats, tcp_echo
+from tests.e2e.lab import SLAAC, Lab, fixed_ip
+from tests.e2e.probes import tcp_echo
+from tests.e2e.traffic import ping_stats
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: real namespaces")
 
-SLAAC = {"ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}
 HOP_LIMIT = 64  # a fresh namespace's net.ipv6.conf.*.hop_limit
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    with one_host_lab() as lab:
-        yield lab
-
-
-@pytest.fixture
-def clean(lab: Lab) -> Iterator[Lab]:
-    yield lab
-    lab.reset()
-
-
-def api_address(port: dict) -> str:
-    (only,) = [ip["ip_address"] for ip in port["fixed_ips"] if ":" in ip["ip_address"]]
-    return only
-
-
-def wait_configured(lab: Lab, workload: dict, address: str, default_route: bool) -> None:
-    """Until the guest holds ``address`` (DAD done) and, if asked, a default route."""
-    wanted = ipaddress.ip_address(address)
-
-    def ready(view):
-        nic = view.interfaces.get("eth0")
-        if nic is None:
-            return False
-        have = {a.address for a in nic.ipv6 if "tentative" not in a.flags}
-        return wanted in have and (bool(nic.default_routes) or not default_route)
-
-    lab.wait_guest(workload, f"address {address}", ready)
 
 
 def test_two_workloads_on_one_network_reach_each_other(clean: Lab) -> None:
@@ -64,9 +32,9 @@ def test_two_workloads_on_one_network_reach_each_other(clean: Lab) -> None:
     port_a, port_b = lab.port(net), lab.port(net)
     vm_a, vm_b = lab.workload("a", port_a), lab.workload("b", port_b)
     lab.wait_active(port_a, port_b)
-    addr_a, addr_b = api_address(port_a), api_address(port_b)
-    wait_configured(lab, vm_a, addr_a, default_route=False)
-    wait_configured(lab, vm_b, addr_b, default_route=False)
+    addr_a, addr_b = fixed_ip(port_a), fixed_ip(port_b)
+    lab.wait_addresses(vm_a, addr_a)
+    lab.wait_addresses(vm_b, addr_b)
 
     a_to_b = ping_stats(vm_a["namespace"], addr_b)
     b_to_a = ping_stats(vm_b["namespace"], addr_a)
@@ -76,10 +44,10 @@ def test_two_workloads_on_one_network_reach_each_other(clean: Lab) -> None:
 
     echo = tcp_echo(vm_b["namespace"], "::", vm_a["namespace"], addr_b, "hello over L2")
     assert echo.reply == "echo:hello over L2", echo
-    assert ipaddress.ip_address(echo.peer) == ipaddress.ip_address(addr_a)
+    assert echo.peers == (ipaddress.ip_address(addr_a),)
     echo = tcp_echo(vm_a["namespace"], "::", vm_b["namespace"], addr_a, "and back")
     assert echo.reply == "echo:and back", echo
-    assert ipaddress.ip_address(echo.peer) == ipaddress.ip_address(addr_b)
+    assert echo.peers == (ipaddress.ip_address(addr_b),)
 
 
 def test_a_router_joins_two_networks(clean: Lab) -> None:
@@ -91,9 +59,9 @@ def test_a_router_joins_two_networks(clean: Lab) -> None:
     port_a, port_b = lab.port(net_a), lab.port(net_b)
     vm_a, vm_b = lab.workload("a", port_a), lab.workload("b", port_b)
     lab.wait_active(port_a, port_b)
-    addr_a, addr_b = api_address(port_a), api_address(port_b)
-    wait_configured(lab, vm_a, addr_a, default_route=True)
-    wait_configured(lab, vm_b, addr_b, default_route=True)
+    addr_a, addr_b = fixed_ip(port_a), fixed_ip(port_b)
+    lab.wait_addresses(vm_a, addr_a, default_route=True)
+    lab.wait_addresses(vm_b, addr_b, default_route=True)
 
     a_to_b = ping_stats(vm_a["namespace"], addr_b)
     b_to_a = ping_stats(vm_b["namespace"], addr_a)
@@ -104,10 +72,10 @@ def test_a_router_joins_two_networks(clean: Lab) -> None:
 
     echo = tcp_echo(vm_b["namespace"], "::", vm_a["namespace"], addr_b, "east to west")
     assert echo.reply == "echo:east to west", echo
-    assert ipaddress.ip_address(echo.peer) == ipaddress.ip_address(addr_a)  # routed, no NAT
+    assert echo.peers == (ipaddress.ip_address(addr_a),)  # routed, no NAT
     echo = tcp_echo(vm_a["namespace"], "::", vm_b["namespace"], addr_a, "west to east")
     assert echo.reply == "echo:west to east", echo
-    assert ipaddress.ip_address(echo.peer) == ipaddress.ip_address(addr_b)
+    assert echo.peers == (ipaddress.ip_address(addr_b),)
 
 
 def test_networks_not_joined_by_a_router_cannot_reach_each_other(clean: Lab) -> None:
@@ -122,9 +90,9 @@ def test_networks_not_joined_by_a_router_cannot_reach_each_other(clean: Lab) -> 
     port_a, port_b = lab.port(net_a), lab.port(net_b)
     vm_a, vm_b = lab.workload("a", port_a), lab.workload("b", port_b)
     lab.wait_active(port_a, port_b)
-    addr_a, addr_b = api_address(port_a), api_address(port_b)
-    wait_configured(lab, vm_a, addr_a, default_route=True)
-    wait_configured(lab, vm_b, addr_b, default_route=True)
+    addr_a, addr_b = fixed_ip(port_a), fixed_ip(port_b)
+    lab.wait_addresses(vm_a, addr_a, default_route=True)
+    lab.wait_addresses(vm_b, addr_b, default_route=True)
 
     # Positive controls first: each reaches its own gateway.
     assert ping_stats(vm_a["namespace"], sub_a["gateway_ip"], count=1).received == 1
@@ -135,7 +103,7 @@ def test_networks_not_joined_by_a_router_cannot_reach_each_other(clean: Lab) -> 
     assert a_to_b.received == 0, a_to_b.output
     assert b_to_a.received == 0, b_to_a.output
     echo = tcp_echo(vm_b["namespace"], "::", vm_a["namespace"], addr_b, "x", timeout=2)
-    assert echo.reply == "" and echo.peer == "", echo
+    assert echo.reply == "" and echo.peers == (), echo
 
     # Nor on layer 2: B's link-local address is not reachable from A's link.
     (b_link_local,) = lab.guest(vm_b).interfaces["eth0"].link_local

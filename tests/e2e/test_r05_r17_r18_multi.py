@@ -15,29 +15,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterator
 
 import pytest
 
 from tests.e2e.conftest import eui64
-from tests.e2e.lab import Lab, one_host_lab
+from tests.e2e.lab import SLAAC, STATEFUL, Lab, usable
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: real namespaces")
-
-SLAAC = {"ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}
-STATEFUL = {"ipv6_ra_mode": "dhcpv6-stateful", "ipv6_address_mode": "dhcpv6-stateful"}
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    with one_host_lab() as lab:
-        yield lab
-
-
-@pytest.fixture
-def clean(lab: Lab) -> Iterator[Lab]:
-    yield lab
-    lab.reset()
 
 
 def reported(port: dict, subnet: dict) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
@@ -58,19 +42,14 @@ def expected_interface(port: dict, subnet: dict):
     return ipaddress.ip_interface(f"{address}/{prefixlen}")
 
 
-def usable(nic) -> set:
-    """The NIC's global addresses that finished DAD (or never needed it)."""
-    return {a.interface for a in nic.addresses if "tentative" not in a.flags}
-
-
 def holding(ifname: str, wanted: set):
-    """A probe: the NIC's usable global addresses once they include ``wanted``."""
+    """A probe: the NIC's global addresses past DAD once they include ``wanted``."""
 
     def probe(view):
         nic = view.interfaces.get(ifname)
         if nic is None:
             return None
-        got = usable(nic)
+        got = usable(nic.addresses)
         return got if got >= wanted else None
 
     return probe
@@ -171,5 +150,5 @@ def test_r18_workload_on_three_networks(clean: Lab) -> None:
     # (no SLAAC address on the stateful network, no IPv4 on the IPv6-only ones).
     for index, (port, subnet) in enumerate(zip(ports, subnets, strict=True)):
         nic = view.interfaces[f"eth{index}"]
-        assert usable(nic) == {expected_interface(port, subnet)}, nic.ifname
+        assert usable(nic.addresses) == {expected_interface(port, subnet)}, nic.ifname
         assert lab.ping(vm, subnet["gateway_ip"]), nic.ifname

@@ -9,11 +9,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.lab import Lab, one_host_lab
+from tests.e2e.lab import Lab, usable
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: real namespaces")
 
@@ -31,18 +30,6 @@ COMBINATIONS = [
     (None, "dhcpv6-stateful"),
     (None, None),
 ]
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    with one_host_lab() as lab:
-        yield lab
-
-
-@pytest.fixture
-def clean(lab: Lab) -> Iterator[Lab]:
-    yield lab
-    lab.reset()
 
 
 @pytest.mark.parametrize(("ra_mode", "address_mode"), COMBINATIONS)
@@ -78,11 +65,7 @@ def test_workload_configures_what_the_api_reports(
         nic = eth0(view)
         if nic is None:
             return None
-        got = {
-            a.interface.ip
-            for a in nic.ipv6
-            if a.interface.ip in prefix and "tentative" not in a.flags
-        }
+        got = {i.ip for i in usable(nic.ipv6) if i.ip in prefix}
         return got if got >= reported else None
 
     got = lab.wait_guest(vm, f"the address the API reports {reported}", configured)

@@ -8,29 +8,15 @@ Proof by what the workloads' kernels hold, learnt only from the network (RA M=1,
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 
 import pytest
 
-from tests.e2e.lab import Lab, one_host_lab
+from tests.e2e.lab import STATEFUL, Lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: real namespaces")
 
-STATEFUL = {"ipv6_ra_mode": "dhcpv6-stateful", "ipv6_address_mode": "dhcpv6-stateful"}
 OTHER_PORTS = 20
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    with one_host_lab() as lab:
-        yield lab
-
-
-@pytest.fixture
-def clean(lab: Lab) -> Iterator[Lab]:
-    yield lab
-    lab.reset()
 
 
 def stateful_subnet(lab: Lab, name: str, cidr: str, pool: tuple[str, str]) -> dict:

@@ -13,25 +13,28 @@ Each allowed flow passes and its replies come back (stateful, though the client 
 ingress); the same flow to another port or from another source is dropped; removing a rule
 cuts new flows but keeps an established one; a port that joins ``clients`` is let in without
 any rule changing (a set element); the default group lets its members reach each other.
+
+The tests share the world (building it takes most of the time) and leave it as they found it,
+so they pass in any order: a test that changes a port restores it, the rule that one removes
+is its own.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytest
 
 from tests.e2e.conftest import wait_for
-from tests.e2e.lab import Lab, one_host_lab
+from tests.e2e.lab import SLAAC, Lab, one_host_lab
 from tests.e2e.probes import EchoServer, TcpSession, datagrams, tcp_connects
-from tests.e2e.traffic import ping_stats
+from tests.e2e.traffic import pings
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: real namespaces")
 
-SLAAC = {"ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}
 CIDR = "2001:db8:13::/64"
 
 
@@ -40,7 +43,6 @@ class World:
     lab: Lab
     web: dict
     clients: dict
-    tcp_rule: dict
     ports: dict[str, dict]
     workloads: dict[str, dict]
 
@@ -70,7 +72,7 @@ def world() -> Iterator[World]:
         web = lab.create("security_group", name="web")
         clients = lab.create("security_group", name="clients")
         _rule(lab, web, protocol="ipv6-icmp", port_range_min=128, remote_group_id=clients["id"])
-        tcp = _rule(
+        _rule(
             lab,
             web,
             protocol="tcp",
@@ -95,27 +97,15 @@ def world() -> Iterator[World]:
         )
         _rule(lab, web, protocol="253", remote_ip_prefix="::/0")
         workloads = {name: lab.workload(f"r13-{name}", port) for name, port in ports.items()}
-        world = World(lab, web, clients, tcp, ports, workloads)
+        world = World(lab, web, clients, ports, workloads)
         lab.wait_active(*ports.values())
         for name in ports:
-            _wait_address(world, name)
+            lab.wait_addresses(workloads[name], world.address(name))
         yield world
 
 
-def _wait_address(world: World, name: str) -> None:
-    wanted = ipaddress.ip_address(world.address(name))
-
-    def ready(view) -> bool:
-        nic = view.interfaces.get("eth0")
-        return nic is not None and wanted in {
-            a.address for a in nic.ipv6 if "tentative" not in a.flags
-        }
-
-    world.lab.wait_guest(world.workloads[name], f"address {wanted}", ready)
-
-
 def _pings(world: World, source: str, target: str) -> bool:
-    return ping_stats(world.ns(source), world.address(target), count=2).received > 0
+    return pings(world.ns(source), world.address(target), count=2)
 
 
 def test_icmpv6_echo_is_allowed_by_type_from_the_remote_group_only(world: World) -> None:
@@ -130,17 +120,14 @@ def test_icmpv6_echo_is_allowed_by_type_from_the_remote_group_only(world: World)
 
 
 def test_tcp_on_the_rule_ports_from_the_remote_group_only(world: World) -> None:
-    servers = [EchoServer(world.ns("server"), "::", port) for port in (8079, 8080, 8081, 8082)]
-    try:
+    ports = (8079, 8080, 8081, 8082)
+    with ExitStack() as servers:
+        for port in ports:
+            servers.enter_context(EchoServer(world.ns("server"), "::", port))
         server = world.address("server")
-        reached = {
-            p for p in (8079, 8080, 8081, 8082) if tcp_connects(world.ns("client"), server, p)
-        }
+        reached = {p for p in ports if tcp_connects(world.ns("client"), server, p)}
         assert reached == {8080, 8081}  # the range's edges in, their neighbours out
         assert not tcp_connects(world.ns("other"), server, 8080)
-    finally:
-        for listening in servers:
-            listening.close()
 
 
 def test_udp_port_range_from_a_remote_prefix(world: World) -> None:
@@ -175,26 +162,37 @@ def test_a_new_member_of_the_remote_group_is_let_in(world: World) -> None:
 
 def test_the_default_group_lets_its_members_in_and_keeps_others_out(world: World) -> None:
     assert _pings(world, "other", "buddy") and _pings(world, "buddy", "other")
-    server = EchoServer(world.ns("buddy"), "::", 9090)
-    try:
+    with EchoServer(world.ns("buddy"), "::", 9090):
         assert tcp_connects(world.ns("other"), world.address("buddy"), 9090)
         assert not tcp_connects(world.ns("server"), world.address("buddy"), 9090)  # web only
-    finally:
-        server.close()
 
 
 def test_removing_a_rule_cuts_new_flows_and_keeps_established_ones(world: World) -> None:
-    lab = world.lab
-    server = EchoServer(world.ns("server"), "::", 8080)
-    session = TcpSession(world.ns("client"), world.address("server"), 8080)
+    """On a rule of its own (TCP 8090 from ``clients``): the other tests keep the world's rules
+    whatever order they run in. The rule goes on the way out even if the test failed first."""
+    lab, server = world.lab, world.address("server")
+    rule = _rule(
+        lab,
+        world.web,
+        protocol="tcp",
+        port_range_min=8090,
+        port_range_max=8090,
+        remote_group_id=world.clients["id"],
+    )
     try:
-        assert session.connected and session.exchange("before") == "echo:before"
-        lab.call("DELETE", f"/v2.0/security-group-rules/{world.tcp_rule['id']}", expect=204)
-        wait_for(
-            "new TCP connections to be refused",
-            lambda: not tcp_connects(world.ns("client"), world.address("server"), 8080),
-        )
-        assert session.exchange("after") == "echo:after"  # conntrack kept the flow
+        with EchoServer(world.ns("server"), "::", 8090):
+            wait_for(
+                "the new rule to let clients in",
+                lambda: tcp_connects(world.ns("client"), server, 8090),
+            )
+            with TcpSession(world.ns("client"), server, 8090) as session:
+                assert session.connected and session.exchange("before") == "echo:before"
+                lab.call("DELETE", f"/v2.0/security-group-rules/{rule['id']}", expect=204)
+                wait_for(
+                    "new TCP connections to be refused",
+                    lambda: not tcp_connects(world.ns("client"), server, 8090),
+                )
+                assert session.exchange("after") == "echo:after"  # conntrack kept the flow
     finally:
-        session.close()
-        server.close()
+        gone = lab.http.delete(f"/v2.0/security-group-rules/{rule['id']}")
+        assert gone.status_code in (204, 404), gone.text  # 404: the test removed it

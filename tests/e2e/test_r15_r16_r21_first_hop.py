@@ -56,7 +56,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import wait_for
-from tests.e2e.lab import Lab, one_host_lab
+from tests.e2e.lab import SLAAC, STATEFUL, Lab, default_routers, fixed_ip
+from tests.e2e.traffic import dnsmasq_argv, pings
 from v6fabric.drivers.commands import pid_alive, read_pid, run, spawn
 from v6fabric.hoststate.model import tap_name
 from v6fabric.workloads.paths import WorkloadPaths
@@ -95,25 +96,16 @@ from tests.e2e.attacks import (  # noqa: E402
     source_lla,
 )
 
-SLAAC = {"ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}
-STATEFUL = {"ipv6_ra_mode": "dhcpv6-stateful", "ipv6_address_mode": "dhcpv6-stateful"}
 CIDR6, CIDR4 = "2001:db8:f5::/64", "10.95.0.0/24"
 LEGIT_PREFIX = "2001:db8:f5::"  # as scapy spells an RA's prefix
 OUTSIDE6, OUTSIDE4 = "2001:db8:f5::bad", "10.95.0.250"  # nobody's, never a pair
 PAIR = "2001:db8:f5::beef"  # becomes the attacker's allowed address pair
 VIP = "2001:db8:f5::7"  # shared by the victim and the peer as a pair (DAD proof)
 ROGUE = {"multicast": "2001:db8:bad::", "hop-by-hop": "2001:db8:bbb::", "unicast": "2001:db8:bcd::"}
-NOT_DONE = {"tentative", "optimistic", "dadfailed"}
 CIDR6_STATEFUL = "2001:db8:f7::/64"  # the rogue DHCPv6 server's network
 ROGUE_SERVER = "2001:db8:f7::bad:1"  # the attacker gives itself this address (source-guarded)
 # The rogue's 256 addresses: the API draws from the whole /64 at random, so practically never.
 ROGUE_POOL = "2001:db8:f7::bad:100,2001:db8:f7::bad:1ff"
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    with one_host_lab() as lab:
-        yield lab
 
 
 @pytest.fixture(params=["alone", "beside-an-overlapping-tenant"])
@@ -153,21 +145,13 @@ class Member:
     def tap(self) -> str:
         return tap_name(self.port["id"])
 
-    def fixed(self, version: int) -> str:
-        (address,) = [
-            ip["ip_address"]
-            for ip in self.port["fixed_ips"]
-            if ipaddress.ip_address(ip["ip_address"]).version == version
-        ]
-        return address
-
     @property
     def ip6(self) -> str:
-        return self.fixed(6)
+        return fixed_ip(self.port, 6)
 
     @property
     def ip4(self) -> str:
-        return self.fixed(4)
+        return fixed_ip(self.port, 4)
 
 
 @dataclass(frozen=True)
@@ -215,7 +199,7 @@ def build_scene(lab: Lab) -> Scene:
     scene = Scene(lab, subnet6["gateway_ip"], router_port["mac_address"], *members)
     twins = build_twins(lab, members) if getattr(lab, "overlapping", False) else []
     for member in [*members, *twins]:
-        wait_addresses(lab, member, member.ll, member.ip6)
+        lab.wait_addresses(member.workload, member.ll, member.ip6)
     return scene
 
 
@@ -235,22 +219,6 @@ def build_twins(lab: Lab, members: list[Member]) -> list[Member]:
         twins.append(Member(f"twin-{member.name}", port, lab.workload(f"twin-{member.name}", port)))
     lab.wait_active(*(t.port for t in twins))
     return twins
-
-
-def wait_addresses(lab: Lab, member: Member, *addresses: str) -> None:
-    """Until ``member``'s eth0 holds ``addresses``, DAD done (neither tentative nor failed)."""
-    wanted = {ipaddress.ip_address(a) for a in addresses}
-
-    def done(view: Any) -> bool:
-        nic = view.interfaces.get("eth0")
-        if nic is None:
-            return False
-        usable = {
-            a.interface.ip for a in (*nic.link_local, *nic.addresses) if not a.flags & NOT_DONE
-        }
-        return wanted <= usable
-
-    lab.wait_guest(member.workload, f"{sorted(addresses)} past DAD", done)
 
 
 # --- attacks and what arrives -------------------------------------------------------------------
@@ -297,11 +265,6 @@ def wait_arrivals(
     except AssertionError as exc:
         missing, extra = sorted(expected - last), sorted(last - expected)
         raise AssertionError(f"{exc}; last round: missing {missing}, unexpected {extra}") from None
-
-
-def ping_from(member: Member, source: str, destination: str) -> bool:
-    argv = ["ping", "-6", "-n", "-c", "1", "-W", "1", "-I", source, destination]
-    return run(argv, netns=member.ns, check=False).returncode == 0
 
 
 def neighbour_mac(member: Member, address: str) -> str | None:
@@ -366,19 +329,19 @@ def test_r15_source_guard_drops_spoofed_sources_and_follows_pairs_and_port_secur
 
     # The address itself, configured: not usable (the peer never answers) until it is a pair.
     run(["ip", "addr", "add", f"{PAIR}/128", "dev", "eth0", "nodad"], netns=a.ns)
-    assert not ping_from(a, PAIR, p.ip6)
+    assert not pings(a.ns, p.ip6, source=PAIR)
     port = lab.update("port", a.port["id"], allowed_address_pairs=[{"ip_address": PAIR}])
     assert port["allowed_address_pairs"] == [{"ip_address": PAIR, "mac_address": a.mac}]
     wait_arrivals("the pair's address allowed", plan, own | {"the pair's address"})
     # Both ways, ND included: the peer resolves PAIR and the attacker's NA for it passes.
-    assert wait_for("a ping from the pair's address", lambda: ping_from(a, PAIR, p.ip6), 5)
+    assert wait_for("a ping from the pair's address", lambda: pings(a.ns, p.ip6, source=PAIR), 5)
 
     # Positive control: port security off, every spoofed frame reaches the peer.
     set_port_security(lab, a, False)
     wait_arrivals("port security off: everything arrives", plan, set(plan))
     set_port_security(lab, a, True)
     wait_arrivals("port security on again: spoofs dropped", plan, own)
-    assert not ping_from(a, PAIR, p.ip6), "the pair went with port security off"
+    assert not pings(a.ns, p.ip6, source=PAIR), "the pair went with port security off"
 
 
 # --- R16 ----------------------------------------------------------------------------------------
@@ -419,12 +382,12 @@ def test_r16_ra_guard_keeps_rogue_prefixes_and_routes_off_the_victim(clean: Lab)
         taken = {
             str(x.interface.ip) for x in nic.ipv6 if any(x.interface.ip in n for n in prefixes)
         }
-        return taken, {str(r.via) for r in nic.default_routes if r.destination.version == 6}
+        return taken, default_routers(nic)
 
     honest = (set(), {scene.router_ll})
     wait_arrivals("the router's RA, nothing rogue", plan, {"router's RA"}, window=1.0)
     assert rogue_state() == honest, "the victim only follows the router"
-    wait_addresses(lab, v, v.ip6)  # the router's prefix, configured
+    lab.wait_addresses(v.workload, v.ip6)  # the router's prefix, configured
 
     # Each side's guard on its own: the attacker unguarded (the guard towards the victim's
     # port drops its RAs), then the victim unguarded (the attacker's port guard drops them).
@@ -565,14 +528,10 @@ def rogue_dhcpv6_server(member: Member, where: Path) -> Iterator[Path]:
     preference 255, which dhclient (RFC 8415) takes at once without waiting for other servers.
     Killed on the way out, failed or not."""
     run(["ip", "addr", "add", f"{ROGUE_SERVER}/64", "dev", "eth0", "nodad"], netns=member.ns)
-    log = where / "rogue-dnsmasq.log"
-    argv = [
-        "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--user=root",
-        "--interface=eth0", "--bind-interfaces", "--dhcp-authoritative", "--log-dhcp",
-        f"--log-facility={log}", f"--dhcp-leasefile={where / 'rogue.leases'}",
-        f"--pid-file={where / 'rogue.pid'}", f"--dhcp-range={ROGUE_POOL},64,120s",
-    ]  # fmt: skip
-    proc = spawn(argv, netns=member.ns)
+    log = where / "rogue.log"
+    proc = spawn(
+        dnsmasq_argv("eth0", where, "rogue", f"--dhcp-range={ROGUE_POOL},64,120s"), netns=member.ns
+    )
 
     def listening() -> bool:
         assert proc.poll() is None, log.read_text() if log.exists() else proc.returncode
@@ -667,7 +626,7 @@ def test_r21_a_real_rogue_dhcpv6_server_gives_the_victim_nothing(
     port = lab.port(net, name="attacker", security_groups=[group["id"]])
     a = Member("attacker", port, lab.workload("attacker", port))
     lab.wait_active(a.port)
-    wait_addresses(lab, a, a.ip6)
+    lab.wait_addresses(a.workload, a.ip6)
     query = f"/v2.0/ports?network_id={net['id']}&device_owner=network:dhcp"
     (dhcp_port,) = lab.call("GET", query)["ports"]
     dhcp_mac = dhcp_port["mac_address"]
@@ -678,7 +637,7 @@ def test_r21_a_real_rogue_dhcpv6_server_gives_the_victim_nothing(
         port = lab.port(net, name="victim", security_groups=[group["id"]])
         v = Member("victim", port, lab.workload("victim", port))
         lab.wait_active(v.port)
-        wait_addresses(lab, v, v.ip6)
+        lab.wait_addresses(v.workload, v.ip6)
         wait_for("the rogue to answer the victim's Solicit", lambda: rogue_advertises(rogue_log, v))
         frames = solicit_again(lab, v, rogue_log)
         assert server_messages(frames) == honest, "guarded: nothing from the attacker arrives"
@@ -767,6 +726,6 @@ def test_dhcpv6_stateful_clients_get_their_leases_through_the_guards(clean: Lab)
         members.append(Member(name, port, lab.workload(name, port)))
     lab.wait_active(*(m.port for m in members))
     for member in members:  # Solicit/Request out, Advertise/Reply in from the DHCP port
-        wait_addresses(lab, member, member.ip6)
+        lab.wait_addresses(member.workload, member.ip6)
     one, other = members
     assert lab.ping(one.workload, other.ip6) and lab.ping(other.workload, one.ip6)

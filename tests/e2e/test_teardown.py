@@ -9,15 +9,13 @@ the host clean: no namespace of these ids, no bridge, tap, ``qr-`` or ``ns-`` li
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import wait_for
-from tests.e2e.lab import Lab, one_host_lab
+from tests.e2e.conftest import namespaces, wait_for
+from tests.e2e.lab import SLAAC, STATEFUL, Lab, one_host_lab
 from tests.e2e.traffic import links, pid_files, processes_mentioning
 from v6fabric.drivers.commands import pid_alive
 from v6fabric.hoststate.model import (
@@ -41,11 +39,6 @@ OUR_LINK_PREFIXES = (BRIDGE_PREFIX, ROUTER_IF_PREFIX, DHCP_IF_PREFIX, TAP_PREFIX
 def lab() -> Iterator[Lab]:
     with one_host_lab() as lab:
         yield lab
-
-
-def namespaces() -> set[str]:
-    root = Path("/run/netns")
-    return {p.name for p in root.iterdir()} if root.exists() else set()
 
 
 class Ours:
@@ -87,38 +80,19 @@ class Ours:
 
 def test_deleting_everything_leaves_nothing_behind(lab: Lab) -> None:
     net_v6, net_ds = lab.network(name="v6only"), lab.network(name="dualstack")
-    sub_v6 = lab.subnet(net_v6, "2001:db8:41::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    sub_v6 = lab.subnet(net_v6, "2001:db8:41::/64", **SLAAC)
     sub_ds6 = lab.subnet(
-        net_ds,
-        "2001:db8:42::/64",
-        ipv6_ra_mode="dhcpv6-stateful",
-        ipv6_address_mode="dhcpv6-stateful",
-        dns_nameservers=["2001:db8:42::53"],
+        net_ds, "2001:db8:42::/64", dns_nameservers=["2001:db8:42::53"], **STATEFUL
     )
     sub_ds4 = lab.subnet(net_ds, "192.0.2.0/24", enable_dhcp=True)
     lab.router(sub_v6, sub_ds6, sub_ds4, name="r")
     port_v6, port_ds = lab.port(net_v6), lab.port(net_ds)
     vm_v6, vm_ds = lab.workload("v6", port_v6), lab.workload("ds", port_ds)
     lab.wait_active(port_v6, port_ds)
-    wanted = {
-        ipaddress.ip_address(ip["ip_address"]) for ip in port_ds["fixed_ips"]
-    }  # one IPv6 (DHCPv6) and one IPv4 (DHCPv4) address
-
-    def dual_stack(view):
-        nic = view.interfaces.get("eth0")
-        return nic and wanted <= {a.address for a in nic.addresses if "tentative" not in a.flags}
-
-    lab.wait_guest(vm_ds, f"addresses {sorted(map(str, wanted))}", dual_stack)
+    # one IPv6 (DHCPv6) and one IPv4 (DHCPv4) address
+    lab.wait_addresses(vm_ds, *(ip["ip_address"] for ip in port_ds["fixed_ips"]))
     (v6_address,) = [ip["ip_address"] for ip in port_v6["fixed_ips"]]
-    lab.wait_guest(
-        vm_v6,
-        f"address {v6_address}",
-        lambda v: (
-            v.interfaces.get("eth0")
-            and ipaddress.ip_address(v6_address)
-            in {a.address for a in v.interfaces["eth0"].ipv6 if "tentative" not in a.flags}
-        ),
-    )
+    lab.wait_addresses(vm_v6, v6_address)
     assert lab.ping(vm_ds, v6_address, count=2)  # through the router
 
     ports = [
@@ -137,7 +111,7 @@ def test_deleting_everything_leaves_nothing_behind(lab: Lab) -> None:
     for daemon in ("radvd", "dnsmasq", "dhclient", "v6fabric.workloads"):
         assert daemon in commands, (daemon, before["processes"])
 
-    lab.delete_everything()
+    assert lab.delete_everything() == [], "every deletion through the API succeeds"
     try:
         wait_for("nothing of ours left on the host", lambda: not ours.present(), 20)
     except AssertionError:

@@ -8,13 +8,11 @@ Nothing in the root namespace is touched; everything is removed afterwards.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +22,9 @@ from typing import TypeVar
 import pytest
 
 from tests.e2e import conftest
-from tests.e2e.conftest import eui64
+from tests.e2e.conftest import eui64, remove_tagged
+from tests.e2e.lab import default_routers
+from tests.e2e.traffic import dnsmasq_argv, pings, processes_mentioning
 from v6fabric.drivers.commands import run, spawn
 from v6fabric.hoststate.model import WorkloadInterface, WorkloadSpec
 from v6fabric.workloads import GuestView, observe, plug, plugged, unplug
@@ -102,18 +102,8 @@ class Lab:
         )  # fmt: skip
 
     def dnsmasq(self, ifname: str, *options: str) -> None:
-        name = f"dnsmasq{len(self.daemons)}"
-        self.daemons.append(
-            spawn(
-                ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
-                 "--user=root", f"--interface={ifname}", "--bind-interfaces", "--log-dhcp",
-                 "--dhcp-authoritative",
-                 f"--log-facility={self.run_dir / f'{name}.log'}",
-                 f"--dhcp-leasefile={self.run_dir / f'{name}.leases'}",
-                 f"--pid-file={self.run_dir / f'{name}.pid'}", *options],
-                netns=self.router,
-            )
-        )  # fmt: skip
+        argv = dnsmasq_argv(ifname, self.run_dir, f"dnsmasq{len(self.daemons)}", *options)
+        self.daemons.append(spawn(argv, netns=self.router))
 
     # --- workloads --------------------------------------------------------------------------
     def workload(self, *nics: tuple[str, str]) -> WorkloadSpec:
@@ -145,13 +135,11 @@ class Lab:
     def observe(self, namespace: str) -> GuestView:
         return observe(namespace, run_dir=self.run_dir)
 
-    def ping(self, namespace: str, address: str) -> bool:
-        family = "-6" if ":" in address else "-4"
-        argv = ["ping", family, "-c1", "-W1", address]
-        return run(argv, netns=namespace, check=False).returncode == 0
-
     # --- teardown ---------------------------------------------------------------------------
     def stop(self) -> None:
+        """Tear everything down, each step even if an earlier one failed; then raise what
+        failed, so that a broken unplug fails the test rather than leaking."""
+        failed: list[str] = []
         for namespace in self.workloads:
             kept = WorkloadPaths.of(self.run_dir, namespace).root
             if kept.is_dir():  # a copy for post-mortems (pytest keeps the last tmp_paths)
@@ -160,8 +148,8 @@ class Lab:
                 )
             try:
                 unplug(namespace, run_dir=self.run_dir)
-            except Exception as exc:  # keep tearing down
-                print(f"unplug {namespace}: {exc}")
+            except Exception as exc:  # keep tearing down; raised below
+                failed.append(f"unplug {namespace}: {exc!r}")
         for proc in self.daemons:
             # radvd's privsep helper is left a zombie for PID 1 to reap: waited for per module.
             ORPHANS.extend(_children(proc.pid))
@@ -172,16 +160,12 @@ class Lab:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=3)
-        for ns in (self.router, self.host):
-            deadline = time.monotonic() + 3
-            while pids := run(["ip", "netns", "pids", ns], check=False).stdout.split():
-                for word in pids:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(int(word), signal.SIGKILL)
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
-            run(["ip", "netns", "del", ns], check=False)
+        try:
+            remove_tagged(self.tag, [])  # the router and host namespaces, and any leftover
+        except AssertionError as exc:
+            failed.append(str(exc))
+        if failed:
+            raise AssertionError("teardown failed:\n" + "\n".join(failed))
 
 
 def _children(pid: int) -> list[int]:
@@ -238,10 +222,7 @@ def v6_addresses(view: GuestView, ifname: str) -> set[str]:
 
 
 def defaults(view: GuestView, ifname: str, version: int = 6) -> set[str]:
-    iface = view.interfaces.get(ifname)
-    if not iface:
-        return set()
-    return {str(r.via) for r in iface.default_routes if r.destination.version == version}
+    return default_routers(view.interfaces.get(ifname), version)
 
 
 # --- (1) SLAAC -------------------------------------------------------------------------------
@@ -276,7 +257,7 @@ def test_slaac_address_default_route_and_rdnss(lab: Lab) -> None:
     assert view.search == ("a1.test",)
     assert view.interfaces["eth0"].dhcpv6 is None  # M=0, O=0: no DHCPv6 client
     assert view.guest_running
-    assert wait_for("ping6 to the router", lambda: lab.ping(ns, "2001:db8:a1::1"))
+    assert wait_for("ping6 to the router", lambda: pings(ns, "2001:db8:a1::1"))
     print(f"SLAAC address after {took:.2f}s")
     assert ns in plugged()
 
@@ -315,7 +296,7 @@ def test_dhcpv6_stateful_reservation(lab: Lab) -> None:
     )
     assert view.nameservers == (ipaddress.ip_address("2001:db8:b2::53"),)  # RA had no RDNSS
     assert view.search == ("b2.test",)
-    assert wait_for("ping6 to the router", lambda: lab.ping(ns, "2001:db8:b2::1"))
+    assert wait_for("ping6 to the router", lambda: pings(ns, "2001:db8:b2::1"))
     print(f"DHCPv6 stateful address after {took:.2f}s")
 
 
@@ -346,7 +327,7 @@ def test_dhcpv6_stateless(lab: Lab) -> None:
     assert v6_addresses(view, "eth0") == {expected}  # SLAAC only: no IA_NA address
     eth0 = view.interfaces["eth0"]
     assert eth0.ra_managed is False and eth0.ra_other is True and eth0.dhcpv6 == "stateless"
-    assert wait_for("ping6 to the router", lambda: lab.ping(ns, "2001:db8:c3::1"))
+    assert wait_for("ping6 to the router", lambda: pings(ns, "2001:db8:c3::1"))
 
 
 # --- (4) two interfaces on two bridges (the second dual stack, RA by dnsmasq) ----------------
@@ -404,22 +385,10 @@ def test_two_interfaces_two_networks(lab: Lab) -> None:
     } <= servers
     assert {"d1.test", "d2.test"} <= set(view.search)
     for address in ("2001:db8:d1::1", "2001:db8:d2::1", "10.42.0.1"):
-        assert wait_for(f"ping to {address}", lambda a=address: lab.ping(ns, a))
+        assert wait_for(f"ping to {address}", lambda a=address: pings(ns, a))
 
 
 # --- (5) unplug removes everything -----------------------------------------------------------
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
 
 
 def test_unplug_removes_everything(lab: Lab) -> None:
@@ -438,10 +407,10 @@ def test_unplug_removes_everything(lab: Lab) -> None:
         "the DHCPv6 address", lambda: "2001:db8:e5::42/128" in v6_addresses(lab.observe(ns), "eth0")
     )
     paths = WorkloadPaths.of(lab.run_dir, ns)
-    before = _processes_mentioning(ns)
+    before = set(processes_mentioning(ns))
     assert len(before) >= 3  # the guest agent, dhclient -6 and dhclient -4
     plug(spec, host_netns=lab.host, run_dir=lab.run_dir)  # idempotent: nothing restarted
-    assert _processes_mentioning(ns) == before
+    assert set(processes_mentioning(ns)) == before
     assert wait_for(
         "the address still there",
         lambda: "2001:db8:e5::42/128" in v6_addresses(lab.observe(ns), "eth0"),
@@ -449,7 +418,7 @@ def test_unplug_removes_everything(lab: Lab) -> None:
 
     unplug(ns, run_dir=lab.run_dir)
     assert ns not in plugged()
-    assert _processes_mentioning(ns) == []
+    assert processes_mentioning(ns) == {}
     assert not paths.root.exists()
     host_links = run(["ip", "-n", lab.host, "-o", "link", "show"]).stdout
     assert spec.interfaces[0].tap not in host_links

@@ -9,29 +9,16 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.lab import Lab, one_host_lab
+from tests.e2e.lab import SLAAC, Lab
 from v6fabric.drivers.commands import run
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: real namespaces")
 
 MTU = 1400
 DNS = ["2001:db8:ffff::53", "2001:db8:ffff::54"]
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    with one_host_lab() as lab:
-        yield lab
-
-
-@pytest.fixture
-def clean(lab: Lab) -> Iterator[Lab]:
-    yield lab
-    lab.reset()
 
 
 def _sysctl(namespace: str, key: str) -> str:
@@ -48,10 +35,9 @@ def test_ra_mtu_rdnss_and_route_information(clean: Lab) -> None:
     subnet = lab.subnet(
         net,
         "2001:db8:44::/64",
-        ipv6_ra_mode="slaac",
-        ipv6_address_mode="slaac",
         dns_nameservers=DNS,
         host_routes=[{"destination": "2001:db8:99::/64", "nexthop": "2001:db8:44::"}],
+        **SLAAC,
     )
     lab.router(subnet)
     port = lab.port(net)

@@ -1,9 +1,10 @@
-"""Traffic and host-inspection helpers for the end-to-end proofs (R2, agent restart, teardown).
+"""Ping, daemons run by hand, and host inspection for the end-to-end proofs.
 
-* ``ping_stats`` / ``ContinuousPing``: ``ping`` inside a workload, parsed (sent, received and the
-  hop limits of the replies: a reply that crossed one router arrives with 63, not 64).
-* ``tcp_echo``: a one-shot TCP echo server in one namespace, a client in another; returns what
-  came back and the client address the server saw (routing, no NAT).
+* ``pings`` / ``ping_stats`` / ``ContinuousPing``: ``ping`` inside a namespace, as a yes/no or
+  parsed (sent, received and the hop limits of the replies: a reply that crossed one router
+  arrives with 63, not 64). TCP and other flows are in ``probes.py``.
+* ``dnsmasq_argv``: a DHCP server a test runs itself (the honest one of a hand-built network,
+  or a rogue one).
 * ``links``, ``namespace_inode``, ``pid_files``, ``processes_mentioning``: what the host has.
 """
 
@@ -14,7 +15,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,9 +45,19 @@ def parse_ping(output: str) -> PingResult:
     return PingResult(sent, received, hops, output)
 
 
-def ping_argv(address: str, count: int, interval: float, wait: float = 1) -> list[str]:
+def ping_argv(
+    address: str, count: int, interval: float, wait: float = 1, source: str | None = None
+) -> list[str]:
+    """``ping`` of ``address`` (``fe80::1%eth0`` for a link-local), from ``source`` if given."""
     family = "-6" if ":" in address else "-4"
-    return ["ping", family, "-n", "-c", str(count), "-i", str(interval), "-W", str(wait), address]
+    options = ["-n", "-c", str(count), "-i", str(interval), "-W", str(wait)]
+    return ["ping", family, *options, *(["-I", source] if source else []), address]
+
+
+def pings(namespace: str, address: str, count: int = 1, *, source: str | None = None) -> bool:
+    """At least one of ``count`` echoes from ``namespace`` to ``address`` was answered."""
+    argv = ping_argv(address, count, 0.2, source=source)
+    return run(argv, netns=namespace, check=False, timeout=60).returncode == 0
 
 
 def ping_stats(namespace: str, address: str, count: int = 3, interval: float = 0.2) -> PingResult:
@@ -74,91 +84,6 @@ class ContinuousPing:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.communicate()
-
-
-# --- TCP ----------------------------------------------------------------------------------
-
-# One connection: read until the client shuts its side, answer "echo:" + data, and print the
-# client address (without the port) on stdout. The "listening" line tells the test it may connect.
-_SERVER = """
-import socket, sys
-s = socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.listen(1)
-s.settimeout(float(sys.argv[3]))
-print('listening', flush=True)
-c, peer = s.accept()
-c.settimeout(float(sys.argv[3]))
-data = b''
-while True:
-    chunk = c.recv(65536)
-    if not chunk:
-        break
-    data += chunk
-c.sendall(b'echo:' + data)
-c.close()
-print(peer[0], flush=True)
-"""
-
-_CLIENT = """
-import socket, sys
-c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[4]))
-c.sendall(sys.argv[3].encode())
-c.shutdown(socket.SHUT_WR)
-reply = b''
-while True:
-    chunk = c.recv(65536)
-    if not chunk:
-        break
-    reply += chunk
-sys.stdout.write(reply.decode())
-"""
-
-
-@dataclass(frozen=True)
-class EchoResult:
-    reply: str  # what the client got back ("" when it could not connect)
-    peer: str  # the client address the server saw ("" when nothing connected)
-    client_error: str = ""
-
-
-def tcp_echo(
-    server_ns: str,
-    listen: str,
-    client_ns: str,
-    connect: str,
-    message: str,
-    port: int = 7007,
-    timeout: float = 5,
-) -> EchoResult:
-    """One TCP exchange: a server in ``server_ns`` listening on ``listen``, a client in
-    ``client_ns`` connecting to ``connect``."""
-    server = subprocess.Popen(
-        in_netns([sys.executable, "-c", _SERVER, listen, str(port), str(timeout)], server_ns),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        first = server.stdout.readline().strip()
-        assert first == "listening", (first, server.stderr.read() if server.stderr else "")
-        client = run(
-            [sys.executable, "-c", _CLIENT, connect, str(port), message, str(timeout)],
-            netns=client_ns,
-            check=False,
-            timeout=timeout + 10,
-        )
-        try:
-            rest, _ = server.communicate(timeout=timeout + 5)
-        except subprocess.TimeoutExpired:
-            rest = ""
-        return EchoResult(client.stdout, rest.strip(), client.stderr.strip())
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
 
 
 # --- what the host has ----------------------------------------------------------------------
@@ -202,3 +127,20 @@ def processes_mentioning(text: str) -> dict[int, str]:
                 if "\nState:\tZ" not in status:
                     found[int(entry.name)] = line
     return found
+
+
+# --- daemons run by hand ----------------------------------------------------------------------
+
+
+def dnsmasq_argv(ifname: str, directory: Path, name: str, *options: str) -> list[str]:
+    """A DHCP server a test runs itself on ``ifname``: no DNS, in the foreground, answering at
+    once (authoritative), logging every DHCP exchange to ``directory/<name>.log`` (leases and
+    pid file beside it); ``options`` say what it serves."""
+    return [
+        "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--user=root",
+        f"--interface={ifname}", "--bind-interfaces", "--log-dhcp", "--dhcp-authoritative",
+        f"--log-facility={directory / f'{name}.log'}",
+        f"--dhcp-leasefile={directory / f'{name}.leases'}",
+        f"--pid-file={directory / f'{name}.pid'}",
+        *options,
+    ]  # fmt: skip
