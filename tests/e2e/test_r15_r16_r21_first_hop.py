@@ -36,7 +36,9 @@ fail: the same frames pass once port security is switched off through the API.
   before the pairs exist: a port's DAD for an address it does not own is dropped). A
   DHCPv6-stateful network: guarded workloads get the API's addresses from the DHCP port.
 * Every test runs twice: alone, and beside another tenant network with the same prefixes and
-  workloads with the same MACs (same addresses) on the same host.
+  workloads with the same MACs (same addresses) on the same host. The DHCPv6-stateful tests
+  build that tenant's twin of their network: its clients (same MACs, so the same DUIDs) get
+  exactly their own leases from their own DHCP port, and the rogue never hears or reaches them.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ PAIR = "2001:db8:f5::beef"  # becomes the attacker's allowed address pair
 VIP = "2001:db8:f5::7"  # shared by the victim and the peer as a pair (DAD proof)
 ROGUE = {"multicast": "2001:db8:bad::", "hop-by-hop": "2001:db8:bbb::", "unicast": "2001:db8:bcd::"}
 CIDR6_STATEFUL = "2001:db8:f7::/64"  # the rogue DHCPv6 server's network
+CIDR6_DHCP = "2001:db8:f6::/64"  # the leases-through-the-guards network
 ROGUE_SERVER = "2001:db8:f7::bad:1"  # the attacker gives itself this address (source-guarded)
 # The rogue's 256 addresses: the API draws from the whole /64 at random, so practically never.
 ROGUE_POOL = "2001:db8:f7::bad:100,2001:db8:f7::bad:1ff"
@@ -184,16 +187,19 @@ def open_group(lab: Lab, name: str) -> dict[str, Any]:
     return group
 
 
+def join(lab: Lab, net: dict[str, Any], group: dict[str, Any], name: str, **attrs: Any) -> Member:
+    """A workload on a new port of ``net`` in ``group`` (``attrs``: more of the port's)."""
+    port = lab.port(net, name=name, security_groups=[group["id"]], **attrs)
+    return Member(name, port, lab.workload(name, port))
+
+
 def build_scene(lab: Lab) -> Scene:
     group = open_group(lab, "fhs-open")
     net = lab.network(name="fhs")
     subnet6 = lab.subnet(net, CIDR6, **SLAAC)
     lab.subnet(net, CIDR4)
     router = lab.router(subnet6, name="fhs")
-    members = []
-    for name in ("victim", "peer", "attacker"):
-        port = lab.port(net, name=name, security_groups=[group["id"]])
-        members.append(Member(name, port, lab.workload(name, port)))
+    members = [join(lab, net, group, name) for name in ("victim", "peer", "attacker")]
     lab.wait_active(*(m.port for m in members))
     (router_port,) = lab.call("GET", f"/v2.0/ports?device_id={router['id']}")["ports"]
     scene = Scene(lab, subnet6["gateway_ip"], router_port["mac_address"], *members)
@@ -211,14 +217,26 @@ def build_twins(lab: Lab, members: list[Member]) -> list[Member]:
     subnet6 = lab.subnet(net, CIDR6, **SLAAC)
     lab.subnet(net, CIDR4)
     lab.router(subnet6, name="fhs-twin")
-    twins = []
-    for member in members:
-        port = lab.port(
-            net, name=f"twin-{member.name}", mac_address=member.mac, security_groups=[group["id"]]
-        )
-        twins.append(Member(f"twin-{member.name}", port, lab.workload(f"twin-{member.name}", port)))
+    twins = [join(lab, net, group, f"twin-{m.name}", mac_address=m.mac) for m in members]
     lab.wait_active(*(t.port for t in twins))
     return twins
+
+
+def stateful_network(lab: Lab, name: str, cidr: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(network, open group): a DHCPv6-stateful subnet behind a router, whose RA (M=1) makes
+    each workload's guest agent run a DHCPv6 client."""
+    group = open_group(lab, name)
+    net = lab.network(name=name)
+    subnet = lab.subnet(net, cidr, **STATEFUL)
+    lab.router(subnet, name=name)
+    return net, group
+
+
+def dhcp_port_mac(lab: Lab, net: dict[str, Any]) -> str:
+    """The MAC of ``net``'s DHCP port: its server answers from this MAC's link-local."""
+    query = f"/v2.0/ports?network_id={net['id']}&device_owner=network:dhcp"
+    (dhcp_port,) = lab.call("GET", query)["ports"]
+    return dhcp_port["mac_address"]
 
 
 # --- attacks and what arrives -------------------------------------------------------------------
@@ -581,33 +599,56 @@ def server_messages(frames: list[Ether]) -> set[tuple[str, str, str]]:
     }
 
 
-def solicit_again(lab: Lab, member: Member, rogue_log: Path) -> list[Ether]:
+def solicit_again(lab: Lab, member: Member, rogue_log: Path | None = None) -> list[Ether]:
     """Every frame ``member`` receives while its DHCPv6 client starts over with a Solicit, as
     after a crash: killed (no Release, its address stays) and its lease file gone, the guest
     agent starts a new one after its restart back-off (1 s, then 2 s). The exchange is over
-    once that client is bound and the rogue has answered its Solicit: dhclient solicits again
-    only while no Advertise comes, and once bound sends nothing before T1 (an hour)."""
+    once that client is bound and, given ``rogue_log``, the rogue has answered its Solicit:
+    dhclient solicits again only while no Advertise comes, and once bound sends nothing before
+    T1 (an hour). Without ``rogue_log`` (a client the rogue must not hear) binding ends it:
+    any server's Advertise, sent at once on the Solicit, has come by then."""
     paths = WorkloadPaths.of(lab.run_dir, member.ns)
     pid = read_pid(paths.dhclient_pid(6, "eth0"))
     assert pid is not None, f"{member.name} runs no DHCPv6 client"
     bound = client_log(lab, member).count("PRC: Bound to lease")
-    answered = rogue_advertises(rogue_log, member)
+    answered = rogue_advertises(rogue_log, member) if rogue_log else 0
+
+    def over() -> bool:
+        if client_log(lab, member).count("PRC: Bound to lease") <= bound:
+            return False
+        return rogue_log is None or rogue_advertises(rogue_log, member) > answered
+
     sniffer = Sniffer(member.ns)
     try:
         os.kill(pid, signal.SIGKILL)
         wait_for("the old DHCPv6 client to die", lambda: not pid_alive(pid), 5)
         paths.dhclient_leases(6, "eth0").unlink(missing_ok=True)
-        wait_for(
-            f"{member.name} to solicit, bind again and be answered by the rogue",
-            lambda: (
-                client_log(lab, member).count("PRC: Bound to lease") > bound
-                and rogue_advertises(rogue_log, member) > answered
-            ),
-        )
+        answer = ", answered by the rogue" if rogue_log else ""
+        wait_for(f"{member.name} to solicit and bind again{answer}", over)
         time.sleep(0.3)  # the rogue logs its Advertise just before it sends it
     finally:
         frames = sniffer.stop()
     return frames
+
+
+def honest_answers(dhcp_mac: str) -> set[tuple[str, str, str]]:
+    """``server_messages`` of an exchange with only the DHCP port of MAC ``dhcp_mac``."""
+    return {(m, dhcp_mac, link_local(dhcp_mac)) for m in ("DHCP6_Advertise", "DHCP6_Reply")}
+
+
+def boot_twin_victim(lab: Lab, victim: Member, rogue_log: Path) -> tuple[Member, str]:
+    """The other tenant's twin of the rogue's network (same prefix, its own DHCP port) with a
+    victim of the victim's MAC: the same link-local and DUID-LL, the strongest overlap. It
+    boots beside the running rogue, which must never hear its Solicit (the rogue logs by
+    DUID); returns the twin and its DHCP port's MAC."""
+    answered = rogue_advertises(rogue_log, victim)
+    net, group = stateful_network(lab, "fhs-rogue-twin", CIDR6_STATEFUL)
+    twin = join(lab, net, group, "twin-victim", mac_address=victim.mac)
+    assert twin.ip6 != victim.ip6, "drawn apart, or a crossed lease could not be told"
+    lab.wait_active(twin.port)
+    lab.wait_addresses(twin.workload, twin.ip6)
+    assert rogue_advertises(rogue_log, twin) == answered, "the twin's Solicit reached the rogue"
+    return twin, dhcp_port_mac(lab, net)
 
 
 def test_r21_a_real_rogue_dhcpv6_server_gives_the_victim_nothing(
@@ -617,25 +658,23 @@ def test_r21_a_real_rogue_dhcpv6_server_gives_the_victim_nothing(
     network answers the victim's dhclient (its guest agent runs it: the RA says M=1) at once
     and with preference 255, as a real attacker would; the guards drop its answers, so the
     victim binds the API's address only. Positive control: the attacker unguarded, the rogue's
-    Advertises reach the victim."""
+    Advertises reach the victim.
+
+    Beside an overlapping tenant, that tenant's twin victim (same prefix, MAC and DUID) boots
+    and solicits beside the rogue too: the rogue never hears it, and it hears nothing of the
+    rogue's network (not even the rogue's answers to the victim, whose MAC it shares) and gets
+    exactly its own address from its own DHCP port."""
     lab = clean
-    group = open_group(lab, "fhs-rogue")
-    net = lab.network(name="fhs-rogue")
-    subnet = lab.subnet(net, CIDR6_STATEFUL, **STATEFUL)
-    lab.router(subnet, name="fhs-rogue")
-    port = lab.port(net, name="attacker", security_groups=[group["id"]])
-    a = Member("attacker", port, lab.workload("attacker", port))
+    net, group = stateful_network(lab, "fhs-rogue", CIDR6_STATEFUL)
+    a = join(lab, net, group, "attacker")
     lab.wait_active(a.port)
     lab.wait_addresses(a.workload, a.ip6)
-    query = f"/v2.0/ports?network_id={net['id']}&device_owner=network:dhcp"
-    (dhcp_port,) = lab.call("GET", query)["ports"]
-    dhcp_mac = dhcp_port["mac_address"]
-    honest = {(m, dhcp_mac, link_local(dhcp_mac)) for m in ("DHCP6_Advertise", "DHCP6_Reply")}
+    dhcp_mac = dhcp_port_mac(lab, net)
+    honest = honest_answers(dhcp_mac)
 
     with rogue_dhcpv6_server(a, tmp_path) as rogue_log:
         # The victim boots where the rogue already answers, then solicits again, captured.
-        port = lab.port(net, name="victim", security_groups=[group["id"]])
-        v = Member("victim", port, lab.workload("victim", port))
+        v = join(lab, net, group, "victim")
         lab.wait_active(v.port)
         lab.wait_addresses(v.workload, v.ip6)
         wait_for("the rogue to answer the victim's Solicit", lambda: rogue_advertises(rogue_log, v))
@@ -643,19 +682,35 @@ def test_r21_a_real_rogue_dhcpv6_server_gives_the_victim_nothing(
         assert server_messages(frames) == honest, "guarded: nothing from the attacker arrives"
         assert heard_from(lab, v) == {link_local(dhcp_mac)}, "both times, only the DHCP port"
         assert v6_addresses(lab, v) == {v.ip6}, "the API's address, none from the rogue"
+        twin = boot_twin_victim(lab, v, rogue_log) if getattr(lab, "overlapping", False) else None
 
         # Positive control: the attacker unguarded (its spoof tells the update was applied).
         set_port_security(lab, a, False)
         marker = b"r21-rogue-dhcpv6"
         spoof = Probe(echo6(a.mac, v.mac, ROGUE_SERVER, v.ip6, marker), a, v, echo_with(marker))
         wait_arrivals("the attacker unguarded", {"spoof": spoof}, {"spoof"})
-        frames = solicit_again(lab, v, rogue_log)
+        twin_sniffer = Sniffer(twin[0].ns) if twin else None
+        try:
+            frames = solicit_again(lab, v, rogue_log)
+        finally:
+            at_twin = twin_sniffer.stop() if twin_sniffer else []
         assert ("DHCP6_Advertise", a.mac, a.ll) in server_messages(frames), server_messages(frames)
         wait_for(
             "the victim's client to take in the rogue's Advertise",
             lambda: a.ll in heard_from(lab, v),
             5,
         )
+        if twin:  # still the other tenant's own DHCP port only, the rogue unguarded
+            t, twin_dhcp_mac = twin
+            assert twin_dhcp_mac != dhcp_mac, "the captures could not tell the servers apart"
+            crossed = [f.summary() for f in at_twin if f.src in (a.mac, dhcp_mac)]
+            assert not crossed, "the rogue's and the DHCP port's answers to the victim stay out"
+            answered = rogue_advertises(rogue_log, t)
+            frames = solicit_again(lab, t)
+            assert rogue_advertises(rogue_log, t) == answered, "the rogue never hears the twin"
+            assert server_messages(frames) == honest_answers(twin_dhcp_mac), "only its own port"
+            assert heard_from(lab, t) == {link_local(twin_dhcp_mac)}, "both times, its own port"
+            assert v6_addresses(lab, t) == {t.ip6}, "its own API address, nothing else"
 
 
 # --- what keeps working -------------------------------------------------------------------------
@@ -715,17 +770,30 @@ def test_mld_dad_and_nd_keep_working_through_the_guards(clean: Lab) -> None:
 
 
 def test_dhcpv6_stateful_clients_get_their_leases_through_the_guards(clean: Lab) -> None:
+    """Beside an overlapping tenant, that tenant's twin network (same prefix) with workloads of
+    the same MACs (same DUIDs) boots at the same time: each client gets exactly its own
+    network's lease, and only from its own network's DHCP port."""
     lab = clean
-    group = open_group(lab, "fhs-dhcp")
-    net = lab.network(name="fhs-dhcp")
-    subnet = lab.subnet(net, "2001:db8:f6::/64", **STATEFUL)
-    lab.router(subnet, name="fhs-dhcp")
-    members = []
-    for name in ("a", "b"):
-        port = lab.port(net, name=name, security_groups=[group["id"]])
-        members.append(Member(name, port, lab.workload(name, port)))
-    lab.wait_active(*(m.port for m in members))
-    for member in members:  # Solicit/Request out, Advertise/Reply in from the DHCP port
+    net, group = stateful_network(lab, "fhs-dhcp", CIDR6_DHCP)
+    members = [join(lab, net, group, name) for name in ("a", "b")]
+    tenants = [(net, members)]
+    if getattr(lab, "overlapping", False):
+        twin_net, twin_group = stateful_network(lab, "fhs-dhcp-twin", CIDR6_DHCP)
+        twins = [
+            join(lab, twin_net, twin_group, f"twin-{m.name}", mac_address=m.mac) for m in members
+        ]
+        assert not {m.ip6 for m in members} & {t.ip6 for t in twins}, "a crossed lease would hide"
+        tenants.append((twin_net, twins))
+    everyone = [m for _, tenant in tenants for m in tenant]
+    lab.wait_active(*(m.port for m in everyone))
+    for member in everyone:  # Solicit/Request out, Advertise/Reply in from the DHCP port
         lab.wait_addresses(member.workload, member.ip6)
-    one, other = members
-    assert lab.ping(one.workload, other.ip6) and lab.ping(other.workload, one.ip6)
+    for _, (one, other) in tenants:
+        assert lab.ping(one.workload, other.ip6) and lab.ping(other.workload, one.ip6)
+    if len(tenants) > 1:
+        servers = [link_local(dhcp_port_mac(lab, n)) for n, _ in tenants]
+        assert len(set(servers)) == len(servers), "the logs could not tell the servers apart"
+        for server, (_, tenant) in zip(servers, tenants, strict=True):
+            for member in tenant:
+                assert heard_from(lab, member) == {server}, member.name
+                assert v6_addresses(lab, member) == {member.ip6}, member.name
