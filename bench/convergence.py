@@ -879,6 +879,11 @@ def summarize(samples_by_mode: dict[str, list[Sample]], base: dict[str, float]) 
                     add(f"{mode}:     {part}, p50 ({share:.0%})", median(vals))
         add(f"{mode}:   cross-check: 201 -> watcher has it, p50", median([s.published for s in ok]))
         add(f"{mode}: (a) minus the plug, p99", p99([s.active - s.pass_plug for s in ok]))
+        # The "dataplane ready on host": the pass that plumbed the port has ended (its
+        # last round re-checks what it did), before the status report and the API poll.
+        ready = [s.pass_start + s.pass_seconds for s in ok]
+        add(f"{mode}: 201 -> the agent's pass done (dataplane ready), p50", median(ready))
+        add(f"{mode}: 201 -> the agent's pass done (dataplane ready), p99", p99(ready))
         if len(ok) >= 20:  # does (a) grow with the number of workloads on the host?
             per_round = len(samples_by_mode)
             first, last = ok[:10], ok[-10:]
