@@ -205,3 +205,13 @@ def test_any_two_memberships(before: list[int], after: list[int]) -> None:
     old = host_state([every[i] for i in before])
     new = host_state([every[i] for i in after], revision=2)
     assert applied(old, new) == new
+
+
+def test_a_smaller_memo_budget_drops_the_oldest_encodings_at_once() -> None:
+    memo = sections._Memo(1 << 20)
+    for i in range(100):
+        memo(("value", i, "x" * 1000))
+    before = memo._size
+    memo.limit(10_000)
+    assert memo._size <= 10_000 < before
+    assert memo(("value", 99, "x" * 1000)).raw.startswith(b'["value",99')  # still answers

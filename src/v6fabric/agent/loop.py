@@ -29,6 +29,7 @@ from v6fabric.agent.observe import Observed, observe, touched, unsettled
 from v6fabric.agent.reconcile import plan, port_statuses, summarise, workload_statuses
 from v6fabric.cli.client import ApiError, Credentials
 from v6fabric.drivers.netlink import SetLink
+from v6fabric.hoststate import sections
 from v6fabric.hoststate.model import HOST_NS_PREFIX, HostState
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,7 @@ class Agent:
     def run(self, stop: threading.Event | None = None, *, wait: float = 30.0) -> None:
         """Loop until ``stop`` is set."""
         assert self.client is not None, "no server_url"
+        sections.encoded.limit(sections.AGENT_MEMO_BYTES)  # this process holds one state
         stop = stop or threading.Event()
         registered, state, etag = False, None, None
         last_status: tuple[str, dict[str, str], dict[str, str]] | None = None
