@@ -13,7 +13,6 @@ in id order, so a network keeps its zone (and its flows their state) while other
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -29,6 +28,7 @@ from v6fabric.hoststate.firewall import (
     RemoteGroup,
     SecurityGroup,
     SecurityGroupRule,
+    stable_numbers,
 )
 from v6fabric.hoststate.model import NetworkSpec, PortSpec
 
@@ -77,15 +77,7 @@ def firewall_spec(
 
 
 def zone_numbers(network_ids: Iterable[str]) -> dict[str, int]:
-    zones: dict[str, int] = {}
-    taken: set[int] = set()
-    for network_id in sorted(set(network_ids)):
-        zone = int(hashlib.sha256(network_id.encode()).hexdigest()[:8], 16) % ZONES + 1
-        while zone in taken:
-            zone = zone % ZONES + 1
-        taken.add(zone)
-        zones[network_id] = zone
-    return zones
+    return stable_numbers(network_ids, ZONES)
 
 
 _PORTS = IdentityMemo()

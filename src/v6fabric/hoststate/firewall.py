@@ -25,6 +25,7 @@ Decisions the renderer relies on:
 from __future__ import annotations
 
 import functools
+import hashlib
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
@@ -107,6 +108,24 @@ class SecurityGroup:
 
     def __post_init__(self) -> None:
         _normalise(self)
+
+
+MEMBER_BUCKETS = 256
+
+
+def stable_numbers(keys: Iterable[str], space: int) -> dict[str, int]:
+    """A number in 1..``space`` per key, from a hash of the key, probed past collisions in key
+    order: a key keeps its number while others come and go (a network its conntrack zone, a
+    port its nft mark), so nothing keyed by it is rewritten."""
+    numbers: dict[str, int] = {}
+    taken: set[int] = set()
+    for key in sorted(set(keys)):
+        number = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % space + 1
+        while number in taken:
+            number = number % space + 1
+        taken.add(number)
+        numbers[key] = number
+    return numbers
 
 
 MEMBER_BUCKETS = 256

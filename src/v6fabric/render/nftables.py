@@ -36,7 +36,6 @@ Why this shape (measured on this kernel, notes/dataplane.md §5 and §11):
 from __future__ import annotations
 
 import functools
-import hashlib
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -50,6 +49,7 @@ from v6fabric.hoststate.firewall import (
     FirewallSpec,
     SecurityGroup,
     SecurityGroupRule,
+    stable_numbers,
     without_members,
 )
 from v6fabric.render import nft_script
@@ -235,17 +235,9 @@ def _frame_model(spec: FirewallSpec) -> Ruleset:
 
 
 def port_marks(taps: Iterable[str]) -> dict[str, int]:
-    """A stable mark per guarded tap: a hash, probed past collisions in tap order, so a port
-    keeps its mark (and its map elements) while others come and go."""
-    marks: dict[str, int] = {}
-    taken: set[int] = set()
-    for tap in sorted(taps):
-        mark = int(hashlib.sha256(tap.encode()).hexdigest()[:8], 16) % MARK_SPACE + 1
-        while mark in taken:
-            mark = mark % MARK_SPACE + 1
-        taken.add(mark)
-        marks[tap] = mark
-    return marks
+    """A stable mark per guarded tap: a port keeps its mark (and its map elements) while
+    others come and go."""
+    return stable_numbers(taps, MARK_SPACE)
 
 
 def _bridge_chains() -> list[tuple[str, str | None, tuple[str, ...]]]:
