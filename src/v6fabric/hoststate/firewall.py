@@ -110,9 +110,6 @@ class SecurityGroup:
         _normalise(self)
 
 
-MEMBER_BUCKETS = 256
-
-
 def stable_numbers(keys: Iterable[str], space: int) -> dict[str, int]:
     """A number in 1..``space`` per key, from a hash of the key, probed past collisions in key
     order: a key keeps its number while others come and go (a network its conntrack zone, a
