@@ -773,10 +773,20 @@ def attribute(samples: list[Sample], events: list[dict[str, Any]], watcher: Stat
 # --- the report ------------------------------------------------------------------------------------
 
 
-def print_table(rows: list[Row], ratio_header: str) -> None:
+def print_table(
+    rows: list[Row],
+    ratio_header: str,
+    *,
+    widths: tuple[int, int, int, int] = (64, 12, 10, 10),  # figure, value, target, ratio
+    two_decimals: tuple[str, ...] = ("s", "cores"),  # units shown with two decimals below 100
+    ratio_decimals: int = 1,
+) -> None:
+    """The Markdown table every benchmark here prints (``firewall.py`` with its own widths)."""
+    figure, width, target, ratio_width = widths
     print()
     header = (
-        f"| {'figure':<64} | {'value':>12} | {'target':>10} | {'result':<6} | {ratio_header:>10} |"
+        f"| {'figure':<{figure}} | {'value':>{width}} | {'target':>{target}} | {'result':<6} "
+        f"| {ratio_header:>{ratio_width}} |"
     )
     print(header)
     print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
@@ -785,13 +795,14 @@ def print_table(rows: list[Row], ratio_header: str) -> None:
             value = "n/a"
         elif not row.unit:
             value = f"{row.value:,.0f}"
-        elif row.unit in ("s", "cores") and abs(row.value) < 100:
+        elif row.unit in two_decimals and abs(row.value) < 100:
             value = f"{row.value:,.2f} {row.unit}"
         else:
             value = f"{row.value:,.1f} {row.unit}"
-        ratio = f"{row.ratio:,.1f}x" if row.ratio and row.ratio == row.ratio else ""
+        ratio = f"{row.ratio:,.{ratio_decimals}f}x" if row.ratio and row.ratio == row.ratio else ""
         print(
-            f"| {row.what:<64} | {value:>12} | {row.target:>10} | {row.verdict():<6} | {ratio:>10} |"
+            f"| {row.what:<{figure}} | {value:>{width}} | {row.target:>{target}} "
+            f"| {row.verdict():<6} | {ratio:>{ratio_width}} |"
         )
 
 

@@ -113,6 +113,7 @@ from convergence import (  # noqa: E402
     namespaces,
     now,
     openrc_env,
+    print_table,
     proc_status_kb,
     run_quiet,
     unlimited_quotas,
@@ -1290,28 +1291,6 @@ def latency_rows(
 # =================================================================================================
 
 
-def print_table(rows: list[Row], ratio_header: str) -> None:
-    print()
-    header = (
-        f"| {'figure':<78} | {'value':>14} | {'target':>13} | {'result':<6} | {ratio_header:>8} |"
-    )
-    print(header)
-    print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
-    for row in rows:
-        if row.value != row.value:
-            value = "n/a"
-        elif not row.unit:
-            value = f"{row.value:,.0f}"
-        elif row.unit in ("s", "Gbit/s") and abs(row.value) < 100:
-            value = f"{row.value:,.2f} {row.unit}"
-        else:
-            value = f"{row.value:,.1f} {row.unit}"
-        ratio = f"{row.ratio:,.2f}x" if row.ratio and row.ratio == row.ratio else ""
-        print(
-            f"| {row.what:<78} | {value:>14} | {row.target:>13} | {row.verdict():<6} | {ratio:>8} |"
-        )
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--agent-child"]:
@@ -1385,7 +1364,9 @@ def main(argv: list[str] | None = None) -> int:
     busy = (machine_busy_seconds() - busy_start) / wall
     rows.append(Row("CPU: whole machine during the run (incl. this benchmark)", busy, "cores"))
     print(f"\nmachine: {load_note()} after the run ({wall:.0f} s); {idle:.2f} cores busy before")
-    print_table(rows, "x (a)")
+    print_table(
+        rows, "x (a)", widths=(78, 14, 13, 8), two_decimals=("s", "Gbit/s"), ratio_decimals=2
+    )
     failed = [r.what for r in rows if r.ok is False]
     print(f"\n{len(failed)} target(s) missed" + (": " + "; ".join(failed) if failed else ""))
     return 1 if failed and args.strict else 0
