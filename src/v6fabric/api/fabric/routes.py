@@ -144,11 +144,7 @@ async def get_state(
 def _states(request: Request) -> StateCache:
     app_state = request.app.state
     if getattr(app_state, "state_cache", None) is None:
-        # In the threadpool even on SQLite: a compile runs once per host after every write and,
-        # when the mirror must read a whole kind (the first compile, another process's write),
-        # grows with the store; on the loop it would hold up every request meanwhile.
-        mirror = _services(request).fabric_mirror
-        app_state.state_cache = StateCache(mirror.snapshot_for, inline=False)
+        app_state.state_cache = StateCache(_services(request).fabric_mirror.snapshot_for)
     return app_state.state_cache
 
 

@@ -60,12 +60,11 @@ class CompiledState:
 
 
 class StateCache:
-    """``inline``: read and compile on the event loop (SQLite: a thread hand-off costs more than
-    the work, see ``run_service``); else in the threadpool."""
+    """Compiles in the threadpool: a compile after a full read of the store (the first, or
+    after another process's write) would otherwise hold up every request meanwhile."""
 
-    def __init__(self, snapshot_for: Callable[[str], Snapshot], *, inline: bool) -> None:
+    def __init__(self, snapshot_for: Callable[[str], Snapshot]) -> None:
         self._snapshot_for = snapshot_for
-        self._inline = inline
         self._states: OrderedDict[tuple[str, int], asyncio.Future[CompiledState]] = OrderedDict()
         self._bases: dict[str, OrderedDict[str, CompiledState]] = {}  # host -> etag -> state
 
@@ -77,7 +76,7 @@ class StateCache:
         key = (host, revision)
         future = self._states.get(key)
         if future is None:
-            future = asyncio.ensure_future(self._compile(host, revision))
+            future = asyncio.ensure_future(run_in_threadpool(self._compiled, host))
             _remember(self._states, key, future, KEEP_STATES)
         else:
             self._states.move_to_end(key)
@@ -91,17 +90,8 @@ class StateCache:
         _remember(bases, compiled.etag, compiled, KEEP_BASES)
         return compiled
 
-    async def _compile(self, host: str, revision: int) -> CompiledState:
-        if self._inline:
-            return self._compiled(host)
-        return await run_in_threadpool(self._compiled, host)
-
     def _compiled(self, host: str) -> CompiledState:
-        return _compiled(self._snapshot_for(host), host)
-
-
-def _compiled(snapshot: Snapshot, host: str) -> CompiledState:
-    return CompiledState.of(compile_host(snapshot, host))
+        return CompiledState.of(compile_host(self._snapshot_for(host), host))
 
 
 def _remember(cache: OrderedDict, key: Any, value: Any, keep: int) -> None:
