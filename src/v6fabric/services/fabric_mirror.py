@@ -41,11 +41,6 @@ class FabricMirror:
             self._advance()
             return self._live.snapshot_for(host)
 
-    def snapshot(self) -> Snapshot:
-        with self._lock:
-            self._advance()
-            return self._live.snapshot()
-
     def _advance(self) -> None:
         fabric, live = self._fabric, self._live
         with fabric.db.snapshot() as conn:
