@@ -196,6 +196,62 @@ class WorkloadSpec:
     interfaces: tuple[WorkloadInterface, ...]
 
 
+METADATA_IPV6 = "fe80::a9fe:a9fe"  # on every serving interface, without DAD (two may serve)
+METADATA_IPV4 = "169.254.169.254"
+
+
+@dataclass(frozen=True)
+class MetadataListener:
+    """An interface the host's metadata proxy listens on (port 80 of ``METADATA_IPV6`` with
+    this interface's scope, and of ``METADATA_IPV4`` if ``ipv4``); requests that arrive on it
+    come from ``network_id``."""
+
+    namespace: str  # v6d-<network> or v6r-<router>
+    ifname: str  # ns-... or qr-...
+    network_id: str
+    ipv4: bool = False
+
+
+@dataclass(frozen=True)
+class MetadataPort:
+    """A port on a served network whose requests are answered: found by the network the
+    request arrived from, its source address (one of ``addresses``) and the MAC the neighbour
+    table holds for that address (``mac``)."""
+
+    port_id: str
+    network_id: str
+    mac: str
+    addresses: tuple[str, ...]  # plain: fixed IPs, allowed pairs' hosts, the EUI-64 link-local
+    device_id: str
+    project_id: str
+
+
+@dataclass(frozen=True)
+class MetadataInstance:
+    """What the fabric itself knows of a device (a workload), served when no external backend
+    is configured on the host. ``network_data`` is OpenStack's network_data.json, rendered by
+    the compiler, which knows the subnets' modes."""
+
+    instance_id: str
+    project_id: str
+    name: str
+    hostname: str
+    public_keys: tuple[tuple[str, str], ...] = ()  # (key name, OpenSSH public key)
+    user_data: str | None = None  # as given (text); None: no user data (404)
+    properties: tuple[tuple[str, str], ...] = ()  # meta_data.json "meta"
+    network_data: str = "{}"  # JSON text
+    availability_zone: str = "nova"
+
+
+@dataclass(frozen=True)
+class MetadataSpec:
+    """The host's one metadata proxy: where it listens, whom it answers, what it serves."""
+
+    listeners: tuple[MetadataListener, ...] = ()
+    ports: tuple[MetadataPort, ...] = ()
+    instances: tuple[MetadataInstance, ...] = ()
+
+
 @dataclass(frozen=True)
 class HostState:
     host: str
@@ -207,4 +263,5 @@ class HostState:
     dnsmasq: tuple[DnsmasqSpec, ...] = ()
     workloads: tuple[WorkloadSpec, ...] = ()
     firewall: FirewallSpec = field(default_factory=FirewallSpec)
+    metadata: MetadataSpec = field(default_factory=MetadataSpec)
     version: int = field(default=HOSTSTATE_VERSION)
