@@ -73,8 +73,8 @@ class RecordingAgent(Agent):
         super().__init__(*args, **kwargs)
         self.reports: list[Report] = []
 
-    def run_once(self, state: HostState, *, resync: bool = False) -> Report:
-        report = super().run_once(state, resync=resync)
+    def run_once(self, state: HostState, **kwargs: Any) -> Report:
+        report = super().run_once(state, **kwargs)
         self.reports.append(report)
         return report
 

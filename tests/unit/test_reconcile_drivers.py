@@ -266,7 +266,7 @@ class FakeServer:
             if self.state_gets == 1:
                 return httpx.Response(503, json={"detail": "starting"})
             if request.headers.get("If-None-Match") == self.etag:
-                self.stop.set()
+                time.sleep(0.01)  # the long-poll's wait: nothing changed
                 return httpx.Response(304)
             return httpx.Response(200, content=self.state_body, headers={"ETag": self.etag})
         if path == "/fabric/v1/hosts/h1/status":
@@ -302,7 +302,10 @@ def test_the_agent_loop_registers_fetches_applies_and_reports() -> None:
         if not passes:
             left_over_at_first_pass.append("v6r-left-over" in fake.kernel.namespaces())
         passes.append(s)
-        return real_run_once(s, **kwargs)
+        report = real_run_once(s, **kwargs)
+        if len(passes) == 2:  # the second (an idle resync): its status is unchanged
+            stop.set()
+        return report
 
     agent.run_once = counting  # type: ignore[method-assign]
     thread = threading.Thread(target=agent.run, args=(stop,), kwargs={"wait": 0.01}, daemon=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from v6fabric.agent import capabilities as caps
 from v6fabric.agent.actions import Action, action_key
 from v6fabric.agent.client import FabricStateClient
 from v6fabric.agent.desired import Renderers
+from v6fabric.agent.feed import StateFeed
 from v6fabric.agent.host import Drivers, real_drivers
 from v6fabric.agent.layout import Layout
 from v6fabric.agent.managers import Managers
@@ -40,6 +42,9 @@ ROLES = ["compute", "network"]
 # when no idle moment came for another period (constant churn).
 FULL_OBSERVE_SECONDS = 30.0
 MAX_ROUNDS = 4  # a pass may need a second round: a plugged workload's tap appears, then is enslaved
+# A pass takes up a state that arrives between its rounds this many times at most, so that
+# constant churn cannot keep a pass (and the status report after it) from ending.
+MAX_TAKEN_UP = 3
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
 
 
@@ -54,6 +59,7 @@ class Report:
     workloads: dict[str, str] = field(default_factory=dict)
     rounds: int = 0
     seconds: float = 0.0
+    state: HostState | None = None  # the state the pass ended with (a newer one taken up)
 
     @property
     def converged(self) -> bool:
@@ -121,9 +127,17 @@ class Agent:
         """Seconds until the next full read of the host is due (0: due now)."""
         return max(0.0, self._full_observe_due - time.monotonic())
 
-    def run_once(self, state: HostState, *, resync: bool = False) -> Report:
+    def run_once(
+        self,
+        state: HostState,
+        *,
+        resync: bool = False,
+        newer: Callable[[], HostState | None] | None = None,
+    ) -> Report:
         """Make the host match ``state``: observe, plan, apply, and again while a round made
-        progress (bounded). An action fails at most once a pass, then backs off.
+        progress (bounded). An action fails at most once a pass, then backs off. Between
+        rounds, a state ``newer`` returns replaces ``state`` (the report says which it ended
+        with).
 
         The host is read whole on the first pass, after a failure, with ``resync`` (an idle
         pass whose full read is due), or when one is overdue by a whole period; otherwise only
@@ -153,6 +167,7 @@ class Agent:
                 previous=self.last_observed,
                 stale=unsettled(state, self.last_observed),
             )
+        taken_up = 0
         while True:
             actions = plan(state, observed, renderers=self.renderers)
             now = time.monotonic()
@@ -161,7 +176,7 @@ class Agent:
                 for a in actions
                 if a not in done and action_key(a) not in failed and self._ready(a, now)
             ]
-            if not ready or report.rounds >= MAX_ROUNDS:
+            if not ready or report.rounds >= MAX_ROUNDS + taken_up:
                 report.pending = actions
                 break
             report.rounds += 1
@@ -172,7 +187,13 @@ class Agent:
             report.failed += outcome.failed
             self._remember(outcome.applied, outcome.failed)
             stale = touched([*outcome.applied, *outcome.failed_actions], self.layout.host_netns)
+            later = newer() if newer is not None and taken_up < MAX_TAKEN_UP else None
+            if later is not None:
+                taken_up += 1
+                state = later
+                stale = stale.merged(unsettled(state, observed))
             observed = observe(self.drivers, self.layout, state, previous=observed, stale=stale)
+        report.state = state
         still = {action_key(a) for a in report.pending}
         self._backoff = {k: v for k, v in self._backoff.items() if k in still}
         report.ports = port_statuses(state, observed)
@@ -209,26 +230,44 @@ class Agent:
         log.info("registered host %s", self.host)
 
     def run(self, stop: threading.Event | None = None, *, wait: float = 30.0) -> None:
-        """Loop until ``stop`` is set."""
+        """Loop until ``stop`` is set: take the newest state (``StateFeed`` fetches it in the
+        background), make the host match it, report the ports' status."""
         assert self.client is not None, "no server_url"
         sections.encoded.limit(sections.AGENT_MEMO_BYTES)  # this process holds one state
         stop = stop or threading.Event()
-        registered, state, etag = False, None, None
+        feed = StateFeed(self.client, self.host, self.register, stop, wait=wait).start()
+        state: HostState | None = None
+        etag: str | None = None
         last_status: tuple[str, dict[str, str], dict[str, str]] | None = None
+        registrations = 0
         pause = BACKOFF_FIRST
+        taken: dict[int, str] = {}  # id(state) -> its ETag, for states a pass takes up
+
+        def newer() -> HostState | None:
+            got = feed.take_now()
+            if got is None:
+                return None
+            taken.clear()
+            taken[id(got[0])] = got[1]
+            return got[0]
+
         while not stop.is_set():
             try:
-                if not registered:
-                    self.register()
-                    registered, last_status = True, None
                 retry = self.retry_in()
                 poll = min(wait, self.resync_due(), wait if retry is None else retry)
-                got = self.client.get_state(self.host, etag if state else None, wait=max(1.0, poll))
+                got = feed.take(timeout=max(1.0, poll) if state is not None else wait)
+                if stop.is_set():
+                    break
                 if got is not None:
                     state, etag = got
                 if state is None or etag is None:
                     continue
-                report = self.run_once(state, resync=got is None)
+                report = self.run_once(state, resync=got is None, newer=newer)
+                if report.state is not None and report.state is not state:
+                    state, etag = report.state, taken[id(report.state)]
+                taken.clear()
+                if feed.registrations != registrations:
+                    registrations, last_status = feed.registrations, None
                 status = (etag, report.ports, report.workloads)
                 if status != last_status:
                     self.client.put_status(self.host, *status)
@@ -237,7 +276,8 @@ class Agent:
             except ApiError as exc:
                 log.warning("server: %s", exc)
                 if exc.status == 404:
-                    registered = False  # the server forgot us (new database): register again
+                    feed.register_again()  # the server forgot us (new database)
+                    last_status = None
                 stop.wait(pause)
                 pause = min(pause * 2, BACKOFF_MAX)
             except Exception:  # a bug or a broken host tool must not end the agent

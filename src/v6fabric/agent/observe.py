@@ -95,6 +95,18 @@ class Stale:
     def link(self, netns: str | None, name: str) -> None:
         self.links.setdefault(netns, set()).add(name)
 
+    def merged(self, other: Stale) -> Stale:
+        """Both: what either names is read again."""
+        both = Stale(
+            namespaces=self.namespaces | other.namespaces,
+            daemons=self.daemons | other.daemons,
+            workloads=self.workloads | other.workloads,
+        )
+        for netns, names in (*self.links.items(), *other.links.items()):
+            if netns not in both.namespaces:
+                both.links.setdefault(netns, set()).update(names)
+        return both
+
 
 def _sysctl_ifname(key: str) -> str | None:
     parts = key.split(".")  # net.ipv6.conf.<ifname>.<attr>
