@@ -82,7 +82,7 @@ class StartDaemon:
     ``interfaces`` are usable, then record ``loaded`` (what it runs with) in ``marker``."""
 
     kind: str
-    netns: str
+    netns: str | None  # None: the agent's own (a host-wide daemon)
     argv: tuple[str, ...]
     pid_file: Path
     log_file: Path
@@ -97,7 +97,7 @@ class ReloadDaemon:
     """SIGHUP: radvd re-reads its config, dnsmasq its hosts and options files (leases kept)."""
 
     kind: str
-    netns: str
+    netns: str | None  # None: the agent's own (a host-wide daemon)
     pid_file: Path
     marker: Path
     loaded: str
@@ -106,7 +106,7 @@ class ReloadDaemon:
 @dataclass(frozen=True)
 class StopDaemon:
     kind: str
-    netns: str
+    netns: str | None  # None: the agent's own (a host-wide daemon)
     pid_file: Path
     files: tuple[Path, ...]  # removed once it has stopped
 

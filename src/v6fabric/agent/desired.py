@@ -148,7 +148,7 @@ class DaemonDesired:
     (dnsmasq hosts and options files) only ever needs SIGHUP."""
 
     kind: str
-    netns: str
+    netns: str | None  # None: the agent's own namespace (a host-wide daemon)
     files: tuple[tuple[Path, str], ...]
     argv: tuple[str, ...]
     pid_file: Path
@@ -214,10 +214,10 @@ def _dnsmasq(spec: DnsmasqSpec, layout: Layout, render: Renderers) -> DaemonDesi
 
 def daemons(
     state: HostState, layout: Layout, render: Renderers
-) -> dict[tuple[str, str], DaemonDesired | str]:
+) -> dict[tuple[str, str | None], DaemonDesired | str]:
     """Each daemon the state wants, or the reason its config cannot be rendered (a renderer's
     ValueError): such a daemon is left as it is, neither rewritten nor stopped."""
-    found: dict[tuple[str, str], DaemonDesired | str] = {}
+    found: dict[tuple[str, str | None], DaemonDesired | str] = {}
     for kind, specs, build in (
         ("radvd", state.radvd, _radvd),
         ("dnsmasq", state.dnsmasq, _dnsmasq),

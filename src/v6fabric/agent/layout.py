@@ -26,7 +26,9 @@ from v6fabric.hoststate.model import (
 
 OWNED_NAMESPACE_PREFIXES = (ROUTER_NS_PREFIX, DHCP_NS_PREFIX)
 OWNED_NS_LINK_PREFIXES = (ROUTER_IF_PREFIX, DHCP_IF_PREFIX)
-DAEMON_KINDS = ("radvd", "dnsmasq")
+DAEMON_KINDS = ("radvd", "dnsmasq")  # in a namespace of ours, one each per namespace
+HOST_DAEMON_KINDS = ("metadata",)  # in the agent's own namespace, one each per host
+HOST_DAEMON_DIR = "host"  # <run_dir>/host/: their files
 
 
 def is_our_namespace(name: str) -> bool:
@@ -65,8 +67,12 @@ class Layout:
     def netns_root(self) -> Path:
         return self.run_dir / "netns"
 
-    def daemon_file(self, kind: str, namespace: str, suffix: str) -> Path:
-        return self.netns_dir(namespace) / f"{kind}.{suffix}"
+    def daemon_dir(self, namespace: str | None) -> Path:
+        """A namespace's daemons' files; None: the host-wide daemons' (``HOST_DAEMON_KINDS``)."""
+        return self.run_dir / HOST_DAEMON_DIR if namespace is None else self.netns_dir(namespace)
+
+    def daemon_file(self, kind: str, namespace: str | None, suffix: str) -> Path:
+        return self.daemon_dir(namespace) / f"{kind}.{suffix}"
 
     @property
     def namespace_claims(self) -> Path:

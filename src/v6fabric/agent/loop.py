@@ -27,6 +27,7 @@ from v6fabric.agent.feed import StateFeed
 from v6fabric.agent.host import Drivers, real_drivers
 from v6fabric.agent.layout import Layout
 from v6fabric.agent.managers import Managers
+from v6fabric.agent.metadata_proxy import MetadataBackend
 from v6fabric.agent.observe import Observed, observe, touched, unsettled
 from v6fabric.agent.reconcile import plan, port_statuses, summarise, workload_statuses
 from v6fabric.cli.client import ApiError, Credentials
@@ -69,7 +70,8 @@ class Report:
 class Agent:
     """One host's agent. ``host_netns`` None: bridges and taps live in the root namespace (a
     real hypervisor); a name (``v6h-...``): in that namespace, created if missing (tests, labs).
-    ``drivers``, ``renderers`` and ``transport`` are test seams."""
+    ``drivers``, ``renderers`` and ``transport`` are test seams. ``metadata_backend``: proxy
+    metadata requests to an external VIM's service instead of answering from the fabric."""
 
     def __init__(
         self,
@@ -82,6 +84,7 @@ class Agent:
         drivers: Drivers | None = None,
         renderers: Renderers | None = None,
         transport: httpx.BaseTransport | None = None,
+        metadata_backend: MetadataBackend | None = None,
     ) -> None:
         if host_netns is not None and not host_netns.startswith(HOST_NS_PREFIX):
             raise ValueError(f"host_netns must start with {HOST_NS_PREFIX}")
@@ -89,6 +92,7 @@ class Agent:
         self.layout = Layout(Path(run_dir), host_netns)
         self.drivers = drivers or real_drivers()
         self.renderers = renderers
+        self.metadata_backend = metadata_backend
         self.managers = Managers(self.drivers, self.layout)
         self.client = (
             FabricStateClient(server_url, credentials, transport=transport) if server_url else None
@@ -169,7 +173,9 @@ class Agent:
             )
         taken_up = 0
         while True:
-            actions = plan(state, observed, renderers=self.renderers)
+            actions = plan(
+                state, observed, renderers=self.renderers, metadata_backend=self.metadata_backend
+            )
             now = time.monotonic()
             ready = [
                 a

@@ -109,6 +109,8 @@ class DaemonManager:
         self.link_local_timeout = link_local_timeout
 
     def _link_locals_ready(self, action: StartDaemon) -> str | None:
+        if not action.interfaces:
+            return None
         deadline = time.monotonic() + self.link_local_timeout
         while True:
             links = self.drivers.netlink.read(action.netns).links

@@ -27,6 +27,8 @@ from v6fabric.agent.actions import (
 from v6fabric.agent.host import Drivers
 from v6fabric.agent.layout import (
     DAEMON_KINDS,
+    HOST_DAEMON_DIR,
+    HOST_DAEMON_KINDS,
     Layout,
     is_our_namespace,
     is_our_workload_namespace,
@@ -69,7 +71,7 @@ class Observed:
     namespaces: frozenset[str] = frozenset()
     netns: Mapping[str | None, NetnsView] = field(default_factory=dict)
     sysctls: Mapping[str | None, Mapping[str, str]] = field(default_factory=dict)
-    daemons: Mapping[tuple[str, str], DaemonObserved] = field(default_factory=dict)
+    daemons: Mapping[tuple[str, str | None], DaemonObserved] = field(default_factory=dict)
     daemon_dirs: frozenset[str] = frozenset()
     workloads: Mapping[str, str | None] = field(default_factory=dict)
     firewall: FirewallObserved = field(default_factory=FirewallObserved)
@@ -89,7 +91,7 @@ class Stale:
 
     namespaces: set[str | None] = field(default_factory=set)
     links: dict[str | None, set[str]] = field(default_factory=dict)
-    daemons: set[str] = field(default_factory=set)  # namespaces whose daemon files changed
+    daemons: set[str | None] = field(default_factory=set)  # whose daemon files changed
     workloads: set[str] = field(default_factory=set)  # workload claims written or removed
 
     def link(self, netns: str | None, name: str) -> None:
@@ -123,9 +125,8 @@ def touched(actions: Iterable[object], host_netns: str | None) -> Stale:
             stale.daemons.add(action.netns)
             continue
         if isinstance(action, WriteFile | RemoveDir):
-            stale.daemons.add(
-                action.path.name if isinstance(action, RemoveDir) else action.path.parent.name
-            )
+            name = action.path.name if isinstance(action, RemoveDir) else action.path.parent.name
+            stale.daemons.add(None if name == HOST_DAEMON_DIR else name)
             continue
         if isinstance(action, AddNamespace | DeleteNamespace):
             stale.namespaces.add(action.name)
@@ -192,19 +193,21 @@ def _daemons(
 ) -> tuple[dict, frozenset[str]]:
     """Daemon files and pids. Pids are checked every time (a daemon may die by itself); files
     are written only by the agent, so incrementally only those of namespaces its actions
-    touched, and of new ones, are read again."""
+    touched, and of new ones, are read again. The host-wide daemons' directory is keyed None."""
     files, found = drivers.files, {}
     dirs = frozenset(n for n in files.listdir(layout.netns_root) if is_our_namespace(n))
-    for netns in dirs:
+    places: list[tuple[str | None, tuple[str, ...]]] = [(n, DAEMON_KINDS) for n in dirs]
+    places.append((None, HOST_DAEMON_KINDS))
+    for netns, kinds in places:
         if previous is not None and stale is not None and netns not in stale.daemons:
             kept = {k: v for k, v in previous.daemons.items() if k[1] == netns}
-            if kept or netns in previous.daemon_dirs:
+            if kept or netns in previous.daemon_dirs or netns is None:
                 for (kind, _ns), seen in kept.items():
                     pid = drivers.processes.pid(layout.daemon_file(kind, netns, "pid"))
                     found[(kind, netns)] = dataclasses.replace(seen, pid=pid)
                 continue
-        names = files.listdir(layout.netns_dir(netns))
-        for kind in DAEMON_KINDS:
+        names = files.listdir(layout.daemon_dir(netns))
+        for kind in kinds:
             own = frozenset(n for n in names if n.startswith(f"{kind}."))
             if not own:
                 continue

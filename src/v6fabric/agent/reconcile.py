@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from v6fabric.agent import desired as want
+from v6fabric.agent import metadata_proxy
 from v6fabric.agent.actions import (
     Action,
     AddAddress,
@@ -63,6 +64,7 @@ STOP, RMDIR, UNPLUG, DEL_ROUTE, DEL_ADDR, DEL_LINK, DEL_NS, DEL_FIREWALL = range
 class _Plan:
     desired: HostState
     observed: Observed
+    backend: metadata_proxy.MetadataBackend | None = None
     steps: list[tuple[int, str, Action]] = field(default_factory=list)
     created: set[tuple[str | None, str]] = field(default_factory=set)  # links (re)made here
 
@@ -89,10 +91,15 @@ class _Plan:
 
 
 def plan(
-    desired: HostState, observed: Observed, *, renderers: want.Renderers | None = None
+    desired: HostState,
+    observed: Observed,
+    *,
+    renderers: want.Renderers | None = None,
+    metadata_backend: metadata_proxy.MetadataBackend | None = None,
 ) -> list[Action]:
-    """The actions that turn ``observed`` into ``desired`` (pure; renders daemon configs)."""
-    p = _Plan(desired, observed)
+    """The actions that turn ``observed`` into ``desired`` (pure; renders daemon configs).
+    ``metadata_backend`` is the agent's own setting (see ``metadata_proxy``)."""
+    p = _Plan(desired, observed, metadata_backend)
     namespaces = want.namespaces(desired)
     _namespaces(p, namespaces)
     _bridges(p)
@@ -103,7 +110,13 @@ def plan(
     _routes(p, namespaces)
     _workloads(p)
     _firewall(p)
-    if desired.radvd or desired.dnsmasq or observed.daemons or observed.daemon_dirs:
+    if (
+        desired.radvd
+        or desired.dnsmasq
+        or desired.metadata.listeners
+        or observed.daemons
+        or observed.daemon_dirs
+    ):
         _daemons(p, renderers or want.default_renderers())
     return p.sort()
 
@@ -219,15 +232,19 @@ def _is_link_local(cidr: str) -> bool:
 
 
 def _addresses(p: _Plan) -> None:
+    """The ports' addresses, and the metadata service's where it listens; the kernel's own
+    link-local stays, the metadata one (ours) goes when the interface stops serving."""
+    serving = metadata_proxy.addresses(p.desired.metadata)
     for port in want.veth_ports(p.desired):
         ifname = port.ifname or ""
         link = p.link(port.namespace, ifname)
         have = set(link.addresses) if link is not None else set()
         wanted = {normalise_cidr(a) for a in port.addresses}
+        wanted.update(serving.get((port.namespace or "", ifname), ()))
         for cidr in sorted(wanted - have):
             p.add(ADD_ADDR, AddAddress(port.namespace, ifname, cidr))
         for cidr in sorted(have - wanted):
-            if not _is_link_local(cidr):  # the kernel's own link-local stays
+            if not _is_link_local(cidr) or cidr == metadata_proxy.IPV6_CIDR:
                 p.add(DEL_ADDR, DeleteAddress(port.namespace, ifname, cidr))
 
 
@@ -305,6 +322,9 @@ def _firewall(p: _Plan) -> None:
 def _daemons(p: _Plan, renderers: want.Renderers) -> None:
     layout = p.observed.layout
     wanted = want.daemons(p.desired, layout, renderers)
+    proxy = metadata_proxy.desired(p.desired.metadata, layout, p.backend)
+    if proxy is not None:
+        wanted[(proxy.kind, proxy.netns)] = proxy
     for key, daemon in wanted.items():
         if isinstance(daemon, str):
             continue  # its config cannot be rendered: leave it as it is
@@ -325,7 +345,8 @@ def _daemons(p: _Plan, renderers: want.Renderers) -> None:
         )
         if seen is None or seen.pid is None:
             p.add(DAEMON, start)
-        elif daemon.netns not in p.observed.namespaces:  # runs in a namespace that is gone
+        elif daemon.netns is not None and daemon.netns not in p.observed.namespaces:
+            # it runs in a namespace that is gone
             p.add(DAEMON, _restart(start))
         elif seen.loaded != daemon.loaded:
             conf_changed = (seen.loaded or "").split(" ")[0] != daemon.conf_digest
@@ -339,7 +360,7 @@ def _daemons(p: _Plan, renderers: want.Renderers) -> None:
     for key, seen in p.observed.daemons.items():
         if key not in wanted:
             kind, netns = key
-            files = tuple(layout.netns_dir(netns) / name for name in sorted(seen.files))
+            files = tuple(layout.daemon_dir(netns) / name for name in sorted(seen.files))
             p.add(STOP, StopDaemon(kind, netns, layout.daemon_file(kind, netns, "pid"), files))
     keep = {netns for _kind, netns in wanted}
     for netns in p.observed.daemon_dirs - keep:

@@ -32,11 +32,30 @@ def agent(
     run_dir: Annotated[
         Path, typer.Option("--run-dir", help="Daemon configs, pid and lease files.")
     ] = DEFAULT_RUN_DIR,
+    metadata_backend: Annotated[
+        str | None,
+        typer.Option(
+            "--metadata-backend",
+            help="Proxy metadata requests to this Nova-compatible metadata service (an "
+            "external VIM's); default: answer from the fabric's workload records.",
+        ),
+    ] = None,
+    metadata_secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--metadata-secret-file",
+            help="The secret shared with --metadata-backend that signs instance ids.",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every action.")] = False,
 ) -> None:
     """Run the host agent in the foreground (admin credentials from OS_* or the state dir)."""
     from v6fabric.agent.loop import Agent
+    from v6fabric.agent.metadata_proxy import MetadataBackend
     from v6fabric.cli.client import Credentials
+
+    if (metadata_backend is None) != (metadata_secret_file is None):
+        raise typer.BadParameter("--metadata-backend and --metadata-secret-file go together")
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -59,6 +78,11 @@ def agent(
         credentials=Credentials.from_env(),
         host_netns=host_netns,
         run_dir=run_dir,
+        metadata_backend=(
+            MetadataBackend(metadata_backend, metadata_secret_file)
+            if metadata_backend and metadata_secret_file
+            else None
+        ),
     )
     try:
         worker.run(stop)

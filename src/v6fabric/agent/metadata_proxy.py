@@ -1,0 +1,88 @@
+"""The host's one metadata proxy (``v6fabric.metadata``), as the agent runs it.
+
+One process in the agent's own namespace serves every metadata namespace of the host: it opens
+its listening sockets inside each namespace, and reaches an external backend (proxy mode) from
+here, where the host's routes are. Its config is the state's ``MetadataSpec`` plus the agent's
+own backend setting; a changed config is a SIGHUP (listeners are opened and closed in place,
+so a change never interrupts the others). Its files live in ``<run_dir>/metadata/``.
+
+The addresses it answers on (``METADATA_IPV6`` on every listening interface, without DAD, and
+``METADATA_IPV4`` where the network has IPv4) are part of those interfaces' addresses
+(``addresses``), so the usual address diff adds and removes them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from v6fabric.agent.desired import DaemonDesired
+from v6fabric.agent.layout import Layout
+from v6fabric.drivers.files import digest
+from v6fabric.hoststate import codec
+from v6fabric.hoststate.model import METADATA_IPV4, METADATA_IPV6, MetadataSpec
+
+KIND = "metadata"
+IPV6_CIDR = f"{METADATA_IPV6}/64"
+IPV4_CIDR = f"{METADATA_IPV4}/32"
+
+
+@dataclass(frozen=True)
+class MetadataBackend:
+    """A Nova-compatible metadata service to proxy to (an external VIM's), with the shared
+    secret that signs the instance id; None on the agent: answer from the fabric's records."""
+
+    url: str
+    secret_file: Path
+
+
+def addresses(spec: MetadataSpec) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(namespace, ifname) -> the service's addresses on that interface."""
+    found: dict[tuple[str, str], tuple[str, ...]] = {}
+    for listener in spec.listeners:
+        cidrs = (IPV6_CIDR, IPV4_CIDR) if listener.ipv4 else (IPV6_CIDR,)
+        found[(listener.namespace, listener.ifname)] = cidrs
+    return found
+
+
+def config_text(spec: MetadataSpec, backend: MetadataBackend | None) -> str:
+    """The proxy's config file (``v6fabric.metadata.config`` reads it)."""
+    return json.dumps(
+        {
+            "spec": codec.to_dict(spec),
+            "backend": (
+                None
+                if backend is None
+                else {"url": backend.url, "secret_file": str(backend.secret_file)}
+            ),
+        },
+        sort_keys=True,
+    )
+
+
+def desired(
+    spec: MetadataSpec, layout: Layout, backend: MetadataBackend | None
+) -> DaemonDesired | None:
+    """The proxy, or None when no namespace of this host serves metadata."""
+    if not spec.listeners:
+        return None
+
+    def path(suffix: str) -> Path:
+        return layout.daemon_file(KIND, None, suffix)
+
+    conf = config_text(spec, backend)
+    argv = (sys.executable, "-m", "v6fabric.metadata", "--config", str(path("conf")))
+    return DaemonDesired(
+        kind=KIND,
+        netns=None,
+        files=((path("conf"), conf),),
+        argv=(*argv, "--pid-file", str(path("pid")), "--log-file", str(path("log"))),
+        pid_file=path("pid"),
+        log_file=path("log"),
+        marker=path("loaded"),
+        conf_digest=digest(conf),
+        data_digest="",
+        interfaces=(),
+    )
