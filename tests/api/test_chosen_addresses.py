@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from tests.api.conftest import Api, assert_error
+from tests.api.test_ports import _dual_stack
 from v6fabric.hoststate.codec import decode
 
 MAC = "fa:16:3e:12:34:56"
@@ -16,21 +17,18 @@ EUI64_STATELESS = "2001:db8:2:0:f816:3eff:fe12:3456"
 
 
 def _auto_subnets(api: Api) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    net = api.network()
-    slaac = api.subnet(
-        net["id"], "2001:db8:1::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac"
-    )
-    stateless = api.subnet(
-        net["id"],
-        "2001:db8:2::/64",
-        ipv6_ra_mode="dhcpv6-stateless",
-        ipv6_address_mode="dhcpv6-stateless",
-    )
+    """The SLAAC and stateless subnets of a network that also has IPv4 and stateful ones."""
+    net, _v4, slaac, stateless, _stateful = _dual_stack(api)
     return net, slaac, stateless
 
 
 def _ips(port: dict[str, Any]) -> dict[str, str]:
-    return {item["subnet_id"]: item["ip_address"] for item in port["fixed_ips"]}
+    """The port's IPv6 addresses on auto-address subnets, by subnet."""
+    return {
+        item["subnet_id"]: item["ip_address"]
+        for item in port["fixed_ips"]
+        if item["ip_address"].startswith(("2001:db8:1:", "2001:db8:2:"))
+    }
 
 
 def test_chosen_addresses_on_slaac_and_stateless_subnets_replace_the_eui64_ones(api: Api) -> None:

@@ -3,25 +3,14 @@ user data, no keys and no properties, and read back through the service as such.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import select, text
 
 from tests.store.test_migration_0003 import _upgrade
 from v6fabric.services.workloads import to_wire
 from v6fabric.store.db import Database
 from v6fabric.store.tables import workloads
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 def test_existing_workloads_get_empty_metadata(db: Database) -> None:
