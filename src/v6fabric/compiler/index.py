@@ -135,10 +135,10 @@ class Index:
 
 def build_index(snapshot: Snapshot) -> Index:
     networks = {view.id: view for view in map(_network, snapshot.networks)}
-    subnets = {view.id: view for view in map(parse_subnet, snapshot.subnets) if view is not None}
+    subnets = {view.id: view for view in map(_parsed_subnet, snapshot.subnets) if view is not None}
     ports = tuple(sorted(map(_parsed_port, snapshot.ports), key=lambda port: port.id))
     routers = {view.id: view for view in map(_router, snapshot.routers)}
-    workloads = tuple(sorted(map(_workload, snapshot.workloads), key=lambda w: w.id))
+    workloads = tuple(sorted(map(_parsed_workload, snapshot.workloads), key=lambda w: w.id))
     by_network: dict[str, list[SubnetView]] = {}
     for subnet in sorted(subnets.values(), key=SubnetView.sort_key):
         by_network.setdefault(subnet.network_id, []).append(subnet)
@@ -212,10 +212,20 @@ class IdentityMemo:
 
 
 _PORTS = IdentityMemo()
+_SUBNETS = IdentityMemo(1 << 14)
+_WORKLOADS = IdentityMemo(1 << 16)
 
 
 def _parsed_port(data: Wire) -> PortView:
     return _PORTS.get(data, lambda: _port(data))  # type: ignore[no-any-return]
+
+
+def _parsed_subnet(data: Wire) -> SubnetView | None:
+    return _SUBNETS.get(data, lambda: parse_subnet(data))  # type: ignore[no-any-return]
+
+
+def _parsed_workload(data: Wire) -> WorkloadView:
+    return _WORKLOADS.get(data, lambda: _workload(data))  # type: ignore[no-any-return]
 
 
 def _port(data: Wire) -> PortView:

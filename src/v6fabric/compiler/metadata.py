@@ -21,10 +21,9 @@ their ports, served here or not.
 
 from __future__ import annotations
 
-import functools
 import re
 
-from v6fabric.compiler.index import Index, PortView, WorkloadView, address_key
+from v6fabric.compiler.index import IdentityMemo, Index, PortView, WorkloadView, address_key
 from v6fabric.compiler.links import dhcp_ifname, effective_up, router_ifname
 from v6fabric.compiler.network_data import LinkInput, link_inputs, render_network_data
 from v6fabric.domain.addresses import eui64_link_local, parse_mac
@@ -75,11 +74,7 @@ def metadata_spec(
         if port.device_id and not port.network_owned
     ]
     devices = {port.device_id for port in ports}
-    instances = [
-        _instance(workload, link_inputs(index, workload))
-        for workload in index.workloads
-        if workload.id in devices
-    ]
+    instances = [_INSTANCES.get(index, w) for w in index.workloads if w.id in devices]
     return MetadataSpec(
         listeners=tuple(sorted(listeners, key=lambda item: (item.namespace, item.ifname))),
         ports=tuple(sorted(ports, key=lambda item: item.port_id)),
@@ -100,8 +95,15 @@ def _has_ipv4(index: Index, network_id: str) -> bool:
     return any(s.ip_version == 4 for s in index.subnets_by_network.get(network_id, ()))
 
 
-@functools.lru_cache(maxsize=1 << 16)  # per port while it is unchanged (the same PortView)
+_PORTS = IdentityMemo()
+
+
 def _metadata_port(port: PortView) -> MetadataPort:
+    """Per port view (the same object while the port's record is unchanged)."""
+    return _PORTS.get(port, lambda: _make_port(port))  # type: ignore[no-any-return]
+
+
+def _make_port(port: PortView) -> MetadataPort:
     addresses = {ip.address for ip in port.fixed_ips} | set(port.pair_hosts)
     mac = parse_mac(port.mac)
     if mac is not None:
@@ -116,7 +118,31 @@ def _metadata_port(port: PortView) -> MetadataPort:
     )
 
 
-@functools.lru_cache(maxsize=1 << 14)  # per workload while it and its ports are unchanged
+class _InstanceMemo:
+    """The last instance made per workload id, with what it was made from: kept while the
+    workload and its links compare equal, which for unchanged records is a few identity
+    checks (hashing 2,000 workloads' inputs per compile cost more than rendering them).
+    Emptied when full; a race between two compiling threads only renders twice."""
+
+    def __init__(self, size: int = 1 << 16) -> None:
+        self._size = size
+        self._found: dict[str, tuple[WorkloadView, tuple[LinkInput, ...], MetadataInstance]] = {}
+
+    def get(self, index: Index, workload: WorkloadView) -> MetadataInstance:
+        links = link_inputs(index, workload)
+        hit = self._found.get(workload.id)
+        if hit is not None and (hit[0] is workload or hit[0] == workload) and hit[1] == links:
+            return hit[2]
+        if len(self._found) >= self._size:
+            self._found.clear()
+        made = _instance(workload, links)
+        self._found[workload.id] = (workload, links, made)
+        return made
+
+
+_INSTANCES = _InstanceMemo()
+
+
 def _instance(workload: WorkloadView, links: tuple[LinkInput, ...]) -> MetadataInstance:
     return MetadataInstance(
         instance_id=workload.id,

@@ -44,11 +44,13 @@ AUTO_MODES = frozenset({Ipv6Mode.SLAAC.value, Ipv6Mode.DHCPV6_STATELESS.value})
 
 @dataclass(frozen=True)
 class LinkInput:
-    """What one NIC's part of the document depends on: equal inputs, one rendering."""
+    """What one NIC's part of the document depends on: equal inputs, one rendering. Unchanged
+    records are the same objects from one compile to the next (``index.IdentityMemo``), so
+    comparing inputs is mostly identity checks."""
 
     port: PortView
     mtu: int
-    subnets: tuple[SubnetView, ...]  # the port's, sorted by prefix
+    subnets: tuple[SubnetView, ...]  # the network's, sorted by prefix
 
 
 def workload_ports(index: Index, workload: WorkloadView) -> tuple[PortView, ...]:
@@ -64,7 +66,11 @@ def workload_ports(index: Index, workload: WorkloadView) -> tuple[PortView, ...]
 
 def link_inputs(index: Index, workload: WorkloadView) -> tuple[LinkInput, ...]:
     return tuple(
-        LinkInput(port, index.networks[port.network_id].mtu, index.port_subnets(port))
+        LinkInput(
+            port,
+            index.networks[port.network_id].mtu,
+            index.subnets_by_network.get(port.network_id, ()),
+        )
         for port in workload_ports(index, workload)
     )
 
@@ -86,7 +92,7 @@ def render_network_data(links: tuple[LinkInput, ...]) -> str:
                 "ethernet_mac_address": port.mac,
             }
         )
-        for subnet in link.subnets:
+        for subnet in link.subnets:  # the port's addresses by subnet, subnets by prefix
             addresses = sorted(
                 {ip.address for ip in port.fixed_ips if ip.subnet_id == subnet.id}, key=address_key
             )
