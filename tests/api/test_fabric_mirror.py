@@ -8,6 +8,7 @@ write by another process) and check that the mirror took the incremental path wh
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -95,3 +96,54 @@ def test_a_write_by_another_process_makes_a_full_read(api: Api) -> None:
     api.port(net["id"])
     _same_as_full_read(api)
     assert _mirror(api).full_reads == reads + 1
+
+
+def test_metadata_follows_workloads_and_chosen_addresses_without_full_reads(api: Api) -> None:
+    """A routed SLAAC network (no dnsmasq: served for metadata by the router leg only), a port
+    with a chosen address on it (R8), and a workload with instance metadata whose second port
+    is on a network the host does not serve: the mirror keeps the instance exactly."""
+    api.put("/fabric/v1/hosts/h1", {"roles": ["compute", "network"]}, "admin")
+    api.put("/fabric/v1/hosts/h2", {"roles": ["compute"]}, "admin")
+    routed, elsewhere = api.network(), api.network()
+    slaac = api.subnet(
+        routed["id"], "2001:db8:1::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac"
+    )
+    api.subnet(elsewhere["id"], "2001:db8:2::/64", enable_dhcp=False)
+    router = api.create("router", name="r1")
+    r = api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": slaac["id"]})
+    assert r.status_code == 200, r.text
+    _same_as_full_read(api)
+    reads = _mirror(api).full_reads
+
+    chosen = api.port(
+        routed["id"], fixed_ips=[{"subnet_id": slaac["id"], "ip_address": "2001:db8:1::77"}]
+    )
+    second = api.port(elsewhere["id"])
+    body = {
+        "name": "vm1",
+        "host": "h2",
+        "port_ids": [chosen["id"], second["id"]],
+        "user_data": "#cloud-config\n",
+        "properties": {"role": "web"},
+    }
+    r = api.post("/fabric/v1/workloads", {"workload": body})
+    assert r.status_code == 201, r.text
+    workload = r.json()["workload"]
+    state = compile_host(_mirror(api).snapshot_for("h1"), "h1")
+    (instance,) = state.metadata.instances
+    assert instance.instance_id == workload["id"] and instance.properties == (("role", "web"),)
+    networks = json.loads(instance.network_data)["networks"]
+    assert len(networks) == 2
+    assert (networks[0]["type"], networks[0]["ip_address"]) == ("ipv6", "2001:db8:1::77")
+    (served,) = state.metadata.ports
+    assert "2001:db8:1::77" in served.addresses
+    _same_as_full_read(api)
+    # the second port leaves the workload's network: the instance's data follows
+    assert api.delete(f"/v2.0/ports/{second['id']}").status_code == 204
+    (instance,) = compile_host(_mirror(api).snapshot_for("h1"), "h1").metadata.instances
+    assert len(json.loads(instance.network_data)["links"]) == 1
+    _same_as_full_read(api)
+    assert api.delete(f"/fabric/v1/workloads/{workload['id']}").status_code == 204
+    assert compile_host(_mirror(api).snapshot_for("h1"), "h1").metadata.instances == ()
+    _same_as_full_read(api)
+    assert _mirror(api).full_reads == reads

@@ -7,6 +7,7 @@ paths are fixed here so that the golden files do not depend on where the tests r
 from __future__ import annotations
 
 from v6fabric.hoststate.model import (
+    METADATA_IPV6,
     DhcpHost,
     DhcpOption,
     DhcpRange,
@@ -17,6 +18,7 @@ from v6fabric.hoststate.model import (
     RaRoute,
 )
 
+METADATA = RaRoute(f"{METADATA_IPV6}/128")  # on every interface the compiler advertises (R12)
 NET_A = "3f1c2b9a-5d6e-4f70-8a91-b2c3d4e5f601"
 NET_B = "8d2e4f60-1a2b-4c3d-9e8f-a0b1c2d3e4f5"
 NET_C = "c0ffee00-1111-4222-8333-944455556666"
@@ -38,6 +40,7 @@ RADVD: dict[str, RadvdSpec] = {
                 mtu=1500,
                 prefixes=(RaPrefix("2001:db8:1::/64", autonomous=True),),
                 rdnss=("2001:db8:1::53",),
+                routes=(METADATA,),
             ),
         ),
     ),
@@ -104,6 +107,7 @@ RADVD: dict[str, RadvdSpec] = {
                 prefixes=(RaPrefix("fd00:6:7::/64", autonomous=True),),
                 rdnss=("fd00:6:7::53",),
                 dnssl=("isolated.example",),
+                routes=(METADATA,),  # the v6d- namespace serves metadata: it is the next hop
                 default_lifetime=0,
             ),
         ),
@@ -131,6 +135,7 @@ RADVD: dict[str, RadvdSpec] = {
                     RaRoute("2001:db8:100::/48"),
                     RaRoute("fd00::/8", preference="low"),
                     RaRoute("2001:db8:ff::/64", preference="high"),
+                    METADATA,
                 ),
                 default_lifetime=1800,
                 min_interval=30,
@@ -186,11 +191,17 @@ DNSMASQ: dict[str, DnsmasqSpec] = {
             DhcpOption(SUB_2, 6, "domain-search", "example.org"),
             DhcpOption(SUB_3, 4, "dns-server", "10.0.0.53,10.0.0.54"),
             DhcpOption(SUB_3, 4, "router", "10.0.0.1"),
-            DhcpOption(
-                SUB_3, 4, "classless-static-route", "192.168.0.0/16,10.0.0.254,0.0.0.0/0,10.0.0.1"
+            DhcpOption(  # metadata via the DHCP port, a host route, the default route
+                SUB_3,
+                4,
+                "classless-static-route",
+                "169.254.169.254/32,10.0.0.2,192.168.0.0/16,10.0.0.254,0.0.0.0/0,10.0.0.1",
             ),
             DhcpOption(SUB_3, 4, "domain-search", "example.org"),
             DhcpOption(SUB_4, 4, "router", "10.0.1.1"),
+            DhcpOption(
+                SUB_4, 4, "classless-static-route", "169.254.169.254/32,10.0.1.2,0.0.0.0/0,10.0.1.1"
+            ),
         ),
     ),
     # One network, several IPv6 subnets (R17): two stateful, one stateless, one SLAAC (no range).

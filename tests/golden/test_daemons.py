@@ -332,7 +332,8 @@ def test_dual_stack_host_gets_both_families(dnsmasq: Callable[[DnsmasqSpec], Dns
     assert "fixed-address 10.0.0.10;" in lease
     assert "option routers 10.0.0.1;" in lease
     assert "option domain-name-servers 10.0.0.53,10.0.0.54;" in lease
-    assert "rfc3442-classless-static-routes 16,192,168,10,0,0,254,0,10,0,0,1;" in lease
+    routes = "32,169,254,169,254,10,0,0,2,16,192,168,10,0,0,254,0,10,0,0,1"  # metadata first
+    assert f"rfc3442-classless-static-routes {routes};" in lease
     assert 'option host-name "vm-c1";' in lease
     lease = server.client(
         "fa:16:3e:00:04:01", "-6", "-N", "-D", "LL", until=lambda t: "iaaddr" in t

@@ -4,10 +4,8 @@ default security group with Neutron's four default rules."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, select, text
@@ -22,15 +20,6 @@ from v6fabric.store.tables import (
 )
 
 NET = "00000000-0000-0000-0000-00000000000a"
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    database = Database(database_url)
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 def _upgrade(db: Database, revision: str) -> None:

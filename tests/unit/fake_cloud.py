@@ -33,7 +33,8 @@ def neutron_error(status: int, type_name: str, message: str) -> httpx.Response:
 
 
 class FakeCloud:
-    """Keystone token issue plus Neutron CRUD over dicts; records every request."""
+    """Keystone token issue plus Neutron (and /fabric/v1 workload) CRUD over dicts; records
+    every request."""
 
     def __init__(self, page_size: int | None = None) -> None:
         self.page_size = page_size
@@ -45,6 +46,7 @@ class FakeCloud:
             "ports": {},
             "security-groups": {},
             "security-group-rules": {},
+            "workloads": {},  # /fabric/v1
         }
         self.quotas: dict[str, dict[str, int]] = {}
         self.fail_next: httpx.Response | None = None
@@ -71,7 +73,7 @@ class FakeCloud:
         if self.fail_next is not None:
             response, self.fail_next = self.fail_next, None
             return response
-        match = re.fullmatch(r"/v2\.0/([\w-]+)(?:/([^/]+))?", request.url.path)
+        match = re.fullmatch(r"/(?:v2\.0|fabric/v1)/([\w-]+)(?:/([^/]+))?", request.url.path)
         if not match:
             return neutron_error(404, "HTTPNotFound", "The resource could not be found.")
         plural, resource_id = match.groups()

@@ -473,3 +473,42 @@ def test_up_creates_state_dir_admin_and_runs_uvicorn(
     assert "http://127.0.0.1:19696" in result.stdout
     assert "http://127.0.0.1:19696/identity/v3" in result.stdout
     assert f"source {state_dir / 'admin-openrc.sh'}" in result.stdout
+
+
+def test_workload_create_reads_user_data_keys_and_properties(
+    run: Callable[..., Result], cloud: FakeCloud, tmp_path: Path
+) -> None:
+    port = cloud.add("ports", name="p1")
+    (tmp_path / "user-data").write_text("#cloud-config\n")
+    (tmp_path / "id.pub").write_text("ssh-ed25519 AAAAC3Nza me@host\n")
+    result = run(
+        "workload", "create", "vm1", "--port", "p1", "--host", "h1",
+        "--user-data-file", str(tmp_path / "user-data"),
+        "--ssh-key", f"me={tmp_path / 'id.pub'}",
+        "--property", "role=web", "--property", "motd=a=b",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (body,) = cloud.bodies("POST", "/fabric/v1/workloads")
+    assert body["workload"] == {
+        "name": "vm1",
+        "host": "h1",
+        "port_ids": [port["id"]],
+        "user_data": "#cloud-config\n",
+        "public_keys": [{"name": "me", "key": "ssh-ed25519 AAAAC3Nza me@host"}],
+        "properties": {"role": "web", "motd": "a=b"},
+    }
+
+
+def test_workload_create_option_errors_are_usage_errors(
+    run: Callable[..., Result], cloud: FakeCloud, tmp_path: Path
+) -> None:
+    cloud.add("ports", name="p1")
+    for extra in (
+        ["--property", "novalue"],
+        ["--property", "a=1", "--property", "a=2"],
+        ["--ssh-key", f"me={tmp_path / 'missing.pub'}"],
+        ["--user-data-file", str(tmp_path / "missing")],
+    ):
+        result = run("workload", "create", "vm1", "--port", "p1", "--host", "h1", *extra)
+        assert result.exit_code == 2, (extra, result.output)
+    assert cloud.bodies("POST", "/fabric/v1/workloads") == []

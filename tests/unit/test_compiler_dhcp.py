@@ -54,6 +54,12 @@ def test_dual_stack_network():
                         DhcpOption(tag4, 4, "domain-search", "cloud.test"),
                         DhcpOption(tag4, 4, "router", "10.0.0.1"),
                         DhcpOption(tag4, 4, "mtu", "1500"),
+                        DhcpOption(
+                            tag4,
+                            4,
+                            "classless-static-route",
+                            "169.254.169.254/32,10.0.0.2,0.0.0.0/0,10.0.0.1",
+                        ),
                         DhcpOption(tag6, 6, "dns-server", "[2001:db8::53]"),
                         DhcpOption(tag6, 6, "domain-search", "cloud.test"),
                     ],
@@ -133,7 +139,7 @@ def test_host_lines_for_client_ports_with_addresses_on_served_subnets():
     )
 
 
-def test_ipv4_routes_add_the_default_route_and_no_gateway_suppresses_the_router_option():
+def test_ipv4_routes_lead_to_metadata_add_the_default_route_and_no_gateway_suppresses_router():
     net = network(1)
     routed = subnet(
         1, net, "10.0.0.0/24", host_routes=[{"destination": "10.8.0.0/16", "nexthop": "10.0.0.254"}]
@@ -152,14 +158,30 @@ def test_ipv4_routes_add_the_default_route_and_no_gateway_suppresses_the_router_
     spec = only_dnsmasq(snapshot(networks=[net], subnets=[routed, bare, own_default], ports=[ns]))
     options = {(o.tag, o.name): o.value for o in spec.options}
     t1, t2, t3 = ("subnet-" + s["id"] for s in (routed, bare, own_default))
+    metadata = "169.254.169.254/32"
     assert options == {
         (t1, "router"): "10.0.0.1",
-        (t1, "classless-static-route"): "10.8.0.0/16,10.0.0.254,0.0.0.0/0,10.0.0.1",
+        (t1, "classless-static-route"): (
+            f"{metadata},10.0.0.2,10.8.0.0/16,10.0.0.254,0.0.0.0/0,10.0.0.1"
+        ),
         (t2, "router"): "",
+        (t2, "classless-static-route"): f"{metadata},10.0.1.2",  # no gateway: no default
         (t3, "router"): "10.0.2.1",
         **{(t, "mtu"): "1500" for t in (t1, t2, t3)},
-        (t3, "classless-static-route"): "0.0.0.0/0,10.0.2.250,10.9.0.0/16,10.0.2.254",
+        (t3, "classless-static-route"): (
+            f"{metadata},10.0.2.2,0.0.0.0/0,10.0.2.250,10.9.0.0/16,10.0.2.254"
+        ),
     }
+
+
+def test_a_host_route_to_the_metadata_address_replaces_ours():
+    net = network(1)
+    own = [{"destination": "169.254.169.254/32", "nexthop": "10.0.0.9"}]
+    v4 = subnet(1, net, "10.0.0.0/24", host_routes=own)
+    ns = dhcp_port(11, net, (v4, "10.0.0.2"))
+    spec = only_dnsmasq(snapshot(networks=[net], subnets=[v4], ports=[ns]))
+    (routes,) = [o.value for o in spec.options if o.name == "classless-static-route"]
+    assert routes == "169.254.169.254/32,10.0.0.9,0.0.0.0/0,10.0.0.1"
 
 
 def test_subnets_without_dhcp_or_shorter_than_64_get_no_range():

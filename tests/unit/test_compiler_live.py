@@ -3,12 +3,15 @@ gives exactly what compiling a full read of the store gives, over random histori
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.unit.test_compiler import SLAAC, network, router, router_port, subnet, uid
+from tests.unit.test_compiler import port as client_port
 from tests.unit.test_compiler_properties import HOSTS, snapshots
 from v6fabric.compiler import Snapshot, compile_host
 from v6fabric.compiler.live import KINDS, LiveInputs
@@ -139,3 +142,39 @@ def _member(number: int) -> dict[str, Any]:
 def _group() -> dict[str, Any]:
     rule = {"id": "r1", "direction": "ingress", "ethertype": "IPv6", "remote_group_id": "sg-a"}
     return {"id": "sg-a", "security_group_rules": [rule]}
+
+
+def test_the_network_host_gets_every_port_of_an_instance_it_answers_for():
+    """A workload with a port on a network the network host serves only by a router leg (a
+    SLAAC subnet: no dnsmasq) and one on a network it does not serve, bound elsewhere: both
+    ports reach its network_data.json, and only through the live inputs' metadata rules."""
+    net1, net2 = network(1), network(2)
+    slaac = subnet(1, net1, "2001:db8:1::/64", ra=SLAAC, addr=SLAAC)
+    other = subnet(2, net2, "2001:db8:2::/64", enable_dhcp=False)
+    rtr = router(1)
+    workload_id = uid("w", 1)
+    ports = [
+        router_port(1, rtr, net1, (slaac, "2001:db8:1::1")),
+        client_port(2, net1, (slaac, "2001:db8:1::2"), device_id=workload_id, host="h2"),
+        client_port(3, net2, (other, "2001:db8:2::3"), device_id=workload_id, host="h3"),
+    ]
+    workload = {
+        "id": workload_id,
+        "name": "vm",
+        "host": "h2",
+        "port_ids": [p["id"] for p in ports[1:]],
+    }
+    full = Snapshot.build(
+        revision=1,
+        networks=[net1, net2],
+        subnets=[slaac, other],
+        ports=ports,
+        routers=[rtr],
+        workloads=[workload],
+        network_hosts=("h1",),
+    )
+    live = LiveInputs()
+    bring_forward(live, None, full)
+    assert_same_compile(live, full)
+    (instance,) = compile_host(live.snapshot_for("h1"), "h1").metadata.instances
+    assert len(json.loads(instance.network_data)["links"]) == 2

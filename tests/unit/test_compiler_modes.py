@@ -20,6 +20,7 @@ from tests.unit.test_compiler import (
     subnet,
 )
 from v6fabric.compiler import compile_host
+from v6fabric.compiler.ra import METADATA_ROUTE
 from v6fabric.hoststate.model import RaInterface, RaPrefix, RaRoute
 
 EUI64 = "2001:db8:1:0:f816:3eff:fe00:14"  # of port 20's MAC fa:16:3e:00:00:14
@@ -138,6 +139,7 @@ def test_two_ipv6_subnets_on_one_router_port_give_one_interface_with_both_prefix
                 RaPrefix("2001:db8:2::/64", autonomous=False),
             ),
             rdnss=("2001:db8::53", "2001:db8::54"),
+            routes=(METADATA_ROUTE,),
         ),
     )
 
@@ -202,10 +204,14 @@ def test_host_routes_become_route_information_options_on_a_router():
     qr = router_port(10, rtr, net, (a, "2001:db8:1::1"))
     snap = snapshot(networks=[net], subnets=[a], ports=[qr], routers=[rtr])
     (radvd,) = compile_host(snap, NET_HOST).radvd
-    assert radvd.interfaces[0].routes == (RaRoute("2001:db8:60::/56"), RaRoute("2001:db8:70::/48"))
+    assert radvd.interfaces[0].routes == (
+        RaRoute("2001:db8:60::/56"),
+        RaRoute("2001:db8:70::/48"),
+        RaRoute("fe80::a9fe:a9fe/128"),  # the metadata service, in the router's namespace
+    )
 
 
-def test_isolated_network_ra_has_lifetime_zero_and_no_route_options():
+def test_isolated_network_ra_has_lifetime_zero_and_only_the_metadata_route():
     net = network(1)
     routes = [{"destination": "2001:db8:70::/48", "nexthop": "2001:db8:1::70"}]
     a = subnet(1, net, "2001:db8:1::/64", ra=SLAAC, addr=SLAAC, host_routes=routes)
@@ -222,6 +228,7 @@ def test_isolated_network_ra_has_lifetime_zero_and_no_route_options():
             mtu=1500,
             prefixes=(RaPrefix("2001:db8:1::/64", autonomous=True),),
             dnssl=("example.test",),
+            routes=(RaRoute("fe80::a9fe:a9fe/128"),),  # the v6d- namespace serves it
             default_lifetime=0,
         ),
     )

@@ -4,6 +4,7 @@ Linux name limits and the internal consistency an agent relies on."""
 from __future__ import annotations
 
 import copy
+import ipaddress
 from typing import Any
 
 from hypothesis import given, settings
@@ -14,6 +15,7 @@ from tests.unit.test_compiler import (
     STATEFUL,
     STATELESS,
     dhcp_port,
+    mac,
     network,
     port,
     router,
@@ -22,6 +24,7 @@ from tests.unit.test_compiler import (
     uid,
 )
 from v6fabric.compiler import Snapshot, compile_host
+from v6fabric.domain.addresses import eui64_address
 from v6fabric.hoststate.codec import content_hash, decode, encode
 from v6fabric.hoststate.model import HostState
 
@@ -72,14 +75,6 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
             sub["enable_dhcp"] = kind != "v4" or draw(st.booleans())
             subnets[net["id"]].append(sub)
 
-    def host_address(sub: dict[str, Any], host_part: int) -> str:
-        prefix = sub["cidr"].split("/")[0]
-        return (
-            f"{prefix[: prefix.rfind('.')]}.{host_part}"
-            if sub["ip_version"] == 4
-            else f"{prefix}{host_part:x}"
-        )
-
     routers = [
         router(
             i,
@@ -114,7 +109,7 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
                 port(
                     number,
                     net,
-                    *((s, host_address(s, 100 + number)) for s in chosen),
+                    *((s, client_address(draw, s, number)) for s in chosen),
                     host=draw(st.sampled_from([*HOSTS, ""])),
                     admin_state_up=draw(st.sampled_from([True, True, False])),
                 )
@@ -123,14 +118,21 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
     workloads = [
         {
             "id": uid("w", 500 + i),
-            "name": f"vm{i}",
+            "name": draw(st.sampled_from([f"vm{i}", "Web 1", "", "42"])),
             "host": draw(st.sampled_from(HOSTS)),
             "port_ids": draw(
                 st.lists(st.sampled_from([*workload_ports, uid("p", 9999)]), unique=True)
             ),
+            "project_id": draw(st.sampled_from(["p1", "p2"])),
+            **draw(st.sampled_from(INSTANCE_METADATA)),
         }
         for i in range(draw(st.integers(0, 3)))
     ]
+    for item in ports:  # a workload's ports name it as their device (most of the time)
+        owners = [w["id"] for w in workloads if item["id"] in w["port_ids"]]
+        if owners and draw(st.integers(0, 4)):
+            item["device_id"] = owners[0]
+        item["allowed_address_pairs"] = draw(st.sampled_from(PAIRS))
     return Snapshot.build(
         revision=draw(st.integers(0, 5)),
         networks=networks,
@@ -140,6 +142,32 @@ def snapshots(draw: st.DrawFn) -> Snapshot:
         workloads=workloads,
         network_hosts=draw(st.sampled_from([(), ("h1",), ("h2", "h1")])),
         dns_domain=draw(st.sampled_from([None, "example.test"])),
+    )
+
+
+INSTANCE_METADATA = [
+    {},
+    {"user_data": "#cloud-config\n", "public_keys": [{"name": "k", "key": "ssh-ed25519 AAAA"}]},
+    {"properties": {"b": "2", "a": "1"}, "public_keys": []},
+]
+PAIRS = [[], [{"ip_address": "2001:db8:ff::1"}], [{"ip_address": "10.9.9.9/32"}]]
+
+
+def client_address(draw: st.DrawFn, sub: dict[str, Any], number: int) -> str:
+    """A pool address, or on an auto-address subnet sometimes the port's EUI-64 one (R8: both
+    are valid, and they reach the guest differently)."""
+    auto = {sub.get("ipv6_ra_mode"), sub.get("ipv6_address_mode")} & {SLAAC, STATELESS}
+    if auto and draw(st.booleans()):
+        return str(eui64_address(ipaddress.IPv6Network(sub["cidr"]), mac(number)))
+    return host_address(sub, 100 + number)
+
+
+def host_address(sub: dict[str, Any], host_part: int) -> str:
+    prefix = sub["cidr"].split("/")[0]
+    return (
+        f"{prefix[: prefix.rfind('.')]}.{host_part}"
+        if sub["ip_version"] == 4
+        else f"{prefix}{host_part:x}"
     )
 
 
@@ -230,3 +258,10 @@ def test_states_are_consistent_for_an_agent(snap):
         for workload in state.workloads:
             ifnames = [i.ifname for i in workload.interfaces]
             assert len(ifnames) == len(set(ifnames))
+        metadata = state.metadata
+        legs = {(item.namespace, item.ifname) for item in metadata.listeners}
+        assert legs <= in_namespace
+        served = {item.network_id for item in metadata.listeners}
+        assert {item.network_id for item in metadata.ports} <= served
+        devices = {item.device_id for item in metadata.ports}
+        assert {item.instance_id for item in metadata.instances} <= devices

@@ -84,6 +84,21 @@ def fixed_ip_filters(values: Iterable[str]) -> list[dict[str, str]]:
     return [parse_pairs(v, "--fixed-ip", allowed=keys) for v in values]
 
 
+def key_values(values: Iterable[str], option: str) -> dict[str, str]:
+    """Repeated ``--property KEY=VALUE`` -> {KEY: VALUE}; the value may hold ``=`` or be empty,
+    the key may not be empty, and a key given twice is a usage error rather than a silent
+    overwrite."""
+    result: dict[str, str] = {}
+    for text in values:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"'{text}' is not KEY=VALUE", param_hint=option)
+        if key in result:
+            raise typer.BadParameter(f"'{key}' is given twice", param_hint=option)
+        result[key] = value
+    return result
+
+
 def port_range(text: str, option: str = "--dst-port") -> tuple[int, int]:
     """--dst-port 22 or 22:23 -> (port_range_min, port_range_max), as the openstack CLI reads it."""
     low, sep, high = text.partition(":")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from v6fabric.cli.client import ApiError, ClientError, FabricClient
 from v6fabric.cli.context import JsonOption, client, want_json
+from v6fabric.cli.options import key_values
 from v6fabric.cli.output import Column, print_error, print_list, print_resource
 
 workload_app = typer.Typer(
@@ -48,17 +50,46 @@ def workload_create(
     host: Annotated[
         str | None, typer.Option("--host", help="Host to run on (default: this machine's name).")
     ] = None,
+    user_data_file: Annotated[
+        Path | None,
+        typer.Option("--user-data-file", help="File whose text the metadata service serves."),
+    ] = None,
+    ssh_key: Annotated[
+        list[str] | None,
+        typer.Option("--ssh-key", help="NAME=PATH of an OpenSSH public key file (repeatable)."),
+    ] = None,
+    prop: Annotated[
+        list[str] | None,
+        typer.Option("--property", help="KEY=VALUE for meta_data.json's meta (repeatable)."),
+    ] = None,
     json_flag: JsonOption = False,
 ) -> None:
     """Create a workload plugged into the given ports (they get bound to the host)."""
     api = client(ctx)
-    body = {
+    body: dict[str, Any] = {
         "name": name,
         "host": host or socket.gethostname(),
         "port_ids": [api.find_id("ports", p) for p in port],
     }
+    if user_data_file is not None:
+        body["user_data"] = _read(user_data_file, "--user-data-file")
+    if ssh_key:
+        body["public_keys"] = [
+            {"name": key_name, "key": _read(Path(path), "--ssh-key").strip()}
+            for key_name, path in key_values(ssh_key, "--ssh-key").items()
+        ]
+    if prop:
+        body["properties"] = key_values(prop, "--property")
     created = api.request("POST", PATH, {"workload": body})["workload"]
     print_resource(created, as_json=want_json(ctx, json_flag))
+
+
+def _read(path: Path, option: str) -> str:
+    """A file's text, or a usage error naming the option (not a traceback)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc}", param_hint=option) from None
 
 
 @workload_app.command("list")

@@ -19,12 +19,14 @@ from v6fabric.compiler.links import (
     workload_ports,
     workload_specs,
 )
+from v6fabric.compiler.metadata import metadata_spec
 from v6fabric.compiler.ra import isolated_radvd, routed_subnet_ids, router_radvd
 from v6fabric.compiler.routing import dhcp_namespaces, router_namespaces
 from v6fabric.compiler.snapshot import Snapshot
 from v6fabric.hoststate.model import (
     DnsmasqSpec,
     HostState,
+    MetadataSpec,
     NamespaceSpec,
     PortSpec,
     RadvdSpec,
@@ -36,13 +38,15 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
 
     Every host gets the workload ports bound to it, the workloads it runs and a bridge per
     network it has a port of. The network host (``snapshot.network_host``) also gets every DHCP
-    namespace and router, their ports, radvd and dnsmasq.
+    namespace and router, their ports, radvd, dnsmasq, and the metadata proxy's listeners on
+    those namespaces' legs with the ports and instances it answers for.
     """
     index = build_index(snapshot)
     ports: list[PortSpec] = workload_ports(index, host)
     namespaces: list[NamespaceSpec] = []
     radvd: list[RadvdSpec] = []
     dnsmasq: list[DnsmasqSpec] = []
+    metadata = MetadataSpec()
     if host and host == snapshot.network_host:
         dhcp = dhcp_ports(index)
         routers = router_ports(index)
@@ -52,6 +56,7 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
         radvd += router_radvd(index, routers)
         radvd += isolated_radvd(index, serving, routed_subnet_ids(index, routers))
         dnsmasq += dnsmasq_specs(index, serving)
+        metadata = metadata_spec(index, serving, routers)
     networks = network_specs(index, ports)
     return HostState(
         host=host,
@@ -63,4 +68,5 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
         dnsmasq=tuple(sorted(dnsmasq, key=lambda spec: spec.namespace)),
         workloads=tuple(sorted(workload_specs(index, host), key=lambda w: w.workload_id)),
         firewall=firewall_spec(snapshot, index, ports, networks),
+        metadata=metadata,
     )

@@ -13,14 +13,23 @@ RA waits for a DHCPv6 server that never answers and never gets the address the A
 from __future__ import annotations
 
 import functools
+import ipaddress
 
 from v6fabric.compiler.index import Index, PortView, SubnetView, address_key
 from v6fabric.compiler.links import dhcp_ifname
 from v6fabric.domain.subnet_rules import Ipv6Mode
-from v6fabric.hoststate.model import DhcpHost, DhcpOption, DhcpRange, DnsmasqSpec, dhcp_namespace
+from v6fabric.hoststate.model import (
+    METADATA_IPV4,
+    DhcpHost,
+    DhcpOption,
+    DhcpRange,
+    DnsmasqSpec,
+    dhcp_namespace,
+)
 
 STATIC = "static"
 STATELESS = "stateless"
+METADATA_ROUTE = ipaddress.IPv4Network(f"{METADATA_IPV4}/32")
 MIN_DHCPV6_PREFIXLEN = 64  # dnsmasq refuses DHCPv6 ranges on shorter prefixes (Neutron skips them)
 
 
@@ -69,7 +78,11 @@ def dnsmasq_specs(index: Index, serving_dhcp: dict[str, PortView]) -> list[Dnsma
                 hosts=_hosts(index, network_id, {subnet.id for subnet, _mode in served}),
                 options=tuple(
                     sorted(
-                        (option for subnet, _mode in served for option in _options(index, subnet)),
+                        (
+                            option
+                            for subnet, _mode in served
+                            for option in _options(index, subnet, port)
+                        ),
                         key=lambda o: (o.tag, o.ip_version, o.name, o.value),
                     )
                 ),
@@ -111,9 +124,14 @@ def _host(port: PortView, served_ids: frozenset[str]) -> DhcpHost | None:
     )
 
 
-def _options(index: Index, subnet: SubnetView) -> list[DhcpOption]:
-    """DNS servers and domain search for every served subnet; for IPv4 also the router and the
-    classless static routes (DHCPv6 has no route options: routes come from RAs)."""
+def _options(index: Index, subnet: SubnetView, server: PortView) -> list[DhcpOption]:
+    """DNS servers and domain search for every served subnet; for IPv4 also the router, the MTU
+    and the classless static routes (DHCPv6 has no route options: routes come from RAs).
+
+    The classless routes (option 121) send ``169.254.169.254/32`` to the DHCP port's address on
+    the subnet, whose namespace serves metadata (R12; Neutron's isolated metadata does the same),
+    then the subnet's host routes, then the default route via the gateway: RFC 3442 says a
+    client given classless routes ignores the router option, so the default goes in too."""
     version = subnet.ip_version
     options = []
 
@@ -134,12 +152,20 @@ def _options(index: Index, subnet: SubnetView) -> list[DhcpOption]:
         network = index.networks.get(subnet.network_id)
         if network is not None:  # option 26: guests learn the overlay's smaller MTU (Neutron too)
             add("mtu", str(network.mtu))
-        routes = [f"{destination},{nexthop}" for destination, nexthop in subnet.host_routes]
-        has_default = any(destination.prefixlen == 0 for destination, _ in subnet.host_routes)
-        if routes and subnet.gateway_ip is not None and not has_default:
-            # RFC 3442: a client given classless routes ignores the router option, so the
-            # default route goes into them too (as Neutron does).
-            routes.append(f"0.0.0.0/0,{subnet.gateway_ip}")
+        routes = _classless_routes(subnet, server)
         if routes:
-            add("classless-static-route", ",".join(routes))
+            add("classless-static-route", routes)
     return options
+
+
+def _classless_routes(subnet: SubnetView, server: PortView) -> str:
+    """Option 121's value (empty: none), ``destination,nexthop`` pairs (dnsmasq's form)."""
+    destinations = {destination for destination, _ in subnet.host_routes}
+    routes = [f"{destination},{nexthop}" for destination, nexthop in subnet.host_routes]
+    own = [ip.address for ip in server.fixed_ips if ip.subnet_id == subnet.id]
+    if own and METADATA_ROUTE not in destinations:
+        routes.insert(0, f"{METADATA_ROUTE},{min(own)}")
+    has_default = any(destination.prefixlen == 0 for destination in destinations)
+    if routes and subnet.gateway_ip is not None and not has_default:
+        routes.append(f"0.0.0.0/0,{subnet.gateway_ip}")
+    return ",".join(routes)

@@ -73,6 +73,8 @@ class PortView:
     admin_up: bool
     host: str
     fixed_ips: tuple[FixedIp, ...]
+    project_id: str = ""
+    pair_hosts: tuple[IPAddress, ...] = ()  # allowed address pairs that are one address
 
     @property
     def network_owned(self) -> bool:
@@ -93,6 +95,10 @@ class WorkloadView:
     name: str
     host: str
     port_ids: tuple[str, ...]
+    project_id: str = ""
+    user_data: str | None = None
+    public_keys: tuple[tuple[str, str], ...] = ()  # (name, key) in the record's order
+    properties: tuple[tuple[str, str], ...] = ()  # sorted by key
 
 
 @dataclass(frozen=True)
@@ -129,10 +135,10 @@ class Index:
 
 def build_index(snapshot: Snapshot) -> Index:
     networks = {view.id: view for view in map(_network, snapshot.networks)}
-    subnets = {view.id: view for view in map(parse_subnet, snapshot.subnets) if view is not None}
+    subnets = {view.id: view for view in map(_parsed_subnet, snapshot.subnets) if view is not None}
     ports = tuple(sorted(map(_parsed_port, snapshot.ports), key=lambda port: port.id))
     routers = {view.id: view for view in map(_router, snapshot.routers)}
-    workloads = tuple(sorted(map(_workload, snapshot.workloads), key=lambda w: w.id))
+    workloads = tuple(sorted(map(_parsed_workload, snapshot.workloads), key=lambda w: w.id))
     by_network: dict[str, list[SubnetView]] = {}
     for subnet in sorted(subnets.values(), key=SubnetView.sort_key):
         by_network.setdefault(subnet.network_id, []).append(subnet)
@@ -206,10 +212,20 @@ class IdentityMemo:
 
 
 _PORTS = IdentityMemo()
+_SUBNETS = IdentityMemo(1 << 14)
+_WORKLOADS = IdentityMemo(1 << 16)
 
 
 def _parsed_port(data: Wire) -> PortView:
     return _PORTS.get(data, lambda: _port(data))  # type: ignore[no-any-return]
+
+
+def _parsed_subnet(data: Wire) -> SubnetView | None:
+    return _SUBNETS.get(data, lambda: parse_subnet(data))  # type: ignore[no-any-return]
+
+
+def _parsed_workload(data: Wire) -> WorkloadView:
+    return _WORKLOADS.get(data, lambda: _workload(data))  # type: ignore[no-any-return]
 
 
 def _port(data: Wire) -> PortView:
@@ -227,7 +243,24 @@ def _port(data: Wire) -> PortView:
         admin_up=bool(data.get("admin_state_up", True)),
         host=data.get("binding:host_id") or "",
         fixed_ips=tuple(fixed),
+        project_id=data.get("project_id") or "",
+        pair_hosts=_unique(
+            host
+            for pair in data.get("allowed_address_pairs") or ()
+            if (host := _single_address(pair.get("ip_address"))) is not None
+        ),
     )
+
+
+def _single_address(text: object) -> IPAddress | None:
+    """An allowed pair's address when it names one host (``a``, ``a/128`` or ``a/32``)."""
+    address = parse_ip(text)
+    if address is not None:
+        return address
+    network = parse_cidr(text)
+    if network is None or network.num_addresses != 1:
+        return None
+    return network.network_address
 
 
 def _router(data: Wire) -> RouterView:
@@ -244,6 +277,14 @@ def _workload(data: Wire) -> WorkloadView:
         name=data.get("name") or "",
         host=data.get("host") or "",
         port_ids=tuple(data.get("port_ids") or ()),
+        project_id=data.get("project_id") or "",
+        user_data=data.get("user_data"),
+        public_keys=tuple(
+            (str(key.get("name")), str(key.get("key"))) for key in data.get("public_keys") or ()
+        ),
+        properties=tuple(
+            sorted((str(k), str(v)) for k, v in (data.get("properties") or {}).items())
+        ),
     )
 
 

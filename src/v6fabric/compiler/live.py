@@ -9,9 +9,10 @@ members maintained incrementally in buckets. ``compile_host(snapshot_for(h), h)`
 ``compile_host(snapshot(), h)`` (the tests check it over random histories).
 
 A host needs the ports bound to it (or NICs of its workloads); the network host also needs
-every network-owned port and every port of a network with a subnet dnsmasq serves (a
-reservation per port). Everything else (networks, subnets, routers, groups, workloads) is
-small and passed whole.
+every network-owned port, every port of a network with a subnet dnsmasq serves (a reservation
+per port), every port of a network with a DHCP or router leg (the metadata proxy answers them)
+and every port of the workloads owning those (their network_data.json names all their NICs).
+Everything else (networks, subnets, routers, groups, workloads) is small and passed whole.
 
 Not thread-safe: the caller serialises ``update`` and ``snapshot_for``.
 """
@@ -25,9 +26,11 @@ from v6fabric.compiler.dhcp import range_mode
 from v6fabric.compiler.firewall import member_cidrs
 from v6fabric.compiler.index import NETWORK_OWNER_PREFIX, parse_subnet
 from v6fabric.compiler.snapshot import Snapshot, Wire
+from v6fabric.domain.constants import DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE
 from v6fabric.hoststate.firewall import MemberBucket, RemoteGroup, member_bucket
 
 KINDS = ("networks", "subnets", "ports", "routers", "workloads", "security_groups")
+LEG_OWNERS = frozenset({DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE})  # metadata listeners
 
 
 @dataclass
@@ -102,6 +105,7 @@ class LiveInputs:
         self._by_host: dict[str, set[str]] = {}
         self._by_network: dict[str, set[str]] = {}
         self._network_owned: set[str] = set()
+        self._legs: dict[str, set[str]] = {}  # DHCP and router interface ports by network
         self._members = _Memberships()
         self._served: set[str] | None = None  # networks with a subnet dnsmasq serves
 
@@ -164,15 +168,18 @@ class LiveInputs:
                 continue
             host = wire.get("binding:host_id") or ""
             network = wire["network_id"]
-            owned = (wire.get("device_owner") or "").startswith(NETWORK_OWNER_PREFIX)
+            owner = wire.get("device_owner") or ""
             if step:
                 self._by_host.setdefault(host, set()).add(port_id)
                 self._by_network.setdefault(network, set()).add(port_id)
-                if owned:
+                if owner.startswith(NETWORK_OWNER_PREFIX):
                     self._network_owned.add(port_id)
+                if owner in LEG_OWNERS:
+                    self._legs.setdefault(network, set()).add(port_id)
             else:
                 _discard(self._by_host, host, port_id)
                 _discard(self._by_network, network, port_id)
+                _discard(self._legs, network, port_id)
                 self._network_owned.discard(port_id)
         self._members.set_port(port_id, new)
 
@@ -191,10 +198,22 @@ class LiveInputs:
                 wanted.update(workload.get("port_ids") or ())
         if host and self.network_hosts and host == self.network_hosts[0]:
             wanted |= self._network_owned
-            for network_id in self._served_networks():
+            for network_id in self._served_networks() | set(self._legs):
                 wanted |= self._by_network.get(network_id, set())
+            wanted |= self._owners_ports(wanted)
         chosen = [ports[p] for p in wanted if p in ports]
         return self._snapshot(chosen, self._remote_groups(chosen))
+
+    def _owners_ports(self, port_ids: set[str]) -> set[str]:
+        """Every port of the workloads that are the device of one of ``port_ids``."""
+        ports = self.records["ports"]
+        devices = {ports[p].get("device_id") for p in port_ids if p in ports}
+        return {
+            port_id
+            for workload_id, workload in self.records["workloads"].items()
+            if workload_id in devices
+            for port_id in workload.get("port_ids") or ()
+        }
 
     def _snapshot(
         self, ports: Iterable[Wire], members: Mapping[str, RemoteGroup] | None

@@ -4,6 +4,11 @@ Selection follows Neutron: a subnet is advertised only if its ``ipv6_ra_mode`` i
 ra_mode unset an external router is expected to advertise). Beyond Neutron (X4, R6): RDNSS and
 DNSSL in every mode, RFC 4191 route information for the subnet's host routes, and RAs for
 networks no router serves (isolated networks) from the network's ``v6d-`` namespace.
+
+Every interface also advertises a route to the metadata address ``fe80::a9fe:a9fe/128`` (as
+Neutron's radvd and OVN do): the namespace sending the RA serves that address on the link
+(``compiler.metadata``), so a guest sends its metadata requests to that namespace's MAC rather
+than resolving an address two namespaces hold (R12).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from v6fabric.compiler.index import Index, PortView, SubnetView, network_key
 from v6fabric.compiler.links import dhcp_ifname, effective_up, router_ifname
 from v6fabric.domain.subnet_rules import Ipv6Mode
 from v6fabric.hoststate.model import (
+    METADATA_IPV6,
     RadvdSpec,
     RaInterface,
     RaPrefix,
@@ -22,6 +28,7 @@ from v6fabric.hoststate.model import (
 
 MAX_RDNSS = 3
 AUTONOMOUS_RA_MODES = frozenset({Ipv6Mode.SLAAC.value, Ipv6Mode.DHCPV6_STATELESS.value})
+METADATA_ROUTE = RaRoute(cidr=f"{METADATA_IPV6}/128")
 
 
 def advertised(subnets: tuple[SubnetView, ...]) -> tuple[SubnetView, ...]:
@@ -70,7 +77,7 @@ def ra_interface(
         ),
         rdnss=tuple(str(server) for server in servers)[:MAX_RDNSS],
         dnssl=(index.dns_domain,) if index.dns_domain else (),
-        routes=advertised_routes(subnets) if with_routes else (),
+        routes=(*(advertised_routes(subnets) if with_routes else ()), METADATA_ROUTE),
         default_lifetime=default_lifetime,
     )
 
@@ -123,8 +130,8 @@ def isolated_radvd(
 
     Router lifetime 0: the namespace does not forward, so it must never become a default
     router; prefixes, flags, MTU, RDNSS and DNSSL are as a router would send them. No route
-    information options either, for the same reason: a route option names the sender as the next
-    hop. A network with one routed and one isolated subnet gets both: the router advertises its
+    information options for host routes either, for the same reason: a route option names the
+    sender as the next hop. The one exception is the metadata route: the sender serves it. A network with one routed and one isolated subnet gets both: the router advertises its
     prefix, the ``v6d-`` namespace the other.
     """
     specs = []

@@ -21,7 +21,8 @@ Wire = Mapping[str, Any]
 class Snapshot:
     """Everything ``compile_host`` reads, at one store revision.
 
-    ``workloads`` are ``{id, name, host, port_ids}`` dicts, ``port_ids`` in NIC order.
+    ``workloads`` are ``{id, name, host, port_ids, project_id, user_data, public_keys,
+    properties}`` dicts (the API's wire form), ``port_ids`` in NIC order.
     ``network_hosts`` are the hosts that run DHCP namespaces and routers; for now every ``v6d-``
     and ``v6r-`` object is placed on the first of them (one L3 host).
     ``dns_domain`` is sent as DNSSL in RAs and as the DHCP domain search.

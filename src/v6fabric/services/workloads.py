@@ -1,5 +1,9 @@
 """Workload records: which ports a namespace workload (a VM stand-in) is plugged into, on which
-host. Creating one binds its ports to the host, as Nova binds a VM's ports."""
+host, and its instance metadata (user data, SSH keys, properties) for the metadata service.
+Creating one binds its ports to the host, as Nova binds a VM's ports.
+
+The metadata is part of the record's wire form: only the owner and admins see a workload at all,
+and the fabric's compiler reads the same form (an admin's) to fill the hosts' metadata."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from v6fabric.domain.errors import (
     WorkloadNotFound,
     invalid_attribute,
 )
+from v6fabric.domain.instance_metadata import check_instance_metadata
 from v6fabric.identity.context import RequestContext
 from v6fabric.services import common
 from v6fabric.services.access import ResourceAccess
@@ -33,6 +38,9 @@ def to_wire(row: Mapping[str, Any]) -> dict[str, Any]:
         "host": row["host"],
         "port_ids": list(row["port_ids"]),
         "status": row["status"],
+        "user_data": row["user_data"],
+        "public_keys": [dict(key) for key in row["public_keys"] or ()],
+        "properties": dict(row["properties"] or {}),
     }
 
 
@@ -68,6 +76,7 @@ class WorkloadService:
             )
         if not isinstance(port_ids, list) or not port_ids or len(set(port_ids)) != len(port_ids):
             raise invalid_attribute("port_ids", "a workload needs one or more distinct ports")
+        metadata = check_instance_metadata(body)
 
         def operation(txn: WriteTxn) -> dict[str, Any]:
             conn = txn.conn
@@ -97,6 +106,7 @@ class WorkloadService:
                 "host": host,
                 "port_ids": list(port_ids),
                 "status": "BUILD",
+                **metadata,
             }
             conn.execute(workloads.insert().values(**values))
             return to_wire(values)

@@ -241,6 +241,10 @@ workloads = Table(
     Column("host", String(255), nullable=False, index=True),
     Column("port_ids", JSON, nullable=False),  # in NIC order: eth0, eth1, ...
     Column("status", String(16), nullable=False, default="BUILD"),
+    # Instance metadata (issue 5): what the metadata service answers for this device.
+    Column("user_data", Text, nullable=True),
+    Column("public_keys", JSON, nullable=False, default=list),  # [{"name", "key"}]
+    Column("properties", JSON, nullable=False, default=dict),  # {str: str}: meta_data "meta"
 )
 
 # --- security groups (issue 4) --------------------------------------------------------------

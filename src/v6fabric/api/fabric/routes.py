@@ -63,6 +63,10 @@ class WorkloadCreate(BaseModel):
     host: str | None = None
     port_ids: list[str] | None = None
     project_id: str | None = None
+    # Checked by the service, which words errors as Neutron does (domain.instance_metadata).
+    user_data: Any = None
+    public_keys: Any = None
+    properties: Any = None
 
 
 class WorkloadRequest(BaseModel):
