@@ -110,7 +110,7 @@ class MetadataLab:
     def start(self) -> None:
         argv = [sys.executable, "-m", "v6fabric.cli.main", "metadata-proxy"]
         argv += ["--config", str(self.config), "--pid-file", str(self.pid_file)]
-        argv += ["--log-file", str(self.log_file)]
+        argv += ["--log-file", str(self.log_file), "--check-interval", "0.5"]
         env = {**os.environ, "PYTHONPATH": f"{SRC}:{os.environ.get('PYTHONPATH', '')}"}
         self.daemon = subprocess.Popen(argv, env=env, start_new_session=True)
         wait_for("the proxy's pid file", lambda: read_pid(self.pid_file), timeout=15)
@@ -181,6 +181,19 @@ def _veth_into_bridge(lab_host: str, namespace: str, inner: str, outer: str) -> 
     run(["ip", "-n", lab_host, "link", "set", outer, "master", "br0", "up"])
 
 
+def _plug_serving(lab: MetadataLab) -> None:
+    """The serving interface, as the agent makes a DHCP namespace's: with its port's MAC
+    (made again, it keeps it, so guests' neighbour entries stay right)."""
+    _veth_into_bridge(lab.host, lab.serving, lab.ifname, f"d-{lab.tag}")
+    ns, ifname = lab.serving, lab.ifname
+    mac = "fa:16:3e:" + ":".join([lab.tag[:2], lab.tag[2:4], "fe"])
+    run(["ip", "-n", ns, "link", "set", ifname, "address", mac])
+    run(["ip", "-n", ns, "link", "set", ifname, "up"])
+    run(["ip", "-n", ns, "addr", "add", "fe80::a9fe:a9fe/64", "dev", ifname, "nodad"])
+    run(["ip", "-n", ns, "addr", "add", "169.254.169.254/32", "dev", ifname])
+    run(["ip", "-n", ns, "addr", "add", f"{V4_NET}.1/24", "dev", ifname])
+
+
 def _plug_workload(lab: MetadataLab, workload: Workload, n: str) -> None:
     ns = workload.namespace
     run(["ip", "netns", "add", ns])
@@ -220,23 +233,7 @@ def mdlab(ns_tag: str, lab_dirs: tuple[Path, Path]) -> Iterator[MetadataLab]:
         run(["ip", "-n", lab.host, "link", "add", "br0", "type", "bridge"])
         run(["ip", "netns", "exec", lab.host, "sysctl", "-qw", "net.ipv6.conf.br0.disable_ipv6=1"])
         run(["ip", "-n", lab.host, "link", "set", "br0", "up"])
-        _veth_into_bridge(lab.host, lab.serving, lab.ifname, f"d-{ns_tag}")
-        run(["ip", "-n", lab.serving, "link", "set", lab.ifname, "up"])
-        run(
-            [
-                "ip",
-                "-n",
-                lab.serving,
-                "addr",
-                "add",
-                "fe80::a9fe:a9fe/64",
-                "dev",
-                lab.ifname,
-                "nodad",
-            ]
-        )
-        run(["ip", "-n", lab.serving, "addr", "add", "169.254.169.254/32", "dev", lab.ifname])
-        run(["ip", "-n", lab.serving, "addr", "add", f"{V4_NET}.1/24", "dev", lab.ifname])
+        _plug_serving(lab)
         _plug_workload(lab, lab.w1, "1")
         _plug_workload(lab, lab.w2, "2")
         for w in (lab.w1, lab.w2):
@@ -310,6 +307,23 @@ def test_another_workload_claiming_a_listed_address_gets_nothing(mdlab: Metadata
     status, body = fetch_from(w2, mdlab.w1.link_local, META)
     assert status in (0, 404), (status, body)  # 0: the handshake's answer went to w1
     assert b"dev1" not in body
+
+
+def test_a_serving_interface_made_anew_is_served_again(mdlab: MetadataLab) -> None:
+    """The agent deleted and made again the DHCP port's veth: the old socket is bound to an
+    ifindex that is gone; the daemon notices and listens on the new one."""
+    assert curl(mdlab.w1.namespace, ll_url(META))[0] == 200
+    run(["ip", "-n", mdlab.serving, "link", "delete", mdlab.ifname])
+    _plug_serving(mdlab)
+
+    def served() -> bool:
+        return curl(mdlab.w1.namespace, ll_url(META), timeout=2)[0] == 200
+
+    try:
+        wait_for("metadata on the new interface", served, timeout=15)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; proxy log:\n{mdlab.log_file.read_text()}") from None
+    assert "is stale" in mdlab.log_file.read_text()
 
 
 def test_sigterm_stops_the_daemon_and_removes_its_pid_file(mdlab: MetadataLab) -> None:

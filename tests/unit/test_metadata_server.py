@@ -75,6 +75,7 @@ class Harness:
     def __init__(self, *, idle_timeout: float = 5.0) -> None:
         self.factory = LoopbackListeners()
         self.neighbours = Neighbours({"ns-a": MAC_A, "ns-b": MAC_B})
+        self.stale: set[str] = set()  # namespaces "made anew" since their listener opened
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -84,6 +85,7 @@ class Harness:
         return MetadataProxy(
             self.neighbours,
             listener_factory=self.factory,
+            listener_check=lambda bound: bound.listener.namespace not in self.stale,
             idle_timeout=idle_timeout,
             backend_timeout=2.0,
         )
@@ -285,6 +287,31 @@ def test_listeners_that_cannot_open_yet_are_retried(harness: Harness) -> None:
     harness.call(harness.proxy.retry_pending())
     assert not harness.proxy.pending
     assert json.loads(harness.get("ns-d", META)[2])["uuid"] == "dev-a"
+
+
+def test_refresh_reopens_listeners_whose_namespace_was_made_anew(harness: Harness) -> None:
+    old_a, old_b = harness.port("ns-a"), harness.port("ns-b")
+    harness.call(harness.proxy.refresh())
+    assert (harness.port("ns-a"), harness.port("ns-b")) == (old_a, old_b)  # nothing stale
+    harness.stale.add("ns-a")
+    harness.call(harness.proxy.refresh())
+    harness.stale.clear()
+    assert harness.port("ns-a") != old_a and harness.port("ns-b") == old_b
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("::1", old_a), timeout=2).close()
+    assert json.loads(harness.get("ns-a", META)[2])["uuid"] == "dev-a"
+
+
+def test_unidentified_requests_are_logged_once_a_minute(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness.neighbours.macs["ns-a"] = "fa:16:3e:99:99:99"
+    with caplog.at_level("WARNING", logger="v6fabric.metadata.server"):
+        for _ in range(5):
+            assert harness.get("ns-a", META)[0] == 404
+    lines = [r for r in caplog.records if "unidentified" in r.getMessage()]
+    assert len(lines) == 1
+    assert "fa:16:3e:99:99:99" in lines[0].getMessage()
 
 
 # --- proxy mode ----------------------------------------------------------------------------

@@ -28,6 +28,14 @@ def metadata_proxy(
             "old owner that long).",
         ),
     ] = 0.0,
+    check_interval: Annotated[
+        float,
+        typer.Option(
+            "--check-interval",
+            help="Seconds between retries of listeners not open yet and checks for namespaces "
+            "or interfaces made anew.",
+        ),
+    ] = 5.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
     """Serve metadata in every namespace of the config until SIGTERM; SIGHUP reloads it."""
@@ -39,4 +47,5 @@ def metadata_proxy(
         filename=str(log_file) if log_file else None,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    raise typer.Exit(run(config, pid_file, neighbour_ttl=neighbour_ttl))
+    status = run(config, pid_file, neighbour_ttl=neighbour_ttl, check_interval=check_interval)
+    raise typer.Exit(status)

@@ -21,7 +21,7 @@ from v6fabric.metadata.sockets import open_in_namespace
 
 log = logging.getLogger(__name__)
 
-RETRY_INTERVAL = 5.0  # seconds between attempts to open listeners that could not be opened
+CHECK_INTERVAL = 5.0  # seconds between checks: listeners not open yet, or stale (made anew)
 
 
 def write_pid_file(pid_file: Path) -> None:
@@ -38,7 +38,13 @@ def remove_pid_file(pid_file: Path) -> None:
             pid_file.unlink()
 
 
-async def serve(config_path: Path, pid_file: Path, *, neighbour_ttl: float = 0.0) -> None:
+async def serve(
+    config_path: Path,
+    pid_file: Path,
+    *,
+    neighbour_ttl: float = 0.0,
+    check_interval: float = CHECK_INTERVAL,
+) -> None:
     """Raises ``ConfigError`` if the first config cannot be loaded (nothing is opened)."""
     config = load_config(config_path)
     neighbours = NetlinkNeighbours()
@@ -69,9 +75,9 @@ async def serve(config_path: Path, pid_file: Path, *, neighbour_ttl: float = 0.0
         log.info("metadata proxy running (pid %d, config %s)", os.getpid(), config_path)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), RETRY_INTERVAL)
-            if proxy.pending and not stop.is_set():
-                await proxy.retry_pending()
+                await asyncio.wait_for(stop.wait(), check_interval)
+            if not stop.is_set():
+                await proxy.refresh()
     finally:
         await proxy.close()
         neighbours.close()
@@ -79,10 +85,23 @@ async def serve(config_path: Path, pid_file: Path, *, neighbour_ttl: float = 0.0
         log.info("metadata proxy stopped")
 
 
-def run(config_path: Path, pid_file: Path, *, neighbour_ttl: float = 0.0) -> int:
+def run(
+    config_path: Path,
+    pid_file: Path,
+    *,
+    neighbour_ttl: float = 0.0,
+    check_interval: float = CHECK_INTERVAL,
+) -> int:
     """The exit status: 0 after SIGTERM/SIGINT, 1 if the config cannot be loaded at start."""
     try:
-        asyncio.run(serve(config_path, pid_file, neighbour_ttl=neighbour_ttl))
+        asyncio.run(
+            serve(
+                config_path,
+                pid_file,
+                neighbour_ttl=neighbour_ttl,
+                check_interval=check_interval,
+            )
+        )
     except ConfigError as exc:
         log.error("%s", exc)
         return 1

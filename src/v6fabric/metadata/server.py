@@ -4,7 +4,8 @@ Per request: (listener, peer address) -> the MAC the listener's namespace holds 
 -> ``identify`` -> the device's documents (local mode) or the backend's answer (proxy mode).
 ``reload`` swaps the tables in one assignment, so a request sees either the old config or
 the new one, never a mix; listeners that are new are opened, those gone are closed, and
-listeners that cannot be opened yet (namespace or interface missing) are retried.
+listeners that cannot be opened yet (namespace or interface missing) are retried, and
+``refresh`` reopens those whose namespace or interface was made anew under the same name.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from v6fabric.hoststate.model import MetadataInstance, MetadataListener, MetadataSpec
@@ -24,10 +25,16 @@ from v6fabric.metadata.documents import Answer
 from v6fabric.metadata.identify import PortIndex, identify, index_ports
 from v6fabric.metadata.neighbours import NeighbourLookup
 from v6fabric.metadata.protocol import HEAD_LIMIT, IDLE_TIMEOUT, Request, plain, serve_connection
-from v6fabric.metadata.sockets import BoundListener, ListenerFactory, open_in_namespace
+from v6fabric.metadata.sockets import (
+    BoundListener,
+    ListenerFactory,
+    open_in_namespace,
+    still_current,
+)
 
 log = logging.getLogger(__name__)
 
+LOG_EVERY = 60.0  # seconds: one "unidentified" line per (listener, source), however many tries
 UNKNOWN = plain(404, "404 Not Found\n\nThis address is not a known port of this network.\n")
 NO_INSTANCE = plain(404, "404 Not Found\n\nNo metadata for this port's device.\n")
 
@@ -64,12 +71,14 @@ class MetadataProxy:
         neighbours: NeighbourLookup,
         *,
         listener_factory: ListenerFactory = open_in_namespace,
+        listener_check: Callable[[BoundListener], bool] = still_current,
         idle_timeout: float = IDLE_TIMEOUT,
         neighbour_ttl: float = 0.0,
         backend_timeout: float = 10.0,
     ) -> None:
         self._neighbours = neighbours
         self._factory = listener_factory
+        self._check = listener_check
         self._idle_timeout = idle_timeout
         self._ttl = neighbour_ttl
         self._backend_timeout = backend_timeout
@@ -79,6 +88,8 @@ class MetadataProxy:
         self._macs: dict[tuple[str, int, str], tuple[str, float]] = {}
         self._lock = asyncio.Lock()
         self._retired: set[asyncio.Task[None]] = set()
+        self._warned: set[MetadataListener] = set()  # pending listeners already logged
+        self._logged: dict[tuple[MetadataListener, str], float] = {}
 
     @property
     def tables(self) -> Tables:
@@ -115,6 +126,21 @@ class MetadataProxy:
 
     async def retry_pending(self) -> None:
         async with self._lock:
+            await self._open_pending()
+
+    async def refresh(self) -> None:
+        """Reopen listeners whose namespace or interface is no longer the one they were made
+        in (the agent deleted and made it again), and retry pending ones."""
+        async with self._lock:
+            for listener, opened in list(self._open.items()):
+                if not await asyncio.to_thread(self._check, opened.bound):
+                    log.warning(
+                        "metadata listener %s/%s is stale (namespace or interface made anew)",
+                        listener.namespace,
+                        listener.ifname,
+                    )
+                    self._close(listener)
+                    self._pending.add(listener)
             await self._open_pending()
 
     async def close(self) -> None:
@@ -158,13 +184,17 @@ class MetadataProxy:
             try:
                 bound = await asyncio.to_thread(self._factory, listener)
             except OSError as exc:
-                log.warning(
+                level = logging.DEBUG if listener in self._warned else logging.WARNING
+                self._warned.add(listener)
+                log.log(
+                    level,
                     "metadata listener %s/%s not open yet: %s",
                     listener.namespace,
                     listener.ifname,
                     exc,
                 )
                 continue
+            self._warned.discard(listener)
             self._neighbours.forget(listener.namespace)  # the namespace may be a new one
             opened = _Open(bound)
             try:
@@ -224,16 +254,7 @@ class MetadataProxy:
         mac = self._mac(bound, conn)
         port = identify(tables.ports, listener.network_id, conn.source, mac)
         if port is None:
-            log.warning(
-                "metadata: unidentified %s %s from %s (MAC %s) on %s/%s (network %s)",
-                request.method,
-                request.target,
-                conn.source,
-                mac or "unknown",
-                listener.namespace,
-                listener.ifname,
-                listener.network_id,
-            )
+            self._log_unidentified(listener, conn, request, mac)
             return UNKNOWN
         if tables.backend is not None:
             return await tables.backend.forward(request.method, request.target, port, conn.source)
@@ -241,3 +262,26 @@ class MetadataProxy:
         if instance is None:
             return NO_INSTANCE
         return documents.answer(instance, request.target)
+
+    def _log_unidentified(
+        self, listener: MetadataListener, conn: Connection, request: Request, mac: str | None
+    ) -> None:
+        """At most once a minute per (listener, source): a guest retrying in a loop must not
+        fill the log."""
+        now = time.monotonic()
+        key = (listener, conn.source)
+        if now - self._logged.get(key, -LOG_EVERY) < LOG_EVERY:
+            return
+        if len(self._logged) > 10000:
+            self._logged.clear()
+        self._logged[key] = now
+        log.warning(
+            "metadata: unidentified %s %s from %s (MAC %s) on %s/%s (network %s)",
+            request.method,
+            request.target,
+            conn.source,
+            mac or "unknown",
+            listener.namespace,
+            listener.ifname,
+            listener.network_id,
+        )

@@ -5,15 +5,21 @@ A socket stays in the namespace it was created in, so one process in the host's 
 serves them all: each is made in a short-lived thread that entered the namespace
 (``run_in_netns``). FREEBIND lets the bind succeed before the agent has added the address;
 SO_BINDTODEVICE keeps several listeners of one namespace (a router's legs) apart.
+
+A socket outlives its namespace's name and its interface: when either is deleted and made
+again, the socket still listens in the old one and nothing reaches it. ``still_current``
+tells (the daemon asks every few seconds and reopens what is stale).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from v6fabric.drivers.netlink import NETNS_RUN_DIR
 from v6fabric.drivers.netns import run_in_netns
 from v6fabric.hoststate.model import METADATA_IPV4, METADATA_IPV6, MetadataListener
 
@@ -30,6 +36,7 @@ class BoundListener:
     listener: MetadataListener
     ifindex: int
     sockets: tuple[socket.socket, ...]
+    netns_inode: int | None = None  # of the namespace they were made in (None: not checked)
 
     def close(self) -> None:
         for sock in self.sockets:
@@ -76,4 +83,25 @@ def bind_here(listener: MetadataListener, port: int = HTTP_PORT) -> BoundListene
 
 def open_in_namespace(listener: MetadataListener) -> BoundListener:
     """The real ``ListenerFactory``: ``bind_here`` inside ``listener.namespace``."""
-    return run_in_netns(listener.namespace, lambda: bind_here(listener))
+
+    def bind() -> BoundListener:
+        inode = os.stat("/proc/thread-self/ns/net").st_ino  # the namespace entered, exactly
+        bound = bind_here(listener)
+        return BoundListener(listener, bound.ifindex, bound.sockets, inode)
+
+    return run_in_netns(listener.namespace, bind)
+
+
+def still_current(bound: BoundListener) -> bool:
+    """Whether ``bound``'s namespace and interface are still the ones named in its listener
+    (False also when either is gone). Blocking: a stat and a short thread in the namespace."""
+    if bound.netns_inode is None:
+        return True
+    listener = bound.listener
+    try:
+        if os.stat(os.path.join(NETNS_RUN_DIR, listener.namespace)).st_ino != bound.netns_inode:
+            return False
+        ifindex = run_in_netns(listener.namespace, lambda: socket.if_nametoindex(listener.ifname))
+    except OSError:
+        return False
+    return ifindex == bound.ifindex
