@@ -75,6 +75,10 @@ class MetadataLab:
         return self.run_dir / "metadata" / "proxy.pid"
 
     @property
+    def status_file(self) -> Path:
+        return self.run_dir / "metadata" / "status.json"
+
+    @property
     def log_file(self) -> Path:
         return self.run_dir / "metadata" / "proxy.log"
 
@@ -111,6 +115,7 @@ class MetadataLab:
         argv = [sys.executable, "-m", "v6fabric.cli.main", "metadata-proxy"]
         argv += ["--config", str(self.config), "--pid-file", str(self.pid_file)]
         argv += ["--log-file", str(self.log_file), "--check-interval", "0.5"]
+        argv += ["--status-file", str(self.status_file)]
         env = {**os.environ, "PYTHONPATH": f"{SRC}:{os.environ.get('PYTHONPATH', '')}"}
         self.daemon = subprocess.Popen(argv, env=env, start_new_session=True)
         wait_for("the proxy's pid file", lambda: read_pid(self.pid_file), timeout=15)
@@ -260,6 +265,8 @@ def test_a_workload_fetches_its_own_metadata_over_ipv6_link_local(mdlab: Metadat
         mdlab.w1.namespace, "http://[fe80::a9fe:a9fe%25eth0]/latest/meta-data/instance-id"
     )
     assert (status, body) == (200, f"dev1-{mdlab.tag}".encode())
+    serving = json.loads(mdlab.status_file.read_text())
+    assert (serving["listening"], serving["pending"]) == ([f"{mdlab.serving}/{mdlab.ifname}"], [])
 
 
 def test_ipv4_metadata_address(mdlab: MetadataLab) -> None:

@@ -16,6 +16,14 @@ def metadata_proxy(
     pid_file: Annotated[
         Path, typer.Option("--pid-file", help="Written once the listeners are open.")
     ],
+    status_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--status-file",
+            help="JSON written after each (re)load and check: the loaded config's digest, "
+            "listeners open and pending.",
+        ),
+    ] = None,
     log_file: Annotated[
         Path | None, typer.Option("--log-file", help="Log here instead of standard error.")
     ] = None,
@@ -47,5 +55,11 @@ def metadata_proxy(
         filename=str(log_file) if log_file else None,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    status = run(config, pid_file, neighbour_ttl=neighbour_ttl, check_interval=check_interval)
+    status = run(
+        config,
+        pid_file,
+        neighbour_ttl=neighbour_ttl,
+        check_interval=check_interval,
+        status_file=status_file,
+    )
     raise typer.Exit(status)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from v6fabric.drivers.files import digest
 from v6fabric.hoststate import codec
 from v6fabric.hoststate.model import MetadataSpec
 
@@ -48,6 +49,7 @@ class Backend:
 class ProxyConfig:
     spec: MetadataSpec
     backend: Backend | None = None
+    digest: str = ""  # of the file's text, as ``drivers.files.digest`` (the agent's markers)
 
 
 def to_json(spec: MetadataSpec, backend: Backend | None = None) -> str:
@@ -62,15 +64,16 @@ def to_json(spec: MetadataSpec, backend: Backend | None = None) -> str:
 
 def parse_config(text: str | bytes) -> ProxyConfig:
     try:
-        data = json.loads(text)
+        raw_text = text.decode() if isinstance(text, bytes) else text
+        data = json.loads(raw_text)
         spec = codec.build(MetadataSpec, data["spec"])
         raw = data.get("backend")
         backend = None if raw is None else Backend(str(raw["url"]), str(raw["secret_file"]))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # UnicodeError is one
         raise ConfigError(f"not a metadata proxy config: {exc!r}") from exc
     if backend is not None and not backend.url.startswith(("http://", "https://")):
         raise ConfigError(f"backend url must be http(s): {backend.url!r}")
-    return ProxyConfig(spec, backend)
+    return ProxyConfig(spec, backend, digest(raw_text))
 
 
 def load_config(path: Path) -> ProxyConfig:

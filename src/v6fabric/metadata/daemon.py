@@ -2,19 +2,24 @@
 started it knows it is serving), reload on SIGHUP, stop on SIGTERM/SIGINT.
 
 The agent runs it like radvd: ``v6fabric metadata-proxy --config PATH --pid-file PATH``,
-finds it again by its pid file, and sends SIGHUP after rewriting the config.
+finds it again by its pid file, and sends SIGHUP after rewriting the config. The optional
+status file says which config is loaded (its digest) and which listeners are open or still
+pending, so the agent can tell when a reload has taken effect and report what serves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
+from collections.abc import Iterable
 from pathlib import Path
 
-from v6fabric.metadata.config import ConfigError, load_config
+from v6fabric.hoststate.model import MetadataListener
+from v6fabric.metadata.config import ConfigError, ProxyConfig, load_config
 from v6fabric.metadata.neighbours import NetlinkNeighbours
 from v6fabric.metadata.server import MetadataProxy
 from v6fabric.metadata.sockets import open_in_namespace
@@ -25,10 +30,30 @@ CHECK_INTERVAL = 5.0  # seconds between checks: listeners not open yet, or stale
 
 
 def write_pid_file(pid_file: Path) -> None:
-    pid_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pid_file.with_name(f".{pid_file.name}.{os.getpid()}")
-    tmp.write_text(f"{os.getpid()}\n")
-    os.replace(tmp, pid_file)
+    write_atomically(pid_file, f"{os.getpid()}\n")
+
+
+def status_text(proxy: MetadataProxy) -> str:
+    config = proxy.tables.config
+
+    def names(listeners: Iterable[MetadataListener]) -> list[str]:
+        return sorted(f"{x.namespace}/{x.ifname}" for x in listeners)
+
+    status = {
+        "pid": os.getpid(),
+        "config": config.digest,
+        "mode": "proxy" if config.backend else "local",
+        "listening": names(proxy.listening),
+        "pending": names(proxy.pending),
+    }
+    return json.dumps(status, indent=1, sort_keys=True) + "\n"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def remove_pid_file(pid_file: Path) -> None:
@@ -44,6 +69,7 @@ async def serve(
     *,
     neighbour_ttl: float = 0.0,
     check_interval: float = CHECK_INTERVAL,
+    status_file: Path | None = None,
 ) -> None:
     """Raises ``ConfigError`` if the first config cannot be loaded (nothing is opened)."""
     config = load_config(config_path)
@@ -54,12 +80,25 @@ async def serve(
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     reloads: set[asyncio.Task[None]] = set()
+    written = [""]
+
+    def report() -> None:
+        text = status_text(proxy)
+        if status_file is not None and text != written[0]:
+            write_atomically(status_file, text)
+            written[0] = text
+
+    async def load(new: ProxyConfig) -> None:
+        await proxy.reload(new)
+        report()
 
     async def reload() -> None:
         try:
-            await proxy.reload(load_config(config_path))
+            new = load_config(config_path)
         except ConfigError as exc:
             log.error("SIGHUP: keeping the current config: %s", exc)
+            return
+        await load(new)
 
     def on_hup() -> None:
         task = loop.create_task(reload())
@@ -67,7 +106,7 @@ async def serve(
         task.add_done_callback(reloads.discard)
 
     try:
-        await proxy.reload(config)
+        await load(config)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         loop.add_signal_handler(signal.SIGHUP, on_hup)
@@ -78,10 +117,14 @@ async def serve(
                 await asyncio.wait_for(stop.wait(), check_interval)
             if not stop.is_set():
                 await proxy.refresh()
+                report()
     finally:
         await proxy.close()
         neighbours.close()
         remove_pid_file(pid_file)
+        if status_file is not None:
+            with contextlib.suppress(OSError):
+                status_file.unlink()
         log.info("metadata proxy stopped")
 
 
@@ -91,6 +134,7 @@ def run(
     *,
     neighbour_ttl: float = 0.0,
     check_interval: float = CHECK_INTERVAL,
+    status_file: Path | None = None,
 ) -> int:
     """The exit status: 0 after SIGTERM/SIGINT, 1 if the config cannot be loaded at start."""
     try:
@@ -100,6 +144,7 @@ def run(
                 pid_file,
                 neighbour_ttl=neighbour_ttl,
                 check_interval=check_interval,
+                status_file=status_file,
             )
         )
     except ConfigError as exc:
