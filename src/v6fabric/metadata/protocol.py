@@ -116,7 +116,8 @@ async def serve_connection(
     try:
         while True:
             try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), idle_timeout)
+                async with asyncio.timeout(idle_timeout):  # no extra task, unlike wait_for
+                    head = await reader.readuntil(b"\r\n\r\n")
             except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
                 return
             except asyncio.LimitOverrunError:
