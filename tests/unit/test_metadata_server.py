@@ -72,21 +72,22 @@ class Neighbours:
 class Harness:
     """A proxy on its own event loop thread, and HTTP helpers to reach its listeners."""
 
-    def __init__(self, *, idle_timeout: float = 5.0) -> None:
+    def __init__(self, *, idle_timeout: float = 5.0, neighbour_ttl: float = 0.0) -> None:
         self.factory = LoopbackListeners()
         self.neighbours = Neighbours({"ns-a": MAC_A, "ns-b": MAC_B})
         self.stale: set[str] = set()  # namespaces "made anew" since their listener opened
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.proxy = self.call(self._make(idle_timeout))
+        self.proxy = self.call(self._make(idle_timeout, neighbour_ttl))
 
-    async def _make(self, idle_timeout: float) -> MetadataProxy:
+    async def _make(self, idle_timeout: float, neighbour_ttl: float) -> MetadataProxy:
         return MetadataProxy(
             self.neighbours,
             listener_factory=self.factory,
             listener_check=lambda bound: bound.listener.namespace not in self.stale,
             idle_timeout=idle_timeout,
+            neighbour_ttl=neighbour_ttl,
             backend_timeout=2.0,
         )
 
@@ -190,6 +191,21 @@ def test_keep_alive_serves_several_requests_with_one_lookup(harness: Harness) ->
     assert conn.sock is sock  # the same connection throughout
     assert harness.neighbours.lookups - before == 1
     conn.close()
+
+
+def test_every_connection_asks_the_kernel_unless_a_ttl_is_set(harness: Harness) -> None:
+    before = harness.neighbours.lookups
+    for _ in range(3):
+        assert harness.get("ns-a", META)[0] == 200
+    assert harness.neighbours.lookups - before == 3
+    cached = Harness(neighbour_ttl=60)
+    try:
+        cached.reload(two_networks())
+        for _ in range(3):
+            assert cached.get("ns-a", META)[0] == 200
+        assert cached.neighbours.lookups == 1
+    finally:
+        cached.close()
 
 
 def test_http_1_0_and_connection_close_end_the_connection(harness: Harness) -> None:

@@ -66,6 +66,12 @@ class _Open:
 
 
 class MetadataProxy:
+    """``neighbour_ttl`` > 0 reuses a peer's MAC across connections for that long. Off by
+    default: a kernel lookup costs ~10 us, and within the TTL a workload that takes over
+    another port's address (its MAC now in the neighbour table) would pass for that port.
+    The socket factory, the stale-listener check and the neighbour lookup are injected, so
+    tests run on loopback without root."""
+
     def __init__(
         self,
         neighbours: NeighbourLookup,
@@ -244,6 +250,8 @@ class MetadataProxy:
         else:
             mac = self._neighbours.mac(namespace, bound.ifindex, conn.source)
             if mac and self._ttl > 0:
+                if len(self._macs) > 10000:
+                    self._macs.clear()
                 self._macs[key] = (mac, now + self._ttl)
         conn.mac, conn.asked = mac, True
         return mac
