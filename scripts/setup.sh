@@ -19,7 +19,7 @@ DATAPLANE_PACKAGES=(
   isc-dhcp-client ndisc6 tcpdump iputils-ping procps
 )
 # Only for ./scripts/test.sh (--test).
-TEST_PACKAGES=(postgresql iperf3)  # iperf3: bench/firewall.py
+TEST_PACKAGES=(postgresql iperf3 curl)  # iperf3: bench/firewall.py; curl: metadata e2e (a guest's fetch)
 # ---------------------------------------------------------------------------------------------
 
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }

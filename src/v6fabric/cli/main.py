@@ -10,6 +10,7 @@ import typer
 from v6fabric.cli.admin import admin_app
 from v6fabric.cli.agent import agent
 from v6fabric.cli.context import FabricGroup, state
+from v6fabric.cli.metadata_proxy import metadata_proxy
 from v6fabric.cli.ports import port_app, quota_app, token_app
 from v6fabric.cli.resources import network_app
 from v6fabric.cli.routers import router_app
@@ -40,6 +41,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(workload_app, name="workload")
 app.command("agent")(agent)
 app.command("up")(up)
+app.command("metadata-proxy")(metadata_proxy)
 
 
 def _version(show: bool) -> None:
@@ -69,3 +71,7 @@ def root(
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":  # `python -m v6fabric.cli.main`: how the agent starts daemons
+    main()

@@ -73,14 +73,16 @@ def _same(data: Any) -> Any:
     return data
 
 
-def _build(tp: Any, data: Any) -> Any:
+def build(tp: Any, data: Any) -> Any:
+    """A value of ``tp`` (a contract dataclass, a tuple of them, ...) from its JSON form: for
+    parts of a state that travel on their own (the metadata proxy's config)."""
     return _decoder(tp)(data)
 
 
 def from_dict(data: dict[str, Any]) -> HostState:
     if data.get("version") != HOSTSTATE_VERSION:
         raise ValueError(f"unsupported HostState version {data.get('version')}")
-    return _build(HostState, data)
+    return build(HostState, data)
 
 
 def encode(state: HostState) -> bytes:
@@ -151,4 +153,4 @@ def firewall_to_json(spec: FirewallSpec) -> str:
 
 
 def firewall_from_json(raw: str | bytes) -> FirewallSpec:
-    return _build(FirewallSpec, orjson.loads(raw))
+    return build(FirewallSpec, orjson.loads(raw))
