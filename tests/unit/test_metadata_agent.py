@@ -10,7 +10,6 @@ import signal
 from tests.unit.test_reconcile import RUN_DIR, current_plan, new_host
 from tests.unit.test_reconcile_cases import DHCP_NS, NET, NS_IF, QR, ROUTER_NS, lab_state
 from v6fabric.agent.actions import StartDaemon, StopDaemon
-from v6fabric.agent.metadata_proxy import MetadataBackend, config_text
 from v6fabric.drivers.netlink import DeleteAddress
 from v6fabric.hoststate.model import (
     HostState,
@@ -18,6 +17,7 @@ from v6fabric.hoststate.model import (
     MetadataPort,
     MetadataSpec,
 )
+from v6fabric.metadata.config import Backend
 
 PID_FILE = RUN_DIR / "host" / "metadata.pid"
 CONF = RUN_DIR / "host" / "metadata.conf"
@@ -74,8 +74,11 @@ def test_a_changed_config_is_a_sighup_and_no_listener_stops_it() -> None:
 
 
 def test_the_backend_is_the_agents_own_setting() -> None:
-    backend = MetadataBackend("http://nova.test:8775", RUN_DIR / "secret")
-    text = config_text(serving().metadata, backend)
+    backend = Backend("http://nova.test:8775", str(RUN_DIR / "secret"))
+    _fake, agent = new_host()
+    agent.metadata_backend = backend
+    agent.run_once(serving())
+    text = _fake.files.read(CONF) or ""
     assert json.loads(text)["backend"] == {
         "url": "http://nova.test:8775",
         "secret_file": str(RUN_DIR / "secret"),

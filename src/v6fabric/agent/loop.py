@@ -27,13 +27,13 @@ from v6fabric.agent.feed import StateFeed
 from v6fabric.agent.host import Drivers, real_drivers
 from v6fabric.agent.layout import Layout
 from v6fabric.agent.managers import Managers
-from v6fabric.agent.metadata_proxy import MetadataBackend
 from v6fabric.agent.observe import Observed, observe, touched, unsettled
 from v6fabric.agent.reconcile import plan, port_statuses, summarise, workload_statuses
 from v6fabric.cli.client import ApiError, Credentials
 from v6fabric.drivers.netlink import SetLink
 from v6fabric.hoststate import sections
 from v6fabric.hoststate.model import HOST_NS_PREFIX, HostState
+from v6fabric.metadata.config import Backend
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class Agent:
         drivers: Drivers | None = None,
         renderers: Renderers | None = None,
         transport: httpx.BaseTransport | None = None,
-        metadata_backend: MetadataBackend | None = None,
+        metadata_backend: Backend | None = None,
     ) -> None:
         if host_netns is not None and not host_netns.startswith(HOST_NS_PREFIX):
             raise ValueError(f"host_netns must start with {HOST_NS_PREFIX}")

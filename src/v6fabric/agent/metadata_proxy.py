@@ -13,29 +13,18 @@ The addresses it answers on (``METADATA_IPV6`` on every listening interface, wit
 
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from v6fabric.agent.desired import DaemonDesired
 from v6fabric.agent.layout import Layout
 from v6fabric.drivers.files import digest
-from v6fabric.hoststate import codec
 from v6fabric.hoststate.model import METADATA_IPV4, METADATA_IPV6, MetadataSpec
+from v6fabric.metadata.config import Backend, to_json
 
 KIND = "metadata"
 IPV6_CIDR = f"{METADATA_IPV6}/64"
 IPV4_CIDR = f"{METADATA_IPV4}/32"
-
-
-@dataclass(frozen=True)
-class MetadataBackend:
-    """A Nova-compatible metadata service to proxy to (an external VIM's), with the shared
-    secret that signs the instance id; None on the agent: answer from the fabric's records."""
-
-    url: str
-    secret_file: Path
 
 
 def addresses(spec: MetadataSpec) -> dict[tuple[str, str], tuple[str, ...]]:
@@ -47,38 +36,22 @@ def addresses(spec: MetadataSpec) -> dict[tuple[str, str], tuple[str, ...]]:
     return found
 
 
-def config_text(spec: MetadataSpec, backend: MetadataBackend | None) -> str:
-    """The proxy's config file (``v6fabric.metadata.config`` reads it)."""
-    return json.dumps(
-        {
-            "spec": codec.to_dict(spec),
-            "backend": (
-                None
-                if backend is None
-                else {"url": backend.url, "secret_file": str(backend.secret_file)}
-            ),
-        },
-        sort_keys=True,
-    )
-
-
-def desired(
-    spec: MetadataSpec, layout: Layout, backend: MetadataBackend | None
-) -> DaemonDesired | None:
-    """The proxy, or None when no namespace of this host serves metadata."""
+def desired(spec: MetadataSpec, layout: Layout, backend: Backend | None) -> DaemonDesired | None:
+    """The proxy, or None when no namespace of this host serves metadata. ``backend``: the
+    agent's own setting (an external VIM's metadata service), never in the HostState."""
     if not spec.listeners:
         return None
 
     def path(suffix: str) -> Path:
         return layout.daemon_file(KIND, None, suffix)
 
-    conf = config_text(spec, backend)
-    argv = (sys.executable, "-m", "v6fabric.metadata", "--config", str(path("conf")))
+    conf = to_json(spec, backend)
+    argv = (sys.executable, "-m", "v6fabric.cli.main", "metadata-proxy")
     return DaemonDesired(
         kind=KIND,
         netns=None,
         files=((path("conf"), conf),),
-        argv=(*argv, "--pid-file", str(path("pid")), "--log-file", str(path("log"))),
+        argv=(*argv, "--config", str(path("conf")), "--pid-file", str(path("pid"))),
         pid_file=path("pid"),
         log_file=path("log"),
         marker=path("loaded"),

@@ -49,6 +49,7 @@ from v6fabric.agent.observe import Observed
 from v6fabric.drivers.files import digest
 from v6fabric.drivers.netlink import Link, Route, is_ipv6, normalise_cidr, normalise_destination
 from v6fabric.hoststate.model import HostState, RouteSpec
+from v6fabric.metadata.config import Backend
 from v6fabric.render.nftables import render_removal, render_update
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ STOP, RMDIR, UNPLUG, DEL_ROUTE, DEL_ADDR, DEL_LINK, DEL_NS, DEL_FIREWALL = range
 class _Plan:
     desired: HostState
     observed: Observed
-    backend: metadata_proxy.MetadataBackend | None = None
+    backend: Backend | None = None
     steps: list[tuple[int, str, Action]] = field(default_factory=list)
     created: set[tuple[str | None, str]] = field(default_factory=set)  # links (re)made here
 
@@ -95,7 +96,7 @@ def plan(
     observed: Observed,
     *,
     renderers: want.Renderers | None = None,
-    metadata_backend: metadata_proxy.MetadataBackend | None = None,
+    metadata_backend: Backend | None = None,
 ) -> list[Action]:
     """The actions that turn ``observed`` into ``desired`` (pure; renders daemon configs).
     ``metadata_backend`` is the agent's own setting (see ``metadata_proxy``)."""

@@ -51,8 +51,8 @@ def agent(
 ) -> None:
     """Run the host agent in the foreground (admin credentials from OS_* or the state dir)."""
     from v6fabric.agent.loop import Agent
-    from v6fabric.agent.metadata_proxy import MetadataBackend
     from v6fabric.cli.client import Credentials
+    from v6fabric.metadata.config import Backend
 
     if (metadata_backend is None) != (metadata_secret_file is None):
         raise typer.BadParameter("--metadata-backend and --metadata-secret-file go together")
@@ -79,7 +79,7 @@ def agent(
         host_netns=host_netns,
         run_dir=run_dir,
         metadata_backend=(
-            MetadataBackend(metadata_backend, metadata_secret_file)
+            Backend(metadata_backend, str(metadata_secret_file))
             if metadata_backend and metadata_secret_file
             else None
         ),
