@@ -180,8 +180,16 @@ class Lab:
             )
         return router
 
-    def workload(self, name: str, *ports: dict) -> dict[str, Any]:
-        body = {"workload": {"name": name, "host": self.host, "port_ids": [p["id"] for p in ports]}}
+    def workload(self, name: str, *ports: dict, **attrs: Any) -> dict[str, Any]:
+        """``attrs``: more of the workload (``user_data``, ``public_keys``, ``properties``)."""
+        body = {
+            "workload": {
+                "name": name,
+                "host": self.host,
+                "port_ids": [p["id"] for p in ports],
+                **attrs,
+            }
+        }
         created = self.call("POST", "/fabric/v1/workloads", body, 201)["workload"]
         self._track("workload", created["id"])
         created["namespace"] = workload_namespace(created["id"])
