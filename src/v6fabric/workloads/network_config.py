@@ -21,25 +21,16 @@ import ipaddress
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from ipaddress import (
-    IPv4Address,
-    IPv4Interface,
-    IPv4Network,
-    IPv6Address,
-    IPv6Interface,
-    IPv6Network,
-)
+from ipaddress import IPv4Interface, IPv6Interface
 from typing import Any
 
 from v6fabric.drivers.sysctl import Sysctls
-from v6fabric.workloads.observe import GuestInterface
+from v6fabric.workloads.observe import GuestInterface, IPAddress, IPNetwork
 from v6fabric.workloads.plumbing import ip_batch
 
 log = logging.getLogger(__name__)
 
 IPInterface = IPv4Interface | IPv6Interface
-IPNetwork = IPv4Network | IPv6Network
-IPAddress = IPv4Address | IPv6Address
 STATIC = ("ipv6", "ipv4")
 # The kernel (SLAAC) or a DHCP client configures these: nothing to apply.
 DYNAMIC = (
