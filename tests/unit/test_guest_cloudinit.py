@@ -133,6 +133,9 @@ def test_fetch_tries_endpoints_in_order_and_gives_up_at_the_deadline(service: Se
     service.files.pop("meta_data.json")
     with pytest.raises(FetchError, match=r"meta_data\.json: HTTP 404"):
         fetch_from(service.endpoint)
+    service.files["meta_data.json"] = b"[1]"  # JSON, but not what a metadata service says
+    with pytest.raises(FetchError, match="not a JSON object"):
+        fetch_from(service.endpoint)
 
 
 def _free_port() -> int:

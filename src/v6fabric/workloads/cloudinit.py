@@ -144,8 +144,8 @@ def run_step(
     else:
         base = fetched.endpoint.url + OPENSTACK_PATH
         status.update(source=fetched.endpoint.url, urls={n: base + n for n in FILES})
-        status["files"] = record(paths, fetched)
         try:
+            status["files"] = record(paths, fetched)
             meta = fetched.meta_data
             status["instance"] = {k: meta.get(k) for k in ("uuid", "name", "hostname")}
             status["ssh_keys"] = install_keys(paths, meta)

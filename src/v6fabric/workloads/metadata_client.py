@@ -102,7 +102,8 @@ def fetch_from(endpoint: Endpoint, timeout: float = REQUEST_TIMEOUT) -> Fetched:
             raise FetchError(f"{endpoint.url}{OPENSTACK_PATH}{name}: HTTP 404")
         if body is not None and name.endswith(".json"):
             try:
-                json.loads(body)
+                if not isinstance(json.loads(body), dict):
+                    raise ValueError("not a JSON object")
             except ValueError as exc:
                 raise FetchError(f"{endpoint.url}{OPENSTACK_PATH}{name}: {exc}") from exc
         fetched.files[name] = body
