@@ -16,6 +16,7 @@ from importlib import resources
 
 from v6fabric.drivers.commands import spawn
 from v6fabric.workloads.paths import WorkloadPaths
+from v6fabric.workloads.resolver import write_if_changed
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,7 @@ def install_client_files(paths: WorkloadPaths) -> None:
         (paths.dhclient_script, script, 0o755),
         (paths.dhclient_conf, DHCLIENT_CONF, 0o644),
     ):
-        if not path.exists() or path.read_text() != text:
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(text)
-            tmp.chmod(mode)
-            tmp.replace(path)
+        write_if_changed(path, text, mode)
 
 
 class DhcpClient:

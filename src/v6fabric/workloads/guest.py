@@ -10,7 +10,9 @@ default route and on-link prefixes from RAs (``accept_ra=1``); this process adds
   O=1 and M=0 -> ``dhclient -6 -S``, neither -> no DHCPv6 client; started only once the
   interface's link-local address is no longer tentative (dhclient cannot bind before);
 * ``dhclient -4`` on every interface, always (dual stack; with no DHCPv4 server it just retries);
-* the workload's own ``resolv.conf`` from RDNSS/DNSSL and the DHCP leases' resolver data.
+* the workload's own ``resolv.conf`` from RDNSS/DNSSL and the DHCP leases' resolver data;
+* once at start, in a background thread, the cloud-init-like step (:mod:`.cloudinit`): metadata
+  over IPv6 link-local, SSH keys, static addresses from ``network_data.json``.
 
 It learns nothing from v6fabric's database: only from the network.
 """
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 from pathlib import Path
 
+from v6fabric.workloads import cloudinit
 from v6fabric.workloads.dhcp import STATEFUL, STATELESS, DhcpClient, install_client_files
 from v6fabric.workloads.paths import WorkloadPaths
 from v6fabric.workloads.ra import INFINITE, RaSocket, RouterAdvert
@@ -184,6 +187,8 @@ class GuestAgent:
         self.paths.dns_dir.mkdir(exist_ok=True)
         install_client_files(self.paths)
         self._install_signals()
+        # At boot, as cloud-init does; in a thread: the RA/DHCP loop never waits for it.
+        cloudinit.start(self.paths, [i.ifname for i in self.interfaces])
         ra_socket = RaSocket()
         events = _netlink_events()
         log.info(

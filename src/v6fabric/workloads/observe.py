@@ -168,15 +168,43 @@ def find_run_dir(namespace: str) -> Path | None:
     return None
 
 
+def read_interfaces(
+    netns: str | None = None, state: dict[str, dict] | None = None
+) -> dict[str, GuestInterface]:
+    """Every interface but ``lo`` with its addresses and main-table routes, from the kernel of
+    ``netns`` (None: this process's own namespace, as the guest's cloud-init step reads it);
+    ``state``: the guest agent's per-interface state file entries, for the RA/DHCP fields."""
+    ip = ["ip", "-n", netns] if netns else ["ip"]
+    links = _json([*ip, "-json", "addr", "show"])
+    routes = _routes(_json([*ip, "-json", "-6", "route", "show", "table", "main"]), 6)
+    routes += _routes(_json([*ip, "-json", "-4", "route", "show", "table", "main"]), 4)
+    interfaces: dict[str, GuestInterface] = {}
+    for link in links:
+        name = link["ifname"]
+        if name == "lo":
+            continue
+        infos = sorted(
+            ((i.get("scope", ""), _address(i)) for i in link.get("addr_info", ())),
+            key=lambda item: (-item[1].interface.version, item[1].interface),
+        )
+        guest = (state or {}).get(name, {})
+        interfaces[name] = GuestInterface(
+            ifname=name,
+            mac=link.get("address", ""),
+            mtu=link.get("mtu", 0),
+            up="UP" in link.get("flags", ()),
+            link_local=tuple(a for scope, a in infos if scope == "link"),
+            addresses=tuple(a for scope, a in infos if scope == "global"),
+            routes=tuple(r for r in routes if r.dev == name),
+            ra_managed=guest.get("managed"),
+            ra_other=guest.get("other"),
+            dhcpv6=guest.get("dhcpv6"),
+        )
+    return interfaces
+
+
 def observe(namespace: str, *, run_dir: Path | None = None) -> GuestView:
     """The workload's interfaces, addresses, routes and resolver, as the guest has them."""
-    links = _json(["ip", "-n", namespace, "-json", "addr", "show"])
-    routes = _routes(
-        _json(["ip", "-n", namespace, "-json", "-6", "route", "show", "table", "main"]), 6
-    )
-    routes += _routes(
-        _json(["ip", "-n", namespace, "-json", "-4", "route", "show", "table", "main"]), 4
-    )
     found_dir = run_dir or find_run_dir(namespace)
     state: dict = {}
     servers: tuple[str, ...] = ()
@@ -191,27 +219,6 @@ def observe(namespace: str, *, run_dir: Path | None = None) -> GuestView:
         except (OSError, ValueError):
             state = {}
         running = workload_pid(paths.guest_pid, namespace) is not None
-    interfaces: dict[str, GuestInterface] = {}
-    for link in links:
-        name = link["ifname"]
-        if name == "lo":
-            continue
-        infos = sorted(
-            ((i.get("scope", ""), _address(i)) for i in link.get("addr_info", ())),
-            key=lambda item: (-item[1].interface.version, item[1].interface),
-        )
-        guest = state.get(name, {})
-        interfaces[name] = GuestInterface(
-            ifname=name,
-            mac=link.get("address", ""),
-            mtu=link.get("mtu", 0),
-            up="UP" in link.get("flags", ()),
-            link_local=tuple(a for scope, a in infos if scope == "link"),
-            addresses=tuple(a for scope, a in infos if scope == "global"),
-            routes=tuple(r for r in routes if r.dev == name),
-            ra_managed=guest.get("managed"),
-            ra_other=guest.get("other"),
-            dhcpv6=guest.get("dhcpv6"),
-        )
+    interfaces = read_interfaces(namespace, state)
     nameservers = tuple(ipaddress.ip_address(s.split("%", 1)[0]) for s in servers)
     return GuestView(namespace, interfaces, nameservers, search, running)

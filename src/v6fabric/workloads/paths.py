@@ -1,8 +1,9 @@
 """Where a workload keeps its files: ``<run_dir>/workloads/<namespace>/``.
 
 Everything a workload writes lives there (pid files, dhclient leases and logs, its resolv.conf,
-the guest agent's state), so that unplugging it is removing one directory. Nothing is ever
-written to ``/etc``: namespaces share the host's filesystem.
+the guest agent's state, what its cloud-init-like step fetched, its own ``root/.ssh``), so that
+unplugging it is removing one directory. Nothing is ever written to ``/etc`` or the host's
+``/root``: namespaces share the host's filesystem.
 """
 
 from __future__ import annotations
@@ -53,6 +54,30 @@ class WorkloadPaths:
     def dns_dir(self) -> Path:
         """Resolver data from DHCP leases, one file per interface and family (the hook writes)."""
         return self.root / "dns"
+
+    @property
+    def metadata_dir(self) -> Path:
+        """What the cloud-init-like step fetched, as a guest's ``/var/lib/cloud`` keeps it:
+        ``meta_data.json``, ``network_data.json``, ``user_data`` (absent: none) and
+        ``status.json`` (when, from which URL, success or the last error)."""
+        return self.root / "metadata"
+
+    def metadata_file(self, name: str) -> Path:
+        return self.metadata_dir / name
+
+    @property
+    def cloudinit_status(self) -> Path:
+        return self.metadata_dir / "status.json"
+
+    @property
+    def home(self) -> Path:
+        """The workload's own root home directory (its ``/root``)."""
+        return self.root / "root"
+
+    @property
+    def authorized_keys(self) -> Path:
+        """The SSH keys from the metadata service (``root/.ssh``: 0700, the file 0600)."""
+        return self.home / ".ssh" / "authorized_keys"
 
     def dhclient_pid(self, family: int, ifname: str) -> Path:
         return self.root / f"dhclient{family}.{ifname}.pid"

@@ -125,13 +125,13 @@ def plug(
     # tap inherits the namespace default when that is off, else is told before it goes up.
     host_off = _sysctls.read(host_netns, [HOST_DEFAULT_OFF]).get(HOST_DEFAULT_OFF) == "1"
     if host_off:
-        _ip_batch(host_netns, host_lines + enslave)
+        ip_batch(host_netns, host_lines + enslave)
     else:
-        _ip_batch(host_netns, host_lines)
+        ip_batch(host_netns, host_lines)
         keys = {f"net.ipv6.conf.{iface.tap}.disable_ipv6": "1" for iface in made}
         _sysctls.write(host_netns, keys)
-        _ip_batch(host_netns, enslave)
-    _ip_batch(ns, inside_lines)
+        ip_batch(host_netns, enslave)
+    ip_batch(ns, inside_lines)
     wanted = {iface.ifname for iface in spec.interfaces}
     for name, link in links.items():
         if name not in wanted and link.get("linkinfo", {}).get("info_kind") == "veth":
@@ -145,7 +145,8 @@ HOST_DEFAULT_OFF = "net.ipv6.conf.default.disable_ipv6"
 _sysctls = ProcSysctls()
 
 
-def _ip_batch(netns: str | None, lines: list[str]) -> None:
+def ip_batch(netns: str | None, lines: list[str]) -> None:
+    """``lines`` as one ``ip -batch`` (one fork) in ``netns`` (None: this namespace)."""
     if lines:
         run([*_ip(netns), "-batch", "-"], input="\n".join(lines) + "\n")
 

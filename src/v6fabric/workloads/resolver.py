@@ -97,14 +97,23 @@ def parse_resolv_conf(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(servers), tuple(search)
 
 
-def write_if_changed(path: Path, text: str) -> bool:
-    """Write ``text`` atomically (temp file + rename) unless the file already holds it."""
+def write_if_changed(path: Path, content: str | bytes, mode: int | None = None) -> bool:
+    """Write ``content`` atomically (temp file + rename) unless the file already holds it (with
+    ``mode``, if given: the temp file gets it before it has any content, so a key file is never
+    readable by others, not even for a moment)."""
+    data = content.encode() if isinstance(content, str) else content
     try:
-        if path.read_text() == text:
+        if path.read_bytes() == data and (mode is None or path.stat().st_mode & 0o7777 == mode):
             return False
     except OSError:
         pass
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
+    if mode is None:
+        tmp.write_bytes(data)
+    else:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), mode)  # O_CREAT's mode is masked by the umask
+            out.write(data)
     os.replace(tmp, path)
     return True
