@@ -36,9 +36,22 @@ def addresses(spec: MetadataSpec) -> dict[tuple[str, str], tuple[str, ...]]:
     return found
 
 
+# the last answer, by the very objects asked about: a plan asks on every round, and a state
+# delta keeps an unchanged section's object, where comparing or hashing it walks every instance
+_LAST: list[tuple[MetadataSpec, Layout, Backend | None, DaemonDesired | None]] = []
+
+
 def desired(spec: MetadataSpec, layout: Layout, backend: Backend | None) -> DaemonDesired | None:
     """The proxy, or None when no namespace of this host serves metadata. ``backend``: the
     agent's own setting (an external VIM's metadata service), never in the HostState."""
+    if _LAST and _LAST[0][0] is spec and _LAST[0][1] == layout and _LAST[0][2] == backend:
+        return _LAST[0][3]
+    found = _desired(spec, layout, backend)
+    _LAST[:] = [(spec, layout, backend, found)]
+    return found
+
+
+def _desired(spec: MetadataSpec, layout: Layout, backend: Backend | None) -> DaemonDesired | None:
     if not spec.listeners:
         return None
 

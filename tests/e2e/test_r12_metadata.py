@@ -1,0 +1,166 @@
+"""R12: metadata for IPv6-only workloads at ``http://[fe80::a9fe:a9fe%eth0]/``.
+
+IPv6-only workloads, one on a routed network and one on an isolated one, each fetch their own
+meta_data.json, network_data.json and user_data at boot (the guest's cloud-init-like step,
+which knows only the well-known address), and install their own SSH key. A second workload on
+the same network gets its own data, never the first's; a workload that forges another's
+address gets nothing. On a routed network two namespaces serve (the router's and the DHCP
+namespace's, both holding the address without DAD): with either one gone, fetches go on.
+
+Everything is judged from what the workloads fetched over the network and what their kernels
+hold; the proxy's answers come from the workload records the API was given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import wait_for
+from tests.e2e.lab import SLAAC, Lab
+from v6fabric.drivers.commands import run
+from v6fabric.hoststate.model import dhcp_namespace, router_namespace
+from v6fabric.workloads.paths import WorkloadPaths
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: real namespaces"),
+    pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl (setup.sh installs it)"),
+]
+
+KEY_ONE = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGNvbnN0YW50LWtleS1mb3ItcjEyLW9uZS0wMDAwMDAw r12-one"
+KEY_TWO = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGNvbnN0YW50LWtleS1mb3ItcjEyLXR3by0wMDAwMDAw r12-two"
+METADATA_URL = "http://[fe80::a9fe:a9fe%eth0]/openstack/latest"
+
+
+def booted(lab: Lab, workload: dict) -> dict[str, Any]:
+    """The guest's cloud-init record once it says it fetched everything."""
+    paths = WorkloadPaths.of(lab.run_dir, workload["namespace"])
+
+    def done() -> dict[str, Any] | None:
+        try:
+            status = json.loads(paths.cloudinit_status.read_text())
+        except (OSError, ValueError):
+            return None
+        return status if status.get("ok") else None
+
+    status = wait_for(f"{workload['name']}: metadata fetched at boot", done, timeout=40)
+    status["meta"] = json.loads(paths.metadata_file("meta_data.json").read_text())
+    status["network"] = json.loads(paths.metadata_file("network_data.json").read_text())
+    user_data = paths.metadata_file("user_data")
+    status["user_data"] = user_data.read_text() if user_data.exists() else None
+    status["keys"] = paths.authorized_keys.read_text() if paths.authorized_keys.exists() else ""
+    return status
+
+
+def fetch(workload: dict, path: str = "meta_data.json", source: str | None = None) -> Any:
+    """One fetch from inside the workload now (curl, as a guest would): the JSON, or None when
+    no answer came or it was not a 200."""
+    argv = ["curl", "-sS", "-g", "--max-time", "3", "-o", "-", "-w", "\n%{http_code}"]
+    if source:
+        argv += ["--interface", source]
+    done = run([*argv, f"{METADATA_URL}/{path}"], netns=workload["namespace"], check=False)
+    body, _, code = done.stdout.rpartition("\n")
+    if done.returncode != 0 or code.strip() != "200":
+        return None
+    return json.loads(body)
+
+
+def served_on(netns: str) -> bool:
+    done = run(["ip", "-n", netns, "-j", "addr"], check=False)
+    return done.returncode == 0 and "fe80::a9fe:a9fe" in done.stdout
+
+
+def test_ipv6_only_workloads_fetch_their_own_metadata(clean: Lab) -> None:
+    lab = clean
+    routed = lab.network(name="r12-routed")
+    routed_subnet = lab.subnet(routed, "2001:db8:12:1::/64", **SLAAC)
+    lab.router(routed_subnet, name="r12")
+    isolated = lab.network(name="r12-isolated")
+    lab.subnet(isolated, "2001:db8:12:2::/64", **SLAAC)  # RAs from its DHCP namespace
+    ports = [lab.port(routed), lab.port(routed), lab.port(isolated)]
+    given = [
+        {"user_data": "#cloud-config\nhostname: one\n", "keys": [("one", KEY_ONE)], "role": "a"},
+        {"user_data": "#!/bin/sh\necho two\n", "keys": [("two", KEY_TWO)], "role": "b"},
+        {"user_data": "isolated\n", "keys": [], "role": "c"},
+    ]
+    workloads = [
+        lab.workload(
+            f"r12-{i}",
+            port,
+            user_data=g["user_data"],
+            public_keys=[{"name": n, "key": k} for n, k in g["keys"]],
+            properties={"role": g["role"]},
+        )
+        for i, (port, g) in enumerate(zip(ports, given, strict=True))
+    ]
+    for workload, port, g in zip(workloads, ports, given, strict=True):
+        got = booted(lab, workload)
+        assert got["source"] == "http://[fe80::a9fe:a9fe%eth0]", got["source"]
+        meta = got["meta"]
+        assert (meta["uuid"], meta["name"]) == (workload["id"], workload["name"])
+        assert meta["meta"] == {"role": g["role"]}
+        assert meta["public_keys"] == dict(g["keys"])
+        assert got["user_data"] == g["user_data"]
+        for _name, key in g["keys"]:
+            assert key in got["keys"]
+        links = got["network"]["links"]
+        assert [link["ethernet_mac_address"] for link in links] == [port["mac_address"]]
+        (net,) = got["network"]["networks"]
+        assert (net["type"], net["ip_address"]) == (
+            "ipv6_slaac",
+            port["fixed_ips"][0]["ip_address"],
+        )
+    # the two on one network never got each other's keys
+    assert KEY_TWO not in booted(lab, workloads[0])["keys"]
+    assert KEY_ONE not in booted(lab, workloads[1])["keys"]
+
+    # Forged: the second workload takes the first's global address as its own and asks from
+    # it. Anti-spoofing drops its packets before they reach the service: no answer at all.
+    first_global = port_address(ports[0])
+    run(
+        ["ip", "addr", "add", f"{first_global}/128", "dev", "eth0", "nodad"],
+        netns=workloads[1]["namespace"],
+    )
+    assert fetch(workloads[1], source=first_global) is None
+    assert fetch(workloads[1])["uuid"] == workloads[1]["id"]  # its own address still works
+
+
+def port_address(port: dict) -> str:
+    return str(port["fixed_ips"][0]["ip_address"])
+
+
+def test_metadata_survives_either_of_two_serving_namespaces_going(clean: Lab) -> None:
+    lab = clean
+    net = lab.network(name="r12-two")
+    subnet = lab.subnet(net, "2001:db8:12:3::/64", **SLAAC)
+    router = lab.router(subnet, name="r12-two")
+    port = lab.port(net)
+    workload = lab.workload("r12-two-vm", port)
+    booted(lab, workload)
+    dhcp_ns, router_ns = dhcp_namespace(net["id"]), router_namespace(router["id"])
+    assert served_on(dhcp_ns) and served_on(router_ns)  # both, neither lost it to DAD
+
+    def fetches() -> bool:
+        got = fetch(workload)
+        return got is not None and got["uuid"] == workload["id"]
+
+    # The DHCP namespace goes (no DHCP-enabled subnet left): the router serves.
+    lab.update("subnet", subnet["id"], enable_dhcp=False)
+    wait_for("the DHCP namespace gone", lambda: not served_on(dhcp_ns), timeout=15)
+    wait_for("a fetch answered by the router's namespace", fetches, timeout=15)
+
+    # It comes back; then the router's interface goes: the DHCP namespace serves.
+    lab.update("subnet", subnet["id"], enable_dhcp=True)
+    wait_for("the DHCP namespace serving again", lambda: served_on(dhcp_ns), timeout=15)
+    lab.call(
+        "PUT",
+        f"/v2.0/routers/{router['id']}/remove_router_interface",
+        {"subnet_id": subnet["id"]},
+        200,
+    )
+    wait_for("the router's leg gone", lambda: not served_on(router_ns), timeout=15)
+    wait_for("a fetch answered by the DHCP namespace", fetches, timeout=20)
