@@ -48,6 +48,7 @@ def test_a_chosen_address_replaces_the_slaac_one(clean: Lab, mode: str) -> None:
     vm = lab.workload(f"r8-{mode}-chosen", port)
     peer = lab.workload(f"r8-{mode}-peer", peer_port)
     peer_address = peer_port["fixed_ips"][0]["ip_address"]
+    lab.wait_active(port, peer_port)
     lab.wait_addresses(peer, peer_address, default_route=True)
 
     # The chosen address, configured from network_data.json; the EUI-64 one gone for good.
@@ -83,6 +84,7 @@ def test_the_eui64_address_chosen_arrives_by_slaac(clean: Lab) -> None:
         fixed_ips=[{"subnet_id": subnet["id"], "ip_address": str(wanted)}],
     )
     vm = lab.workload("r8-eui64", port)
+    lab.wait_active(port)
     lab.wait_addresses(vm, wanted, default_route=True)
     nic = lab.guest(vm).interfaces["eth0"]
     (slaac,) = [a for a in nic.addresses if a.interface.ip == wanted]

@@ -133,34 +133,44 @@ def port_address(port: dict) -> str:
     return str(port["fixed_ips"][0]["ip_address"])
 
 
-def test_metadata_survives_either_of_two_serving_namespaces_going(clean: Lab) -> None:
-    lab = clean
-    net = lab.network(name="r12-two")
-    subnet = lab.subnet(net, "2001:db8:12:3::/64", **SLAAC)
-    router = lab.router(subnet, name="r12-two")
-    port = lab.port(net)
-    workload = lab.workload("r12-two-vm", port)
+def serving_pair(lab: Lab, name: str, cidr: str) -> tuple[dict, dict, dict, dict]:
+    """A routed IPv6-only network whose router's and DHCP namespaces both serve metadata, and
+    a workload that fetched its own at boot: (network, subnet, router, workload)."""
+    net = lab.network(name=name)
+    subnet = lab.subnet(net, cidr, **SLAAC)
+    router = lab.router(subnet, name=name)
+    workload = lab.workload(f"{name}-vm", lab.port(net))
     booted(lab, workload)
     dhcp_ns, router_ns = dhcp_namespace(net["id"]), router_namespace(router["id"])
     assert served_on(dhcp_ns) and served_on(router_ns)  # both, neither lost it to DAD
+    return net, subnet, router, workload
 
-    def fetches() -> bool:
-        got = fetch(workload)
-        return got is not None and got["uuid"] == workload["id"]
 
-    # The DHCP namespace goes (no DHCP-enabled subnet left): the router serves.
-    lab.update("subnet", subnet["id"], enable_dhcp=False)
-    wait_for("the DHCP namespace gone", lambda: not served_on(dhcp_ns), timeout=15)
-    wait_for("a fetch answered by the router's namespace", fetches, timeout=15)
+def answered(workload: dict) -> bool:
+    got = fetch(workload)
+    return got is not None and got["uuid"] == workload["id"]
 
-    # It comes back; then the router's interface goes: the DHCP namespace serves.
-    lab.update("subnet", subnet["id"], enable_dhcp=True)
-    wait_for("the DHCP namespace serving again", lambda: served_on(dhcp_ns), timeout=15)
+
+def test_metadata_survives_either_of_two_serving_namespaces_going(clean: Lab) -> None:
+    lab = clean
+    # The DHCP namespace goes (its port deleted, as an admin may): the router serves.
+    net, _subnet, _router, workload = serving_pair(lab, "r12-a", "2001:db8:12:3::/64")
+    (dhcp_port,) = lab.call("GET", f"/v2.0/ports?network_id={net['id']}&device_owner=network:dhcp")[
+        "ports"
+    ]
+    lab.call("DELETE", f"/v2.0/ports/{dhcp_port['id']}", expect=204)
+    wait_for("the DHCP namespace gone", lambda: not served_on(dhcp_namespace(net["id"])), 15)
+    wait_for("a fetch answered by the router's namespace", lambda: answered(workload), 15)
+
+    # The router's interface goes (its radvd withdraws the route to it): the DHCP namespace
+    # serves, on-link.
+    net, subnet, router, workload = serving_pair(lab, "r12-b", "2001:db8:12:4::/64")
     lab.call(
         "PUT",
         f"/v2.0/routers/{router['id']}/remove_router_interface",
         {"subnet_id": subnet["id"]},
         200,
     )
-    wait_for("the router's leg gone", lambda: not served_on(router_ns), timeout=15)
-    wait_for("a fetch answered by the DHCP namespace", fetches, timeout=20)
+    wait_for("the router's leg gone", lambda: not served_on(router_namespace(router["id"])), 15)
+    wait_for("a fetch answered by the DHCP namespace", lambda: answered(workload), 20)
+    assert served_on(dhcp_namespace(net["id"]))
