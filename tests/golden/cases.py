@@ -41,6 +41,7 @@ RADVD: dict[str, RadvdSpec] = {
                 prefixes=(RaPrefix("2001:db8:1::/64", autonomous=True),),
                 rdnss=("2001:db8:1::53",),
                 routes=(METADATA,),
+                source="fe80::f816:3eff:fe00:1",  # its own link-local, not the metadata one
             ),
         ),
     ),

@@ -187,6 +187,9 @@ def test_radvd_advertises_the_spec(name: str, netns: Namespace) -> None:
     for index, iface in enumerate(spec.interfaces):
         # The link's MTU first: radvd ignores an interface whose AdvLinkMTU exceeds it.
         netns.veth(iface.ifname, f"{CLIENT_IF}{index}", mtu=max(iface.mtu, 1280))
+        if iface.source is not None:  # the port's MAC, and the metadata address beside
+            netns.set_mac(iface.ifname, _eui64_mac(iface.source))
+            netns.address(iface.ifname, "fe80::a9fe:a9fe/64")
     conf, log = netns.run_dir / "radvd.conf", netns.run_dir / "radvd.log"
     conf.write_text(render_radvd(spec))
     radvd = netns.start(
@@ -197,12 +200,21 @@ def test_radvd_advertises_the_spec(name: str, netns: Namespace) -> None:
         _wait_for(lambda: "started" in _read(log), 5, "radvd to start")
         for index, iface in enumerate(spec.interfaces):
             # Solicited, answered at once by unicast (AdvRASolicitedUnicast).
-            ra = _parse_rdisc6(netns.run("rdisc6", "-1", "-w", "1000", f"{CLIENT_IF}{index}"))
-            assert ra == _expected_ra(iface), iface.ifname
+            out = netns.run("rdisc6", "-1", "-w", "1000", f"{CLIENT_IF}{index}")
+            assert _parse_rdisc6(out) == _expected_ra(iface), iface.ifname
+            if iface.source is not None:  # sent from the port's own link-local
+                assert f"from {iface.source}" in out, out
         assert radvd.poll() is None, _read(log)
         assert not re.search(r"warn|error|fail", _read(log), re.IGNORECASE), _read(log)
     finally:
         _stop(radvd)
+
+
+def _eui64_mac(link_local: str) -> str:
+    """The MAC whose EUI-64 link-local is ``link_local``."""
+    raw = bytearray(ipaddress.IPv6Address(link_local).packed[8:])
+    mac = bytes([raw[0] ^ 0x02, raw[1], raw[2], raw[5], raw[6], raw[7]])
+    return ":".join(f"{b:02x}" for b in mac)
 
 
 # dnsmasq

@@ -21,6 +21,7 @@ from tests.unit.test_compiler import (
 )
 from v6fabric.compiler import compile_host
 from v6fabric.compiler.ra import METADATA_ROUTE
+from v6fabric.domain.addresses import eui64_link_local
 from v6fabric.hoststate.model import RaInterface, RaPrefix, RaRoute
 
 EUI64 = "2001:db8:1:0:f816:3eff:fe00:14"  # of port 20's MAC fa:16:3e:00:00:14
@@ -140,6 +141,7 @@ def test_two_ipv6_subnets_on_one_router_port_give_one_interface_with_both_prefix
             ),
             rdnss=("2001:db8::53", "2001:db8::54"),
             routes=(METADATA_ROUTE,),
+            source=str(eui64_link_local(qr["mac_address"])),  # not the metadata address
         ),
     )
 
@@ -230,6 +232,7 @@ def test_isolated_network_ra_has_lifetime_zero_and_only_the_metadata_route():
             dnssl=("example.test",),
             routes=(RaRoute("fe80::a9fe:a9fe/128"),),  # the v6d- namespace serves it
             default_lifetime=0,
+            source=str(eui64_link_local(ns["mac_address"])),
         ),
     )
     assert state.dnsmasq == ()  # SLAAC: RA only, no DHCP

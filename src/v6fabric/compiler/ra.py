@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from v6fabric.compiler.index import Index, PortView, SubnetView, network_key
 from v6fabric.compiler.links import dhcp_ifname, effective_up, router_ifname
+from v6fabric.domain.addresses import eui64_link_local
 from v6fabric.domain.subnet_rules import Ipv6Mode
 from v6fabric.hoststate.model import (
     METADATA_IPV6,
@@ -45,6 +46,7 @@ def advertised_routes(subnets: tuple[SubnetView, ...]) -> tuple[RaRoute, ...]:
 
 def ra_interface(
     index: Index,
+    port: PortView,
     ifname: str,
     mtu: int,
     subnets: tuple[SubnetView, ...],
@@ -79,6 +81,7 @@ def ra_interface(
         dnssl=(index.dns_domain,) if index.dns_domain else (),
         routes=(*(advertised_routes(subnets) if with_routes else ()), METADATA_ROUTE),
         default_lifetime=default_lifetime,
+        source=str(eui64_link_local(port.mac)) if port.mac else None,
     )
 
 
@@ -96,6 +99,7 @@ def router_radvd(index: Index, routers: dict[str, tuple[PortView, ...]]) -> list
             interfaces.append(
                 ra_interface(
                     index,
+                    port,
                     router_ifname(port),
                     mtu,
                     subnets,
@@ -145,6 +149,7 @@ def isolated_radvd(
             continue
         interface = ra_interface(
             index,
+            port,
             dhcp_ifname(port),
             index.networks[network_id].mtu,
             subnets,

@@ -129,6 +129,9 @@ class RaInterface:
     default_lifetime: int | None = None  # None: radvd's default; 0: not a default router
     min_interval: int = 3
     max_interval: int = 10
+    # The link-local to send from (the interface's own, from its MAC): the interface also holds
+    # the metadata address, and an RA from that would make it the guests' default router.
+    source: str | None = None
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,8 @@ def _interface_block(iface: RaInterface) -> str:
     if iface.mtu >= MIN_LINK_MTU:
         lines.append(f"AdvLinkMTU {iface.mtu};")
     lines.append("AdvRASolicitedUnicast on;")
+    if iface.source is not None:
+        lines.append(f"AdvRASrcAddress {{ {ipv6_address(iface.source)}; }};")
     if iface.default_lifetime is not None:
         lines.append(f"AdvDefaultLifetime {iface.default_lifetime};")
     for prefix in iface.prefixes:
