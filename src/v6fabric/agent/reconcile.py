@@ -243,7 +243,8 @@ def _addresses(p: _Plan) -> None:
         wanted = {normalise_cidr(a) for a in port.addresses}
         wanted.update(serving.get((port.namespace or "", ifname), ()))
         for cidr in sorted(wanted - have):
-            p.add(ADD_ADDR, AddAddress(port.namespace, ifname, cidr))
+            deprecated = cidr == metadata_proxy.IPV6_CIDR  # serves, is never a source
+            p.add(ADD_ADDR, AddAddress(port.namespace, ifname, cidr, deprecated))
         for cidr in sorted(have - wanted):
             if not _is_link_local(cidr) or cidr == metadata_proxy.IPV6_CIDR:
                 p.add(DEL_ADDR, DeleteAddress(port.namespace, ifname, cidr))

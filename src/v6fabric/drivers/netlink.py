@@ -115,9 +115,14 @@ class DeleteLink:
 
 @dataclass(frozen=True)
 class AddAddress:
+    """``deprecated``: preferred lifetime 0. Valid for what is addressed to it, never chosen
+    as a source: a second link-local that only serves (the metadata address) must not become
+    the source of the interface's own packets (DHCPv6 replies, RAs)."""
+
     netns: str | None
     ifname: str
     cidr: str
+    deprecated: bool = False
 
 
 @dataclass(frozen=True)
@@ -228,8 +233,9 @@ def _op_line(op: LinkOp) -> str:
             return " ".join(words)
         case DeleteLink(name=name):
             return f"link del dev {name}"
-        case AddAddress(ifname=ifname, cidr=cidr):
-            return f"addr replace {cidr} dev {ifname}" + (" nodad" if is_ipv6(cidr) else "")
+        case AddAddress(ifname=ifname, cidr=cidr, deprecated=deprecated):
+            line = f"addr replace {cidr} dev {ifname}" + (" nodad" if is_ipv6(cidr) else "")
+            return line + (" preferred_lft 0" if deprecated else "")
         case DeleteAddress(ifname=ifname, cidr=cidr):
             return f"addr del {cidr} dev {ifname}"
         case ReplaceRoute(route=route) | DeleteRoute(route=route):
