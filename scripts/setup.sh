@@ -16,10 +16,10 @@ BASE_PACKAGES=(python3 python3-venv python3-dev gcc)
 # The Linux dataplane: kernel tools, daemons it drives, and the tools workloads and tests use.
 DATAPLANE_PACKAGES=(
   iproute2 nftables radvd dnsmasq-base keepalived
-  isc-dhcp-client ndisc6 tcpdump iputils-ping procps
+  isc-dhcp-client ndisc6 tcpdump iputils-ping procps curl  # curl: a guest's metadata fetch
 )
 # Only for ./scripts/test.sh (--test).
-TEST_PACKAGES=(postgresql iperf3 curl)  # iperf3: bench/firewall.py; curl: metadata e2e (a guest's fetch)
+TEST_PACKAGES=(postgresql iperf3)  # iperf3: bench/firewall.py
 # ---------------------------------------------------------------------------------------------
 
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
