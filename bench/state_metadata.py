@@ -11,11 +11,12 @@ the server's live inputs (``compiler.live``, what the mirror feeds), then times,
 network host:
 
 * ``compile``: ``compile_host(live.snapshot_for("net1"), "net1")``;
-* ``sections``: ``Sections.of`` of the new state (encode + hash of what the memo does not
-  already know: the server's cost to get the ETag);
+* ``sections``: ``Sections.of`` of the new state given the previous one's, as the server's
+  state cache does (encode + hash of the changed sections: the server's cost to get the ETag);
 * ``delta``: ``codec.encode_delta`` from the previous state, and its size;
 * ``agent``: ``agent.client._applied`` (decode, apply, hash check) with the agent's own memo
-  (budget ``AGENT_MEMO_BYTES``), applied to the agent's own decoded copy of the previous state.
+  (budget ``AGENT_MEMO_BYTES``), applied to the agent's own decoded copy of the previous state
+  and given its sections, as the client keeps them between deltas.
 
 Baseline, in the same run: the same world and changes with ports that have no ``device_id``
 (the proxy answers no device, so the state's metadata has no ports and no instances; the rest,
@@ -137,23 +138,23 @@ def run(count: int, changes: int, with_metadata: bool) -> dict[str, float]:
     sections.encoded = agent_memo
     try:
         agent = codec.decode(codec.encode(state))
-        agent_held = (agent, codec.content_hash(agent))
+        agent_held, agent_sections = (agent, codec.content_hash(agent)), None
     finally:
         sections.encoded = server_memo
     figures: dict[str, list[float]] = {}
     for i in range(changes):
         add(live, count + i, with_metadata)
         new, compile_ms = timed(lambda: compile_host(live.snapshot_for(NET_HOST), NET_HOST))
-        cut, sections_ms = timed(lambda: Sections.of(new))  # noqa: B023
+        cut, sections_ms = timed(lambda: Sections.of(new, held))  # noqa: B023
         raw, delta_ms = timed(lambda: codec.encode_delta(held, cut, new.revision))  # noqa: B023
         sections.encoded = agent_memo
         try:
-            result, agent_ms = timed(lambda: _applied(agent_held, raw))  # noqa: B023
+            result, agent_ms = timed(lambda: _applied(agent_held, raw, agent_sections))  # noqa: B023
         finally:
             sections.encoded = server_memo
         if result is None:
             raise SystemExit("the delta did not apply")
-        agent_held, held = (result, cut.content_hash), cut
+        agent_held, agent_sections, held = (result[0], cut.content_hash), result[1], cut
         if i == 0:  # the first of a run warms the memos
             continue
         for name, value in (("compile ms", compile_ms), ("sections ms", sections_ms),

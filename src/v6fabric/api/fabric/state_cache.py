@@ -43,8 +43,10 @@ class CompiledState:
     sections: Sections
 
     @classmethod
-    def of(cls, state: HostState) -> CompiledState:
-        return cls(state, Sections.of(state))
+    def of(cls, state: HostState, previous: CompiledState | None = None) -> CompiledState:
+        """``previous``: the host's last compiled state, whose unchanged sections (the very
+        same objects) keep their digests without a memo lookup."""
+        return cls(state, Sections.of(state, previous.sections if previous else None))
 
     @property
     def etag(self) -> str:
@@ -91,7 +93,9 @@ class StateCache:
         return compiled
 
     def _compiled(self, host: str) -> CompiledState:
-        return CompiledState.of(compile_host(self._snapshot_for(host), host))
+        bases = self._bases.get(host)
+        last = next(reversed(bases.values()), None) if bases else None  # a read, thread-safe
+        return CompiledState.of(compile_host(self._snapshot_for(host), host), last)
 
 
 def _remember(cache: OrderedDict, key: Any, value: Any, keep: int) -> None:
