@@ -101,16 +101,16 @@ class _BucketMemo:
     another, or from a fresh read, only makes new buckets.) Threads racing only build twice."""
 
     def __init__(self) -> None:
-        self._last: dict[tuple[type, int], Any] = {}
+        self._last: dict[tuple[type, int], tuple[tuple[Any, ...], Any]] = {}  # items, bucket
 
     def of(self, cls: Any, items: Iterable[Any]) -> tuple[Any, ...]:
         """As ``model.bucketed``, reusing the last bucket of the same items."""
         made = []
         for key, members in grouped(items, cls.NAME, cls.COUNT).items():
-            bucket, last = cls(key, members), self._last.get((cls, key))
-            if last != bucket:  # equal items are mostly the same objects: identity tests
-                last = self._last[(cls, key)] = bucket
-            made.append(last)
+            last = self._last.get((cls, key))
+            if last is None or last[0] != members:  # mostly the same objects: identity tests
+                last = self._last[(cls, key)] = (members, cls(key, members))
+            made.append(last[1])
         return tuple(made)
 
 
