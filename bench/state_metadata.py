@@ -4,9 +4,10 @@
     PYTHONPATH=src .venv/bin/python bench/state_metadata.py            # N = 150 and 2,000
     PYTHONPATH=src .venv/bin/python bench/state_metadata.py --workloads 150 --changes 11
 
-The world: one network with a SLAAC subnet, its DHCP port and a router leg on the network host
-(``net1``, which so runs the metadata proxy), and N workloads on 4 compute hosts, one port
-each, with ~3 KB of user_data and a key. Each change adds one workload with its port through
+The world (built with ``tests/unit/test_compiler.py``'s records): one network with a SLAAC
+subnet, its DHCP port and a router leg on the network host (``net1``, which so runs the
+metadata proxy), and N workloads on 4 compute hosts, one port each, with ~3 KB of user_data
+and a key. Each change adds one workload with its port through
 the server's live inputs (``compiler.live``, what the mirror feeds), then times, for the
 network host:
 
@@ -30,67 +31,47 @@ import argparse
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))  # the compiler tests' record builders
 
-from v6fabric.agent.client import _applied
-from v6fabric.compiler import compile_host
-from v6fabric.compiler.live import LiveInputs
-from v6fabric.hoststate import codec, sections
-from v6fabric.hoststate.sections import Sections
+from tests.unit.test_compiler import (  # noqa: E402
+    NET_HOST,
+    SLAAC,
+    dhcp_port,
+    network,
+    port,
+    router,
+    router_port,
+    subnet,
+    uid,
+)
 
-NET_HOST = "net1"
+from v6fabric.agent.client import _applied  # noqa: E402
+from v6fabric.compiler import compile_host  # noqa: E402
+from v6fabric.compiler.live import LiveInputs  # noqa: E402
+from v6fabric.hoststate import codec, sections  # noqa: E402
+from v6fabric.hoststate.sections import Sections  # noqa: E402
+
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGM bench@host"
 
 
-def uid(kind: str, number: int) -> str:
-    return str(uuid.UUID(f"{kind[0].encode().hex()}{number:06x}" + "0" * 23 + "1"))
-
-
-def mac(number: int) -> str:
-    return f"fa:16:3e:{number >> 16 & 0xFF:02x}:{number >> 8 & 0xFF:02x}:{number & 0xFF:02x}"
-
-
-NETWORK = {"id": uid("n", 1), "name": "net", "project_id": "p1", "tenant_id": "p1", "mtu": 1500,
-           "admin_state_up": True, "shared": False, "router:external": False,
-           "provider:network_type": "vxlan", "provider:physical_network": None,
-           "provider:segmentation_id": 1001, "status": "ACTIVE", "subnets": []}  # fmt: skip
-SUBNET = {"id": uid("s", 1), "name": "v6", "network_id": NETWORK["id"], "ip_version": 6,
-          "cidr": "2001:db8:1::/64", "gateway_ip": "2001:db8:1::1", "enable_dhcp": True,
-          "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac", "dns_nameservers": [],
-          "host_routes": [], "allocation_pools": [], "project_id": "p1", "tenant_id": "p1"}  # fmt: skip
-ROUTER = {"id": uid("r", 1), "name": "r", "admin_state_up": True, "routes": [],
-          "external_gateway_info": None, "status": "ACTIVE"}  # fmt: skip
-
-
-def port(number: int, *, owner: str = "compute:nova", device: str = "", host: str = "") -> Any:
-    return {
-        "id": uid("p", number),
-        "name": "",
-        "network_id": NETWORK["id"],
-        "mac_address": mac(number),
-        "fixed_ips": [{"subnet_id": SUBNET["id"], "ip_address": f"2001:db8:1::{number:x}"}],
-        "device_owner": owner,
-        "device_id": device,
-        "admin_state_up": True,
-        "binding:host_id": host,
-        "binding:vnic_type": "normal",
-        "port_security_enabled": True,
-        "status": "DOWN",
-        "project_id": "p1",
-        "allowed_address_pairs": [],
-        "security_groups": [],
-    }
+NETWORK = network(1)
+SUBNET = subnet(1, NETWORK, "2001:db8:1::/64", ra=SLAAC, addr=SLAAC)
+ROUTER = router(1)
 
 
 def workload(number: int, with_metadata: bool) -> tuple[Any, Any]:
     host = f"compute{number % 4}"
     wid = uid("w", number)
-    wire = port(number + 100, device=wid if with_metadata else "", host=host)
+    address = f"2001:db8:1::{number + 100:x}"
+    wire = port(number + 100, NETWORK, (SUBNET, address), device_id=wid, host=host)
+    if not with_metadata:
+        wire["device_id"] = ""
     data = {
         "id": wid,
         "name": f"vm-{number}",
@@ -110,8 +91,7 @@ def world(count: int, with_metadata: bool) -> LiveInputs:
     live.update("networks", {NETWORK["id"]: NETWORK})
     live.update("subnets", {SUBNET["id"]: SUBNET})
     live.update("routers", {ROUTER["id"]: ROUTER})
-    legs = [port(1, owner="network:dhcp", host=NET_HOST),
-            port(2, owner="network:router_interface", device=ROUTER["id"], host=NET_HOST)]  # fmt: skip
+    legs = [dhcp_port(1, NETWORK), router_port(2, ROUTER, NETWORK, (SUBNET, "2001:db8:1::1"))]
     live.update("ports", {p["id"]: p for p in legs})
     for number in range(count):
         add(live, number, with_metadata)
