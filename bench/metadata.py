@@ -221,7 +221,7 @@ class Lab:
                 )
             )
         listener = MetadataListener(self.serving, self.ifname, net)
-        return MetadataSpec((listener,), tuple(ports), tuple(instances))
+        return MetadataSpec.of((listener,), tuple(ports), tuple(instances))
 
 
 def eui64_link_local(mac: str) -> str:

@@ -13,9 +13,10 @@ import pytest
 from tests.api.conftest import Api
 from v6fabric.agent.client import FabricStateClient
 from v6fabric.hoststate import codec, sections
+from v6fabric.hoststate.buckets import bucket_key
 from v6fabric.hoststate.codec import DELTA_MEDIA_TYPE
 from v6fabric.hoststate.firewall import member_bucket
-from v6fabric.hoststate.model import HostState
+from v6fabric.hoststate.model import HostState, MetadataInstanceBucket, MetadataPortBucket
 
 STATE = "/fabric/v1/hosts/h1/state"
 ACCEPT = {"Accept": f"{DELTA_MEDIA_TYPE}, application/json"}
@@ -152,4 +153,49 @@ def test_a_delta_that_does_not_apply_means_one_full_fetch(
     assert delta.headers["content-type"] == DELTA_MEDIA_TYPE
     assert full.headers["content-type"] == "application/json"
     assert "if-none-match" not in full.request.headers
+    client.close()
+
+
+def test_a_workload_on_a_served_network_is_a_delta_of_its_metadata_buckets(api: Api) -> None:
+    """h1 serves a routed network's metadata; workloads with user_data come on h2. The delta
+    carries one port bucket and one instance bucket, and applies to the full state."""
+    api.put("/fabric/v1/hosts/h1", {"roles": ["compute", "network"]}, "admin")
+    api.put("/fabric/v1/hosts/h2", {"roles": ["compute"]}, "admin")
+    net = api.network()
+    slaac = api.subnet(
+        net["id"], "2001:db8:1::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac"
+    )
+    router = api.create("router", name="r1")
+    r = api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": slaac["id"]})
+    assert r.status_code == 200, r.text
+
+    def workload(name: str) -> tuple[str, str]:
+        port = api.port(net["id"])
+        body = {"name": name, "host": "h2", "port_ids": [port["id"]], "user_data": "#x\n" * 500}
+        r = api.post("/fabric/v1/workloads", {"workload": body})
+        assert r.status_code == 201, r.text
+        return port["id"], r.json()["workload"]["id"]
+
+    workload("vm1")
+    seen: list[httpx.Response] = []
+    client = _agent_client(api, seen)
+    got = client.get_state("h1", None, wait=0)
+    assert got is not None and len(got[0].metadata.instances) == 1
+    port_id, workload_id = workload("vm2")
+    new = client.get_state("h1", got[1], wait=0)
+    assert new is not None and seen[-1].headers["content-type"] == DELTA_MEDIA_TYPE
+    names = {n for n in seen[-1].json()["sections"] if n.startswith("metadata")}
+    assert names == {
+        f"metadata.ports/{bucket_key(port_id, MetadataPortBucket.COUNT)}",
+        f"metadata.instances/{bucket_key(workload_id, MetadataInstanceBucket.COUNT)}",
+    }
+    assert new == _full(api) and len(new[0].metadata.instances) == 2
+    (kept,) = got[0].metadata.instance_buckets  # the held bucket, kept unless vm2 joined it
+    if kept.key != bucket_key(workload_id, MetadataInstanceBucket.COUNT):
+        assert any(b is kept for b in new[0].metadata.instance_buckets)
+    # an agent of the first delta kind (no metadata buckets) gets whole states
+    old_kind = {"Accept": "application/vnd.v6fabric.hoststate-delta+json, application/json"}
+    r = api.get(STATE, "admin", headers={**old_kind, "If-None-Match": got[1]})
+    assert r.headers["content-type"] == "application/json"
+    assert codec.decode(r.content) == new[0]
     client.close()

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -89,7 +89,7 @@ class MetadataLab:
         if with_w2:
             ports.append(self._port(self.w2, "2", f"{V4_NET}.12"))
             instances.append(self._instance("2"))
-        return MetadataSpec((listener,), tuple(ports), tuple(instances))
+        return MetadataSpec.of((listener,), tuple(ports), tuple(instances))
 
     def _port(self, workload: Workload, n: str, v4: str) -> MetadataPort:
         return MetadataPort(
@@ -343,4 +343,4 @@ def test_the_spec_round_trips_through_the_config_file(mdlab: MetadataLab) -> Non
     from v6fabric.metadata.config import load_config
 
     assert load_config(mdlab.config).spec == mdlab.spec()
-    assert replace(mdlab.spec(), ports=()) != mdlab.spec()
+    assert mdlab.spec().replaced(ports=()) != mdlab.spec()

@@ -53,7 +53,7 @@ def port(
 def two_networks(source: str = "::1") -> MetadataSpec:
     """dev-a on net-a and dev-b on net-b, both seen from ``source`` (loopback in tests), each
     network with its own listener (namespace ns-a / ns-b)."""
-    return MetadataSpec(
+    return MetadataSpec.of(
         listeners=(
             MetadataListener("ns-a", "ns-aaaa", "net-a", ipv4=True),
             MetadataListener("ns-b", "ns-bbbb", "net-b"),

@@ -24,7 +24,7 @@ CONF = RUN_DIR / "host" / "metadata.conf"
 
 
 def serving(ipv4: bool = False, ports: int = 1) -> HostState:
-    spec = MetadataSpec(
+    spec = MetadataSpec.of(
         listeners=(
             MetadataListener(DHCP_NS, NS_IF, NET, ipv4=ipv4),
             MetadataListener(ROUTER_NS, QR, NET),

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -44,7 +43,7 @@ def spawn(tmp_path: Path) -> subprocess.Popen[bytes]:
 
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    write_config(tmp_path / "proxy.json", replace(two_networks(), listeners=()))
+    write_config(tmp_path / "proxy.json", two_networks().replaced(listeners=()))
     proc = spawn(tmp_path)
     try:
         wait_for("the pid file", lambda: (tmp_path / "proxy.pid").exists())
@@ -77,7 +76,7 @@ def test_sighup_reloads_and_a_broken_config_is_refused(
     daemon: subprocess.Popen[bytes], tmp_path: Path
 ) -> None:
     config = tmp_path / "proxy.json"
-    new = replace(two_networks(), listeners=(), instances=(instance_b(),))
+    new = two_networks().replaced(listeners=(), instances=(instance_b(),))
     write_config(config, new)
     daemon.send_signal(signal.SIGHUP)
     wanted = digest(to_json(new))

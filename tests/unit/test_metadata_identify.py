@@ -55,7 +55,7 @@ def test_fails_closed() -> None:
 
 def test_a_shared_address_is_decided_by_the_mac() -> None:
     vip = "2001:db8:a::100"
-    spec = MetadataSpec(
+    spec = MetadataSpec.of(
         ports=(
             port("p1", "net-a", MAC_A, (vip,), "dev-a"),
             port("p2", "net-a", MAC_B, (vip,), "dev-b"),

@@ -172,7 +172,7 @@ def test_an_unknown_mac_or_source_gets_404(harness: Harness) -> None:
 
 
 def test_a_port_without_instance_is_404(harness: Harness) -> None:
-    harness.reload(replace(two_networks(), instances=()))
+    harness.reload(two_networks().replaced(instances=()))
     assert harness.get("ns-a", META)[0] == 404
 
 
@@ -277,8 +277,7 @@ def test_reload_opens_new_listeners_closes_gone_ones_and_swaps_data(harness: Har
     old_b = harness.port("ns-b")
     spec = two_networks()
     renamed = replace(spec.instances[0], name="alpha-2")
-    new = replace(
-        spec,
+    new = spec.replaced(
         listeners=(spec.listeners[0], MetadataListener("ns-c", "ns-cccc", "net-b")),
         instances=(renamed, spec.instances[1]),
     )
@@ -294,7 +293,7 @@ def test_reload_opens_new_listeners_closes_gone_ones_and_swaps_data(harness: Har
 def test_listeners_that_cannot_open_yet_are_retried(harness: Harness) -> None:
     harness.factory.missing.add("ns-d")
     spec = two_networks()
-    more = replace(spec, listeners=(*spec.listeners, MetadataListener("ns-d", "ns-dddd", "net-a")))
+    more = spec.replaced(listeners=(*spec.listeners, MetadataListener("ns-d", "ns-dddd", "net-a")))
     harness.reload(more)
     assert {x.namespace for x in harness.proxy.pending} == {"ns-d"}
     assert harness.get("ns-a", META)[0] == 200  # the others serve meanwhile
@@ -432,5 +431,5 @@ def test_proxy_mode_backend_down_is_502(harness: Harness, tmp_path: Path) -> Non
 
 def test_back_to_local_mode(harness: Harness, nova: NovaLikeBackend, tmp_path: Path) -> None:
     harness.reload(two_networks(), Backend(nova.url, _secret(tmp_path, "right-secret")))
-    harness.reload(replace(two_networks(), instances=(instance_a(name="local"),)))
+    harness.reload(two_networks().replaced(instances=(instance_a(name="local"),)))
     assert json.loads(harness.get("ns-a", META)[2])["name"] == "local"

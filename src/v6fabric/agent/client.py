@@ -20,6 +20,7 @@ import httpx
 from v6fabric.cli.client import ApiError, Credentials, FabricClient
 from v6fabric.hoststate import codec, sections
 from v6fabric.hoststate.model import HostState
+from v6fabric.hoststate.sections import Sections
 
 log = logging.getLogger(__name__)
 DELTA_ACCEPT = f"{codec.DELTA_MEDIA_TYPE}, application/json"
@@ -50,6 +51,7 @@ class FabricStateClient:
             headers={"Accept": "application/json", "User-Agent": "v6fabric-agent"},
         )
         self._held: tuple[HostState, str] | None = None  # the last state returned, its ETag
+        self._sections: Sections | None = None  # of the held state, once a delta needed them
 
     def close(self) -> None:
         self._http.close()
@@ -114,11 +116,14 @@ class FabricStateClient:
         )
         if response.status_code == 304:
             return None
+        known, self._sections = self._sections, None
         if response.headers.get("Content-Type", "").startswith(codec.DELTA_MEDIA_TYPE):
-            state = _applied(held, response.content)
-            if state is None:
+            applied = _applied(held, response.content, known)
+            if applied is None:
                 response = self._send("GET", path, params={"wait": 0})
                 state = codec.decode(response.content)
+            else:
+                state, self._sections = applied
         else:
             state = codec.decode(response.content)
         self._held = state, response.headers.get("ETag") or codec.content_hash(state)
@@ -131,8 +136,13 @@ class FabricStateClient:
         self._send("PUT", f"/fabric/v1/hosts/{host}/status", body=body)
 
 
-def _applied(held: tuple[HostState, str] | None, raw: bytes) -> HostState | None:
-    """``held``'s state with the delta ``raw``, or None if the delta does not fit it."""
+def _applied(
+    held: tuple[HostState, str] | None, raw: bytes, known: Sections | None = None
+) -> tuple[HostState, Sections] | None:
+    """``held``'s state with the delta ``raw`` and the new state's sections, or None if the
+    delta does not fit it. ``known``: the held state's sections (kept from the last delta), so
+    that only the changed sections are hashed: the agent's memo is too small to hold megabytes
+    of metadata, and re-encoding what it dropped was most of a delta's cost."""
     try:
         if held is None:
             raise ValueError("no state to apply it to")
@@ -140,9 +150,12 @@ def _applied(held: tuple[HostState, str] | None, raw: bytes) -> HostState | None
         if delta.base != plain_etag(held[1]):
             raise ValueError(f"it is based on {delta.base}, not on {plain_etag(held[1])}")
         state = sections.apply(held[0], delta)
-        if codec.content_hash(state) != delta.etag:
+        if known is not None and known.content_hash != delta.base:
+            known = None  # not the held state's
+        cut = Sections.of(state, known)
+        if cut.content_hash != delta.etag:
             raise ValueError(f"the result does not hash to {delta.etag}")
     except ValueError as exc:
         log.warning("state delta not applied, fetching the whole state: %s", exc)
         return None
-    return state
+    return state, cut

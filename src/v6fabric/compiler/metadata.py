@@ -17,20 +17,30 @@ mode, and leaving it out keeps unplugged ports from changing the section), with 
 address they may use: fixed IPs, single-address allowed pairs and the EUI-64 link-local of the
 MAC. Instances are the workloads owning one of those ports; their ``network_data`` covers all
 their ports, served here or not.
+
+Ports and instances are cut into buckets (``hoststate.buckets``), and a bucket whose items are
+the very objects of the last compile is the very same bucket object (``_BucketMemo``): one
+workload changing makes one new instance bucket, the only one the server encodes and hashes,
+the delta carries and the agent decodes.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Any
 
 from v6fabric.compiler.index import IdentityMemo, Index, PortView, WorkloadView, address_key
 from v6fabric.compiler.links import dhcp_ifname, effective_up, router_ifname
 from v6fabric.compiler.network_data import LinkInput, link_inputs, render_network_data
 from v6fabric.domain.addresses import eui64_link_local, parse_mac
+from v6fabric.hoststate.buckets import grouped
 from v6fabric.hoststate.model import (
     MetadataInstance,
+    MetadataInstanceBucket,
     MetadataListener,
     MetadataPort,
+    MetadataPortBucket,
     MetadataSpec,
     dhcp_namespace,
     router_namespace,
@@ -77,9 +87,34 @@ def metadata_spec(
     instances = [_INSTANCES.get(index, w) for w in index.workloads if w.id in devices]
     return MetadataSpec(
         listeners=tuple(sorted(listeners, key=lambda item: (item.namespace, item.ifname))),
-        ports=tuple(sorted(ports, key=lambda item: item.port_id)),
-        instances=tuple(instances),  # index.workloads is sorted by id
+        port_buckets=_BUCKETS.of(MetadataPortBucket, ports),
+        instance_buckets=_BUCKETS.of(MetadataInstanceBucket, instances),
     )
+
+
+class _BucketMemo:
+    """The last bucket made per class and key, reused while its items are the very objects
+    asked for (or equal to them). Items are the same objects while their records are unchanged
+    (``_PORTS``, ``_INSTANCES``), so unchanged buckets stay the same objects across compiles,
+    for a few identity tests a bucket. One bucket a key, not every bucket ever made: an instance may
+    hold 64 KB, and old ones must not be kept alive. (One host serves metadata; a compile of
+    another, or from a fresh read, only makes new buckets.) Threads racing only build twice."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[type, int], tuple[tuple[Any, ...], Any]] = {}  # items, bucket
+
+    def of(self, cls: Any, items: Iterable[Any]) -> tuple[Any, ...]:
+        """As ``model.bucketed``, reusing the last bucket of the same items."""
+        made = []
+        for key, members in grouped(items, cls.NAME, cls.COUNT).items():
+            last = self._last.get((cls, key))
+            if last is None or last[0] != members:  # mostly the same objects: identity tests
+                last = self._last[(cls, key)] = (members, cls(key, members))
+            made.append(last[1])
+        return tuple(made)
+
+
+_BUCKETS = _BucketMemo()
 
 
 def hostname(name: str, instance_id: str) -> str:

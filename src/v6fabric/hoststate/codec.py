@@ -19,10 +19,12 @@ import orjson
 
 from v6fabric.hoststate import sections
 from v6fabric.hoststate.firewall import FirewallSpec, MemberBucket
-from v6fabric.hoststate.model import HOSTSTATE_VERSION, HostState
+from v6fabric.hoststate.model import HOSTSTATE_VERSION, HostState, MetadataSpec
 from v6fabric.hoststate.sections import Delta, Sections
 
-DELTA_MEDIA_TYPE = "application/vnd.v6fabric.hoststate-delta+json"
+# v2: metadata in buckets. Clients asking for the first kind (older agents, whose decoders
+# know no metadata buckets) get whole states, whose form has not changed.
+DELTA_MEDIA_TYPE = "application/vnd.v6fabric.hoststate-delta.v2+json"
 
 
 @functools.cache
@@ -35,10 +37,29 @@ def _field_names(tp: type) -> tuple[str, ...] | None:
 def to_dict(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [to_dict(v) for v in value]
+    if isinstance(value, MetadataSpec):
+        return _flat_metadata(value)
     names = _field_names(type(value))
     if names is not None:
         return {name: to_dict(getattr(value, name)) for name in names}
     return value
+
+
+def _flat_metadata(spec: MetadataSpec) -> dict[str, Any]:
+    """A ``MetadataSpec``'s JSON form: flat lists, whatever buckets hold them in memory (the
+    form older agents and the proxy's config file know), in bucket order as ``encode`` joins
+    them from the buckets' encodings."""
+    return {
+        "listeners": to_dict(spec.listeners),
+        **{
+            part.items: [
+                to_dict(item)
+                for bucket in getattr(spec, part.attr)
+                for item in getattr(bucket, part.items)
+            ]
+            for part in sections.BUCKETED
+        },
+    }
 
 
 @functools.cache
@@ -58,6 +79,16 @@ def _decoder(tp: Any) -> Callable[[Any], Any]:
     if origin in (typing.Union, types.UnionType):
         inner = _decoder(next(a for a in typing.get_args(tp) if a is not type(None)))
         return lambda data: None if data is None else inner(data)
+    if tp is MetadataSpec:
+        listeners, ports, instances = (
+            _decoder(_hints(tp)["listeners"]),
+            *(_decoder(_hints(part.cls)[part.items]) for part in sections.BUCKETED),
+        )
+        return lambda data: MetadataSpec.of(
+            listeners(data.get("listeners", ())),
+            ports(data.get("ports", ())),
+            instances(data.get("instances", ())),
+        )
     if dataclasses.is_dataclass(tp):
         hints = _hints(tp)
         fields = {f.name: _decoder(hints[f.name]) for f in dataclasses.fields(tp)}
@@ -140,6 +171,9 @@ def decode_delta(raw: bytes | str) -> Delta:
 def _section_decoder(name: str) -> Callable[[Any], Any]:
     if name.startswith(sections.BUCKET):
         return _decoder(MemberBucket)
+    part = sections.bucketed(name)
+    if part is not None:
+        return _decoder(_hints(part.cls)[part.items])
     if name == sections.GROUPS:
         return _decoder(tuple[str, ...])
     if name not in sections.FIELDS:

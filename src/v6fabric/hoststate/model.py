@@ -15,8 +15,12 @@ Addresses are text in CIDR form (``2001:db8::1/64``), sorted, so equal states ar
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any, ClassVar
 
+from v6fabric.hoststate.buckets import grouped
 from v6fabric.hoststate.firewall import FirewallSpec
 
 HOSTSTATE_VERSION = 1
@@ -247,12 +251,85 @@ class MetadataInstance:
 
 
 @dataclass(frozen=True)
+class MetadataPortBucket:
+    """The served ports whose ``bucket_key(port_id, COUNT)`` is ``key``, sorted by id."""
+
+    COUNT: ClassVar[int] = 256  # ~300 bytes a port
+    NAME: ClassVar[Callable[[Any], str]] = attrgetter("port_id")  # bucket_key of this
+    key: int
+    ports: tuple[MetadataPort, ...] = ()
+
+
+@dataclass(frozen=True)
+class MetadataInstanceBucket:
+    """The instances whose ``bucket_key(instance_id, COUNT)`` is ``key``, sorted by id."""
+
+    COUNT: ClassVar[int] = 1024  # a few kB an instance (user_data up to 64 kB): ~2 a bucket
+    NAME: ClassVar[Callable[[Any], str]] = attrgetter("instance_id")
+    key: int  # at 2,000 workloads, so one changing sends ~10 kB
+    instances: tuple[MetadataInstance, ...] = ()
+
+
+@dataclass(frozen=True)
 class MetadataSpec:
-    """The host's one metadata proxy: where it listens, whom it answers, what it serves."""
+    """The host's one metadata proxy: where it listens, whom it answers, what it serves.
+
+    Ports and instances are held in buckets (``hoststate.buckets``): with thousands of
+    workloads, each with up to 64 KB of user_data, one workload changing changes one bucket, and
+    only that bucket is hashed, sent and decoded (``sections``). Build with ``MetadataSpec.of``
+    (or ``replaced``); read ``ports`` and ``instances``. Its JSON form (``codec.to_dict``, the
+    wire, the proxy's config file) is the flat one, ``{"listeners", "ports", "instances"}``,
+    items in bucket order: what older agents and proxies read.
+    """
 
     listeners: tuple[MetadataListener, ...] = ()
-    ports: tuple[MetadataPort, ...] = ()
-    instances: tuple[MetadataInstance, ...] = ()
+    port_buckets: tuple[MetadataPortBucket, ...] = ()
+    instance_buckets: tuple[MetadataInstanceBucket, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        listeners: Iterable[MetadataListener] = (),
+        ports: Iterable[MetadataPort] = (),
+        instances: Iterable[MetadataInstance] = (),
+    ) -> MetadataSpec:
+        """From flat items, in any order (each bucket sorted by id)."""
+        return cls(
+            tuple(listeners),
+            bucketed(MetadataPortBucket, ports),
+            bucketed(MetadataInstanceBucket, instances),
+        )
+
+    def replaced(
+        self,
+        *,
+        listeners: Iterable[MetadataListener] | None = None,
+        ports: Iterable[MetadataPort] | None = None,
+        instances: Iterable[MetadataInstance] | None = None,
+    ) -> MetadataSpec:
+        """``dataclasses.replace`` by the flat parts (those not given are kept)."""
+        return MetadataSpec.of(
+            self.listeners if listeners is None else listeners,
+            self.ports if ports is None else ports,
+            self.instances if instances is None else instances,
+        )
+
+    @property
+    def ports(self) -> tuple[MetadataPort, ...]:
+        """Sorted by id, as before the buckets (consumers index them; they are not hot)."""
+        found = (port for bucket in self.port_buckets for port in bucket.ports)
+        return tuple(sorted(found, key=lambda port: port.port_id))
+
+    @property
+    def instances(self) -> tuple[MetadataInstance, ...]:
+        """Sorted by id."""
+        found = (item for bucket in self.instance_buckets for item in bucket.instances)
+        return tuple(sorted(found, key=lambda item: item.instance_id))
+
+
+def bucketed(cls: Any, items: Iterable[Any]) -> tuple[Any, ...]:
+    """``items`` in buckets of ``cls``, a metadata bucket class (its ``NAME`` and ``COUNT``)."""
+    return tuple(cls(key, group) for key, group in grouped(items, cls.NAME, cls.COUNT).items())
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,14 @@ section's encoding is memoized by value), the wire carries only the changed sect
 and the agent decodes only those and keeps the very objects of the rest: its firewall diff
 skips a bucket when ``old is new``.
 
+The metadata proxy's config is cut the same way: with thousands of workloads, each with up to
+64 KB of user_data, it is megabytes, and one workload changes one bucket of its instances.
+
 Names: the field (``ports``), ``firewall.<field>``, ``firewall.remote_groups`` (the group ids,
-so that a group without members exists) and ``firewall.remote_groups/<group id>/<bucket key>``.
-The content hash (the ETag) is a hash over the sorted (name, digest) pairs.
+so that a group without members exists), ``firewall.remote_groups/<group id>/<bucket key>``,
+``metadata.listeners``, ``metadata.ports/<bucket key>`` and ``metadata.instances/<bucket key>``
+(a metadata bucket's section is its tuple of items: the key is in the name). The content hash
+(the ETag) is a hash over the sorted (name, digest) pairs.
 """
 
 from __future__ import annotations
@@ -23,20 +28,47 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from v6fabric.hoststate import buckets
 from v6fabric.hoststate.firewall import FirewallSpec, MemberBucket, RemoteGroup
-from v6fabric.hoststate.model import HostState
+from v6fabric.hoststate.model import (
+    HostState,
+    MetadataInstanceBucket,
+    MetadataPortBucket,
+    MetadataSpec,
+)
 
 FIREWALL = "firewall."
 GROUPS = "firewall.remote_groups"
 BUCKET = GROUPS + "/"
+METADATA = "metadata."
 # plain sections: name -> (the class that holds the field, the field)
 FIELDS: dict[str, tuple[type, str]] = {
-    f.name: (HostState, f.name) for f in fields(HostState) if f.name not in ("revision", "firewall")
+    f.name: (HostState, f.name)
+    for f in fields(HostState)
+    if f.name not in ("revision", "firewall", "metadata")
 }
 FIELDS.update(
     (FIREWALL + f.name, (FirewallSpec, f.name))
     for f in fields(FirewallSpec)
     if f.name != "remote_groups"
+)
+FIELDS[METADATA + "listeners"] = (MetadataSpec, "listeners")
+
+
+@dataclass(frozen=True)
+class Bucketed:
+    """A bucketed part of ``MetadataSpec``: its sections are ``<prefix><key>``, each the tuple
+    ``items`` of one bucket (``items`` is also the part's key in the flat JSON form)."""
+
+    prefix: str
+    attr: str  # the MetadataSpec field holding the buckets
+    cls: Any  # the bucket class (its NAME and COUNT)
+    items: str  # the bucket's field holding the items
+
+
+BUCKETED = (
+    Bucketed("metadata.ports/", "port_buckets", MetadataPortBucket, "ports"),
+    Bucketed("metadata.instances/", "instance_buckets", MetadataInstanceBucket, "instances"),
 )
 MEMO_BYTES = 32 << 20  # of encodings (the values they key take as much again): ~12 states at 100k
 # An agent holds one state and checks each delta's result against its ETag: its own state's
@@ -107,21 +139,30 @@ def bucket_name(group_id: str, key: int) -> str:
 
 def split(state: HostState) -> dict[str, Any]:
     """Every section of ``state`` by name (the revision is none: it is not content)."""
-    out = {
-        name: getattr(state.firewall if owner is FirewallSpec else state, attr)
-        for name, (owner, attr) in FIELDS.items()
-    }
+    holders = {HostState: state, FirewallSpec: state.firewall, MetadataSpec: state.metadata}
+    out = {name: getattr(holders[owner], attr) for name, (owner, attr) in FIELDS.items()}
     groups = state.firewall.remote_groups
     out[GROUPS] = tuple(group.group_id for group in groups)
     for group in groups:
         for bucket in group.buckets:
             out[bucket_name(group.group_id, bucket.key)] = bucket
+    for part in BUCKETED:
+        for bucket in getattr(state.metadata, part.attr):
+            out[f"{part.prefix}{bucket.key}"] = getattr(bucket, part.items)
     return out
+
+
+def bucketed(name: str) -> Bucketed | None:
+    """The bucketed metadata part a section name is of, None for any other name."""
+    return next((part for part in BUCKETED if name.startswith(part.prefix)), None)
 
 
 def combined_hash(digests: Mapping[str, str]) -> str:
     text = "".join(f"{name} {digests[name]}\n" for name in sorted(digests))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+_NONE = object()
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,9 +174,23 @@ class Sections:
     content_hash: str
 
     @classmethod
-    def of(cls, state: HostState) -> Sections:
+    def of(cls, state: HostState, previous: Sections | None = None) -> Sections:
+        """``previous``: the sections of a state this one was made from (the host's last
+        compile, the state a delta was applied to): a section that is the very object of
+        ``previous``'s keeps its digest. Otherwise every section costs a memo lookup, which
+        hashes its value: a few ms for 2,000 workloads' metadata (each a dataclass hash), and
+        past the memo's budget (an agent's is small) an encode."""
         values = split(state)
-        digests = {name: encoded(value).digest for name, value in values.items()}
+        if previous is None:
+            digests = {name: encoded(value).digest for name, value in values.items()}
+        else:
+            known, known_digests = previous.values, previous.digests
+            digests = {
+                name: known_digests[name]
+                if known.get(name, _NONE) is value
+                else encoded(value).digest
+                for name, value in values.items()
+            }
         return cls(values, digests, combined_hash(digests))
 
     def changed_since(self, old: Sections) -> tuple[list[str], list[str]]:
@@ -150,10 +205,10 @@ def content_hash(state: HostState) -> str:
 
 
 def encode(state: HostState) -> bytes:
-    """``orjson.dumps(state)``, byte for byte, put together from the sections' memoized
-    encodings in one join (nested joins copied a 3 MB state once per level)."""
+    """``orjson.dumps(codec.to_dict(state))``, byte for byte, put together from the sections'
+    memoized encodings in one join (nested joins copied a 3 MB state once per level)."""
     out: list[bytes] = []
-    _object(out, state, {"revision": _plain, "firewall": _firewall})
+    _object(out, state, {"revision": _plain, "firewall": _firewall, "metadata": _metadata})
     return b"".join(out)
 
 
@@ -187,6 +242,21 @@ def _groups(out: list[bytes], groups: tuple[RemoteGroup, ...]) -> None:
 
 def _buckets(out: list[bytes], buckets: tuple[MemberBucket, ...]) -> None:
     _array(out, buckets, lambda o, bucket: o.append(encoded(bucket).raw))
+
+
+def _metadata(out: list[bytes], spec: MetadataSpec) -> None:
+    """The flat form: each part's items in one array, joined from its buckets' encodings."""
+    out.append(b'{"listeners":' + encoded(spec.listeners).raw)
+    for part in BUCKETED:
+        out.append(b',"' + part.items.encode() + b'":[')
+        separator = b""
+        for bucket in getattr(spec, part.attr):
+            raw = encoded(getattr(bucket, part.items)).raw
+            if len(raw) > 2:  # "[]": an empty bucket (never made by the compiler)
+                out.append(separator + raw[1:-1])
+                separator = b","
+        out.append(b"]")
+    out.append(b"}")
 
 
 def _array(out: list[bytes], items: Iterable[Any], write: Writer) -> None:
@@ -223,12 +293,15 @@ def apply(previous: HostState, delta: Delta) -> HostState:
     unknown = [name for name in delta.changed if _holder(name) is None]
     if unknown:
         raise ValueError(f"unknown sections {unknown}")
-    if any(not name.startswith(BUCKET) for name in delta.removed):
+    if any(not name.startswith(BUCKET) and not bucketed(name) for name in delta.removed):
         raise ValueError(f"only buckets are ever removed, not {list(delta.removed)}")
-    firewall = previous.firewall
-    if len(top) < len(delta.changed) or delta.removed:
+    names = [*delta.changed, *delta.removed]
+    firewall, metadata = previous.firewall, previous.metadata
+    if any(_holder(name) is FirewallSpec for name in names):
         firewall = _apply_firewall(firewall, delta)
-    return replace(previous, revision=delta.revision, firewall=firewall, **top)
+    if any(_holder(name) is MetadataSpec for name in names):
+        metadata = _apply_metadata(metadata, delta)
+    return replace(previous, revision=delta.revision, firewall=firewall, metadata=metadata, **top)
 
 
 def _apply_firewall(previous: FirewallSpec, delta: Delta) -> FirewallSpec:
@@ -236,8 +309,9 @@ def _apply_firewall(previous: FirewallSpec, delta: Delta) -> FirewallSpec:
     ids = delta.changed.get(GROUPS, tuple(old))
     edits: dict[str, dict[int, MemberBucket | None]] = {}
     for name in delta.removed:
-        group_id, key = _bucket_of(name)
-        edits.setdefault(group_id, {})[key] = None
+        if name.startswith(BUCKET):
+            group_id, key = _bucket_of(name)
+            edits.setdefault(group_id, {})[key] = None
     for name, bucket in delta.changed.items():
         if name.startswith(BUCKET):
             group_id, key = _bucket_of(name)
@@ -248,9 +322,7 @@ def _apply_firewall(previous: FirewallSpec, delta: Delta) -> FirewallSpec:
     for group_id in ids:
         group, edit = old.get(group_id), edits.get(group_id)
         if group is None or edit:
-            buckets = {b.key: b for b in group.buckets} if group else {}
-            buckets.update(edit or {})
-            kept = tuple(buckets[k] for k in sorted(buckets) if buckets[k] is not None)
+            kept = buckets.edited(group.buckets if group else (), edit or {})
             group = _trusted(RemoteGroup, group_id=group_id, buckets=kept)
         groups.append(group)
     values = {
@@ -261,10 +333,41 @@ def _apply_firewall(previous: FirewallSpec, delta: Delta) -> FirewallSpec:
     return _trusted(FirewallSpec, **values, remote_groups=tuple(groups))
 
 
+def _apply_metadata(previous: MetadataSpec, delta: Delta) -> MetadataSpec:
+    values: dict[str, Any] = {
+        "listeners": delta.changed.get(METADATA + "listeners", previous.listeners)
+    }
+    for part in BUCKETED:
+        edits: dict[int, Any] = {}
+        for name in delta.removed:
+            if name.startswith(part.prefix):
+                edits[_key_of(name, part.prefix)] = None
+        for name, items in delta.changed.items():
+            if name.startswith(part.prefix):
+                key = _key_of(name, part.prefix)
+                if not isinstance(items, tuple) or any(
+                    buckets.bucket_key(part.cls.NAME(item), part.cls.COUNT) != key for item in items
+                ):
+                    raise ValueError(f"section {name!r} holds items of other buckets")
+                edits[key] = _trusted(part.cls, key=key, **{part.items: items})
+        kept = getattr(previous, part.attr)
+        values[part.attr] = buckets.edited(kept, edits) if edits else kept
+    return _trusted(MetadataSpec, **values)
+
+
+def _key_of(name: str, prefix: str) -> int:
+    key = name.removeprefix(prefix)
+    if not key.isdigit():
+        raise ValueError(f"not a bucket section: {name!r}")
+    return int(key)
+
+
 def _holder(name: str) -> type | None:
     """The class a section belongs to, None for a name that is no section."""
     if name in FIELDS:
         return FIELDS[name][0]
+    if bucketed(name):
+        return MetadataSpec
     return FirewallSpec if name == GROUPS or name.startswith(BUCKET) else None
 
 

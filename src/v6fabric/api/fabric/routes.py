@@ -5,18 +5,21 @@ An agent long-polls its state: ``GET /fabric/v1/hosts/{host}/state?wait=30`` wit
 should have changed; the ETag is the content hash of its ``HostState``, so writes that do not
 concern a host never wake its agent.
 
-Deltas. A client that also sends ``Accept: application/vnd.v6fabric.hoststate-delta+json``
-(``codec.DELTA_MEDIA_TYPE``) gets, when the state has changed and the server still keeps the
+Deltas. A client that also sends
+``Accept: application/vnd.v6fabric.hoststate-delta.v2+json`` (``codec.DELTA_MEDIA_TYPE``; v2
+since the metadata buckets) gets, when the state has changed and the server still keeps the
 state its ``If-None-Match`` names (a host's last few), a 200 of that media type with only the
 sections (``hoststate/sections.py``) that changed::
 
     {"version": 1, "base": "<the If-None-Match etag>", "revision": 42, "etag": "<new etag>",
-     "sections": {"firewall.remote_groups/<group id>/17": {"key": 17, "ipv6": [...], ...}},
+     "sections": {"firewall.remote_groups/<group id>/17": {"key": 17, "ipv6": [...], ...},
+                  "metadata.instances/801": [{"instance_id": ..., "user_data": ...}]},
      "removed": ["firewall.remote_groups/<group id>/3"]}
 
 and the new ``ETag`` header. The client applies it to the state it holds, checks that the
 result hashes to ``etag``, and on any mismatch asks again without ``If-None-Match`` (a full
-state). Otherwise, and for clients without that ``Accept`` (older agents), the answer is the
+state). Otherwise, and for clients without that ``Accept`` (older agents, and those asking
+for the first kind of delta, which knows no metadata buckets), the answer is the
 full ``HostState`` as ``application/json``. A change of a few members of a group of 100,000 is
 a delta of one bucket (~400 members) instead of 3 MB.
 """

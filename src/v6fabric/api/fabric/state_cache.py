@@ -43,8 +43,10 @@ class CompiledState:
     sections: Sections
 
     @classmethod
-    def of(cls, state: HostState) -> CompiledState:
-        return cls(state, Sections.of(state))
+    def of(cls, state: HostState, previous: CompiledState | None = None) -> CompiledState:
+        """``previous``: the host's last compiled state, whose unchanged sections (the very
+        same objects) keep their digests without a memo lookup."""
+        return cls(state, Sections.of(state, previous.sections if previous else None))
 
     @property
     def etag(self) -> str:
@@ -67,6 +69,7 @@ class StateCache:
         self._snapshot_for = snapshot_for
         self._states: OrderedDict[tuple[str, int], asyncio.Future[CompiledState]] = OrderedDict()
         self._bases: dict[str, OrderedDict[str, CompiledState]] = {}  # host -> etag -> state
+        self._last: dict[str, CompiledState] = {}  # host -> its newest state (read by threads)
 
     def base(self, host: str, etag: str) -> CompiledState | None:
         """A recent state of ``host`` with this ETag, if it is still kept."""
@@ -88,10 +91,12 @@ class StateCache:
         bases = self._bases.setdefault(host, OrderedDict())
         bases.pop(compiled.etag, None)  # the latest of equal states: the newest revision
         _remember(bases, compiled.etag, compiled, KEEP_BASES)
+        self._last[host] = compiled
         return compiled
 
     def _compiled(self, host: str) -> CompiledState:
-        return CompiledState.of(compile_host(self._snapshot_for(host), host))
+        # one dict read (iterating the loop's OrderedDicts from this thread could race)
+        return CompiledState.of(compile_host(self._snapshot_for(host), host), self._last.get(host))
 
 
 def _remember(cache: OrderedDict, key: Any, value: Any, keep: int) -> None:
