@@ -231,9 +231,25 @@ def daemons(
     return found
 
 
-@functools.lru_cache(maxsize=8192)  # asked for every workload on every plan
+# id -> (spec, digest): a plan asks for every workload on every round, and an unchanged state
+# section keeps its objects, where a lookup by value hashes every spec each time
+_WORKLOAD_DIGESTS: dict[int, tuple[WorkloadSpec, str]] = {}
+
+
 def workload_digest(spec: WorkloadSpec) -> str:
     """What a workload was plugged with: a changed spec is plugged again (plug is idempotent)."""
+    known = _WORKLOAD_DIGESTS.get(id(spec))
+    if known is not None and known[0] is spec:
+        return known[1]
+    if len(_WORKLOAD_DIGESTS) >= 8192:
+        _WORKLOAD_DIGESTS.clear()
+    found = _workload_digest(spec)
+    _WORKLOAD_DIGESTS[id(spec)] = (spec, found)
+    return found
+
+
+@functools.lru_cache(maxsize=8192)  # equal specs decoded anew (a changed section) share one
+def _workload_digest(spec: WorkloadSpec) -> str:
     return digest(json.dumps(codec.to_dict(spec), sort_keys=True))
 
 
@@ -243,7 +259,21 @@ FIREWALL_FORMAT = "nft-7"
 _BUCKET_DIGESTS: dict[tuple[str, int], tuple[MemberBucket, str]] = {}
 
 
+# the spec last digested and its digest: a plan asks on every round, and the agent holds the
+# very same spec object until its state changes (hashing a frame to look it up costs more)
+_LAST_DIGEST: list[tuple[FirewallSpec, str]] = []
+
+
 def firewall_digest(spec: FirewallSpec) -> str:
+    """See ``_firewall_digest``; the same object twice is answered from memory."""
+    if _LAST_DIGEST and _LAST_DIGEST[0][0] is spec:
+        return _LAST_DIGEST[0][1]
+    found = _firewall_digest(spec)
+    _LAST_DIGEST[:] = [(spec, found)]
+    return found
+
+
+def _firewall_digest(spec: FirewallSpec) -> str:
     """What is loaded, named by the renderer's format (an upgraded agent whose renderer writes
     other rules reloads them) and the spec, as the digests of its parts: the spec without
     members, and each member bucket. A bucket that is the very object of the last spec digested

@@ -16,6 +16,7 @@ JSON output is stable across iproute2 versions. The fake beside it is ``drivers.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import os
@@ -183,6 +184,7 @@ class Netlink(Protocol):
 # --- helpers shared by the adapters ------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1 << 14)  # every address of every port, on every plan
 def normalise_cidr(text: str) -> str:
     """``2001:DB8::1/64`` -> ``2001:db8::1/64``; ``default`` stays for the caller to resolve."""
     return ipaddress.ip_interface(text).with_prefixlen

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from v6fabric.drivers.files import digest
 from v6fabric.hoststate import codec
 from v6fabric.hoststate.model import MetadataSpec
@@ -59,7 +61,9 @@ def to_json(spec: MetadataSpec, backend: Backend | None = None) -> str:
         if backend is None
         else {"url": backend.url, "secret_file": backend.secret_file},
     }
-    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+    # orjson: the standard encoder with ``indent`` runs in pure Python (a few ms per change
+    # at 150 instances, on every agent pass that changes metadata)
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2).decode() + "\n"
 
 
 def parse_config(text: str | bytes) -> ProxyConfig:
