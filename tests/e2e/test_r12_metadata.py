@@ -174,3 +174,44 @@ def test_metadata_survives_either_of_two_serving_namespaces_going(clean: Lab) ->
     wait_for("the router's leg gone", lambda: not served_on(router_namespace(router["id"])), 15)
     wait_for("a fetch answered by the DHCP namespace", lambda: answered(workload), 20)
     assert served_on(dhcp_namespace(net["id"]))
+
+
+def test_ipv4_guests_reach_169_254_169_254_by_the_dhcp_route(clean: Lab) -> None:
+    """Dual stack: DHCPv4's option 121 routes 169.254.169.254 to the DHCP namespace, which
+    holds it; the workload's own DHCP client installed that route (nothing else did)."""
+    lab = clean
+    net = lab.network(name="r12-v4")
+    v4 = lab.subnet(net, "10.12.5.0/24")
+    v6 = lab.subnet(net, "2001:db8:12:5::/64", **SLAAC)
+    lab.router(v4, v6, name="r12-v4")
+    port = lab.port(net)
+    workload = lab.workload("r12-v4-vm", port)
+    lab.wait_active(port)
+    dhcp_v4 = next(
+        ip["ip_address"]
+        for p in lab.call("GET", f"/v2.0/ports?network_id={net['id']}&device_owner=network:dhcp")[
+            "ports"
+        ]
+        for ip in p["fixed_ips"]
+        if ip["subnet_id"] == v4["id"]
+    )
+
+    def routed() -> bool:
+        out = run(
+            ["ip", "-4", "route", "get", "169.254.169.254"],
+            netns=workload["namespace"],
+            check=False,
+        )
+        return f"via {dhcp_v4} " in out.stdout
+
+    wait_for("the DHCP route to 169.254.169.254", routed, timeout=30)
+    argv = [
+        "curl",
+        "-sS",
+        "--max-time",
+        "3",
+        "http://169.254.169.254/openstack/latest/meta_data.json",
+    ]
+    done = run(argv, netns=workload["namespace"], check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["uuid"] == workload["id"]
