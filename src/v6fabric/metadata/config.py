@@ -1,7 +1,7 @@
 """The daemon's config file: the host's ``MetadataSpec`` and, optionally, a backend to proxy to.
 
-The agent writes it (``write_config``), then starts the daemon or sends it SIGHUP; the daemon
-reads it (``load_config``). JSON::
+The agent writes it (a ``WriteFile`` of ``to_json``; ``write_config`` for tools and tests),
+then starts the daemon or sends it SIGHUP; the daemon reads it (``load_config``). JSON::
 
     {"spec": <MetadataSpec as hoststate.codec.to_dict gives it>,
      "backend": null | {"url": "http://nova-metadata:8775", "secret_file": "/path"}}
@@ -12,17 +12,14 @@ world-readable and never carries it.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from v6fabric.drivers.files import digest
+from v6fabric.drivers.files import LocalFiles, digest
 from v6fabric.hoststate import codec
 from v6fabric.hoststate.model import MetadataSpec
 
@@ -89,21 +86,6 @@ def load_config(path: Path) -> ProxyConfig:
 
 
 def write_config(path: Path, spec: MetadataSpec, backend: Backend | None = None) -> bool:
-    """Write atomically (temp file + rename) so the daemon never reads half a file; False when
-    the file already has this text (then there is nothing to reload)."""
-    text = to_json(spec, backend)
-    with contextlib.suppress(OSError):
-        if path.read_text() == text:
-            return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return True
+    """Write atomically (temp file + rename, ``LocalFiles``) so the daemon never reads half a
+    file; False when the file already has this text (then there is nothing to reload)."""
+    return LocalFiles().write(path, to_json(spec, backend))
