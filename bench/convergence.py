@@ -157,7 +157,7 @@ class Probe:
     """Timing wrappers for the child agent; one JSON line per event in the events file."""
 
     READS = {
-        "netlink": ("namespaces", "read", "namespace_pids"),
+        "netlink": ("namespaces", "read", "read_links", "namespace_pids"),
         "sysctls": ("read",),
         "files": ("read", "listdir"),
         "processes": ("pid",),
@@ -169,6 +169,7 @@ class Probe:
         "files": ("write", "remove", "remove_tree"),
         "processes": ("start", "signal", "stop", "kill"),
         "workloads": ("plug", "unplug"),
+        "nftables": ("load",),
     }
 
     def __init__(self, path: Path) -> None:
