@@ -147,7 +147,7 @@ RADVD: dict[str, RadvdSpec] = {
 }
 
 DNSMASQ: dict[str, DnsmasqSpec] = {
-    # Options only; the host's SLAAC address puts it in the stateless subnet's tag.
+    # Options only: the one IPv6 range tags the host (no set: on its line).
     "stateless": DnsmasqSpec(
         namespace=f"v6d-{NET_A}",
         network_id=NET_A,

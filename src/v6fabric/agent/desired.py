@@ -27,6 +27,7 @@ from v6fabric.hoststate.model import (
     WorkloadSpec,
     bridge_name,
 )
+from v6fabric.render.dnsmasq import needs_restart
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +207,8 @@ def _dnsmasq(spec: DnsmasqSpec, layout: Layout, render: Renderers) -> DaemonDesi
         pid_file=path("pid"),
         log_file=path("log"),
         marker=path("loaded"),
-        conf_digest=digest(conf),
+        # a hosts file that sets tags is part of what needs a restart (``needs_restart``)
+        conf_digest=digest(conf + hosts) if needs_restart(hosts) else digest(conf),
         data_digest=digest(hosts + "\0" + opts),
         interfaces=(spec.interface,),
     )

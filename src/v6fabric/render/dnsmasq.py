@@ -15,7 +15,10 @@ never disturb leases. What dnsmasq 2.90 was measured to do with these files:
   addresses go on further lines for the same MAC (DHCPv6 for that MAC still works).
 * dnsmasq tags an Information-Request with a subnet's tag only when the link has exactly one
   IPv6 range. With several, stateless options reach only hosts whose line sets the tag, so a
-  host with an address in a stateless subnet gets ``set:<tag>`` for it (and not the address).
+  host with an address in a stateless subnet gets ``set:<tag>`` for it (and not the address);
+  with one, no line sets a tag. dnsmasq 2.90 segfaults on the SIGHUP after it served a host
+  whose line has ``set:`` (it frees that tag list wrongly on reload), so such a hosts file is
+  applied by a restart instead (``needs_restart``), and only where the tag is needed.
 * dnsmasq does not check hosts lines: a hostname like ``3600`` becomes a lease time and
   ``ignore`` denies the host; hostnames are therefore checked here.
 * dnsmasq drops privileges (to ``nobody``) before it reads the hosts and options files, at
@@ -101,6 +104,7 @@ def render_dnsmasq_hosts(spec: DnsmasqSpec) -> str:
     subnets) are left out. Give the renderer every address of the port.
     """
     ranges = _checked_ranges(spec)
+    tagged = _several_ipv6_ranges(spec)
     seen_macs: set[str] = set()
     owners: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
     lines: list[str] = []
@@ -121,7 +125,7 @@ def render_dnsmasq_hosts(spec: DnsmasqSpec) -> str:
             if dhcp_range is None:
                 continue
             if dhcp_range.mode == "stateless":
-                if f"set:{dhcp_range.tag}" not in tags:
+                if tagged and f"set:{dhcp_range.tag}" not in tags:
                     tags.append(f"set:{dhcp_range.tag}")
             elif address.version == 6:
                 ipv6.append(f"[{address}]")
@@ -130,6 +134,16 @@ def render_dnsmasq_hosts(spec: DnsmasqSpec) -> str:
         lines.append(",".join([mac, *tags, *ipv6, *ipv4[:1], *name]))
         lines.extend(",".join([mac, extra, *name]) for extra in ipv4[1:])
     return _file(spec, "dnsmasq hosts", lines)
+
+
+def _several_ipv6_ranges(spec: DnsmasqSpec) -> bool:
+    return sum(1 for r in spec.ranges if r.ip_version == 6) > 1
+
+
+def needs_restart(hosts_text: str) -> bool:
+    """Whether this hosts file must be applied by a restart, not SIGHUP (a line sets a tag:
+    dnsmasq 2.90 crashes on the reload after serving such a host)."""
+    return ",set:" in hosts_text
 
 
 def render_dnsmasq_opts(spec: DnsmasqSpec) -> str:
