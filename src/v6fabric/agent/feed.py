@@ -20,7 +20,7 @@ from v6fabric.hoststate.model import HostState
 
 log = logging.getLogger(__name__)
 
-BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0  # seconds: a failed request or action, then doubling
 
 
 class StateFeed:
@@ -48,9 +48,6 @@ class StateFeed:
     def start(self) -> StateFeed:
         self._thread.start()
         return self
-
-    def join(self, timeout: float) -> None:
-        self._thread.join(timeout)
 
     def register_again(self) -> None:
         """The server forgot us (a status report got 404)."""

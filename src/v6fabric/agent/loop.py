@@ -23,7 +23,7 @@ from v6fabric.agent import capabilities as caps
 from v6fabric.agent.actions import Action, action_key
 from v6fabric.agent.client import FabricStateClient
 from v6fabric.agent.desired import Renderers
-from v6fabric.agent.feed import StateFeed
+from v6fabric.agent.feed import BACKOFF_FIRST, BACKOFF_MAX, StateFeed
 from v6fabric.agent.host import Drivers, real_drivers
 from v6fabric.agent.layout import Layout
 from v6fabric.agent.managers import Managers
@@ -46,7 +46,6 @@ MAX_ROUNDS = 4  # a pass may need a second round: a plugged workload's tap appea
 # A pass takes up a state that arrives between its rounds this many times at most, so that
 # constant churn cannot keep a pass (and the status report after it) from ending.
 MAX_TAKEN_UP = 3
-BACKOFF_FIRST, BACKOFF_MAX = 0.5, 30.0
 
 
 @dataclass
@@ -247,15 +246,13 @@ class Agent:
         last_status: tuple[str, dict[str, str], dict[str, str]] | None = None
         registrations = 0
         pause = BACKOFF_FIRST
-        taken: dict[int, str] = {}  # id(state) -> its ETag, for states a pass takes up
+        taken: list[tuple[HostState, str]] = []  # the last state a pass took up, its ETag
 
         def newer() -> HostState | None:
             got = feed.take_now()
-            if got is None:
-                return None
-            taken.clear()
-            taken[id(got[0])] = got[1]
-            return got[0]
+            if got is not None:
+                taken[:] = [got]
+            return got[0] if got is not None else None
 
         while not stop.is_set():
             try:
@@ -269,9 +266,8 @@ class Agent:
                 if state is None or etag is None:
                     continue
                 report = self.run_once(state, resync=got is None, newer=newer)
-                if report.state is not None and report.state is not state:
-                    state, etag = report.state, taken[id(report.state)]
-                taken.clear()
+                if taken:  # the pass ended with the state it took up last
+                    (state, etag), taken[:] = taken[0], []
                 if feed.registrations != registrations:
                     registrations, last_status = feed.registrations, None
                 status = (etag, report.ports, report.workloads)
