@@ -127,6 +127,10 @@ def test_ipv6_only_workloads_fetch_their_own_metadata(clean: Lab) -> None:
     )
     assert fetch(workloads[1], source=first_global) is None
     assert fetch(workloads[1])["uuid"] == workloads[1]["id"]  # its own address still works
+    # and so does asking from its own global address the same way (the control: binding a
+    # source is not what failed above)
+    own = fetch(workloads[1], source=port_address(ports[1]))
+    assert own is not None and own["uuid"] == workloads[1]["id"]
 
 
 def port_address(port: dict) -> str:
