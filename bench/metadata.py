@@ -57,6 +57,7 @@ sys.path.insert(0, str(SRC))
 from api_ports import Row, cpu_seconds, load_note, percentile  # noqa: E402
 from convergence import print_table  # noqa: E402
 
+from v6fabric.domain.addresses import eui64_link_local  # noqa: E402
 from v6fabric.drivers.commands import read_pid, run  # noqa: E402
 from v6fabric.hoststate.model import (  # noqa: E402
     MetadataInstance,
@@ -65,6 +66,7 @@ from v6fabric.hoststate.model import (  # noqa: E402
     MetadataSpec,
 )
 from v6fabric.metadata.config import write_config  # noqa: E402
+from v6fabric.workloads.plumbing import ip_batch  # noqa: E402
 
 PATH = "/openstack/latest/meta_data.json"
 BASELINE_PORT = 8080
@@ -208,7 +210,7 @@ class Lab:
         ports, instances = [], []
         for n in range(self.count):
             device = f"dev-{self.tag}-{n:04d}"
-            link_local = eui64_link_local(self.mac(n))
+            link_local = str(eui64_link_local(self.mac(n)))
             ports.append(MetadataPort(f"p{n}", net, self.mac(n), (link_local,), device, "proj"))
             instances.append(
                 MetadataInstance(
@@ -224,20 +226,6 @@ class Lab:
         return MetadataSpec.of((listener,), tuple(ports), tuple(instances))
 
 
-def eui64_link_local(mac: str) -> str:
-    octets = bytearray(int(part, 16) for part in mac.split(":"))
-    octets[0] ^= 0x02
-    iid = octets[:3] + b"\xff\xfe" + octets[3:]
-    groups = [f"{iid[i] << 8 | iid[i + 1]:x}" for i in range(0, 8, 2)]
-    return "fe80::" + ":".join(groups)
-
-
-def batch(netns: str | None, lines: list[str]) -> None:
-    """One ``ip -batch`` (one fork) for many lines."""
-    argv = ["ip", *(["-n", netns] if netns else []), "-batch", "-"]
-    run(argv, input="\n".join(lines) + "\n")
-
-
 def build(lab: Lab) -> None:
     for ns in (lab.host, lab.serving):
         run(["ip", "netns", "add", ns])
@@ -250,8 +238,8 @@ def build(lab: Lab) -> None:
     for n in range(lab.count):
         host.append(f"link add w{n}-{lab.tag} type veth peer name eth0 netns {lab.workload(n)}")
         host.append(f"link set w{n}-{lab.tag} master br0 up")
-    batch(lab.host, host)
-    batch(
+    ip_batch(lab.host, host)
+    ip_batch(
         lab.serving,
         [
             f"link set {lab.ifname} up",
@@ -263,7 +251,7 @@ def build(lab: Lab) -> None:
         ns = lab.workload(n)
         # no DAD: 50 guests' link-locals usable at once (a guest's DAD is not what is measured)
         run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"])
-        batch(ns, [f"link set eth0 address {lab.mac(n)}", "link set lo up", "link set eth0 up"])
+        ip_batch(ns, [f"link set eth0 address {lab.mac(n)}", "link set lo up", "link set eth0 up"])
 
 
 def destroy(lab: Lab, processes: list[subprocess.Popen[bytes]]) -> list[str]:
