@@ -18,6 +18,7 @@ import signal
 from collections.abc import Iterable
 from pathlib import Path
 
+from v6fabric.drivers.commands import read_pid
 from v6fabric.drivers.files import LocalFiles
 from v6fabric.hoststate.model import MetadataListener
 from v6fabric.metadata.config import ConfigError, ProxyConfig, load_config
@@ -52,8 +53,8 @@ def status_text(proxy: MetadataProxy) -> str:
 
 def remove_pid_file(pid_file: Path) -> None:
     """Only if it still names us (a successor may have written its own)."""
-    with contextlib.suppress(OSError, ValueError):
-        if int(pid_file.read_text().strip()) == os.getpid():
+    if read_pid(pid_file) == os.getpid():
+        with contextlib.suppress(OSError):
             pid_file.unlink()
 
 
