@@ -9,28 +9,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
+from tests.e2e.conftest import wait_for
 from tests.unit.metadata_cases import instance_b, two_networks
 from v6fabric.drivers.files import digest
 from v6fabric.metadata.config import to_json, write_config
 
-T = TypeVar("T")
 SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 15.0) -> T:
-    deadline = time.monotonic() + timeout
-    while (value := probe()) is None or value is False:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-    return value
 
 
 def spawn(tmp_path: Path) -> subprocess.Popen[bytes]:

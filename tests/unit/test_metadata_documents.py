@@ -8,7 +8,13 @@ import pytest
 
 from tests.unit.metadata_cases import KEY_A, NETWORK_DATA_A, instance_a, instance_b
 from v6fabric.hoststate.model import MetadataInstance
-from v6fabric.metadata.documents import JSON, OPENSTACK_VERSIONS, TEXT, answer
+from v6fabric.metadata.documents import (
+    JSON,
+    OPENSTACK_VERSIONS,
+    TEXT,
+    InstanceDocuments,
+    answer,
+)
 
 
 def text(path: str, instance: MetadataInstance | None = None) -> str:
@@ -55,6 +61,24 @@ def test_meta_data_json_has_novas_shape() -> None:
 @pytest.mark.parametrize("version", [*OPENSTACK_VERSIONS, "latest"])
 def test_every_dated_version_serves_the_same_documents(version: str) -> None:
     assert text(f"/openstack/{version}/meta_data.json") == text("/openstack/latest/meta_data.json")
+
+
+def test_instance_documents_encode_the_json_documents_once() -> None:
+    """The server's per-config object answers as ``answer`` does and keeps the encoded JSON
+    documents (no json.dumps per request)."""
+    documents = InstanceDocuments(instance_a())
+    for path in (
+        "/openstack/latest/meta_data.json",
+        "/openstack/2018-08-27/network_data.json",
+        "/openstack/latest/user_data",
+        "/latest/meta-data/public-keys/0/openssh-key",
+        "/openstack/latest/nothing",
+    ):
+        assert documents.answer(path) == answer(instance_a(), path), path
+    first = documents.answer("/openstack/latest/meta_data.json")
+    assert documents.answer("/openstack/2013-04-04/meta_data.json") is first
+    network = documents.answer("/openstack/latest/network_data.json")
+    assert documents.answer("/openstack/latest/network_data.json") is network
 
 
 def test_network_data_is_served_as_given() -> None:

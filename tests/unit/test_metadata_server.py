@@ -275,6 +275,7 @@ def test_idle_connections_are_closed() -> None:
 
 def test_reload_opens_new_listeners_closes_gone_ones_and_swaps_data(harness: Harness) -> None:
     old_b = harness.port("ns-b")
+    assert json.loads(harness.get("ns-a", META)[2])["name"] == "alpha"  # served, then renamed
     spec = two_networks()
     renamed = replace(spec.instances[0], name="alpha-2")
     new = spec.replaced(

@@ -18,6 +18,8 @@ import signal
 from collections.abc import Iterable
 from pathlib import Path
 
+from v6fabric.drivers.commands import read_pid
+from v6fabric.drivers.files import LocalFiles
 from v6fabric.hoststate.model import MetadataListener
 from v6fabric.metadata.config import ConfigError, ProxyConfig, load_config
 from v6fabric.metadata.neighbours import NetlinkNeighbours
@@ -30,7 +32,7 @@ CHECK_INTERVAL = 5.0  # seconds between checks: listeners not open yet, or stale
 
 
 def write_pid_file(pid_file: Path) -> None:
-    write_atomically(pid_file, f"{os.getpid()}\n")
+    LocalFiles().write(pid_file, f"{os.getpid()}\n")
 
 
 def status_text(proxy: MetadataProxy) -> str:
@@ -49,17 +51,10 @@ def status_text(proxy: MetadataProxy) -> str:
     return json.dumps(status, indent=1, sort_keys=True) + "\n"
 
 
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def remove_pid_file(pid_file: Path) -> None:
     """Only if it still names us (a successor may have written its own)."""
-    with contextlib.suppress(OSError, ValueError):
-        if int(pid_file.read_text().strip()) == os.getpid():
+    if read_pid(pid_file) == os.getpid():
+        with contextlib.suppress(OSError):
             pid_file.unlink()
 
 
@@ -80,13 +75,10 @@ async def serve(
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     reloads: set[asyncio.Task[None]] = set()
-    written = [""]
 
     def report() -> None:
-        text = status_text(proxy)
-        if status_file is not None and text != written[0]:
-            write_atomically(status_file, text)
-            written[0] = text
+        if status_file is not None:
+            LocalFiles().write(status_file, status_text(proxy))  # only when the text changed
 
     async def load(new: ProxyConfig) -> None:
         await proxy.reload(new)

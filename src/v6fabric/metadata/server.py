@@ -17,11 +17,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from v6fabric.hoststate.model import MetadataInstance, MetadataListener, MetadataSpec
-from v6fabric.metadata import documents
+from v6fabric.hoststate.model import MetadataListener, MetadataSpec
 from v6fabric.metadata.backend import BackendClient
 from v6fabric.metadata.config import ProxyConfig
-from v6fabric.metadata.documents import Answer
+from v6fabric.metadata.documents import Answer, InstanceDocuments
 from v6fabric.metadata.identify import PortIndex, identify, index_ports
 from v6fabric.metadata.neighbours import NeighbourLookup
 from v6fabric.metadata.protocol import HEAD_LIMIT, IDLE_TIMEOUT, Request, plain, serve_connection
@@ -45,7 +44,7 @@ class Tables:
 
     config: ProxyConfig
     ports: PortIndex
-    instances: Mapping[str, MetadataInstance]
+    instances: Mapping[str, InstanceDocuments]
     backend: BackendClient | None = None
 
 
@@ -171,7 +170,7 @@ class MetadataProxy:
                 backend = kept
             else:
                 backend = BackendClient(config.backend.url, secret, timeout=self._backend_timeout)
-        instances = {i.instance_id: i for i in config.spec.instances}
+        instances = {i.instance_id: InstanceDocuments(i) for i in config.spec.instances}
         return Tables(config, index_ports(config.spec), instances, backend)
 
     def _retire(self, backend: BackendClient) -> None:
@@ -269,7 +268,7 @@ class MetadataProxy:
         instance = tables.instances.get(port.device_id)
         if instance is None:
             return NO_INSTANCE
-        return documents.answer(instance, request.target)
+        return instance.answer(request.target)
 
     def _log_unidentified(
         self, listener: MetadataListener, conn: Connection, request: Request, mac: str | None

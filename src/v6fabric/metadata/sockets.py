@@ -14,6 +14,7 @@ tells (the daemon asks every few seconds and reopens what is stale).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import socket
 from collections.abc import Callable
@@ -86,8 +87,7 @@ def open_in_namespace(listener: MetadataListener) -> BoundListener:
 
     def bind() -> BoundListener:
         inode = os.stat("/proc/thread-self/ns/net").st_ino  # the namespace entered, exactly
-        bound = bind_here(listener)
-        return BoundListener(listener, bound.ifindex, bound.sockets, inode)
+        return dataclasses.replace(bind_here(listener), netns_inode=inode)
 
     return run_in_netns(listener.namespace, bind)
 

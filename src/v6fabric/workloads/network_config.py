@@ -40,7 +40,9 @@ DYNAMIC = (
     "ipv6_dhcp",
     "ipv4_dhcp",
 )
-SLAAC_FLAG = "mngtmpaddr"  # the kernel marks the addresses it formed from an RA prefix so
+# ``ip``'s name for IFA_F_MANAGETEMPADDR, which the kernel sets on the addresses it formed from
+# an RA prefix (SLAAC): the ones a chosen address in that prefix replaces.
+SLAAC_FLAG = "mngtmpaddr"
 
 
 @dataclass(frozen=True)
