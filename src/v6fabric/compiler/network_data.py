@@ -111,7 +111,9 @@ def network_type(subnet: SubnetView, address: IPAddress, mac: str) -> str:
     mode = address_mode(subnet)
     if mode in AUTONOMOUS_RA_MODES:
         normalised = parse_mac(mac)
-        formed = eui64_address(subnet.cidr, normalised) if normalised else None  # type: ignore[arg-type]
+        if normalised is None:
+            return "ipv6"
+        formed = eui64_address(subnet.cidr, normalised)  # type: ignore[arg-type]
         return f"ipv6_{mode}" if address == formed else "ipv6"
     if served == STATIC:
         return f"ipv6_{Ipv6Mode.DHCPV6_STATEFUL.value}"
