@@ -50,6 +50,9 @@ from tests.unit.test_compiler import (  # noqa: E402
     subnet,
     uid,
 )
+from tests.unit.test_compiler import (  # noqa: E402
+    workload as compiler_workload,
+)
 
 from v6fabric.agent.client import _applied  # noqa: E402
 from v6fabric.compiler import compile_host  # noqa: E402
@@ -73,10 +76,7 @@ def workload(number: int, with_metadata: bool) -> tuple[Any, Any]:
     if not with_metadata:
         wire["device_id"] = ""
     data = {
-        "id": wid,
-        "name": f"vm-{number}",
-        "host": host,
-        "port_ids": [wire["id"]],
+        **compiler_workload(number, wire, host=host),
         "project_id": "p1",
         "user_data": f"#cloud-config\n# vm {number}\n" + "write_files: [x]\n" * 190,  # ~3 KB
         "public_keys": [{"name": "k", "key": KEY}],

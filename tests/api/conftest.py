@@ -116,6 +116,15 @@ class Api:
     def port(self, network_id: str, user: str = "alice", **attrs: Any) -> dict[str, Any]:
         return self.create("port", user, network_id=network_id, **attrs)
 
+    def routed(self, subnet_id: str, user: str = "alice", name: str = "r1") -> dict[str, Any]:
+        """A new router with an interface on the subnet."""
+        router = self.create("router", user, name=name)
+        r = self.put(
+            f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": subnet_id}, user
+        )
+        assert r.status_code == 200, r.text
+        return router
+
     def user_ports(self, query: str = "", user: str = "alice") -> list[dict[str, Any]]:
         """Ports listed, without the networks' own DHCP ports (which Neutron lists too)."""
         listed = self.get(f"/v2.0/ports{query}", user).json()["ports"]

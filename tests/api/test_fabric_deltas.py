@@ -165,9 +165,7 @@ def test_a_workload_on_a_served_network_is_a_delta_of_its_metadata_buckets(api: 
     slaac = api.subnet(
         net["id"], "2001:db8:1::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac"
     )
-    router = api.create("router", name="r1")
-    r = api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": slaac["id"]})
-    assert r.status_code == 200, r.text
+    api.routed(slaac["id"])
 
     def workload(name: str) -> tuple[str, str]:
         port = api.port(net["id"])

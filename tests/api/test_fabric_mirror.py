@@ -109,9 +109,7 @@ def test_metadata_follows_workloads_and_chosen_addresses_without_full_reads(api:
         routed["id"], "2001:db8:1::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac"
     )
     api.subnet(elsewhere["id"], "2001:db8:2::/64", enable_dhcp=False)
-    router = api.create("router", name="r1")
-    r = api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": slaac["id"]})
-    assert r.status_code == 200, r.text
+    api.routed(slaac["id"])
     _same_as_full_read(api)
     reads = _mirror(api).full_reads
 

@@ -216,9 +216,7 @@ def test_network_owned_ports_have_no_port_security_and_no_groups(api: Api) -> No
     subnet = api.subnet(
         net["id"], "2001:db8:1::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac"
     )
-    router = api.create("router", name="r")
-    r = api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
-    assert r.status_code == 200, r.text
+    api.routed(subnet["id"], name="r")
     owned = [
         p
         for p in api.get("/v2.0/ports").json()["ports"]

@@ -26,6 +26,9 @@ def test_existing_workloads_get_empty_metadata(db: Database) -> None:
         )
     _upgrade(db, "head")
     with db.read() as conn:
-        wire = to_wire(conn.execute(select(workloads)).one()._mapping)
+        row = conn.execute(select(workloads)).one()
+    # the stored values themselves (to_wire would read a NULL as empty too)
+    assert (row.user_data, row.public_keys, row.properties) == (None, [], {})
+    wire = to_wire(row._mapping)
     assert (wire["user_data"], wire["public_keys"], wire["properties"]) == (None, [], {})
     assert wire["port_ids"] == ["p1"]

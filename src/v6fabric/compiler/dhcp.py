@@ -33,6 +33,12 @@ METADATA_ROUTE = ipaddress.IPv4Network(f"{METADATA_IPV4}/32")
 MIN_DHCPV6_PREFIXLEN = 64  # dnsmasq refuses DHCPv6 ranges on shorter prefixes (Neutron skips them)
 
 
+def address_mode(subnet: SubnetView) -> str | None:
+    """The mode an IPv6 subnet's addresses come by: ``ipv6_address_mode``, else
+    ``ipv6_ra_mode`` (None: neither is set)."""
+    return subnet.address_mode or subnet.ra_mode
+
+
 def range_mode(subnet: SubnetView) -> str | None:
     """``static``, ``stateless`` or None (dnsmasq does not serve the subnet)."""
     if not subnet.enable_dhcp:
@@ -41,7 +47,7 @@ def range_mode(subnet: SubnetView) -> str | None:
         return STATIC
     if subnet.cidr.prefixlen < MIN_DHCPV6_PREFIXLEN:
         return None
-    mode = subnet.address_mode or subnet.ra_mode
+    mode = address_mode(subnet)
     if mode is None or mode == Ipv6Mode.DHCPV6_STATEFUL.value:
         return STATIC
     if mode == Ipv6Mode.DHCPV6_STATELESS.value:

@@ -206,12 +206,12 @@ class LiveInputs:
 
     def _owners_ports(self, port_ids: set[str]) -> set[str]:
         """Every port of the workloads that are the device of one of ``port_ids``."""
-        ports = self.records["ports"]
+        ports, workloads = self.records["ports"], self.records["workloads"]
         devices = {ports[p].get("device_id") for p in port_ids if p in ports}
         return {
             port_id
-            for workload_id, workload in self.records["workloads"].items()
-            if workload_id in devices
+            for device in devices
+            if (workload := workloads.get(device)) is not None
             for port_id in workload.get("port_ids") or ()
         }
 

@@ -32,14 +32,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from v6fabric.compiler.dhcp import STATIC, range_mode
+from v6fabric.compiler.dhcp import STATIC, address_mode, range_mode
 from v6fabric.compiler.index import Index, PortView, SubnetView, WorkloadView, address_key
+from v6fabric.compiler.ra import AUTONOMOUS_RA_MODES
 from v6fabric.domain.addresses import IPAddress, eui64_address, parse_mac
 from v6fabric.domain.subnet_rules import Ipv6Mode
 from v6fabric.hoststate.model import tap_name
 
 LINK_TYPE = "bridge"
-AUTO_MODES = frozenset({Ipv6Mode.SLAAC.value, Ipv6Mode.DHCPV6_STATELESS.value})
 
 
 @dataclass(frozen=True)
@@ -108,10 +108,12 @@ def network_type(subnet: SubnetView, address: IPAddress, mac: str) -> str:
     served = range_mode(subnet)
     if subnet.ip_version == 4:
         return "ipv4_dhcp" if served is not None else "ipv4"
-    mode = subnet.address_mode or subnet.ra_mode
-    if mode in AUTO_MODES:
+    mode = address_mode(subnet)
+    if mode in AUTONOMOUS_RA_MODES:
         normalised = parse_mac(mac)
-        formed = eui64_address(subnet.cidr, normalised) if normalised else None  # type: ignore[arg-type]
+        if normalised is None:
+            return "ipv6"
+        formed = eui64_address(subnet.cidr, normalised)  # type: ignore[arg-type]
         return f"ipv6_{mode}" if address == formed else "ipv6"
     if served == STATIC:
         return f"ipv6_{Ipv6Mode.DHCPV6_STATEFUL.value}"

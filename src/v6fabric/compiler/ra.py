@@ -135,7 +135,8 @@ def isolated_radvd(
     Router lifetime 0: the namespace does not forward, so it must never become a default
     router; prefixes, flags, MTU, RDNSS and DNSSL are as a router would send them. No route
     information options for host routes either, for the same reason: a route option names the
-    sender as the next hop. The one exception is the metadata route: the sender serves it. A network with one routed and one isolated subnet gets both: the router advertises its
+    sender as the next hop. The one exception is the metadata route: the sender serves it.
+    A network with one routed and one isolated subnet gets both: the router advertises its
     prefix, the ``v6d-`` namespace the other.
     """
     specs = []

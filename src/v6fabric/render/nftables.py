@@ -25,9 +25,11 @@ Why this shape (measured on this kernel, notes/dataplane.md §5 and §11):
   MLD, DHCP client traffic and server replies), invalid dropped, a jump per group, drop.
   Stateless groups get no ``ct``: replies need rules (as Neutron). Ports with port security
   off get no guard, no mark and no chain.
-* What changes with addresses or membership is in named sets: ``render_set_updates`` (element
-  lines only) applies it; ``render_ruleset`` (our two tables deleted and defined again in one
-  transaction) is for rule changes. Established flows survive both: conntrack outlives tables.
+* What changes with addresses or membership is in named sets: the agent applies a change with
+  ``render_update`` (set elements and the chains that changed; ``render_set_updates`` is its
+  elements-only form); ``render_ruleset`` (our two tables deleted and defined again in one
+  transaction) is for a first load or a new renderer. Established flows survive both:
+  conntrack outlives tables.
 * A remote group's members are diffed bucket by bucket, never as a whole (``nft_members``).
   Everything else is modelled without members (``without_members``), so the model of an
   update costs what the ports and rules cost.
