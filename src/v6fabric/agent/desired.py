@@ -17,6 +17,7 @@ from v6fabric.agent.layout import Layout
 from v6fabric.drivers.files import digest
 from v6fabric.hoststate import codec
 from v6fabric.hoststate.firewall import FirewallSpec, MemberBucket, RemoteGroup, without_members
+from v6fabric.hoststate.memo import IdentityMemo
 from v6fabric.hoststate.model import (
     DnsmasqSpec,
     HostState,
@@ -233,21 +234,14 @@ def daemons(
     return found
 
 
-# id -> (spec, digest): a plan asks for every workload on every round, and an unchanged state
-# section keeps its objects, where a lookup by value hashes every spec each time
-_WORKLOAD_DIGESTS: dict[int, tuple[WorkloadSpec, str]] = {}
+# a plan asks for every workload on every round, and an unchanged state section keeps its
+# objects, where a lookup by value hashes every spec each time
+_WORKLOAD_DIGESTS = IdentityMemo(8192)
 
 
 def workload_digest(spec: WorkloadSpec) -> str:
     """What a workload was plugged with: a changed spec is plugged again (plug is idempotent)."""
-    known = _WORKLOAD_DIGESTS.get(id(spec))
-    if known is not None and known[0] is spec:
-        return known[1]
-    if len(_WORKLOAD_DIGESTS) >= 8192:
-        _WORKLOAD_DIGESTS.clear()
-    found = _workload_digest(spec)
-    _WORKLOAD_DIGESTS[id(spec)] = (spec, found)
-    return found
+    return _WORKLOAD_DIGESTS.get(spec, lambda: _workload_digest(spec))
 
 
 @functools.lru_cache(maxsize=8192)  # equal specs decoded anew (a changed section) share one
@@ -261,18 +255,14 @@ FIREWALL_FORMAT = "nft-7"
 _BUCKET_DIGESTS: dict[tuple[str, int], tuple[MemberBucket, str]] = {}
 
 
-# the spec last digested and its digest: a plan asks on every round, and the agent holds the
-# very same spec object until its state changes (hashing a frame to look it up costs more)
-_LAST_DIGEST: list[tuple[FirewallSpec, str]] = []
+# a plan asks on every round, and the agent holds the very same spec object until its state
+# changes (hashing a frame to look it up costs more)
+_FIREWALL_DIGESTS = IdentityMemo(4)
 
 
 def firewall_digest(spec: FirewallSpec) -> str:
     """See ``_firewall_digest``; the same object twice is answered from memory."""
-    if _LAST_DIGEST and _LAST_DIGEST[0][0] is spec:
-        return _LAST_DIGEST[0][1]
-    found = _firewall_digest(spec)
-    _LAST_DIGEST[:] = [(spec, found)]
-    return found
+    return _FIREWALL_DIGESTS.get(spec, lambda: _firewall_digest(spec))
 
 
 def _firewall_digest(spec: FirewallSpec) -> str:

@@ -113,7 +113,7 @@ def _hosts(index: Index, network_id: str, served_ids: set[str]) -> tuple[DhcpHos
     return tuple(sorted(hosts, key=lambda host: (host.mac, host.addresses)))
 
 
-@functools.lru_cache(maxsize=1 << 16)  # per port while it is unchanged (the same PortView)
+@functools.lru_cache(maxsize=1 << 16)  # per equal port and served subnets (hashes the PortView)
 def _host(port: PortView, served_ids: frozenset[str]) -> DhcpHost | None:
     if port.network_owned or not port.mac:
         return None

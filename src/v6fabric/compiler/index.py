@@ -12,6 +12,7 @@ from typing import Any
 
 from v6fabric.compiler.snapshot import Snapshot, Wire
 from v6fabric.domain.addresses import IPAddress, IPNetwork, parse_cidr, parse_ip
+from v6fabric.hoststate.memo import IdentityMemo
 
 NETWORK_OWNER_PREFIX = "network:"
 DEFAULT_MTU = 1500
@@ -191,41 +192,21 @@ def parse_subnet(data: Wire) -> SubnetView | None:
     )
 
 
-class IdentityMemo:
-    """Results per input *object*: the server's live inputs hand the compiler the same dict for
-    a record until it changes, so a record is parsed once, not on every compile. Holds the input
-    to keep its id valid; emptied when full (a compile from a fresh read only misses)."""
-
-    def __init__(self, size: int = 1 << 18) -> None:
-        self._size = size
-        self._found: dict[int, tuple[Any, Any]] = {}
-
-    def get(self, key: Any, make: Any) -> Any:
-        hit = self._found.get(id(key))
-        if hit is not None and hit[0] is key:
-            return hit[1]
-        if len(self._found) >= self._size:
-            self._found.clear()
-        value = make()
-        self._found[id(key)] = (key, value)
-        return value
-
-
 _PORTS = IdentityMemo()
 _SUBNETS = IdentityMemo(1 << 14)
 _WORKLOADS = IdentityMemo(1 << 16)
 
 
 def _parsed_port(data: Wire) -> PortView:
-    return _PORTS.get(data, lambda: _port(data))  # type: ignore[no-any-return]
+    return _PORTS.get(data, lambda: _port(data))
 
 
 def _parsed_subnet(data: Wire) -> SubnetView | None:
-    return _SUBNETS.get(data, lambda: parse_subnet(data))  # type: ignore[no-any-return]
+    return _SUBNETS.get(data, lambda: parse_subnet(data))
 
 
 def _parsed_workload(data: Wire) -> WorkloadView:
-    return _WORKLOADS.get(data, lambda: _workload(data))  # type: ignore[no-any-return]
+    return _WORKLOADS.get(data, lambda: _workload(data))
 
 
 def _port(data: Wire) -> PortView:

@@ -135,7 +135,7 @@ _PORTS = IdentityMemo()
 
 def _metadata_port(port: PortView) -> MetadataPort:
     """Per port view (the same object while the port's record is unchanged)."""
-    return _PORTS.get(port, lambda: _make_port(port))  # type: ignore[no-any-return]
+    return _PORTS.get(port, lambda: _make_port(port))
 
 
 def _make_port(port: PortView) -> MetadataPort:
