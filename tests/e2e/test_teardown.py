@@ -16,7 +16,7 @@ import pytest
 
 from tests.e2e.conftest import namespaces, wait_for
 from tests.e2e.lab import SLAAC, STATEFUL, Lab, one_host_lab
-from tests.e2e.traffic import links, pid_files, processes_mentioning
+from tests.e2e.traffic import files_under, links, pid_files, processes_mentioning
 from v6fabric.drivers.commands import pid_alive
 from v6fabric.hoststate.model import (
     BRIDGE_PREFIX,
@@ -71,9 +71,7 @@ class Ours:
             "root links": sorted(self.link_names & set(links(None))),
             "processes": processes_mentioning(str(run_dir)),
             "pids alive": sorted(pid for pid in self.pids if pid_alive(pid)),
-            "files": sorted(
-                str(path.relative_to(run_dir)) for path in run_dir.rglob("*") if not path.is_dir()
-            ),
+            "files": files_under(run_dir),
         }
         return {kind: what for kind, what in left.items() if what}
 

@@ -106,10 +106,19 @@ def namespace_inode(name: str) -> int | None:
         return None
 
 
+def files_under(root: Path) -> list[str]:
+    """Files left under root; os.walk skips directories the agent removes while we look."""
+    return sorted(
+        os.path.relpath(os.path.join(directory, name), root)
+        for directory, _, names in os.walk(root)
+        for name in names
+    )
+
+
 def pid_files(run_dir: Path) -> dict[str, int | None]:
     """Every ``*.pid`` under ``run_dir`` (relative path) -> its live pid or None."""
     return {
-        str(path.relative_to(run_dir)): read_pid(path) for path in sorted(run_dir.rglob("*.pid"))
+        name: read_pid(run_dir / name) for name in files_under(run_dir) if name.endswith(".pid")
     }
 
 
