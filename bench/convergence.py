@@ -65,8 +65,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
@@ -577,8 +575,10 @@ def wait_until(probe: Callable[[], Any], timeout: float, interval: float = 0.05)
 
 
 class StateWatcher(threading.Thread):
-    """A second long-poll client of the host's state (admin token, ``wait=5``). Records each
-    new ETag with the time it arrived and the workload ids the state holds."""
+    """A second long-poll client of the host's state (admin token, ``wait=5``), taking deltas
+    as the agent does (a full body would cost the server a whole encode per state, on its
+    event loop, and this process a whole parse). Records each new ETag with the time it
+    arrived and the workload ids the state holds."""
 
     def __init__(self, session: Session, host: str) -> None:
         super().__init__(daemon=True, name="state-watcher")
@@ -587,27 +587,26 @@ class StateWatcher(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        from v6fabric.agent.client import FabricStateClient
+        from v6fabric.cli.client import ApiError
+
         etag = None
-        with httpx.Client(
-            base_url=self.session.base, headers={"X-Auth-Token": self.session.token}, timeout=30
-        ) as http:
+        client = FabricStateClient(self.session.base, None)
+        client._http.headers["X-Auth-Token"] = self.session.token  # the bench's admin token
+        try:
             while not self.stopping.is_set():
-                headers = {"If-None-Match": etag} if etag else {}
                 try:
-                    response = http.get(
-                        f"/fabric/v1/hosts/{self.host}/state", params={"wait": 5}, headers=headers
-                    )
-                except httpx.HTTPError:
+                    got = client.get_state(self.host, etag, wait=5)
+                except ApiError:
                     time.sleep(0.1)
                     continue
                 arrived = now()
-                if response.status_code == 200:
-                    etag = response.headers.get("ETag")
-                    body = response.json()
-                    workloads = frozenset(w["workload_id"] for w in body.get("workloads", ()))
-                    self.records.append((arrived, etag or "", workloads))
-                elif response.status_code != 304:
-                    time.sleep(0.1)
+                if got is not None:
+                    state, etag = got
+                    workloads = frozenset(w.workload_id for w in state.workloads)
+                    self.records.append((arrived, etag, workloads))
+        finally:
+            client.close()
 
     def first_with(self, workload_id: str, after: float) -> float:
         for arrived, _etag, workloads in self.records:
