@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What one ``nft -f`` firewall load costs the agent as the host's ruleset grows.
+"""What one firewall load costs the agent as the host's ruleset grows.
 
 A host shaped like bench/convergence.py's: 3 networks (a router and a DHCP port each), N
 guarded workloads spread over them, all in the tenant's default group (egress anywhere, ingress
@@ -7,19 +7,21 @@ from the group: a remote-group set holding every workload's addresses). The rend
 ``render_ruleset`` for N workloads is loaded into a throwaway namespace
 (``v6bench-nftload-<tag>-*``); then, repeated, the agent's update for one more workload
 (``render_update(N, N + 1)``, timed: "add") and back (``render_update(N + 1, N)``, timed:
-"remove"), each loaded the way the agent loads it (``NftCommand.load``: ``nft -f -`` forked
-from a thread inside the namespace). Medians.
+"remove"). Medians. Setups, interleaved in the same run, each in its own namespace:
 
-``--baseline-src DIR`` renders the same scripts with another tree's renderer too (a checkout of
-the code before a change, e.g. ``git archive main src | tar -x -C /tmp/base``) in a subprocess,
-and times both in the same run, interleaved, each in its own namespace.
+* ``before``: with ``--baseline-src DIR``, the scripts of another tree's renderer (a checkout
+  of the code before a change, e.g. ``git archive main src | tar -x -C /tmp/base``, rendered
+  in a subprocess), loaded with ``NftCommand`` (``nft -f -`` forked from a thread inside the
+  namespace), as the agent did;
+* ``nft -f``: this tree's renderer, ``NftCommand``;
+* ``libnftables``: this tree's renderer, ``NftLibrary`` (what the agent uses where it loads).
 
-Probes on the current renderer's ruleset (one command each, so the cost of what nft fetches and
-what the kernel does per kind of change shows apart): ``floor`` (``add table``: nft starts and
-lists the tables only), ``hash element`` (one element of a plain set: nft lists every chain and
-set first), ``interval element`` (a concatenated interval set: the kernel's pipapo set copies
-its lookup table), ``verdict element`` (a ``jump`` in a verdict map: the kernel validates every
-jump of the table), ``add with --echo`` (nft fetches the whole ruleset, rules included).
+Probes on this renderer's ruleset, with ``nft -f`` (one command each, so that what nft fetches
+and what the kernel does per kind of change show apart): ``floor`` (``add table``: nft starts
+and lists the tables only), ``hash element`` (one element of a plain set: nft lists every chain
+and set first), ``interval element`` (a concatenated interval set: the kernel's pipapo set
+copies its lookup table), ``verdict element`` (a ``jump`` in a verdict map: the kernel validates
+every jump of the table), ``add with --echo`` (nft fetches the whole ruleset, rules included).
 
     PYTHONPATH=src .venv/bin/python bench/nft_load.py                        # ~1 min
     PYTHONPATH=src .venv/bin/python bench/nft_load.py --baseline-src /tmp/base/src
@@ -152,49 +154,61 @@ def probes(text: dict[str, str]) -> dict[str, tuple[str, str, list[str]]]:
 
 
 def measure(counts: list[int], repeats: int, baseline: str | None, probing: bool) -> None:
-    from v6fabric.drivers.nftables import NftCommand
+    from v6fabric.drivers.nftables import Nftables, NftCommand, NftLibrary
 
-    nft, tag = NftCommand(), secrets.token_hex(2)
-    renderers = {"after": {n: scripts(n) for n in counts}}
+    command, library, tag = NftCommand(), NftLibrary.open(), secrets.token_hex(2)
+    current = {n: scripts(n) for n in counts}
+    setups: dict[str, tuple[dict[int, dict[str, str]], Nftables]] = {}
     if baseline:
-        renderers = {"before": baseline_scripts(baseline, counts), **renderers}
-    print(f"nft load, medians of {repeats} (ms); renderers: {', '.join(renderers)}")
-    columns = [f"{r} {k}" for r in renderers for k in ("add", "remove")]
-    print(f"{'workloads':>9} " + " ".join(f"{c:>13}" for c in columns))
+        setups["before"] = (baseline_scripts(baseline, counts), command)
+    setups["nft -f"] = (current, command)
+    if library is not None:
+        setups["libnftables"] = (current, library)
+    print(f"one workload's firewall update, medians of {repeats} (ms): {', '.join(setups)}")
+    columns = [f"{label} {k}" for label in setups for k in ("add", "remove")]
+    print(f"{'workloads':>9} " + " ".join(f"{c:>18}" for c in columns))
     rows: dict[int, dict[str, float]] = {}
     for n in counts:
         with contextlib.ExitStack() as stack:
             spaces = {
-                r: stack.enter_context(namespace(f"v6bench-nftload-{tag}-{r}")) for r in renderers
+                label: stack.enter_context(namespace(f"v6bench-nftload-{tag}-{i}"))
+                for i, label in enumerate(setups)
             }
-            for r, ns in spaces.items():
-                nft.load(ns, renderers[r][n]["ruleset"])
+            for label, ns in spaces.items():
+                command.load(ns, setups[label][0][n]["ruleset"])
             samples: dict[str, list[float]] = {c: [] for c in columns}
-            order = list(renderers)
+            order = list(setups)
             for i in range(repeats):
-                for r in order[i % len(order) :] + order[: i % len(order)]:
-                    text, ns = renderers[r][n], spaces[r]
-                    samples[f"{r} add"].append(timed(lambda t=text, s=ns: nft.load(s, t["add"])))
-                    samples[f"{r} remove"].append(
-                        timed(lambda t=text, s=ns: nft.load(s, t["remove"]))
-                    )
+                for label in order[i % len(order) :] + order[: i % len(order)]:
+                    (texts, nft), ns = setups[label], spaces[label]
+                    for kind in ("add", "remove"):
+                        script = texts[n][kind]
+                        samples[f"{label} {kind}"].append(
+                            timed(lambda d=nft, w=ns, s=script: d.load(w, s))
+                        )
+                        # the kernel frees what a transaction deleted after an RCU grace
+                        # period; a netfilter socket closed before waits for it: not ours
+                        time.sleep(0.03)
             rows[n] = {k: statistics.median(v) for k, v in samples.items()}
-            print(f"{n:>9} " + " ".join(f"{v:>13.2f}" for v in rows[n].values()), flush=True)
+            print(f"{n:>9} " + " ".join(f"{v:>18.2f}" for v in rows[n].values()), flush=True)
             if probing:
-                ns, text = spaces["after"], renderers["after"][n]
+                ns, text = spaces["nft -f"], current[n]
                 for name, (script, undo, flags) in probes(text).items():
                     argv = ["nft", *flags, "-f", "-"]
                     xs = []
                     for _ in range(repeats):
-                        xs.append(timed(lambda s=script, a=argv, w=ns: nft._run(a, w, s)))
+                        xs.append(timed(lambda s=script, a=argv, w=ns: command._run(a, w, s)))
                         if undo:
-                            nft._run(["nft", "-f", "-"], ns, undo)
-                    print(f"{'':>9}   probe {name:<20} {statistics.median(xs):>7.2f}")
+                            command.load(ns, undo)
+                            time.sleep(0.03)
+                    print(f"{'':>9}   probe, nft -f: {name:<20} {statistics.median(xs):>7.2f}")
+            for ns in spaces.values() if library is not None else ():
+                library.forget(ns)  # its socket would keep the namespace alive
     first = rows[counts[0]]
     print(f"\nadd at N / add at {counts[0]}:")
     for n in counts:
-        ratios = (f"{r}: {rows[n][f'{r} add'] / first[f'{r} add']:.2f}x" for r in renderers)
-        print(f"{n:>9} " + " ".join(ratios))
+        ratios = (f"{s}: {rows[n][f'{s} add'] / first[f'{s} add']:.2f}x" for s in setups)
+        print(f"{n:>9} " + "  ".join(ratios))
 
 
 def main() -> None:
