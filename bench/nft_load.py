@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -191,16 +192,16 @@ def measure(counts: list[int], repeats: int, baseline: str | None, probing: bool
                         time.sleep(0.03)
             rows[n] = {k: statistics.median(v) for k, v in samples.items()}
             print(f"{n:>9} " + " ".join(f"{v:>18.2f}" for v in rows[n].values()), flush=True)
-            if probing:
-                ns, text = spaces["nft -f"], current[n]
-                for name, (script, undo, flags) in probes(text).items():
-                    argv = ["nft", *flags, "-f", "-"]
-                    xs = []
-                    for _ in range(repeats):
-                        xs.append(timed(lambda s=script, a=argv, w=ns: command._run(a, w, s)))
+            if probing:  # interleaved too: each repeat runs every probe once
+                ns, found = spaces["nft -f"], {name: [] for name in probes(current[n])}
+                for _ in range(repeats):
+                    for name, (script, undo, flags) in probes(current[n]).items():
+                        argv = ["nft", *flags, "-f", "-"]
+                        found[name].append(timed(functools.partial(command._run, argv, ns, script)))
                         if undo:
                             command.load(ns, undo)
-                            time.sleep(0.03)
+                        time.sleep(0.03)
+                for name, xs in found.items():
                     print(f"{'':>9}   probe, nft -f: {name:<20} {statistics.median(xs):>7.2f}")
             for ns in spaces.values() if library is not None else ():
                 library.forget(ns)  # its socket would keep the namespace alive
