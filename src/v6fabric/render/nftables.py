@@ -12,7 +12,7 @@ Why this shape (measured on this kernel, notes/dataplane.md §5 and §11):
   udp 546 / 68, whatever its source port, nor from the server ports 547 / 67); ARP;
   nothing but IPv6, IPv4 and ARP. An RA reaches a guarded workload (bridge forward) only from
   a router/DHCP tap or, from outside the host, from the network's ``ra_sources`` (R16): a port
-  with port security off cannot play router for the guarded ones either.
+  with port security off cannot play router for the guarded ones either (``nft_guards``).
 * Security groups are stateful, so they run in ``table inet v6fabric``: br_netfilter is built
   in and on, bridged IPv4/IPv6 traverse the inet hooks and conntrack works there. There
   ``iifname`` is the bridge, hence marks: bridge prerouting sets ``meta mark`` to the sending
