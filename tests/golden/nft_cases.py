@@ -238,7 +238,27 @@ WEB_WITHOUT_HTTP = replace(
         replace(TENANT.security_groups[1], rules=TENANT.security_groups[1].rules[1:]),
     ),
 )
+# A port with port 2's groups: it joins their profile (its chains exist), set elements only.
+TWIN_MAC = "fa:16:3e:00:00:09"
+WITH_TWIN = replace(
+    TENANT,
+    ports=(
+        *TENANT.ports,
+        replace(
+            TENANT.ports[1],
+            port_id="9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+            tap="tap9a8b7c6d-5e",
+            mac=TWIN_MAC,
+            allowed=(
+                _own("2001:db8:1:0:f816:3eff:fe00:9/128", TWIN_MAC),
+                _own("10.0.0.19/32", TWIN_MAC),
+            ),
+        ),
+    ),
+)
 UPDATES: dict[str, tuple[FirewallSpec, FirewallSpec]] = {
+    "tenant_port_joined": (TENANT, WITH_TWIN),
+    "tenant_port_left": (WITH_TWIN, TENANT),
     "tenant_port_added": (WITHOUT_PORT_2, TENANT),
     "tenant_port_removed": (TENANT, WITHOUT_PORT_2),
     "tenant_rule_removed": (TENANT, WEB_WITHOUT_HTTP),

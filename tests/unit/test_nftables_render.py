@@ -33,7 +33,7 @@ from v6fabric.hoststate.firewall import (
 )
 from v6fabric.render._common import eui64_link_local
 from v6fabric.render.nftables import (
-    port_marks,
+    Profile,
     render_ruleset,
     render_set_updates,
     render_update,
@@ -89,21 +89,41 @@ def test_hooks_and_priorities_follow_the_kernel_facts() -> None:
     ]
 
 
-def test_guarded_ports_get_stable_marks_their_chains_and_dispatch_elements() -> None:
+def _profile(*groups: str) -> str:
+    return Profile(stateful=True, groups=tuple(sorted(groups))).name
+
+
+def _marks(text: str) -> dict[str, int]:
+    """tap -> mark, from the ``port_marks`` map."""
+    pairs = (e.split(" : ") for e in _set(text, "port_marks"))
+    return {tap.strip('"'): int(mark, 16) for tap, mark in pairs}
+
+
+def test_guarded_ports_get_their_profiles_marks_chains_and_dispatch_elements() -> None:
     text = render_ruleset(TENANT)
-    marks = port_marks(["tap1a2b3c4d-5e", "tap2b3c4d5e-6f"])
-    assert marks == port_marks(["tap1a2b3c4d-5e"]) | port_marks(["tap2b3c4d5e-6f"])  # stable
+    web, default = _profile(DEFAULT_SG, WEB_SG), _profile(DEFAULT_SG)
+    marks = _marks(text)
+    assert set(marks) == {"tap1a2b3c4d-5e", "tap2b3c4d5e-6f"}
+    profiles = {web: marks["tap1a2b3c4d-5e"], default: marks["tap2b3c4d5e-6f"]}
+    assert len(set(profiles.values())) == 2 and 0 not in profiles.values()
     assert _chain(text, "prerouting") == [
         "meta mark set 0x0",
         "iifname @guarded_taps jump port_guard",
         "meta mark set iifname map @port_marks",
     ]
     assert "meta mark set oifname map @port_marks" in _chain(text, "forward")
-    assert _set(text, "port_marks") == [f'"{tap}" : {mark:#x}' for tap, mark in marks.items()]
     assert sorted(_set(text, "to_ports")) == sorted(
-        f"{mark:#x} : jump to_{tap}" for tap, mark in marks.items()
+        f"{mark:#x} : jump to_{name}" for name, mark in profiles.items()
     )
     assert _chain(text, "to_ports") == ["meta mark vmap @to_ports"]
+    assert _chain(text, f"from_{web}")[-3:] == [
+        f"jump sg_{DEFAULT_SG}_egress",
+        f"jump sg_{WEB_SG}_egress",
+        'counter drop comment "no egress rule allows"',
+    ]
+    # A profile keeps its mark whoever else is on the host: its map elements stay.
+    alone = dataclasses.replace(TENANT, ports=TENANT.ports[1:])
+    assert _marks(render_ruleset(alone))["tap2b3c4d5e-6f"] == profiles[default]
     # Router and DHCP ports are neither guarded nor marked, but they may send RAs.
     assert "tap3c4d5e6f-70" not in "".join(_set(text, "guarded_taps") + _set(text, "port_marks"))
     assert _set(text, "ra_taps") == ['"tap3c4d5e6f-70"', '"tap4d5e6f70-81"']
@@ -119,8 +139,29 @@ def test_port_security_off_means_no_guard_no_mark_no_chain_no_elements() -> None
     assert '"tap6f708192-a3"' in _set(text, "all_taps")
 
 
+def test_ports_with_the_same_groups_share_their_chains() -> None:
+    twin = dataclasses.replace(
+        TENANT.ports[1], port_id="twin", tap="taptwin", mac="fa:16:3e:00:00:09"
+    )
+    spec = dataclasses.replace(TENANT, ports=(*TENANT.ports, twin))
+    text = render_ruleset(spec)
+    assert _marks(text)["taptwin"] == _marks(text)["tap2b3c4d5e-6f"]
+    assert len(re.findall(r"\tchain (?:from|to)_p[0-9a-f]{12} ", text)) == 4  # 2 profiles x 2
+    assert "chain to_tap" not in text and "chain from_tap" not in text
+    # Joining a profile that exists is elements of hash sets and plain maps only: no chain, no
+    # verdict-map element (which would make the kernel validate every jump of the table), no
+    # interval set (a pipapo set, copied whole by the kernel).
+    assert sets_only_changed(TENANT, spec)
+    lines = render_update(TENANT, spec).splitlines()
+    assert all(line.startswith("add element bridge v6fabric ") for line in lines)
+    touched = {line.split()[4] for line in lines}
+    assert touched == {"macs", "src6", "nd_targets", "nd_lla", "guarded_taps", "port_marks"} | {
+        "all_taps"
+    }
+
+
 def test_port_chain_order_stateful() -> None:
-    rules = _chain(render_ruleset(TENANT), "to_tap2b3c4d5e-6f")
+    rules = _chain(render_ruleset(TENANT), f"to_{_profile(DEFAULT_SG)}")
     assert rules[0] == "ct state established,related accept"
     assert rules[1].startswith("icmpv6 type { nd-router-advert, nd-neighbor-solicit")
     assert "meta nfproto ipv6 udp sport 547 udp dport 546 accept" in rules
@@ -174,21 +215,23 @@ def test_eui64_link_local_of_every_allowed_mac_is_implied() -> None:
 
 def test_overlapping_prefixes_become_one_element_adjacent_ones_stay_apart() -> None:
     text = render_ruleset(TENANT)
-    src6 = _set(text, "src6")
+    src6, nets = _set(text, "src6"), _set(text, "src6_nets")
     # The fixed IP ...fe00:1 lies in the /112 pair: only the /112 is an element.
-    assert not any(e.endswith("2001:db8:1:0:f816:3eff:fe00:1") for e in src6)
-    assert '"tap1a2b3c4d-5e" . fa:16:3e:00:00:01 . 2001:db8:1:0:f816:3eff:fe00:0/112' in src6
+    assert not any(e.endswith("2001:db8:1:0:f816:3eff:fe00:1") for e in src6 + nets)
+    assert '"tap1a2b3c4d-5e" . fa:16:3e:00:00:01 . 2001:db8:1:0:f816:3eff:fe00:0/112' in nets
     members = _set(render_ruleset(TENANT_MEMBERSHIP), f"rg6_{DEFAULT_SG}")
     assert {"2001:db8:1:0:f816:3eff:fe00:2", "2001:db8:1:0:f816:3eff:fe00:3"} <= set(members)
 
 
 def test_nd_targets_are_raw_128_bit_values_and_ranges() -> None:
-    targets = _set(render_ruleset(TENANT), "nd_targets")
+    text = render_ruleset(TENANT)
+    targets, ranges = _set(text, "nd_targets"), _set(text, "nd_target_nets")
     assert '"tap2b3c4d5e-6f" . 0x20010db800010000f8163efffe000002' in targets
     assert (
         '"tap1a2b3c4d-5e" . 0x20010db8000180000000000000000000-0x20010db8000180007fffffffffffffff'
-        in targets
+        in ranges
     )
+    assert not any("-0x" in e for e in targets)
     assert '"tap1a2b3c4d-5e" . 0xfa163eaaaaaa' in _set(render_ruleset(TENANT), "nd_lla")
 
 
@@ -224,7 +267,7 @@ def test_no_change_no_update() -> None:
     [
         "rule",
         "port security",
-        "new port",
+        "new port in a new profile",
         "group of a port",
     ],
 )
@@ -238,8 +281,8 @@ def test_structural_changes_need_the_full_ruleset(change: str) -> None:
     elif change == "port security":
         port = dataclasses.replace(spec.ports[1], port_security=False)
         new = dataclasses.replace(spec, ports=(spec.ports[0], port, *spec.ports[2:]))
-    elif change == "new port":
-        port = dataclasses.replace(spec.ports[1], port_id="new", tap="tapnew")
+    elif change == "new port in a new profile":
+        port = dataclasses.replace(spec.ports[1], port_id="new", tap="tapnew", security_groups=())
         new = dataclasses.replace(spec, ports=(*spec.ports, port))
     else:
         port = dataclasses.replace(spec.ports[1], security_groups=(WEB_SG,))

@@ -9,7 +9,7 @@ from v6fabric.agent.workloads import FakeWorkloads, NamespaceWorkloads, Workload
 from v6fabric.drivers.fake import FakeKernel, FakeProcesses, MemoryFiles
 from v6fabric.drivers.files import Files, LocalFiles
 from v6fabric.drivers.netlink import IpNetlink, Netlink
-from v6fabric.drivers.nftables import FakeNftables, Nftables, NftCommand
+from v6fabric.drivers.nftables import FakeNftables, Nftables, default_nftables
 from v6fabric.drivers.processes import DaemonProcesses, Processes
 from v6fabric.drivers.sysctl import ProcSysctls, Sysctls
 
@@ -31,7 +31,7 @@ def real_drivers() -> Drivers:
         files=LocalFiles(),
         processes=DaemonProcesses(),
         workloads=NamespaceWorkloads(),
-        nftables=NftCommand(),
+        nftables=default_nftables(),
     )
 
 

@@ -12,19 +12,24 @@ Why this shape (measured on this kernel, notes/dataplane.md §5 and §11):
   udp 546 / 68, whatever its source port, nor from the server ports 547 / 67); ARP;
   nothing but IPv6, IPv4 and ARP. An RA reaches a guarded workload (bridge forward) only from
   a router/DHCP tap or, from outside the host, from the network's ``ra_sources`` (R16): a port
-  with port security off cannot play router for the guarded ones either.
+  with port security off cannot play router for the guarded ones either (``nft_guards``).
 * Security groups are stateful, so they run in ``table inet v6fabric``: br_netfilter is built
   in and on, bridged IPv4/IPv6 traverse the inet hooks and conntrack works there. There
   ``iifname`` is the bridge, hence marks: bridge prerouting sets ``meta mark`` to the sending
-  port's id (inet prerouting runs that port's egress rules), bridge forward at -200 to the
-  receiving port's id (inet forward at 0 runs its ingress rules). Two hooks, so each stage can
-  ``accept`` on its own. Ids are 1.. over the guarded ports sorted by tap; 0 is "not ours".
+  port's profile (inet prerouting runs that profile's egress rules), bridge forward at -200 to
+  the receiving port's (inet forward at 0 runs its ingress rules). Two hooks, so each stage can
+  ``accept`` on its own. 0 is "not ours".
 * Each bridge sets its network's conntrack zone (inet prerouting -300, before conntrack), so
   overlapping tenant prefixes never share state.
-* Port chains: established/related (stateful ports only), Neutron's provider rules (ND, RA,
+* Profile chains: established/related (stateful ports only), Neutron's provider rules (ND, RA,
   MLD, DHCP client traffic and server replies), invalid dropped, a jump per group, drop.
   Stateless groups get no ``ct``: replies need rules (as Neutron). Ports with port security
-  off get no guard, no mark and no chain.
+  off get no guard, no mark and no chain. Nothing in them is the port's own, so the guarded
+  ports with the same groups share them (a *profile*: the groups, named by their digest), and
+  a port joining a profile that exists is set elements only. Why not a chain per port: nft
+  reads every chain and set of the ruleset (the per-port chains' anonymous sets too) before
+  each update, and the kernel re-validates every jump of the table when a transaction adds a
+  verdict-map element; both grew each load with the ports on the host (bench/nft_load.py).
 * What changes with addresses or membership is in named sets: the agent applies a change with
   ``render_update`` (set elements and the chains that changed; ``render_set_updates`` is its
   elements-only form); ``render_ruleset`` (our two tables deleted and defined again in one
@@ -38,10 +43,10 @@ Why this shape (measured on this kernel, notes/dataplane.md §5 and §11):
 from __future__ import annotations
 
 import functools
+import hashlib
 import ipaddress
 import re
-from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from v6fabric.hoststate.firewall import (
     DIRECTIONS,
@@ -56,16 +61,8 @@ from v6fabric.hoststate.firewall import (
 )
 from v6fabric.hoststate.memo import IdentityMemo
 from v6fabric.render import nft_script
-from v6fabric.render._common import (
-    IpNetwork,
-    check_ifname,
-    check_mac,
-    eui64_link_local,
-    header,
-    ip_prefix,
-    prefix_text,
-    without_nested,
-)
+from v6fabric.render._common import check_ifname, check_mac, header, ip_prefix, prefix_text
+from v6fabric.render.nft_guards import BRIDGE_SETS, bridge_chains, guard_elements
 from v6fabric.render.nft_members import VERSIONS, group_elements, member_changes, member_sets
 from v6fabric.render.nft_script import TABLE, Chain, NftSet, Ruleset
 
@@ -91,63 +88,6 @@ _PROVIDER = {
     ),
 }
 
-# The per-port guards, shared by all guarded ports: what differs per port is in the sets.
-_GUARDS = {
-    "port_guard": (
-        'iifname . ether saddr != @macs counter drop comment "MAC guard"',
-        "ether type vmap { ip6 : goto ip6_guard, ip : goto ip4_guard, arp : goto arp_guard }",
-        'counter drop comment "only IPv6, IPv4 and ARP"',
-    ),
-    "ip6_guard": (
-        "ip6 saddr :: goto ip6_unspecified",
-        'iifname . ether saddr . ip6 saddr != @src6 counter drop comment "IPv6 source guard"',
-        "icmpv6 type { nd-router-advert, nd-redirect, router-renumbering } counter drop"
-        ' comment "RA guard"',
-        "icmpv6 type nd-neighbor-advert iifname . @th,64,128 != @nd_targets counter drop"
-        ' comment "ND guard: target"',
-        "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 length > 32 counter drop"
-        ' comment "ND guard: one option at most"',
-        "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } ip6 length 32"
-        ' iifname . @th,208,48 != @nd_lla counter drop comment "ND guard: link-layer option"',
-        'udp dport 546 counter drop comment "DHCPv6 guard"',  # a rogue server need not use 547
-        'udp sport 547 counter drop comment "DHCPv6 guard: server port"',
-    ),
-    "ip6_unspecified": (
-        "icmpv6 type nd-neighbor-solicit ip6 daddr ff02::1:ff00:0/104"
-        " iifname . @th,64,128 @nd_targets return",
-        "icmpv6 type { mld-listener-report, mld2-listener-report } return",
-        'counter drop comment "from :: only DAD and MLD"',
-    ),
-    "ip4_guard": (
-        "ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return",
-        'iifname . ether saddr . ip saddr != @src4 counter drop comment "IPv4 source guard"',
-        'udp dport 68 counter drop comment "DHCPv4 guard"',
-        'udp sport 67 counter drop comment "DHCPv4 guard: server port"',
-    ),
-    "arp_guard": (
-        'arp htype != 1 counter drop comment "ARP guard: Ethernet only"',
-        'arp ptype != ip counter drop comment "ARP guard: IPv4 only"',
-        "arp saddr ip 0.0.0.0 iifname . arp saddr ether @macs return",
-        'iifname . arp saddr ether . arp saddr ip != @src4 counter drop comment "ARP guard"',
-    ),
-}
-
-
-# The bridge table's sets: per-port data of the guards, keyed by the tap.
-_BRIDGE_SETS = {
-    "macs": ("type ifname . ether_addr",),  # own MAC and allowed pairs' MACs
-    "src6": ("type ifname . ether_addr . ipv6_addr", "flags interval"),
-    "src4": ("type ifname . ether_addr . ipv4_addr", "flags interval"),
-    "nd_targets": ("typeof iifname . @th,64,128", "flags interval"),  # NA/DAD targets owned
-    "nd_lla": ("typeof iifname . @th,208,48",),  # the MACs again, as the ND option's bits
-    "ra_upstream": ("type ifname . ipv6_addr",),  # guarded tap . upstream router link-local
-    # Dispatch, so that a port coming or going is a few elements and its own chains, never a
-    # rewrite of shared rules: the guarded taps, their marks, the router/DHCP taps, every tap.
-    "guarded_taps": ("type ifname",),
-    "port_marks": ("type ifname : mark",),
-    "ra_taps": ("type ifname",),
-    "all_taps": ("type ifname",),
-}
 _INET_SETS = {
     "zones": ("typeof iifname : ct zone",),  # bridge -> its network's conntrack zone
     "from_ports": ("type mark : verdict",),  # mark -> jump to the port's egress chain
@@ -217,9 +157,6 @@ def _model(spec: FirewallSpec) -> Ruleset:
     return Ruleset(sets=sets, chains=frame.chains)
 
 
-# the last few specs framed, by the very object: the agent asks for the loaded spec and the new
-# one on every plan, and stripping members and hashing a frame to look it up by value cost more
-# than the answer (4 ms a pass at 150 ports)
 # the loaded spec and the new one, asked on every plan: stripping members and hashing a frame
 # to look it up by value cost more than the answer (4 ms a pass at 150 ports)
 _FRAMED = IdentityMemo(4)
@@ -233,11 +170,11 @@ def _frame(spec: FirewallSpec) -> Ruleset:
 def _frame_model(spec: FirewallSpec) -> Ruleset:
     """Every chain and set, the member sets declared but empty (``spec`` has no members)."""
     guarded = _guarded(spec)
-    marks = port_marks(p.tap for p in guarded)
-    sets = _sets(spec, guarded, marks)
+    profiles = port_profiles(spec, guarded)
+    sets = _sets(spec, guarded, profiles)
     chains = [
-        *(Chain("bridge", n, h, r) for n, h, r in _bridge_chains()),
-        *(Chain("inet", n, h, r) for n, h, r in _inet_chains(spec, guarded)),
+        *(Chain("bridge", n, h, r) for n, h, r in bridge_chains()),
+        *(Chain("inet", n, h, r) for n, h, r in _inet_chains(spec, profiles)),
     ]
     return Ruleset(
         sets={(v.family, v.name): v for v in sets},
@@ -245,62 +182,46 @@ def _frame_model(spec: FirewallSpec) -> Ruleset:
     )
 
 
-def port_marks(taps: Iterable[str]) -> dict[str, int]:
-    """A stable mark per guarded tap: a port keeps its mark (and its map elements) while
-    others come and go."""
-    return stable_numbers(taps, MARK_SPACE)
+@dataclass(frozen=True)
+class Profile:
+    """What a guarded port's own chains hold: whether it is stateful, and its groups."""
+
+    stateful: bool
+    groups: tuple[str, ...]
+
+    @functools.cached_property
+    def name(self) -> str:  # p<48 bits of digest>: stable, and short enough for nft's names
+        text = f"{'stateful' if self.stateful else 'stateless'} {' '.join(self.groups)}"
+        return "p" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _bridge_chains() -> list[tuple[str, str | None, tuple[str, ...]]]:
-    """The same for every host: what differs per port is in the sets and maps."""
-    ra_guard = (
-        "iifname @ra_taps return",
-        # from outside the host (not one of our taps): the network's upstream routers
-        "iifname != @all_taps oifname . ip6 saddr @ra_upstream return",
-        'counter drop comment "RA guard: not from this network\'s router"',
-    )
-    return [
-        (
-            "prerouting",
-            "prerouting priority -200",
-            (
-                "meta mark set 0x0",
-                "iifname @guarded_taps jump port_guard",
-                "meta mark set iifname map @port_marks",
-            ),
-        ),
-        *((name, None, rules) for name, rules in _GUARDS.items()),
-        (
-            "forward",
-            "forward priority -200",
-            (
-                "meta mark set 0x0",
-                "meta mark set oifname map @port_marks",
-                "oifname @guarded_taps icmpv6 type nd-router-advert jump ra_guard",
-            ),
-        ),
-        ("ra_guard", None, ra_guard),
-    ]
+def port_profiles(
+    spec: FirewallSpec, guarded: list[FirewallPort]
+) -> dict[str, tuple[Profile, int]]:
+    """Each guarded tap's profile and the profile's mark. A mark is stable per profile: a
+    profile keeps it (and its map elements) while others come and go."""
+    groups = {g.group_id: g for g in spec.security_groups}
+    profiles = {p.tap: Profile(_port_stateful(p, groups), p.security_groups) for p in guarded}
+    marks = stable_numbers((p.name for p in profiles.values()), MARK_SPACE)
+    return {tap: (profile, marks[profile.name]) for tap, profile in profiles.items()}
 
 
 def _inet_chains(
-    spec: FirewallSpec, guarded: list[FirewallPort]
+    spec: FirewallSpec, profiles: dict[str, tuple[Profile, int]]
 ) -> list[tuple[str, str | None, tuple[str, ...]]]:
-    groups = {g.group_id: g for g in spec.security_groups}
     chains: list[tuple[str, str | None, tuple[str, ...]]] = [
         ("zones", "prerouting priority -300", ("ct zone set iifname map @zones",)),
         ("from_ports", "prerouting priority 0", ("meta mark vmap @from_ports",)),
         ("to_ports", "forward priority 0", ("meta mark vmap @to_ports",)),
     ]
-    for port in guarded:
-        stateful = _port_stateful(port, groups)
+    for profile in sorted({p for p, _mark in profiles.values()}, key=lambda p: p.name):
         for prefix, direction in (("from", "egress"), ("to", "ingress")):
-            rules = ["ct state established,related accept"] if stateful else []
+            rules = ["ct state established,related accept"] if profile.stateful else []
             rules += _PROVIDER[direction]
-            rules += ["ct state invalid drop"] if stateful else []
-            rules += [f"jump sg_{g}_{direction}" for g in port.security_groups]
+            rules += ["ct state invalid drop"] if profile.stateful else []
+            rules += [f"jump sg_{g}_{direction}" for g in profile.groups]
             rules.append(f'counter drop comment "no {direction} rule allows"')
-            chains.append((f"{prefix}_{port.tap}", None, tuple(rules)))
+            chains.append((f"{prefix}_{profile.name}", None, tuple(rules)))
     for group in spec.security_groups:
         rendered = [(r.direction, text) for r in group.rules for text in _rule(r, spec)]
         for direction in DIRECTIONS:
@@ -413,14 +334,16 @@ def _guarded(spec: FirewallSpec) -> list[FirewallPort]:
     return sorted(guarded, key=lambda p: p.tap)
 
 
-def _sets(spec: FirewallSpec, guarded: list[FirewallPort], marks: dict[str, int]) -> list[NftSet]:
-    found: dict[str, set[str]] = {name: set() for name in (*_BRIDGE_SETS, *_INET_SETS)}
+def _sets(
+    spec: FirewallSpec, guarded: list[FirewallPort], profiles: dict[str, tuple[Profile, int]]
+) -> list[NftSet]:
+    found: dict[str, set[str]] = {name: set() for name in (*BRIDGE_SETS, *_INET_SETS)}
     for port in guarded:
-        tap, mark = f'"{port.tap}"', marks[port.tap]
+        tap, (profile, mark) = f'"{port.tap}"', profiles[port.tap]
         found["guarded_taps"].add(tap)
         found["port_marks"].add(f"{tap} : {mark:#x}")
-        found["from_ports"].add(f"{mark:#x} : jump from_{port.tap}")
-        found["to_ports"].add(f"{mark:#x} : jump to_{port.tap}")
+        found["from_ports"].add(f"{mark:#x} : jump from_{profile.name}")
+        found["to_ports"].add(f"{mark:#x} : jump to_{profile.name}")
     for port in spec.ports:
         found["all_taps"].add(f'"{port.tap}"')
         if port.role != "workload":
@@ -428,9 +351,9 @@ def _sets(spec: FirewallSpec, guarded: list[FirewallPort], marks: dict[str, int]
     found["zones"].update(f'"{n.bridge}" : {n.zone}' for n in spec.networks)
     nets = {n.network_id: n for n in spec.networks}
     for port in guarded:
-        for name, elements in _guard_elements(port, nets[port.network_id].ra_sources):
+        for name, elements in guard_elements(port, nets[port.network_id].ra_sources):
             found[name].update(elements)
-    sets = [NftSet("bridge", n, d, frozenset(found[n])) for n, d in _BRIDGE_SETS.items()]
+    sets = [NftSet("bridge", n, d, frozenset(found[n])) for n, d in BRIDGE_SETS.items()]
     sets += [NftSet("inet", n, d, frozenset(found[n])) for n, d in _INET_SETS.items()]
     for group in spec.remote_groups:
         for version in VERSIONS:
@@ -439,37 +362,3 @@ def _sets(spec: FirewallSpec, guarded: list[FirewallPort], marks: dict[str, int]
             sets.append(NftSet("inet", hosts, (kind,), frozenset()))
             sets.append(NftSet("inet", nets, (kind, "flags interval"), frozenset()))
     return sets
-
-
-@functools.lru_cache(maxsize=1 << 14)  # a port's elements, computed once while it is unchanged
-def _guard_elements(
-    port: FirewallPort, upstream: tuple[str, ...]
-) -> tuple[tuple[str, frozenset[str]], ...]:
-    """The bridge sets' elements of one guarded port: what it may send from, and as."""
-    tap = f'"{port.tap}"'
-    found: dict[str, set[str]] = {n: set() for n in ("macs", "nd_lla", "src6", "src4")}
-    by_mac: dict[str, list[IpNetwork]] = {check_mac(port.mac): []}
-    for allowed in port.allowed:
-        by_mac.setdefault(check_mac(allowed.mac), []).append(ip_prefix(allowed.cidr))
-    owned6: list[IpNetwork] = []
-    for mac, nets_of_mac in by_mac.items():
-        found["macs"].add(f"{tap} . {mac}")
-        found["nd_lla"].add(f"{tap} . 0x{mac.replace(':', '')}")
-        v6 = [n for n in nets_of_mac if n.version == 6]
-        v6.append(ipaddress.IPv6Network(eui64_link_local(mac)))
-        owned6 += v6
-        found["src6"].update(f"{tap} . {mac} . {prefix_text(n)}" for n in without_nested(v6))
-        v4 = [n for n in nets_of_mac if n.version == 4]
-        found["src4"].update(f"{tap} . {mac} . {prefix_text(n)}" for n in without_nested(v4))
-    targets = frozenset(f"{tap} . {_hex_range(n)}" for n in without_nested(owned6))
-    routers = frozenset(f"{tap} . {ipaddress.IPv6Address(s)}" for s in upstream)
-    return (
-        *((name, frozenset(elements)) for name, elements in found.items()),
-        ("nd_targets", targets),
-        ("ra_upstream", routers),
-    )
-
-
-def _hex_range(net: IpNetwork) -> str:
-    first, last = int(net.network_address), int(net.broadcast_address)
-    return f"{first:#034x}" if first == last else f"{first:#034x}-{last:#034x}"
