@@ -17,14 +17,15 @@ from typing import Any
 
 import orjson
 
-from v6fabric.hoststate import sections
+from v6fabric.hoststate import cuts, sections
 from v6fabric.hoststate.firewall import FirewallSpec, MemberBucket
 from v6fabric.hoststate.model import HOSTSTATE_VERSION, HostState, MetadataSpec
 from v6fabric.hoststate.sections import Delta, Sections
 
-# v2: metadata in buckets. Clients asking for the first kind (older agents, whose decoders
-# know no metadata buckets) get whole states, whose form has not changed.
-DELTA_MEDIA_TYPE = "application/vnd.v6fabric.hoststate-delta.v2+json"
+# v2: metadata in buckets; v3: ports, workloads and firewall ports in buckets (``cuts``).
+# Clients asking for an earlier kind (older agents, whose decoders know none of these
+# sections) get whole states, whose form has not changed.
+DELTA_MEDIA_TYPE = "application/vnd.v6fabric.hoststate-delta.v3+json"
 
 
 @functools.cache
@@ -176,6 +177,9 @@ def _section_decoder(name: str) -> Callable[[Any], Any]:
         return _decoder(_hints(part.cls)[part.items])
     if name == sections.GROUPS:
         return _decoder(tuple[str, ...])
+    cut = cuts.cut_of(name)
+    if cut is not None:
+        return _decoder(_hints(cut[0].owner)[cut[0].attr])
     if name not in sections.FIELDS:
         raise ValueError(f"unknown section {name!r}")
     owner, attr = sections.FIELDS[name]

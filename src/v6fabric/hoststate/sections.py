@@ -10,10 +10,14 @@ skips a bucket when ``old is new``.
 The metadata proxy's config is cut the same way: with thousands of workloads, each with up to
 64 KB of user_data, it is megabytes, and one workload changes one bucket of its instances.
 
-Names: the field (``ports``), ``firewall.<field>``, ``firewall.remote_groups`` (the group ids,
-so that a group without members exists), ``firewall.remote_groups/<group id>/<bucket key>``,
-``metadata.listeners``, ``metadata.ports/<bucket key>`` and ``metadata.instances/<bucket key>``
-(a metadata bucket's section is its tuple of items: the key is in the name). The content hash
+So are the per-item tuples that grow with a host's workloads (``cuts``): the model keeps them
+flat, their sections are buckets, and binding one workload changes a few small sections.
+
+Names: the field (``networks``), ``firewall.<field>``, ``firewall.remote_groups`` (the group
+ids, so that a group without members exists), ``firewall.remote_groups/<group id>/<bucket
+key>``, ``metadata.listeners``, ``metadata.ports/<bucket key>`` and ``metadata.instances/<bucket
+key>`` (a metadata bucket's section is its tuple of items: the key is in the name), and
+``ports/<key>``, ``workloads/<key>``, ``firewall.ports/<key>`` (``cuts.CUTS``). The content hash
 (the ETag) is a hash over the sorted (name, digest) pairs.
 """
 
@@ -28,7 +32,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from v6fabric.hoststate import buckets
+from v6fabric.hoststate import buckets, cuts
 from v6fabric.hoststate.firewall import FirewallSpec, MemberBucket, RemoteGroup
 from v6fabric.hoststate.model import (
     HostState,
@@ -137,10 +141,18 @@ def bucket_name(group_id: str, key: int) -> str:
     return f"{BUCKET}{group_id}/{key}"
 
 
-def split(state: HostState) -> dict[str, Any]:
-    """Every section of ``state`` by name (the revision is none: it is not content)."""
+def split(state: HostState, previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every section of ``state`` by name (the revision is none: it is not content).
+    ``previous``: an earlier state's sections, whose buckets of cut fields are reused if equal."""
     holders = {HostState: state, FirewallSpec: state.firewall, MetadataSpec: state.metadata}
-    out = {name: getattr(holders[owner], attr) for name, (owner, attr) in FIELDS.items()}
+    out = {}
+    for name, (owner, attr) in FIELDS.items():
+        value = getattr(holders[owner], attr)
+        cut = cuts.BY_NAME.get(name)
+        if cut is None:
+            out[name] = value
+        else:
+            out.update(cut.parts(value, previous))
     groups = state.firewall.remote_groups
     out[GROUPS] = tuple(group.group_id for group in groups)
     for group in groups:
@@ -180,7 +192,7 @@ class Sections:
         ``previous``'s keeps its digest. Otherwise every section costs a memo lookup, which
         hashes its value: a few ms for 2,000 workloads' metadata (each a dataclass hash), and
         past the memo's budget (an agent's is small) an encode."""
-        values = split(state)
+        values = split(state, previous.values if previous is not None else None)
         if previous is None:
             digests = {name: encoded(value).digest for name, value in values.items()}
         else:
@@ -289,22 +301,60 @@ def apply(previous: HostState, delta: Delta) -> HostState:
     Raises ValueError for a delta that does not fit (an unknown section, a bucket of a group
     that is not listed, a top-level section removed).
     """
-    top = {name: value for name, value in delta.changed.items() if _holder(name) is HostState}
     unknown = [name for name in delta.changed if _holder(name) is None]
     if unknown:
         raise ValueError(f"unknown sections {unknown}")
-    if any(not name.startswith(BUCKET) and not bucketed(name) for name in delta.removed):
+    if not all(_removable(name) for name in delta.removed):
         raise ValueError(f"only buckets are ever removed, not {list(delta.removed)}")
+    edits = cuts.edits_of(delta.changed, delta.removed)
+    top = {
+        name: value
+        for name, value in delta.changed.items()
+        if name in FIELDS and FIELDS[name][0] is HostState
+    }
+    top.update(_cut_fields(previous, delta, edits))
     names = [*delta.changed, *delta.removed]
     firewall, metadata = previous.firewall, previous.metadata
     if any(_holder(name) is FirewallSpec for name in names):
-        firewall = _apply_firewall(firewall, delta)
+        firewall = _apply_firewall(firewall, delta, edits)
     if any(_holder(name) is MetadataSpec for name in names):
         metadata = _apply_metadata(metadata, delta)
     return replace(previous, revision=delta.revision, firewall=firewall, metadata=metadata, **top)
 
 
-def _apply_firewall(previous: FirewallSpec, delta: Delta) -> FirewallSpec:
+def _removable(name: str) -> bool:
+    """Buckets come and go; so does a cut field's whole section (when it starts to be cut)."""
+    return (
+        name.startswith(BUCKET)
+        or bucketed(name) is not None
+        or name in cuts.BY_NAME
+        or cuts.cut_of(name) is not None
+    )
+
+
+def _cut_fields(
+    holder: Any, delta: Delta, edits: Mapping[cuts.Cut, Mapping[int, Any]]
+) -> dict[str, Any]:
+    """The new tuples of ``holder``'s cut fields that ``delta`` changes, rebuilt from the old
+    ones and the changed buckets (a field sent whole is among the plain sections)."""
+    out = {}
+    for cut, edit in edits.items():
+        if cut.owner is not type(holder):
+            continue
+        old = getattr(holder, cut.attr)
+        if cut.name in delta.changed:  # sent whole: any bucket it had is removed
+            if any(bucket is not None for bucket in edit.values()):
+                raise ValueError(f"{cut.name!r} is sent both whole and in buckets")
+        elif cut.name in delta.removed and cut.split(old) is not None:
+            raise ValueError(f"{cut.name!r} is in buckets: its whole section is none")
+        else:
+            out[cut.attr] = cut.rebuilt(old, edit)
+    return out
+
+
+def _apply_firewall(
+    previous: FirewallSpec, delta: Delta, cut_edits: Mapping[cuts.Cut, Mapping[int, Any]]
+) -> FirewallSpec:
     old = {group.group_id: group for group in previous.remote_groups}
     ids = delta.changed.get(GROUPS, tuple(old))
     edits: dict[str, dict[int, MemberBucket | None]] = {}
@@ -330,6 +380,7 @@ def _apply_firewall(previous: FirewallSpec, delta: Delta) -> FirewallSpec:
         for name, (owner, attr) in FIELDS.items()
         if owner is FirewallSpec
     }
+    values.update(_cut_fields(previous, delta, cut_edits))
     return _trusted(FirewallSpec, **values, remote_groups=tuple(groups))
 
 
@@ -366,6 +417,9 @@ def _holder(name: str) -> type | None:
     """The class a section belongs to, None for a name that is no section."""
     if name in FIELDS:
         return FIELDS[name][0]
+    cut = cuts.cut_of(name)
+    if cut is not None:
+        return cut[0].owner
     if bucketed(name):
         return MetadataSpec
     return FirewallSpec if name == GROUPS or name.startswith(BUCKET) else None

@@ -1,0 +1,225 @@
+"""Ports, workloads and firewall ports cut into buckets on the wire (``hoststate/cuts.py``).
+
+Binding one workload on a host with many sends, hashes and decodes one small bucket of each;
+the model stays flat and sorted; the agent's rebuilt tuples keep every unchanged item's object,
+and a field that did not change is the held state's very tuple.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.unit import test_compiler as t
+from v6fabric.agent.client import _applied
+from v6fabric.compiler import compile_host
+from v6fabric.compiler.live import LiveInputs
+from v6fabric.hoststate import codec, cuts, sections
+from v6fabric.hoststate.buckets import bucket_key
+from v6fabric.hoststate.firewall import FirewallPort, FirewallSpec
+from v6fabric.hoststate.model import HostState, PortSpec, WorkloadInterface, WorkloadSpec
+from v6fabric.hoststate.sections import Sections
+
+HOST = t.NET_HOST
+NETS = [t.network(i + 1) for i in range(2)]
+SUBS = [
+    t.subnet(1, NETS[0], "2001:db8:1::/64", ra=t.SLAAC, addr=t.SLAAC),
+    t.subnet(2, NETS[1], "2001:db8:2::/64", ra=t.STATEFUL, addr=t.STATEFUL),
+]
+
+
+def bind(live: LiveInputs, number: int) -> str:
+    """A port on ``HOST`` and the workload it is the NIC of; the port's id."""
+    i = number % 2
+    wire = t.port(
+        number + 100, NETS[i], (SUBS[i], f"2001:db8:{i + 1}::{number + 100:x}"), host=HOST
+    )
+    live.update("ports", {wire["id"]: wire})
+    workload = {**t.workload(number, wire, host=HOST), "project_id": "p1"}
+    live.update("workloads", {workload["id"]: workload})
+    return str(wire["id"])
+
+
+def busy_host(count: int) -> LiveInputs:
+    live = LiveInputs()
+    live.network_hosts = (HOST,)
+    live.update("networks", {n["id"]: n for n in NETS})
+    live.update("subnets", {s["id"]: s for s in SUBS})
+    live.update("ports", {p["id"]: p for p in (t.dhcp_port(1, NETS[0]), t.dhcp_port(2, NETS[1]))})
+    for number in range(count):
+        bind(live, number)
+    return live
+
+
+def compiled(live: LiveInputs) -> HostState:
+    return compile_host(live.snapshot_for(HOST), HOST)
+
+
+def delta_of(old: HostState, new: HostState) -> bytes:
+    return codec.encode_delta(Sections.of(old), Sections.of(new), new.revision)
+
+
+def applied(old: HostState, new: HostState) -> HostState:
+    return sections.apply(old, codec.decode_delta(delta_of(old, new)))
+
+
+def test_a_bind_is_a_few_small_buckets_and_keeps_every_other_object() -> None:
+    live = busy_host(150)
+    old = compiled(live)
+    port_id = bind(live, 150)
+    workload_id = t.uid("w", 150)
+    new = compiled(live)
+    raw = delta_of(old, new)
+    names = set(orjson.loads(raw)["sections"])
+    key = bucket_key(port_id)
+    assert {
+        f"ports/{key}",
+        f"firewall.ports/{key}",
+        f"workloads/{bucket_key(workload_id)}",
+    } <= names
+    assert all("/" in name for name in names), "no section that grows with the host"
+    assert len(raw) * 50 < len(codec.encode(new)), len(raw)
+    held = codec.decode(codec.encode(old))  # the agent's own copy
+    result = sections.apply(held, codec.decode_delta(raw))
+    assert result == new and codec.encode(result) == codec.encode(new)
+    assert codec.content_hash(result) == codec.content_hash(new)
+    # every item that was there is the held state's object; fields unchanged are its tuples
+    for before, after in ((held.ports, result.ports), (held.workloads, result.workloads),
+                          (held.firewall.ports, result.firewall.ports)):  # fmt: skip
+        kept = {id(item) for item in before}
+        assert sum(id(item) not in kept for item in after) == 1 and len(after) == len(before) + 1
+    assert result.networks is held.networks and result.dnsmasq is held.dnsmasq
+    assert result.firewall.security_groups is held.firewall.security_groups
+
+
+def test_the_agent_hashes_only_what_changed_and_agrees_with_the_server() -> None:
+    live = busy_host(40)
+    states = [compiled(live)]
+    for number in range(40, 44):
+        bind(live, number)
+        states.append(dataclasses.replace(compiled(live), revision=number))
+    held = (codec.decode(codec.encode(states[0])), codec.content_hash(states[0]))
+    known = None
+    for old, new in itertools.pairwise(states):
+        got = _applied(held, delta_of(old, new), known)
+        assert got is not None and got[0] == new
+        assert got[1].digests == Sections.of(new).digests  # whatever the history
+        held, known = (got[0], got[1].content_hash), got[1]
+    # the server's sections given its previous ones are those of the state alone
+    assert (
+        Sections.of(states[-1], Sections.of(states[-2])).digests == Sections.of(states[-1]).digests
+    )
+
+
+def ports(*numbers: int) -> tuple[PortSpec, ...]:
+    return tuple(
+        PortSpec(f"p{n:03d}", "net", "workload", f"tap{n:03d}", "fa:16:3e:00:00:01", 1500)
+        for n in numbers
+    )
+
+
+def workloads(*numbers: int) -> tuple[WorkloadSpec, ...]:
+    return tuple(
+        WorkloadSpec(
+            f"w{n:03d}",
+            f"vm{n}",
+            f"v6w-w{n:03d}",
+            (WorkloadInterface(f"p{n:03d}", "eth0", f"tap{n:03d}", "fa:16:3e:00:00:01", 1500),),
+        )
+        for n in numbers
+    )
+
+
+def state(numbers: list[int], revision: int = 1, **changes: Any) -> HostState:
+    firewall = FirewallSpec(
+        ports=tuple(FirewallPort(p.port_id, p.tap, "net", p.mac) for p in ports(*numbers))
+    )
+    made = HostState(
+        "h1", revision, ports=ports(*numbers), workloads=workloads(*numbers), firewall=firewall
+    )
+    return dataclasses.replace(made, **changes)
+
+
+@given(
+    st.lists(st.integers(0, 600), max_size=40, unique=True),
+    st.lists(st.integers(0, 600), max_size=40, unique=True),
+)
+def test_any_two_sets_of_items(before: list[int], after: list[int]) -> None:
+    old, new = state(sorted(before)), state(sorted(after), 2)
+    result = applied(old, new)
+    assert result == new and codec.content_hash(result) == codec.content_hash(new)
+    olds = {item.port_id: item for item in old.ports}
+    assert all(olds.get(item.port_id, item) is item for item in result.ports)
+
+
+def test_a_tuple_not_sorted_by_id_travels_whole_and_comes_back() -> None:
+    """A hand-made state (the compiler sorts): its sections still give back exactly it."""
+    cut = state([1, 5, 9])
+    whole = state([1, 5, 9], 2, ports=ports(9, 1, 5), workloads=workloads(5, 5))  # a duplicate
+    names = set(Sections.of(whole).values)
+    assert {"ports", "workloads"} <= names and not any(n.startswith("ports/") for n in names)
+    assert any(n.startswith("firewall.ports/") for n in names)  # normalised: sorted
+    for old, new in ((cut, whole), (whole, cut), (whole, state([], 3)), (state([], 3), whole)):
+        result = applied(old, new)
+        assert result == new and result.ports == new.ports  # in its own order
+        assert codec.content_hash(result) == codec.content_hash(new)
+    assert codec.content_hash(whole) != codec.content_hash(
+        state([1, 5, 9], 2, ports=ports(1, 9, 5))
+    )
+
+
+def test_equal_states_have_equal_etags_whatever_their_history() -> None:
+    direct = state([1, 2, 3, 4])
+    walked = applied(applied(state([7, 1]), state([1, 2, 9])), state([1, 2, 3, 4]))
+    assert walked == direct and codec.content_hash(walked) == codec.content_hash(direct)
+    assert codec.encode(walked) == codec.encode(direct)  # full bodies: the flat JSON form
+    assert orjson.loads(codec.encode(direct))["ports"][0]["port_id"] == "p001"
+
+
+def _document(old: HostState, new: HostState) -> dict[str, Any]:
+    return dict(orjson.loads(delta_of(old, new)))
+
+
+KEY_1 = bucket_key("p001")
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda d: d["sections"].update(
+            {f"ports/{(KEY_1 + 1) % 256}": d["sections"][f"ports/{KEY_1}"]}
+        ),
+        lambda d: d["sections"].update({f"ports/{KEY_1}": []}),  # an empty bucket
+        lambda d: d["sections"].update({"ports/256": []}),  # no such bucket
+        lambda d: d["sections"].update({"ports": d["sections"][f"ports/{KEY_1}"]}),  # both
+        lambda d: d["removed"].append("workloads"),  # cut: it has no whole section
+    ],
+)
+def test_a_delta_of_buckets_that_does_not_fit_raises_value_error(spoil: Any) -> None:
+    old, new = state([2, 3]), state([1, 2, 3], 2)
+    document = _document(old, new)
+    spoil(document)
+    with pytest.raises(ValueError):
+        sections.apply(old, codec.decode_delta(orjson.dumps(document)))
+
+
+def test_items_of_a_bucket_out_of_order_do_not_fit() -> None:
+    twin = next(n for n in range(2, 5000) if bucket_key(f"p{n:03d}") == KEY_1)
+    old, new = state([]), state([1, twin], 2)
+    document = _document(old, new)
+    document["sections"][f"ports/{KEY_1}"].reverse()
+    with pytest.raises(ValueError):
+        sections.apply(old, codec.decode_delta(orjson.dumps(document)))
+
+
+def test_every_cut_is_a_flat_tuple_field() -> None:
+    for cut in cuts.CUTS:
+        assert cut.name in sections.FIELDS and sections.FIELDS[cut.name] == (cut.owner, cut.attr)
+    assert cuts.cut_of("ports/3") == (cuts.BY_NAME["ports"], 3)
+    assert cuts.cut_of("metadata.ports/3") is None and cuts.cut_of("networks") is None
