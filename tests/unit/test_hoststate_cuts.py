@@ -20,9 +20,9 @@ from tests.unit import test_compiler as t
 from v6fabric.agent.client import _applied
 from v6fabric.compiler import compile_host
 from v6fabric.compiler.live import LiveInputs
-from v6fabric.hoststate import codec, cuts, sections
+from v6fabric.hoststate import buckets, codec, cuts, sections
 from v6fabric.hoststate.buckets import bucket_key
-from v6fabric.hoststate.firewall import FirewallPort, FirewallSpec
+from v6fabric.hoststate.firewall import FirewallPort, FirewallSpec, MemberBucket
 from v6fabric.hoststate.model import HostState, PortSpec, WorkloadInterface, WorkloadSpec
 from v6fabric.hoststate.sections import Sections
 
@@ -223,3 +223,32 @@ def test_every_cut_is_a_flat_tuple_field() -> None:
         assert cut.name in sections.FIELDS and sections.FIELDS[cut.name] == (cut.owner, cut.attr)
     assert cuts.cut_of("ports/3") == (cuts.BY_NAME["ports"], 3)
     assert cuts.cut_of("metadata.ports/3") is None and cuts.cut_of("networks") is None
+
+
+@given(
+    st.sets(st.integers(0, 40)),
+    st.dictionaries(st.integers(0, 40), st.one_of(st.none(), st.integers(100, 200))),
+)
+def test_edited_buckets_are_the_naive_merge(keys: set[int], edits: dict[int, int | None]) -> None:
+    held = tuple(MemberBucket(key, (f"2001:db8::{key:x}/128",)) for key in sorted(keys))
+    edit = {
+        k: None if v is None else MemberBucket(k, (f"2001:db8::{v:x}/128",))
+        for k, v in edits.items()
+    }
+    merged = {b.key: b for b in held} | edit
+    result = buckets.edited(held, edit)
+    assert result == tuple(b for _k, b in sorted(merged.items()) if b is not None)
+    kept = {b.key: b for b in held}
+    assert all(kept[b.key] is b for b in result if b.key not in edit)
+
+
+def test_a_group_unchanged_is_the_previous_group_and_no_section_of_it_is_sent() -> None:
+    old = state([1, 2, 3])
+    new = dataclasses.replace(old, revision=2, host="h2")  # only a plain section changes
+    cut_old = Sections.of(old)
+    cut_new = Sections.of(new, cut_old)
+    assert all(cut_new.groups[name] is cut_old.groups[name] for name in cut_old.groups if name)
+    assert cut_new.changed_since(cut_old) == (["host"], [])
+    again = Sections.of(state([1, 2, 3], 3), cut_old)  # equal tuples, other objects
+    assert again.groups["ports"].values is cut_old.groups["ports"].values
+    assert again.content_hash == cut_old.content_hash

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from v6fabric.hoststate import cuts, sections
+from v6fabric.hoststate import body, cuts, sections
 from v6fabric.hoststate.firewall import FirewallSpec, MemberBucket
 from v6fabric.hoststate.model import HOSTSTATE_VERSION, HostState, MetadataSpec
 from v6fabric.hoststate.sections import Delta, Sections
@@ -118,13 +118,13 @@ def from_dict(data: dict[str, Any]) -> HostState:
 
 
 def encode(state: HostState) -> bytes:
-    return sections.encode(state)
+    return body.encode(state)
 
 
 def encode_and_hash(state: HostState) -> tuple[bytes, str]:
     """The wire form and ``content_hash`` (the server sends both), both put together from the
     sections' memoized encodings: for a state whose sections are known, a join and a hash."""
-    return sections.encode(state), sections.content_hash(state)
+    return body.encode(state), sections.content_hash(state)
 
 
 def decode(raw: bytes | str) -> HostState:
@@ -137,7 +137,7 @@ content_hash = sections.content_hash
 def encode_delta(base: Sections, new: Sections, revision: int) -> bytes:
     """The delta document from ``base`` to ``new``: only changed sections are encoded (and
     those, memoized, were encoded when ``new`` was hashed)."""
-    changed, removed = new.changed_since(base)
+    changed, removed = new.changes_since(base)
     head = orjson.dumps(
         {
             "version": HOSTSTATE_VERSION,
@@ -147,7 +147,9 @@ def encode_delta(base: Sections, new: Sections, revision: int) -> bytes:
             "removed": removed,
         }
     )
-    parts = (orjson.dumps(name) + b":" + sections.encoded(new.values[name]).raw for name in changed)
+    parts = (
+        orjson.dumps(name) + b":" + sections.encoded(value).raw for name, value in changed.items()
+    )
     return head[:-1] + b',"sections":{' + b",".join(parts) + b"}}"
 
 
