@@ -23,20 +23,29 @@ from v6fabric.compiler.live import LiveInputs
 from v6fabric.hoststate import buckets, codec, cuts, sections
 from v6fabric.hoststate.buckets import bucket_key
 from v6fabric.hoststate.firewall import FirewallPort, FirewallSpec, MemberBucket
-from v6fabric.hoststate.model import HostState, PortSpec, WorkloadInterface, WorkloadSpec
+from v6fabric.hoststate.model import (
+    DhcpHost,
+    DhcpRange,
+    DnsmasqSpec,
+    HostState,
+    PortSpec,
+    WorkloadInterface,
+    WorkloadSpec,
+)
 from v6fabric.hoststate.sections import Sections
 
 HOST = t.NET_HOST
-NETS = [t.network(i + 1) for i in range(2)]
+NETS = [t.network(i + 1) for i in range(3)]
 SUBS = [
     t.subnet(1, NETS[0], "2001:db8:1::/64", ra=t.SLAAC, addr=t.SLAAC),
     t.subnet(2, NETS[1], "2001:db8:2::/64", ra=t.STATEFUL, addr=t.STATEFUL),
+    t.subnet(3, NETS[2], "2001:db8:3::/64", ra=t.STATELESS, addr=t.STATELESS),
 ]
 
 
 def bind(live: LiveInputs, number: int) -> str:
     """A port on ``HOST`` and the workload it is the NIC of; the port's id."""
-    i = number % 2
+    i = number % 3
     wire = t.port(
         number + 100, NETS[i], (SUBS[i], f"2001:db8:{i + 1}::{number + 100:x}"), host=HOST
     )
@@ -51,7 +60,7 @@ def busy_host(count: int) -> LiveInputs:
     live.network_hosts = (HOST,)
     live.update("networks", {n["id"]: n for n in NETS})
     live.update("subnets", {s["id"]: s for s in SUBS})
-    live.update("ports", {p["id"]: p for p in (t.dhcp_port(1, NETS[0]), t.dhcp_port(2, NETS[1]))})
+    live.update("ports", {p["id"]: p for p in (t.dhcp_port(i + 1, n) for i, n in enumerate(NETS))})
     for number in range(count):
         bind(live, number)
     return live
@@ -221,8 +230,14 @@ def test_items_of_a_bucket_out_of_order_do_not_fit() -> None:
 def test_every_cut_is_a_flat_tuple_field() -> None:
     for cut in cuts.CUTS:
         assert cut.name in sections.FIELDS and sections.FIELDS[cut.name] == (cut.owner, cut.attr)
-    assert cuts.cut_of("ports/3") == (cuts.BY_NAME["ports"], 3)
-    assert cuts.cut_of("metadata.ports/3") is None and cuts.cut_of("networks") is None
+    assert cuts.parse("ports/3") == (cuts.BY_NAME["ports"], 3)
+    assert cuts.parse("ports") == (cuts.BY_NAME["ports"], None)
+    assert cuts.parse("dnsmasq.hosts/v6d-x/7") == (cuts.hosts_cut("v6d-x"), 7)
+    assert cuts.parse("dnsmasq.hosts/v6d-x") == (cuts.hosts_cut("v6d-x"), None)
+    for name in ("metadata.ports/3", "networks", "dnsmasq", f"{sections.BUCKET}g/3"):
+        assert cuts.parse(name) is None
+    with pytest.raises(ValueError):
+        cuts.parse("ports/x")
 
 
 @given(
@@ -252,3 +267,100 @@ def test_a_group_unchanged_is_the_previous_group_and_no_section_of_it_is_sent() 
     again = Sections.of(state([1, 2, 3], 3), cut_old)  # equal tuples, other objects
     assert again.groups["ports"].values is cut_old.groups["ports"].values
     assert again.content_hash == cut_old.content_hash
+
+
+def create(live: LiveInputs, number: int) -> str:
+    """A port on the DHCPv6-stateful network, bound to no host yet: a line of its dnsmasq."""
+    wire = t.port(number + 100, NETS[1], (SUBS[1], f"2001:db8:2::{number + 100:x}"), host="")
+    live.update("ports", {wire["id"]: {**wire, "device_id": ""}})
+    return str(wire["mac_address"])
+
+
+def test_a_port_on_a_dhcp_network_is_one_bucket_of_its_dnsmasq_hosts() -> None:
+    live = busy_host(300)
+    old = compiled(live)
+    mac = create(live, 301)
+    new = compiled(live)
+    raw = delta_of(old, new)
+    (stateful,) = [spec for spec in new.dnsmasq if spec.network_id == NETS[1]["id"]]
+    assert set(orjson.loads(raw)["sections"]) == {
+        f"dnsmasq.hosts/{stateful.namespace}/{bucket_key(mac)}"
+    }
+    held = codec.decode(codec.encode(old))
+    result = sections.apply(held, codec.decode_delta(raw))
+    assert result == new and codec.content_hash(result) == codec.content_hash(new)
+    assert result.ports is held.ports and result.workloads is held.workloads
+    (before,) = [spec for spec in held.dnsmasq if spec.network_id == NETS[1]["id"]]
+    (after,) = [spec for spec in result.dnsmasq if spec.network_id == NETS[1]["id"]]
+    assert len(after.hosts) == len(before.hosts) + 1 and before.hosts
+    assert sum(host not in before.hosts for host in after.hosts) == 1
+    kept = {id(host) for host in before.hosts}
+    assert sum(id(host) not in kept for host in after.hosts) == 1
+    others = [spec for spec in result.dnsmasq if spec is not after]
+    assert others and all(spec in held.dnsmasq for spec in others)
+    assert all(any(spec is h for h in held.dnsmasq) for spec in others)
+
+
+def dnsmasq(*specs: tuple[str, list[int]]) -> HostState:
+    return HostState(
+        "h1",
+        1,
+        dnsmasq=tuple(
+            DnsmasqSpec(
+                namespace,
+                namespace,
+                "ns-x",
+                (DhcpRange("subnet-x", 6, "2001:db8::", 64),),
+                tuple(DhcpHost(t.mac(n), (f"2001:db8::{n:x}",), f"host-{n}") for n in hosts),
+            )
+            for namespace, hosts in specs
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (dnsmasq(("v6d-a", [1, 2])), dnsmasq(("v6d-a", [1, 2]), ("v6d-b", [3]))),  # a network
+        (dnsmasq(("v6d-a", [1, 2]), ("v6d-b", [3])), dnsmasq(("v6d-b", [3]))),  # and gone
+        (dnsmasq(("v6d-a", [1, 2])), dnsmasq(("v6d-a", []))),  # its last port goes
+        (dnsmasq(("v6d-a", [1, 2])), dnsmasq(("v6d-a", [2, 1]))),  # hosts out of order: whole
+        (dnsmasq(("v6d-a", [2, 1])), dnsmasq(("v6d-a", [1, 2, 3]))),  # and back
+        (dnsmasq(("v6d-b", [1]), ("v6d-a", [2])), dnsmasq(("v6d-a", [2, 5]))),  # specs whole
+        (dnsmasq(("v6d-a", [2]), ("v6d-b", [4])), dnsmasq(("v6d-a", [2]), ("v6d-a", [3]))),
+        (dnsmasq(("v6d-a", [2]), ("v6d-a", [3])), dnsmasq(("v6d-a", [2, 3]), ("v6d-b", [4]))),
+    ],
+)
+def test_dnsmasq_specs_come_go_and_change_form(old: HostState, new: HostState) -> None:
+    result = applied(old, dataclasses.replace(new, revision=2))
+    assert result == dataclasses.replace(new, revision=2)
+    assert codec.content_hash(result) == codec.content_hash(new)
+    assert codec.encode(result) == codec.encode(dataclasses.replace(new, revision=2))
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda d: d["sections"].update({"dnsmasq.hosts/v6d-z/1": []}),  # no such dnsmasq
+        lambda d: d["sections"].update({"dnsmasq.hosts/v6d-z": []}),
+        lambda d: d["sections"].update(  # a frame with hosts
+            {
+                "dnsmasq": [
+                    {
+                        **d["sections"]["dnsmasq"][0],
+                        "hosts": [{"mac": "m", "addresses": [], "hostname": "h"}],
+                    }
+                ]
+            }
+        ),
+        lambda d: d["removed"].append("dnsmasq.hosts/v6d-a"),  # in buckets: no whole section
+    ],
+)
+def test_dnsmasq_sections_that_do_not_fit_raise_value_error(spoil: Any) -> None:
+    old, new = dnsmasq(("v6d-a", [1])), dnsmasq(("v6d-a", [1, 2]))
+    document = _document(old, new)
+    document["sections"].setdefault("dnsmasq", orjson.loads(codec.encode(old))["dnsmasq"])
+    document["sections"]["dnsmasq"][0]["hosts"] = []
+    spoil(document)
+    with pytest.raises(ValueError):
+        sections.apply(old, codec.decode_delta(orjson.dumps(document)))

@@ -92,3 +92,4 @@ _CUT: dict[type, dict[str, Writer]] = {
     owner: {cut.attr: _plain for cut in cuts.CUTS if cut.owner is owner}
     for owner in (HostState, FirewallSpec)
 }
+_CUT[HostState][cuts.DNSMASQ] = _plain  # its sections are frames and buckets of hosts

@@ -22,7 +22,8 @@ from v6fabric.hoststate.firewall import FirewallSpec, MemberBucket
 from v6fabric.hoststate.model import HOSTSTATE_VERSION, HostState, MetadataSpec
 from v6fabric.hoststate.sections import Delta, Sections
 
-# v2: metadata in buckets; v3: ports, workloads and firewall ports in buckets (``cuts``).
+# v2: metadata in buckets; v3: ports, workloads, firewall ports and dnsmasq hosts in buckets
+# (``cuts``).
 # Clients asking for an earlier kind (older agents, whose decoders know none of these
 # sections) get whole states, whose form has not changed.
 DELTA_MEDIA_TYPE = "application/vnd.v6fabric.hoststate-delta.v3+json"
@@ -179,7 +180,7 @@ def _section_decoder(name: str) -> Callable[[Any], Any]:
         return _decoder(_hints(part.cls)[part.items])
     if name == sections.GROUPS:
         return _decoder(tuple[str, ...])
-    cut = cuts.cut_of(name)
+    cut = cuts.parse(name)
     if cut is not None:
         return _decoder(_hints(cut[0].owner)[cut[0].attr])
     if name not in sections.FIELDS:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import operator
 from bisect import bisect_left, insort
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import replace
 from itertools import chain, islice
 from operator import attrgetter
 from typing import Any
@@ -29,10 +30,11 @@ from typing import Any
 from v6fabric.hoststate.buckets import BUCKETS, bucket_key
 from v6fabric.hoststate.firewall import FirewallSpec
 from v6fabric.hoststate.memo import IdentityMemo
-from v6fabric.hoststate.model import HostState
+from v6fabric.hoststate.model import DnsmasqSpec, HostState
 
 Split = dict[int, tuple[Any, ...]] | None  # buckets by key, ascending; None: not sorted by id
-KEYS_KEPT = 1 << 17  # ids whose bucket a cut remembers
+KEYS_KEPT = 1 << 17  # ids whose bucket is remembered
+_KEYS: dict[str, int] = {}  # bucket by id: a plain dict is twice lru_cache's speed
 
 
 class Cut:
@@ -45,20 +47,22 @@ class Cut:
         owner: type,
         attr: str,
         item_id: Callable[[Any], str],
-        count: int = BUCKETS,
+        *,
+        splits: IdentityMemo | None = None,
     ) -> None:
-        self.name, self.owner, self.attr, self.item_id, self.count = (
-            name,
-            owner,
-            attr,
-            item_id,
-            count,
-        )
+        self.name, self.owner, self.attr, self.item_id = name, owner, attr, item_id
+        self.count = BUCKETS
         self.prefix = name + "/"
-        self.names = tuple(f"{self.prefix}{key}" for key in range(count))  # made once
+        self._names: dict[int, str] = {}
         # the splits of the last few tuples: an agent needs only its newest (rebuilt, then cut)
-        self._splits = IdentityMemo(4)
-        self._keys: dict[str, int] = {}  # bucket by id: a plain dict is twice lru_cache's speed
+        self._splits = IdentityMemo(4) if splits is None else splits
+
+    def name_of(self, key: int) -> str:
+        """The section name of a bucket, made once."""
+        name = self._names.get(key)
+        if name is None:
+            name = self._names[key] = f"{self.prefix}{key}"
+        return name
 
     def __repr__(self) -> str:
         return f"Cut({self.name!r})"
@@ -69,8 +73,8 @@ class Cut:
         split = self.split(flat, previous)
         if split is None:
             return {self.name: flat}
-        names = self.names
-        return {names[key]: bucket for key, bucket in split.items()}
+        name_of = self.name_of
+        return {name_of(key): bucket for key, bucket in split.items()}
 
     def split(self, flat: tuple[Any, ...], previous: Mapping[str, Any] | None = None) -> Split:
         return self._splits.get(flat, lambda: self._split(flat, previous))
@@ -88,12 +92,12 @@ class Cut:
                 bucket = tuple(items)
                 # the server's compiles make equal items anew: a compare, not a memo lookup
                 # (a hash and that compare), keeps the digest of a bucket that did not change
-                old = previous.get(self.names[key]) if previous is not None else None
+                old = previous.get(self.name_of(key)) if previous is not None else None
                 out[key] = old if old is not None and old == bucket else bucket
         return out
 
     def _keys_of(self, ids: list[str]) -> list[int]:
-        known = self._keys
+        known = _KEYS
         try:
             return list(map(known.__getitem__, ids))
         except KeyError:
@@ -107,13 +111,33 @@ class Cut:
         """A bucket from a delta: its items are of this key, strictly increasing by id.
         Raises ValueError."""
         if not isinstance(items, tuple) or not items:
-            raise ValueError(f"section {self.names[key]!r} is not a non-empty tuple")
+            raise ValueError(f"section {self.name_of(key)!r} is not a non-empty tuple")
         ids = list(map(self.item_id, items))
         if any(bucket_key(item_id, self.count) != key for item_id in ids) or not all(
             map(operator.lt, ids, islice(ids, 1, None))
         ):
-            raise ValueError(f"section {self.names[key]!r} holds items of other buckets")
+            raise ValueError(f"section {self.name_of(key)!r} holds items of other buckets")
         return items
+
+    def applied(
+        self,
+        flat: tuple[Any, ...],
+        edits: Mapping[int, tuple[Any, ...] | None],
+        changed: Mapping[str, Any],
+        removed: Collection[str],
+    ) -> tuple[Any, ...]:
+        """The field's new tuple from a delta that names it: sent whole (``changed`` has its
+        name; any bucket it had is removed), or its buckets ``edits``. Raises ValueError."""
+        if self.name in changed:
+            if any(bucket is not None for bucket in edits.values()):
+                raise ValueError(f"{self.name!r} is sent both whole and in buckets")
+            whole = changed[self.name]
+            if not isinstance(whole, tuple):
+                raise ValueError(f"{self.name!r} is not a tuple")
+            return whole
+        if self.name in removed and self.split(flat) is not None:
+            raise ValueError(f"{self.name!r} is in buckets: its whole section is none")
+        return self.rebuilt(flat, edits)
 
     def rebuilt(
         self, flat: tuple[Any, ...], edits: Mapping[int, tuple[Any, ...] | None]
@@ -166,14 +190,57 @@ CUTS = (
 )
 BY_NAME = {cut.name: cut for cut in CUTS}
 
+# dnsmasq: a network's hosts (a line per port: 70 kB for 670 ports) in buckets by MAC, the
+# specs without their hosts ("frames") in the plain section ``dnsmasq``
+DNSMASQ = "dnsmasq"
+HOSTS = "dnsmasq.hosts/"
+_HOST_SPLITS = IdentityMemo(64)  # shared by every network's hosts
+_HOST_CUTS: dict[str, Cut] = {}
+_FRAMES, _FRAME = IdentityMemo(4), IdentityMemo(1 << 12)
 
-def cut_of(name: str) -> tuple[Cut, int] | None:
-    """The cut and bucket key of a bucket section's name (``ports/12``), None for any other
-    name. Raises ValueError for a name of a cut whose key is not a bucket number."""
-    field, slash, key = name.partition("/")
-    cut = BY_NAME.get(field) if slash else None
+
+def hosts_cut(namespace: str) -> Cut:
+    """The cut of the hosts of the dnsmasq of ``namespace``: ``dnsmasq.hosts/<ns>/<key>``."""
+    cut = _HOST_CUTS.get(namespace)
     if cut is None:
-        return None
+        if len(_HOST_CUTS) > 1 << 12:
+            _HOST_CUTS.clear()
+        cut = Cut(HOSTS + namespace, DnsmasqSpec, "hosts", attrgetter("mac"), splits=_HOST_SPLITS)
+        _HOST_CUTS[namespace] = cut
+    return cut
+
+
+def cut_hosts(specs: tuple[DnsmasqSpec, ...]) -> bool:
+    """Whether the specs' hosts travel in buckets: unless their namespaces are not strictly
+    increasing (a hand-made state: the compiler sorts them, one per network), where the
+    plain section holds the specs whole."""
+    names = [spec.namespace for spec in specs]
+    return all(map(operator.lt, names, islice(names, 1, None)))
+
+
+def frames(specs: tuple[DnsmasqSpec, ...]) -> tuple[DnsmasqSpec, ...]:
+    """The ``dnsmasq`` section: the specs without hosts (each the same object while its spec
+    is), or the specs whole if their hosts are not cut."""
+    return _FRAMES.get(specs, lambda: tuple(map(frame, specs)) if cut_hosts(specs) else specs)
+
+
+def frame(spec: DnsmasqSpec) -> DnsmasqSpec:
+    return _FRAME.get(spec, lambda: replace(spec, hosts=()))
+
+
+def parse(name: str) -> tuple[Cut, int | None] | None:
+    """The cut a section's name is of and its bucket key (None: the whole field), None for a
+    name of no cut. Raises ValueError for a bucket name whose key is not a bucket number."""
+    if name in BY_NAME:
+        return BY_NAME[name], None
+    if name.startswith(HOSTS):
+        namespace, slash, key = name.removeprefix(HOSTS).partition("/")
+        cut = hosts_cut(namespace) if namespace else None
+    else:
+        field, slash, key = name.partition("/")
+        cut = BY_NAME.get(field) if slash else None
+    if cut is None or not slash:
+        return (cut, None) if cut is not None else None
     if not key.isdigit() or int(key) >= cut.count:
         raise ValueError(f"not a bucket section: {name!r}")
     return cut, int(key)
@@ -183,17 +250,19 @@ def edits_of(
     changed: Mapping[str, Any], removed: Iterable[str]
 ) -> dict[Cut, dict[int, tuple[Any, ...] | None]]:
     """The buckets a delta replaces (None: removes), per cut; a cut whose whole section is
-    removed (it is cut now) has an entry even without any bucket."""
+    sent or removed has an entry, even without any bucket."""
     out: dict[Cut, dict[int, tuple[Any, ...] | None]] = {}
     for name in removed:
-        found = cut_of(name)
+        found = parse(name)
         if found is not None:
-            out.setdefault(found[0], {})[found[1]] = None
-        elif name in BY_NAME:
-            out.setdefault(BY_NAME[name], {})
+            edit = out.setdefault(found[0], {})
+            if found[1] is not None:
+                edit[found[1]] = None
     for name, items in changed.items():
-        found = cut_of(name)
+        found = parse(name)
         if found is not None:
             cut, key = found
-            out.setdefault(cut, {})[key] = cut.checked(key, items)
+            edit = out.setdefault(cut, {})
+            if key is not None:
+                edit[key] = cut.checked(key, items)
     return out

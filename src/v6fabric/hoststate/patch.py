@@ -8,13 +8,14 @@ result against the delta's ETag.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from v6fabric.hoststate import buckets, cuts
 from v6fabric.hoststate.firewall import FirewallSpec, MemberBucket, RemoteGroup
-from v6fabric.hoststate.model import HostState, MetadataSpec
+from v6fabric.hoststate.model import DnsmasqSpec, HostState, MetadataSpec
 from v6fabric.hoststate.names import BUCKET, BUCKETED, FIELDS, GROUPS, METADATA, bucketed
 
 
@@ -44,9 +45,12 @@ def apply(previous: HostState, delta: Delta) -> HostState:
     top = {
         name: value
         for name, value in delta.changed.items()
-        if name in FIELDS and FIELDS[name][0] is HostState
+        if name in FIELDS and FIELDS[name][0] is HostState and name not in cuts.BY_NAME
     }
+    top.pop(cuts.DNSMASQ, None)  # its frames: the specs are put together below
     top.update(_cut_fields(previous, delta, edits))
+    if cuts.DNSMASQ in delta.changed or any(cut.owner is DnsmasqSpec for cut in edits):
+        top[cuts.DNSMASQ] = _dnsmasq(previous.dnsmasq, delta, edits)
     names = [*delta.changed, *delta.removed]
     firewall, metadata = previous.firewall, previous.metadata
     if any(_holder(name) is FirewallSpec for name in names):
@@ -58,32 +62,53 @@ def apply(previous: HostState, delta: Delta) -> HostState:
 
 def _removable(name: str) -> bool:
     """Buckets come and go; so does a cut field's whole section (when it starts to be cut)."""
-    return (
-        name.startswith(BUCKET)
-        or bucketed(name) is not None
-        or name in cuts.BY_NAME
-        or cuts.cut_of(name) is not None
-    )
+    return name.startswith(BUCKET) or bucketed(name) is not None or cuts.parse(name) is not None
 
 
 def _cut_fields(
     holder: Any, delta: Delta, edits: Mapping[cuts.Cut, Mapping[int, Any]]
 ) -> dict[str, Any]:
-    """The new tuples of ``holder``'s cut fields that ``delta`` changes, rebuilt from the old
-    ones and the changed buckets (a field sent whole is among the plain sections)."""
-    out = {}
-    for cut, edit in edits.items():
-        if cut.owner is not type(holder):
-            continue
-        old = getattr(holder, cut.attr)
-        if cut.name in delta.changed:  # sent whole: any bucket it had is removed
-            if any(bucket is not None for bucket in edit.values()):
-                raise ValueError(f"{cut.name!r} is sent both whole and in buckets")
-        elif cut.name in delta.removed and cut.split(old) is not None:
-            raise ValueError(f"{cut.name!r} is in buckets: its whole section is none")
+    """The new tuples of ``holder``'s cut fields that ``delta`` changes."""
+    return {
+        cut.attr: cut.applied(getattr(holder, cut.attr), edit, delta.changed, delta.removed)
+        for cut, edit in edits.items()
+        if cut.owner is type(holder)
+    }
+
+
+def _dnsmasq(
+    previous: tuple[DnsmasqSpec, ...], delta: Delta, edits: Mapping[cuts.Cut, Mapping[int, Any]]
+) -> tuple[DnsmasqSpec, ...]:
+    """The specs from their frames (``dnsmasq``, sent or the held ones) and each one's hosts
+    (rebuilt from the held spec's and the changed buckets); a spec whose frame and hosts are
+    unchanged is the held one, and if all are, so is the tuple."""
+    frames = delta.changed.get(cuts.DNSMASQ, cuts.frames(previous))
+    hosts = {cut: edit for cut, edit in edits.items() if cut.owner is DnsmasqSpec}
+    if not cuts.cut_hosts(frames):  # whole specs: buckets they had are removed
+        if any(cut.name in delta.changed or any(edit.values()) for cut, edit in hosts.items()):
+            raise ValueError("hosts of dnsmasq specs that are sent whole")
+        return tuple(frames)
+    held = {spec.namespace: spec for spec in previous} if cuts.cut_hosts(previous) else {}
+    out = []
+    for frame in frames:
+        if frame.hosts:
+            raise ValueError(f"the frame of {frame.namespace} has hosts")
+        cut, old = cuts.hosts_cut(frame.namespace), held.get(frame.namespace)
+        kept = old.hosts if old is not None else ()
+        edit = hosts.pop(cut, None)
+        new = kept if edit is None else cut.applied(kept, edit, delta.changed, delta.removed)
+        if old is not None and new is kept and frame == cuts.frame(old):  # often the same
+            out.append(old)
         else:
-            out[cut.attr] = cut.rebuilt(old, edit)
-    return out
+            values = {f.name: getattr(frame, f.name) for f in fields(DnsmasqSpec)}
+            out.append(_trusted(DnsmasqSpec, **{**values, "hosts": new}))
+    gone = [
+        cut.name for cut, edit in hosts.items() if cut.name in delta.changed or any(edit.values())
+    ]
+    if gone:
+        raise ValueError(f"hosts of no listed dnsmasq: {gone}")
+    same = len(out) == len(previous) and all(map(operator.is_, out, previous))
+    return previous if same else tuple(out)
 
 
 def _apply_firewall(
@@ -151,9 +176,9 @@ def _holder(name: str) -> type | None:
     """The class a section belongs to, None for a name that is no section."""
     if name in FIELDS:
         return FIELDS[name][0]
-    cut = cuts.cut_of(name)
+    cut = cuts.parse(name)
     if cut is not None:
-        return cut[0].owner
+        return FirewallSpec if cut[0].owner is FirewallSpec else HostState
     if bucketed(name):
         return MetadataSpec
     return FirewallSpec if name == GROUPS or name.startswith(BUCKET) else None

@@ -158,12 +158,17 @@ def _sources(state: HostState) -> Iterator[tuple[str, Any, Parts]]:
             if name not in cuts.BY_NAME
         }
         out[GROUPS] = tuple(group.group_id for group in state.firewall.remote_groups)
+        out[cuts.DNSMASQ] = cuts.frames(state.dnsmasq)
         return out
 
     yield "", None, plain
     for cut in cuts.CUTS:
         flat = getattr(holders[cut.owner], cut.attr)
         yield cut.name, flat, functools.partial(cut.parts, flat)
+    if cuts.cut_hosts(state.dnsmasq):
+        for spec in state.dnsmasq:
+            cut = cuts.hosts_cut(spec.namespace)
+            yield cut.name, spec.hosts, functools.partial(cut.parts, spec.hosts)
     for part in BUCKETED:
         held = getattr(state.metadata, part.attr)
         yield part.prefix, held, functools.partial(_metadata_parts, part, held)
