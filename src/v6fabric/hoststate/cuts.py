@@ -15,6 +15,10 @@ fields are not touched at all, so they stay the very same objects).
 A tuple that is not strictly increasing by id (a hand-made state, never the compiler's) could
 not be rebuilt from buckets in its own order: it travels whole, as the section named after the
 field (``ports``), so that a state's sections always give back exactly that state.
+
+Each dnsmasq's hosts (a line per port of its network) are cut the same way, by MAC, one cut per
+network (``dnsmasq.hosts/<namespace>/<key>``); the ``dnsmasq`` section holds the specs without
+their hosts (``frames``), so a port created on a DHCPv6 network sends one bucket of its hosts.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from v6fabric.hoststate.memo import IdentityMemo
 from v6fabric.hoststate.model import DnsmasqSpec, HostState
 
 Split = dict[int, tuple[Any, ...]] | None  # buckets by key, ascending; None: not sorted by id
-KEYS_KEPT = 1 << 17  # ids whose bucket is remembered
+KEYS_KEPT = 1 << 16  # ids whose bucket is remembered (as many as bucket_key's cache)
 _KEYS: dict[str, int] = {}  # bucket by id: a plain dict is twice lru_cache's speed
 
 
@@ -196,7 +200,7 @@ DNSMASQ = "dnsmasq"
 HOSTS = "dnsmasq.hosts/"
 _HOST_SPLITS = IdentityMemo(64)  # shared by every network's hosts
 _HOST_CUTS: dict[str, Cut] = {}
-_FRAMES, _FRAME = IdentityMemo(4), IdentityMemo(1 << 12)
+_FRAMES, _FRAME = IdentityMemo(4), IdentityMemo(256)  # each holds its specs
 
 
 def hosts_cut(namespace: str) -> Cut:
