@@ -168,7 +168,8 @@ class Cut:
                 kept.append(item)
             drops += was  # the ids of the items gone
             if kept:
-                split[key] = old[key] if old.get(key) == tuple(kept) else tuple(kept)
+                bucket = tuple(kept)
+                split[key] = old[key] if old.get(key) == bucket else bucket
             else:
                 split.pop(key, None)
         if not old:
