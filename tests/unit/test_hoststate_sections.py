@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tests.unit.test_compiler_properties import PROPERTY, hosts_of, snapshots
 from v6fabric.compiler import compile_host
 from v6fabric.hoststate import codec, sections
+from v6fabric.hoststate.buckets import bucket_key
 from v6fabric.hoststate.firewall import (
     AllowedAddress,
     FirewallNetwork,
@@ -98,7 +99,10 @@ def test_every_part_of_a_state_is_in_some_section() -> None:
     assert {f.name for f in dataclasses.fields(sections.RemoteGroup)} == {"group_id", "buckets"}
     state = host_state(members(50))
     names = set(sections.split(state))
-    assert {"host", "ports", "version", "firewall.ports", sections.GROUPS} <= names
+    assert {"host", "networks", "version", "firewall.networks", sections.GROUPS} <= names
+    port_id = state.ports[0].port_id  # per-item tuples are cut into buckets (``cuts``)
+    assert {f"ports/{bucket_key(port_id)}", f"firewall.ports/{bucket_key(port_id)}"} <= names
+    assert not {"ports", "firewall.ports", "workloads"} & names
     assert "revision" not in names and "firewall" not in names
     assert bucket_name(WEB, member_bucket(members(1)[0])) in names
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import functools
 import zlib
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from operator import attrgetter, itemgetter
 from typing import Protocol, TypeVar
 
 BUCKETS = 256
@@ -50,11 +52,23 @@ def changed(old: Iterable[B], new: Iterable[B]) -> Iterator[tuple[int, B | None,
 
 
 def edited(buckets: Iterable[B], edits: Mapping[int, B | None]) -> tuple[B, ...]:
-    """``buckets`` with those of ``edits`` replaced (None: removed), sorted by key; every
-    bucket not edited is kept as the same object."""
-    merged: dict[int, B | None] = {b.key: b for b in buckets}
-    merged.update(edits)
-    return tuple(b for _key, b in sorted(merged.items()) if b is not None)
+    """``buckets`` (sorted by key) with those of ``edits`` replaced (None: removed), sorted by
+    key; every bucket not edited is kept as the same object, and only the edited ones are
+    looked at (a list copy and a bisection each: 1,024 instance buckets, a few changing)."""
+    out = list(buckets)
+    for key, bucket in sorted(edits.items(), key=itemgetter(0)):
+        at = bisect_left(out, key, key=_key)
+        if at < len(out) and out[at].key == key:
+            if bucket is None:
+                del out[at]
+            else:
+                out[at] = bucket
+        elif bucket is not None:
+            out.insert(at, bucket)
+    return tuple(out)
+
+
+_key = attrgetter("key")
 
 
 T = TypeVar("T")

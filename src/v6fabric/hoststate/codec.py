@@ -17,14 +17,16 @@ from typing import Any
 
 import orjson
 
-from v6fabric.hoststate import sections
+from v6fabric.hoststate import body, cuts, sections
 from v6fabric.hoststate.firewall import FirewallSpec, MemberBucket
 from v6fabric.hoststate.model import HOSTSTATE_VERSION, HostState, MetadataSpec
 from v6fabric.hoststate.sections import Delta, Sections
 
-# v2: metadata in buckets. Clients asking for the first kind (older agents, whose decoders
-# know no metadata buckets) get whole states, whose form has not changed.
-DELTA_MEDIA_TYPE = "application/vnd.v6fabric.hoststate-delta.v2+json"
+# v2: metadata in buckets; v3: ports, workloads, firewall ports and dnsmasq hosts in buckets
+# (``cuts``).
+# Clients asking for an earlier kind (older agents, whose decoders know none of these
+# sections) get whole states, whose form has not changed.
+DELTA_MEDIA_TYPE = "application/vnd.v6fabric.hoststate-delta.v3+json"
 
 
 @functools.cache
@@ -117,13 +119,13 @@ def from_dict(data: dict[str, Any]) -> HostState:
 
 
 def encode(state: HostState) -> bytes:
-    return sections.encode(state)
+    return body.encode(state)
 
 
 def encode_and_hash(state: HostState) -> tuple[bytes, str]:
     """The wire form and ``content_hash`` (the server sends both), both put together from the
     sections' memoized encodings: for a state whose sections are known, a join and a hash."""
-    return sections.encode(state), sections.content_hash(state)
+    return body.encode(state), sections.content_hash(state)
 
 
 def decode(raw: bytes | str) -> HostState:
@@ -136,7 +138,7 @@ content_hash = sections.content_hash
 def encode_delta(base: Sections, new: Sections, revision: int) -> bytes:
     """The delta document from ``base`` to ``new``: only changed sections are encoded (and
     those, memoized, were encoded when ``new`` was hashed)."""
-    changed, removed = new.changed_since(base)
+    changed, removed = new.changes_since(base)
     head = orjson.dumps(
         {
             "version": HOSTSTATE_VERSION,
@@ -146,7 +148,9 @@ def encode_delta(base: Sections, new: Sections, revision: int) -> bytes:
             "removed": removed,
         }
     )
-    parts = (orjson.dumps(name) + b":" + sections.encoded(new.values[name]).raw for name in changed)
+    parts = (
+        orjson.dumps(name) + b":" + sections.encoded(value).raw for name, value in changed.items()
+    )
     return head[:-1] + b',"sections":{' + b",".join(parts) + b"}}"
 
 
@@ -176,6 +180,9 @@ def _section_decoder(name: str) -> Callable[[Any], Any]:
         return _decoder(_hints(part.cls)[part.items])
     if name == sections.GROUPS:
         return _decoder(tuple[str, ...])
+    cut = cuts.parse(name)
+    if cut is not None:
+        return _decoder(_hints(cut[0].owner)[cut[0].attr])
     if name not in sections.FIELDS:
         raise ValueError(f"unknown section {name!r}")
     owner, attr = sections.FIELDS[name]

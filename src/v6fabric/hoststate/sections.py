@@ -10,66 +10,65 @@ skips a bucket when ``old is new``.
 The metadata proxy's config is cut the same way: with thousands of workloads, each with up to
 64 KB of user_data, it is megabytes, and one workload changes one bucket of its instances.
 
-Names: the field (``ports``), ``firewall.<field>``, ``firewall.remote_groups`` (the group ids,
-so that a group without members exists), ``firewall.remote_groups/<group id>/<bucket key>``,
-``metadata.listeners``, ``metadata.ports/<bucket key>`` and ``metadata.instances/<bucket key>``
-(a metadata bucket's section is its tuple of items: the key is in the name). The content hash
-(the ETag) is a hash over the sorted (name, digest) pairs.
+So are the per-item tuples that grow with a host's workloads (``cuts``): the model keeps them
+flat, their sections are buckets, and binding one workload changes a few small sections.
+
+Names: the field (``networks``), ``firewall.<field>``, ``firewall.remote_groups`` (the group
+ids, so that a group without members exists), ``firewall.remote_groups/<group id>/<bucket
+key>``, ``metadata.listeners``, ``metadata.ports/<bucket key>`` and ``metadata.instances/<bucket
+key>`` (a metadata bucket's section is its tuple of items: the key is in the name), and
+``ports/<key>``, ``workloads/<key>``, ``firewall.ports/<key>`` (``cuts.CUTS``). The content hash
+(the ETag) is a hash over the sorted (name, digest) pairs of groups of sections (``Group``):
+the plain ones, each cut field's, each metadata part's, each remote group's members.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 import orjson
 
-from v6fabric.hoststate import buckets
-from v6fabric.hoststate.firewall import FirewallSpec, MemberBucket, RemoteGroup
-from v6fabric.hoststate.model import (
-    HostState,
-    MetadataInstanceBucket,
-    MetadataPortBucket,
-    MetadataSpec,
+from v6fabric.hoststate import cuts
+from v6fabric.hoststate.firewall import FirewallSpec, RemoteGroup
+from v6fabric.hoststate.model import HostState, MetadataSpec
+from v6fabric.hoststate.names import (  # the names of sections, here for their users
+    BUCKET,
+    BUCKETED,
+    FIELDS,
+    FIREWALL,
+    GROUPS,
+    METADATA,
+    Bucketed,
+    bucket_name,
+    bucketed,
 )
+from v6fabric.hoststate.patch import Delta, apply  # a delta applied, here for its users
 
-FIREWALL = "firewall."
-GROUPS = "firewall.remote_groups"
-BUCKET = GROUPS + "/"
-METADATA = "metadata."
-# plain sections: name -> (the class that holds the field, the field)
-FIELDS: dict[str, tuple[type, str]] = {
-    f.name: (HostState, f.name)
-    for f in fields(HostState)
-    if f.name not in ("revision", "firewall", "metadata")
-}
-FIELDS.update(
-    (FIREWALL + f.name, (FirewallSpec, f.name))
-    for f in fields(FirewallSpec)
-    if f.name != "remote_groups"
-)
-FIELDS[METADATA + "listeners"] = (MetadataSpec, "listeners")
+__all__ = [
+    "BUCKET",
+    "BUCKETED",
+    "FIELDS",
+    "FIREWALL",
+    "GROUPS",
+    "METADATA",
+    "Bucketed",
+    "Delta",
+    "Sections",
+    "apply",
+    "bucket_name",
+    "bucketed",
+    "content_hash",
+    "encoded",
+    "split",
+]
 
-
-@dataclass(frozen=True)
-class Bucketed:
-    """A bucketed part of ``MetadataSpec``: its sections are ``<prefix><key>``, each the tuple
-    ``items`` of one bucket (``items`` is also the part's key in the flat JSON form)."""
-
-    prefix: str
-    attr: str  # the MetadataSpec field holding the buckets
-    cls: Any  # the bucket class (its NAME and COUNT)
-    items: str  # the bucket's field holding the items
-
-
-BUCKETED = (
-    Bucketed("metadata.ports/", "port_buckets", MetadataPortBucket, "ports"),
-    Bucketed("metadata.instances/", "instance_buckets", MetadataInstanceBucket, "instances"),
-)
 MEMO_BYTES = 32 << 20  # of encodings (the values they key take as much again): ~12 states at 100k
 # An agent holds one state and checks each delta's result against its ETag: its own state's
 # sections (3.3 MB at 100,000 members) and a little churn. Old states' sections kept up to the
@@ -133,33 +132,68 @@ def _encode(value: Any) -> Encoded:
 encoded = _Memo(MEMO_BYTES)
 
 
-def bucket_name(group_id: str, key: int) -> str:
-    return f"{BUCKET}{group_id}/{key}"
+class Group(NamedTuple):
+    """Sections cut from one object (``source``: a cut field's tuple, a metadata part's
+    buckets, a remote group; None for the few plain sections) and the hash of their digests:
+    a state made from another (a delta applied, the host compiled again) keeps a group whose
+    source is the very same object, at no cost whatever its size."""
+
+    source: Any
+    values: dict[str, Any]
+    digests: dict[str, str]
+    digest: str
+
+
+Parts = Callable[[Mapping[str, Any] | None], dict[str, Any]]  # a group's sections by name
+
+
+def _sources(state: HostState) -> Iterator[tuple[str, Any, Parts]]:
+    """``(group name, source, its sections given the previous ones)`` for every group."""
+    holders = {HostState: state, FirewallSpec: state.firewall, MetadataSpec: state.metadata}
+
+    def plain(_: Mapping[str, Any] | None) -> dict[str, Any]:
+        out = {
+            name: getattr(holders[owner], attr)
+            for name, (owner, attr) in FIELDS.items()
+            if name not in cuts.BY_NAME
+        }
+        out[GROUPS] = tuple(group.group_id for group in state.firewall.remote_groups)
+        out[cuts.DNSMASQ] = cuts.frames(state.dnsmasq)
+        return out
+
+    yield "", None, plain
+    for cut in cuts.CUTS:
+        flat = getattr(holders[cut.owner], cut.attr)
+        yield cut.name, flat, functools.partial(cut.parts, flat)
+    if cuts.cut_hosts(state.dnsmasq):
+        for spec in state.dnsmasq:
+            cut = cuts.hosts_cut(spec.namespace)
+            yield cut.name, spec.hosts, functools.partial(cut.parts, spec.hosts)
+    for part in BUCKETED:
+        held = getattr(state.metadata, part.attr)
+        yield part.prefix, held, functools.partial(_metadata_parts, part, held)
+    for group in state.firewall.remote_groups:
+        yield BUCKET + group.group_id, group, functools.partial(_member_parts, group)
+
+
+def _metadata_parts(part: Bucketed, held: tuple[Any, ...], _: Any) -> dict[str, Any]:
+    names, items = part.names, attrgetter(part.items)
+    return {names[bucket.key]: items(bucket) for bucket in held}
+
+
+def _member_parts(group: RemoteGroup, _: Any) -> dict[str, Any]:
+    return {bucket_name(group.group_id, bucket.key): bucket for bucket in group.buckets}
 
 
 def split(state: HostState) -> dict[str, Any]:
     """Every section of ``state`` by name (the revision is none: it is not content)."""
-    holders = {HostState: state, FirewallSpec: state.firewall, MetadataSpec: state.metadata}
-    out = {name: getattr(holders[owner], attr) for name, (owner, attr) in FIELDS.items()}
-    groups = state.firewall.remote_groups
-    out[GROUPS] = tuple(group.group_id for group in groups)
-    for group in groups:
-        for bucket in group.buckets:
-            out[bucket_name(group.group_id, bucket.key)] = bucket
-    for part in BUCKETED:
-        for bucket in getattr(state.metadata, part.attr):
-            out[f"{part.prefix}{bucket.key}"] = getattr(bucket, part.items)
-    return out
-
-
-def bucketed(name: str) -> Bucketed | None:
-    """The bucketed metadata part a section name is of, None for any other name."""
-    return next((part for part in BUCKETED if name.startswith(part.prefix)), None)
+    return {name: value for _, _, parts in _sources(state) for name, value in parts(None).items()}
 
 
 def combined_hash(digests: Mapping[str, str]) -> str:
-    text = "".join(f"{name} {digests[name]}\n" for name in sorted(digests))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    """A hash of the lines ``<name> <digest>``, sorted (joined in C: 2,000 sections a state)."""
+    text = "\n".join(map(" ".join, sorted(digests.items())))
+    return hashlib.sha256((text + "\n" if text else "").encode()).hexdigest()[:32]
 
 
 _NONE = object()
@@ -167,221 +201,81 @@ _NONE = object()
 
 @dataclass(frozen=True, eq=False)
 class Sections:
-    """A state's sections, their digests and the content hash, made once per compiled state."""
+    """A state's sections in groups, and the content hash (the ETag): a hash over the groups'
+    names and digests, each a hash over its sections' names and digests. Made once per
+    compiled state; ``values`` and ``digests`` (every section by name) when asked for."""
 
-    values: dict[str, Any]
-    digests: dict[str, str]
+    groups: dict[str, Group]
     content_hash: str
 
     @classmethod
     def of(cls, state: HostState, previous: Sections | None = None) -> Sections:
         """``previous``: the sections of a state this one was made from (the host's last
-        compile, the state a delta was applied to): a section that is the very object of
-        ``previous``'s keeps its digest. Otherwise every section costs a memo lookup, which
-        hashes its value: a few ms for 2,000 workloads' metadata (each a dataclass hash), and
-        past the memo's budget (an agent's is small) an encode."""
-        values = split(state)
-        if previous is None:
-            digests = {name: encoded(value).digest for name, value in values.items()}
-        else:
-            known, known_digests = previous.values, previous.digests
-            digests = {
-                name: known_digests[name]
-                if known.get(name, _NONE) is value
-                else encoded(value).digest
-                for name, value in values.items()
-            }
-        return cls(values, digests, combined_hash(digests))
+        compile, the state a delta was applied to). A group whose source is the very object
+        of ``previous``'s, or equal to it, is ``previous``'s; in another, a section that is
+        the very object of ``previous``'s keeps its digest. Otherwise a section costs a memo
+        lookup, which hashes its value: a few ms for 2,000 workloads' metadata (each a
+        dataclass hash), and past the memo's budget (an agent's is small) an encode."""
+        known = previous.groups if previous is not None else {}
+        groups = {}
+        for name, source, parts in _sources(state):
+            old = known.get(name)
+            if old is not None and source is not None:
+                if old.source is source:
+                    groups[name] = old
+                    continue
+                if old.source == source:  # a compile's equal tuple: one compare, not a cut
+                    groups[name] = old._replace(source=source)
+                    continue
+            values = parts(old.values if old is not None else None)
+            if old is None:
+                digests = {n: encoded(value).digest for n, value in values.items()}
+            else:
+                was, was_digests = old.values, old.digests
+                digests = {
+                    n: was_digests[n] if was.get(n, _NONE) is value else encoded(value).digest
+                    for n, value in values.items()
+                }
+            groups[name] = Group(source, values, digests, combined_hash(digests))
+        content = combined_hash({name: group.digest for name, group in groups.items()})
+        return cls(groups, content)
+
+    @functools.cached_property
+    def values(self) -> dict[str, Any]:
+        return {n: v for group in self.groups.values() for n, v in group.values.items()}
+
+    @functools.cached_property
+    def digests(self) -> dict[str, str]:
+        return {n: d for group in self.groups.values() for n, d in group.digests.items()}
+
+    def changes_since(self, old: Sections) -> tuple[dict[str, Any], list[str]]:
+        """The sections whose value differs from ``old``'s (or are new), by name, and the
+        names ``old`` only has; a group of equal digest is skipped whole."""
+        changed: dict[str, Any] = {}
+        removed: list[str] = []
+        for name, group in self.groups.items():
+            was = old.groups.get(name)
+            if was is None:
+                changed.update(group.values)
+            elif was.digest != group.digest:
+                was_digests = was.digests
+                changed.update(
+                    (n, group.values[n])
+                    for n, d in group.digests.items()
+                    if was_digests.get(n) != d
+                )
+                removed += [n for n in was_digests if n not in group.digests]
+        for name, was in old.groups.items():
+            if name not in self.groups:
+                removed += was.digests
+        return changed, removed
 
     def changed_since(self, old: Sections) -> tuple[list[str], list[str]]:
-        """Names whose value differs from ``old``'s (or is new), and names ``old`` only has."""
-        changed = [n for n, d in self.digests.items() if old.digests.get(n) != d]
-        return changed, [n for n in old.digests if n not in self.digests]
+        """The names of ``changes_since``."""
+        changed, removed = self.changes_since(old)
+        return list(changed), removed
 
 
 def content_hash(state: HostState) -> str:
     """A stable hash of what the host should have (the revision excluded)."""
     return Sections.of(state).content_hash
-
-
-def encode(state: HostState) -> bytes:
-    """``orjson.dumps(codec.to_dict(state))``, byte for byte, put together from the sections'
-    memoized encodings in one join (nested joins copied a 3 MB state once per level)."""
-    out: list[bytes] = []
-    _object(out, state, {"revision": _plain, "firewall": _firewall, "metadata": _metadata})
-    return b"".join(out)
-
-
-Writer = Callable[[list[bytes], Any], None]
-
-
-def _object(out: list[bytes], value: Any, special: Mapping[str, Writer]) -> None:
-    """``value``'s fields in their declared order (as orjson writes a dataclass); sections
-    from the memo, the fields named in ``special`` by their writer."""
-    separator = b"{"
-    for f in fields(value):
-        out.append(separator + orjson.dumps(f.name) + b":")
-        separator = b","
-        item = getattr(value, f.name)
-        if f.name in special:
-            special[f.name](out, item)
-        else:
-            out.append(encoded(item).raw)
-    out.append(b"}" if separator == b"," else b"{}")
-
-
-def _firewall(out: list[bytes], spec: FirewallSpec) -> None:
-    _object(out, spec, {"remote_groups": _groups})
-
-
-def _groups(out: list[bytes], groups: tuple[RemoteGroup, ...]) -> None:
-    _array(
-        out, groups, lambda o, group: _object(o, group, {"group_id": _plain, "buckets": _buckets})
-    )
-
-
-def _buckets(out: list[bytes], buckets: tuple[MemberBucket, ...]) -> None:
-    _array(out, buckets, lambda o, bucket: o.append(encoded(bucket).raw))
-
-
-def _metadata(out: list[bytes], spec: MetadataSpec) -> None:
-    """The flat form: each part's items in one array, joined from its buckets' encodings."""
-    out.append(b'{"listeners":' + encoded(spec.listeners).raw)
-    for part in BUCKETED:
-        out.append(b',"' + part.items.encode() + b'":[')
-        separator = b""
-        for bucket in getattr(spec, part.attr):
-            raw = encoded(getattr(bucket, part.items)).raw
-            if len(raw) > 2:  # "[]": an empty bucket (never made by the compiler)
-                out.append(separator + raw[1:-1])
-                separator = b","
-        out.append(b"]")
-    out.append(b"}")
-
-
-def _array(out: list[bytes], items: Iterable[Any], write: Writer) -> None:
-    out.append(b"[")
-    for i, item in enumerate(items):
-        if i:
-            out.append(b",")
-        write(out, item)
-    out.append(b"]")
-
-
-def _plain(out: list[bytes], value: Any) -> None:
-    out.append(orjson.dumps(value))
-
-
-@dataclass(frozen=True)
-class Delta:
-    """What changed from the state hashing to ``base`` to the one hashing to ``etag``."""
-
-    base: str
-    etag: str
-    revision: int
-    changed: dict[str, Any] = field(default_factory=dict)  # name -> the new value
-    removed: tuple[str, ...] = ()
-
-
-def apply(previous: HostState, delta: Delta) -> HostState:
-    """``previous`` with ``delta``'s sections: every unchanged part is ``previous``'s own object.
-
-    Raises ValueError for a delta that does not fit (an unknown section, a bucket of a group
-    that is not listed, a top-level section removed).
-    """
-    top = {name: value for name, value in delta.changed.items() if _holder(name) is HostState}
-    unknown = [name for name in delta.changed if _holder(name) is None]
-    if unknown:
-        raise ValueError(f"unknown sections {unknown}")
-    if any(not name.startswith(BUCKET) and not bucketed(name) for name in delta.removed):
-        raise ValueError(f"only buckets are ever removed, not {list(delta.removed)}")
-    names = [*delta.changed, *delta.removed]
-    firewall, metadata = previous.firewall, previous.metadata
-    if any(_holder(name) is FirewallSpec for name in names):
-        firewall = _apply_firewall(firewall, delta)
-    if any(_holder(name) is MetadataSpec for name in names):
-        metadata = _apply_metadata(metadata, delta)
-    return replace(previous, revision=delta.revision, firewall=firewall, metadata=metadata, **top)
-
-
-def _apply_firewall(previous: FirewallSpec, delta: Delta) -> FirewallSpec:
-    old = {group.group_id: group for group in previous.remote_groups}
-    ids = delta.changed.get(GROUPS, tuple(old))
-    edits: dict[str, dict[int, MemberBucket | None]] = {}
-    for name in delta.removed:
-        if name.startswith(BUCKET):
-            group_id, key = _bucket_of(name)
-            edits.setdefault(group_id, {})[key] = None
-    for name, bucket in delta.changed.items():
-        if name.startswith(BUCKET):
-            group_id, key = _bucket_of(name)
-            if not isinstance(bucket, MemberBucket) or bucket.key != key or group_id not in ids:
-                raise ValueError(f"section {name!r} is not a bucket of a listed group")
-            edits.setdefault(group_id, {})[key] = bucket
-    groups = []
-    for group_id in ids:
-        group, edit = old.get(group_id), edits.get(group_id)
-        if group is None or edit:
-            kept = buckets.edited(group.buckets if group else (), edit or {})
-            group = _trusted(RemoteGroup, group_id=group_id, buckets=kept)
-        groups.append(group)
-    values = {
-        attr: delta.changed.get(name, getattr(previous, attr))
-        for name, (owner, attr) in FIELDS.items()
-        if owner is FirewallSpec
-    }
-    return _trusted(FirewallSpec, **values, remote_groups=tuple(groups))
-
-
-def _apply_metadata(previous: MetadataSpec, delta: Delta) -> MetadataSpec:
-    values: dict[str, Any] = {
-        "listeners": delta.changed.get(METADATA + "listeners", previous.listeners)
-    }
-    for part in BUCKETED:
-        edits: dict[int, Any] = {}
-        for name in delta.removed:
-            if name.startswith(part.prefix):
-                edits[_key_of(name, part.prefix)] = None
-        for name, items in delta.changed.items():
-            if name.startswith(part.prefix):
-                key = _key_of(name, part.prefix)
-                if not isinstance(items, tuple) or any(
-                    buckets.bucket_key(part.cls.NAME(item), part.cls.COUNT) != key for item in items
-                ):
-                    raise ValueError(f"section {name!r} holds items of other buckets")
-                edits[key] = _trusted(part.cls, key=key, **{part.items: items})
-        kept = getattr(previous, part.attr)
-        values[part.attr] = buckets.edited(kept, edits) if edits else kept
-    return _trusted(MetadataSpec, **values)
-
-
-def _key_of(name: str, prefix: str) -> int:
-    key = name.removeprefix(prefix)
-    if not key.isdigit():
-        raise ValueError(f"not a bucket section: {name!r}")
-    return int(key)
-
-
-def _holder(name: str) -> type | None:
-    """The class a section belongs to, None for a name that is no section."""
-    if name in FIELDS:
-        return FIELDS[name][0]
-    if bucketed(name):
-        return MetadataSpec
-    return FirewallSpec if name == GROUPS or name.startswith(BUCKET) else None
-
-
-def _bucket_of(name: str) -> tuple[str, int]:
-    group_id, _, key = name.removeprefix(BUCKET).rpartition("/")
-    if not name.startswith(BUCKET) or not group_id or not key.isdigit():
-        raise ValueError(f"not a bucket section: {name!r}")
-    return group_id, int(key)
-
-
-def _trusted(cls: type, **values: Any) -> Any:
-    """A frozen dataclass from parts of a normalised state, without ``__post_init__``: sorting
-    again would cost time and replace the objects of unchanged parts with equal copies."""
-    made = object.__new__(cls)
-    for f in fields(cls):
-        object.__setattr__(made, f.name, values[f.name])
-    return made
