@@ -19,8 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from v6fabric.drivers.netlink import NETNS_RUN_DIR
-
+NETNS_RUN_DIR = "/run/netns"  # where ``ip netns`` keeps named namespaces
 CLONE_NEWNET = 0x40000000
 T = TypeVar("T")
 
