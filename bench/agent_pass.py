@@ -292,12 +292,79 @@ def run(count: int, changes: int, profile: cProfile.Profile | None) -> dict[str,
     return {name: statistics.median(values) for name, values in figures.items()}
 
 
+def real_observes(count: int, repeats: int) -> dict[str, float]:
+    """``observe`` on this machine's drivers (root): a scratch host namespace with the state's
+    bridges and its workloads' taps (veths whose peers wait in a second namespace), then per
+    repeat the pass's three incremental observes of a bind: the first (the new workload's tap
+    not there yet), then after each of two rounds (its tap there, touched)."""
+    import os
+    import subprocess
+    import tempfile
+
+    from v6fabric.agent import desired as want
+    from v6fabric.agent.host import real_drivers
+    from v6fabric.agent.layout import Layout
+    from v6fabric.agent.observe import Stale, observe, unsettled
+
+    live = world(count)
+    before = compile_host(live.snapshot_for(NET_HOST), NET_HOST)
+    bind(live, count)
+    after = compile_host(live.snapshot_for(NET_HOST), NET_HOST)
+    (new,) = [p for p in after.ports if p.port_id == uid("p", 1000 + count)]
+    host, peer = f"v6h-bp{os.getpid()}", f"t7-bp{os.getpid()}-peer"
+    drivers = real_drivers()
+
+    def ip(netns: str, lines: list[str]) -> None:
+        text = "".join(f"{line}\n" for line in lines)
+        subprocess.run(["ip", "-n", netns, "-batch", "-"], input=text, text=True, check=True)
+
+    def plug(ports: list[Any]) -> None:
+        ip(host, [f"link add {p.tap} type veth peer name {p.tap[3:]} netns {peer}" for p in ports])
+        drivers.sysctls.write(host, {f"net.ipv6.conf.{p.tap}.disable_ipv6": "1" for p in ports})
+        ip(host, [f"link set {p.tap} master {want.bridge_of(after, p)} up" for p in ports])
+
+    figures: dict[str, list[float]] = {}
+    drivers.netlink.add_namespaces([host, peer])
+    try:
+        with tempfile.TemporaryDirectory(prefix="v6f-bench-pass-") as run_dir:
+            layout = Layout(Path(run_dir), host)
+            nets = want.networks(before)
+            ip(
+                host,
+                [f"link add {b} type bridge" for b in nets] + [f"link set {b} up" for b in nets],
+            )
+            drivers.sysctls.write(host, {f"net.ipv6.conf.{b}.disable_ipv6": "1" for b in nets})
+            plug([p for p in before.ports if p.kind == "workload"])
+            seen = observe(drivers, layout, before)  # the last full read
+            one = Stale(links={host: {new.tap}})
+            for _ in range(repeats):
+                times = []
+                for stale in (unsettled(after, seen), one, one):
+                    if len(times) == 1:
+                        plug([new])  # round 1 plugged it
+                    start = time.perf_counter()
+                    seen = observe(drivers, layout, after, previous=seen, stale=stale)
+                    times.append((time.perf_counter() - start) * 1000)
+                ip(host, [f"link del {new.tap}"])
+                seen = observe(drivers, layout, before, previous=seen, stale=one)
+                for name, value in (("real observe, first", times[0]),
+                                    ("real observe, after a round (each)", (times[1] + times[2]) / 2),
+                                    ("real observe, whole pass (3)", sum(times))):  # fmt: skip
+                    figures.setdefault(name, []).append(value)
+    finally:
+        for name in (host, peer):
+            drivers.netlink.delete_namespace(name)
+    return {name: statistics.median(values) for name, values in figures.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--workloads", type=int, nargs="+", default=[150, 500])
     parser.add_argument("--changes", type=int, default=31, help="per world (the first warms)")
     parser.add_argument("--src", default=None, help="import v6fabric from this src directory")
     parser.add_argument("--profile", default=None, help="write a cProfile of the passes here")
+    parser.add_argument("--real", type=int, default=0, metavar="R",
+                        help="also R repeats of observe on this machine's drivers (root)")  # fmt: skip
     args = parser.parse_args()
     import v6fabric
 
@@ -306,7 +373,10 @@ def main() -> None:
     print(f"| {'N':>5} | {'figure (median of one more workload, ms)':<44} | {'value':>8} |")
     print(f"|{'-' * 7}|{'-' * 46}|{'-' * 10}|")
     for count in args.workloads:
-        for name, value in run(count, args.changes, profile).items():
+        found = run(count, args.changes, profile)
+        if args.real:
+            found.update(real_observes(count, args.real))
+        for name, value in found.items():
             print(f"| {count:>5} | {name:<44} | {value:>8.2f} |")
     if profile is not None:
         profile.dump_stats(args.profile)

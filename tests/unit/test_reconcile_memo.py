@@ -27,7 +27,7 @@ from v6fabric.agent.observe import observe
 from v6fabric.agent.reconcile import plan
 from v6fabric.compiler import compile_host
 from v6fabric.hoststate import codec, sections
-from v6fabric.hoststate.firewall import FirewallSpec
+from v6fabric.hoststate.firewall import FirewallSpec, without_members
 from v6fabric.hoststate.memo import IdentityMemo
 from v6fabric.hoststate.model import HostState
 from v6fabric.hoststate.sections import Sections
@@ -71,6 +71,8 @@ def passes(states: list[HostState], host: str) -> None:
         patch.setattr(loop, "plan", checked_plan)
         for state in [*states, HostState(host, 0)]:
             held = deliver(held, state)
+            for spec in (state.firewall, held.firewall):  # compiled, and as delivered
+                assert want.frame_text(spec) == codec.firewall_to_json(without_members(spec))
             for _ in range(2):  # and again: the host as the pass left it
                 agent.run_once(held)
                 full = observe(agent.drivers, agent.layout, held)
