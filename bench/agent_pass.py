@@ -5,6 +5,7 @@
     PYTHONPATH=src .venv/bin/python bench/agent_pass.py --workloads 150 --changes 31
     PYTHONPATH=src .venv/bin/python bench/agent_pass.py --src /path/to/other/src  # a baseline
     PYTHONPATH=src .venv/bin/python bench/agent_pass.py --profile /tmp/pass.prof  # cProfile
+    PYTHONPATH=src .venv/bin/python bench/agent_pass.py --real 15  # + observe on real drivers
 
 The world (``tests/unit/test_compiler.py``'s record builders, as ``bench/convergence.py``
 builds it through the API): three networks (SLAAC, DHCPv6-stateless, DHCPv6-stateful), each with
@@ -19,8 +20,10 @@ Each change binds one more workload (its port and its workload record through th
 live inputs), then times one ``Agent.run_once`` of the new state, recording every call of
 ``plan`` and ``observe`` it makes: round 1's plan (the new state against the host as last seen),
 the later rounds' plans (after applying: the tap is enslaved, then the check round), and the
-observes (the pass's first, incremental, and one after each round). Medians over the changes
-(the first warms the memos and is dropped).
+observes (the pass's first, incremental, and one after each round; the fake drivers' own time
+taken out, their calls counted). Medians over the changes (the first warms the memos and is
+dropped). ``--real R`` (root) adds the same three observes on this machine's drivers
+(``real_observes``), R times. Results: ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
