@@ -10,13 +10,16 @@ import functools
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
 
 from v6fabric.agent.layout import Layout
 from v6fabric.drivers.files import digest
 from v6fabric.hoststate import codec
-from v6fabric.hoststate.firewall import FirewallSpec, MemberBucket, RemoteGroup, without_members
+from v6fabric.hoststate.firewall import FirewallSpec, MemberBucket, RemoteGroup
 from v6fabric.hoststate.memo import IdentityMemo
 from v6fabric.hoststate.model import (
     DnsmasqSpec,
@@ -31,6 +34,7 @@ from v6fabric.hoststate.model import (
 from v6fabric.render.dnsmasq import needs_restart
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,25 @@ def default_renderers() -> Renderers:
     )
 
 
+# What plans and observes derive from a state, kept per state *object*: a plan asks on every
+# round and observe on every read of one pass, and the agent holds the very same state object
+# through it. The values are shared: callers must not change them.
+_DERIVED = IdentityMemo(4)
+
+
+def _derived(state: HostState, key: object, make: Callable[[], T]) -> T:
+    found: dict[object, Any] = _DERIVED.get(state, dict)
+    if key not in found:
+        found[key] = make()
+    return found[key]  # type: ignore[no-any-return]
+
+
 def networks(state: HostState) -> dict[str, NetworkSpec]:
     """Bridges by name; a port's network missing from ``networks`` still gets its bridge."""
+    return _derived(state, "networks", lambda: _networks(state))
+
+
+def _networks(state: HostState) -> dict[str, NetworkSpec]:
     found = {net.bridge: net for net in state.networks}
     by_id = {net.network_id for net in state.networks}
     for port in state.ports:
@@ -67,20 +88,57 @@ def networks(state: HostState) -> dict[str, NetworkSpec]:
 
 
 def bridge_of(state: HostState, port: PortSpec) -> str:
+    bridge = bridges(state).get(port.network_id)
+    return bridge if bridge is not None else bridge_name(port.network_id)
+
+
+def bridges(state: HostState) -> dict[str, str]:
+    """Network id -> the bridge of its first spec (``bridge_of`` for the networks listed)."""
+    return _derived(state, "bridges", lambda: _bridges(state))
+
+
+def _bridges(state: HostState) -> dict[str, str]:
+    found: dict[str, str] = {}
     for net in state.networks:
-        if net.network_id == port.network_id:
-            return net.bridge
-    return bridge_name(port.network_id)
+        found.setdefault(net.network_id, net.bridge)
+    return found
 
 
-def veth_ports(state: HostState) -> list[PortSpec]:
+def ports(state: HostState) -> dict[str, PortSpec]:
+    """By port id."""
+    return _derived(state, "ports", lambda: {port.port_id: port for port in state.ports})
+
+
+def workloads(state: HostState) -> dict[str, WorkloadSpec]:
+    """By namespace."""
+    return _derived(state, "workloads", lambda: {w.namespace: w for w in state.workloads})
+
+
+def workload_digests(state: HostState) -> tuple[tuple[str, WorkloadSpec, str], ...]:
+    """(namespace, spec, ``workload_digest``) of each workload, one per namespace (the last)."""
+    return _derived(
+        state,
+        "workload digests",
+        lambda: tuple((name, w, workload_digest(w)) for name, w in workloads(state).items()),
+    )
+
+
+def veth_ports(state: HostState) -> tuple[PortSpec, ...]:
     """Router and DHCP ports: the agent creates their veth pair."""
-    return [p for p in state.ports if p.kind != "workload" and p.namespace and p.ifname]
+    return _derived(
+        state,
+        "veth ports",
+        lambda: tuple(p for p in state.ports if p.kind != "workload" and p.namespace and p.ifname),
+    )
 
 
 def namespaces(state: HostState) -> dict[str, NamespaceSpec]:
     """Every router/DHCP namespace the state mentions, with its spec (a default when only a
     port or a daemon names it)."""
+    return _derived(state, "namespaces", lambda: _namespaces(state))
+
+
+def _namespaces(state: HostState) -> dict[str, NamespaceSpec]:
     found = {ns.name: ns for ns in state.namespaces}
     mentioned = [p.namespace for p in veth_ports(state)]
     mentioned += [r.namespace for r in state.radvd] + [d.namespace for d in state.dnsmasq]
@@ -109,6 +167,14 @@ def interface_sysctls(
     """Per namespace, per interface: router/DHCP interfaces take no RA and skip DAD (their
     link-locals must be usable before radvd/dnsmasq start: dataplane.md §1-3); bridges and
     host-side taps have IPv6 disabled so they neither send RS nor take addresses (§2)."""
+    return _derived(
+        state, ("interface sysctls", host_netns), lambda: _if_sysctls(state, host_netns)
+    )
+
+
+def _if_sysctls(
+    state: HostState, host_netns: str | None
+) -> dict[str | None, dict[str, dict[str, str]]]:
     found: dict[str | None, dict[str, dict[str, str]]] = {host_netns: {}}
     host = found[host_netns]
     for bridge in networks(state):
@@ -126,12 +192,34 @@ def interface_sysctls(
     return found
 
 
+def interface_sysctl_keys(
+    state: HostState, host_netns: str | None
+) -> dict[str | None, tuple[tuple[str, tuple[tuple[str, str], ...]], ...]]:
+    """``interface_sysctls`` with the keys spelled: per namespace, (interface, ((key, value),
+    ...)) in the same order."""
+    return _derived(
+        state,
+        ("interface sysctl keys", host_netns),
+        lambda: {
+            netns: tuple(
+                (ifname, tuple((sysctl_key(ifname, attr), v) for attr, v in attrs.items()))
+                for ifname, attrs in interfaces.items()
+            )
+            for netns, interfaces in interface_sysctls(state, host_netns).items()
+        },
+    )
+
+
 def sysctl_key(ifname: str, attr: str) -> str:
     return f"net.ipv6.conf.{ifname}.{attr}"
 
 
 def sysctl_keys(state: HostState, host_netns: str | None) -> dict[str | None, list[str]]:
     """The keys ``observe`` reads: exactly those the plan compares."""
+    return _derived(state, ("sysctl keys", host_netns), lambda: _sysctl_keys(state, host_netns))
+
+
+def _sysctl_keys(state: HostState, host_netns: str | None) -> dict[str | None, list[str]]:
     keys: dict[str | None, list[str]] = {}
     for name, spec in namespaces(state).items():
         keys[name] = sorted(namespace_sysctls(spec))
@@ -219,7 +307,16 @@ def daemons(
     state: HostState, layout: Layout, render: Renderers
 ) -> dict[tuple[str, str | None], DaemonDesired | str]:
     """Each daemon the state wants, or the reason its config cannot be rendered (a renderer's
-    ValueError): such a daemon is left as it is, neither rewritten nor stopped."""
+    ValueError): such a daemon is left as it is, neither rewritten nor stopped. A new dict of
+    shared values (the caller may add to it)."""
+    return dict(
+        _derived(state, ("daemons", layout, render), lambda: _daemons(state, layout, render))
+    )
+
+
+def _daemons(
+    state: HostState, layout: Layout, render: Renderers
+) -> dict[tuple[str, str | None], DaemonDesired | str]:
     found: dict[tuple[str, str | None], DaemonDesired | str] = {}
     for kind, specs, build in (
         ("radvd", state.radvd, _radvd),
@@ -237,6 +334,9 @@ def daemons(
 # a plan asks for every workload on every round, and an unchanged state section keeps its
 # objects, where a lookup by value hashes every spec each time
 _WORKLOAD_DIGESTS = IdentityMemo(8192)
+# a section decoded anew holds new objects equal to the old: by namespace, compared (cheaper
+# than hashing them for a lookup by value)
+_WORKLOAD_DIGESTS_BY_NAMESPACE: dict[str, tuple[WorkloadSpec, str]] = {}
 
 
 def workload_digest(spec: WorkloadSpec) -> str:
@@ -244,9 +344,15 @@ def workload_digest(spec: WorkloadSpec) -> str:
     return _WORKLOAD_DIGESTS.get(spec, lambda: _workload_digest(spec))
 
 
-@functools.lru_cache(maxsize=8192)  # equal specs decoded anew (a changed section) share one
 def _workload_digest(spec: WorkloadSpec) -> str:
-    return digest(json.dumps(codec.to_dict(spec), sort_keys=True))
+    known = _WORKLOAD_DIGESTS_BY_NAMESPACE.get(spec.namespace)
+    if known is not None and known[0] == spec:
+        return known[1]
+    found = digest(json.dumps(codec.to_dict(spec), sort_keys=True))
+    if len(_WORKLOAD_DIGESTS_BY_NAMESPACE) >= 8192:
+        _WORKLOAD_DIGESTS_BY_NAMESPACE.clear()
+    _WORKLOAD_DIGESTS_BY_NAMESPACE[spec.namespace] = (spec, found)
+    return found
 
 
 # Bump when render.nftables changes what a spec renders to, or the files the agent keeps of it.
@@ -271,7 +377,7 @@ def _firewall_digest(spec: FirewallSpec) -> str:
     members, and each member bucket. A bucket that is the very object of the last spec digested
     keeps its digest (a delta keeps unchanged buckets' objects; an equal one costs a compare,
     a third of an encode), so a member joining a group of 100,000 encodes one bucket, not 3 MB."""
-    known, lines = dict(_BUCKET_DIGESTS), [FIREWALL_FORMAT, _frame(without_members(spec))[1]]
+    known, lines = dict(_BUCKET_DIGESTS), [FIREWALL_FORMAT, _frame(spec)[1]]
     _BUCKET_DIGESTS.clear()
     for group in spec.remote_groups:
         lines.append(f"group {group.group_id}")
@@ -287,13 +393,31 @@ def _firewall_digest(spec: FirewallSpec) -> str:
 
 def frame_json(spec: FirewallSpec) -> str:
     """The spec without members (their groups listed, empty): the agent's ``spec.json``."""
-    return _frame(without_members(spec))[0]
+    return _frame(spec)[0]
 
 
-@functools.lru_cache(maxsize=4)  # the loaded spec's and the new one's, again and again
-def _frame(frame: FirewallSpec) -> tuple[str, str]:
-    text = codec.firewall_to_json(frame)
-    return text, digest(text)
+# the spec planned is the one loaded and written: one frame per spec object (encoding a frame
+# costs less than hashing it for a lookup by value)
+_FRAMES = IdentityMemo(4)
+
+
+def _frame(spec: FirewallSpec) -> tuple[str, str]:
+    """``frame_json`` and its digest."""
+
+    def make() -> tuple[str, str]:
+        text = frame_text(spec)
+        return text, digest(text)
+
+    return _FRAMES.get(spec, make)
+
+
+def frame_text(spec: FirewallSpec) -> str:
+    """``codec.firewall_to_json(without_members(spec))``, without making that spec: a spec's
+    tuples are normalised already (by ``FirewallSpec``, or by the server for a decoded one),
+    and sorting them again to make the frame cost more than encoding it (2 ms at 500 ports)."""
+    parts = {f.name: getattr(spec, f.name) for f in fields(FirewallSpec)}
+    parts["remote_groups"] = tuple(RemoteGroup(group.group_id) for group in spec.remote_groups)
+    return orjson.dumps(parts).decode()
 
 
 def bucket_json(group: RemoteGroup, bucket: MemberBucket) -> str:

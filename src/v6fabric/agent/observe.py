@@ -33,6 +33,7 @@ from v6fabric.agent.layout import (
     is_our_namespace,
     is_our_workload_namespace,
 )
+from v6fabric.agent.observe_sysctls import refresh_sysctls, sysctl_ifname
 from v6fabric.drivers.commands import CommandError
 from v6fabric.drivers.files import Files, digest
 from v6fabric.drivers.netlink import NetnsView
@@ -110,11 +111,6 @@ class Stale:
         return both
 
 
-def _sysctl_ifname(key: str) -> str | None:
-    parts = key.split(".")  # net.ipv6.conf.<ifname>.<attr>
-    return parts[3] if len(parts) == 5 and parts[2] == "conf" else None
-
-
 def touched(actions: Iterable[object], host_netns: str | None) -> Stale:
     """What ``actions`` may have changed. In the host namespace, where every port of the host
     has its tap, only the links they name; elsewhere (a router's or DHCP's namespace, a handful
@@ -140,7 +136,7 @@ def touched(actions: Iterable[object], host_netns: str | None) -> Stale:
             stale.namespaces.add(host_netns)  # its taps leave; their names are not at hand
         elif isinstance(action, SetSysctls) and action.netns == host_netns:
             for key, _value in action.values:
-                ifname = _sysctl_ifname(key)
+                ifname = sysctl_ifname(key)
                 if ifname is None:
                     stale.namespaces.add(host_netns)
                 else:
@@ -162,21 +158,24 @@ def unsettled(state: HostState, previous: Observed) -> Stale:
     tap since; a tap that was in place is trusted until the next full read."""
     stale = Stale()
     links, host = previous.host.links, previous.layout.host_netns
+    plugged = previous.workloads
     to_plug = {  # plugging them re-reads their taps anyway
         nic.tap
-        for w in state.workloads
-        if previous.workloads.get(w.namespace) != want.workload_digest(w)
+        for name, w, digest_ in want.workload_digests(state)
+        if plugged.get(name) != digest_
         for nic in w.interfaces
     }
     for bridge in want.networks(state):
         link = links.get(bridge)
         if link is None or not link.up:
             stale.link(host, bridge)
+    bridges = want.bridges(state)
     for port in state.ports:
         tap = links.get(port.tap)
         if port.tap in to_plug:
             continue
-        if tap is None or tap.up != port.admin_up or tap.master != want.bridge_of(state, port):
+        bridge = bridges.get(port.network_id) or want.bridge_of(state, port)
+        if tap is None or tap.up != port.admin_up or tap.master != bridge:
             stale.link(host, port.tap)
     return stale
 
@@ -236,14 +235,19 @@ def _workloads(
     touched_claims = stale.workloads if stale is not None else set()
 
     def claim(name: str) -> str | None:
-        if known.get(name) is not None and name not in touched_claims:
-            return known[name]
         text = drivers.files.read(layout.workload_claims / name)
         return text.strip() if text is not None else None
 
     claimed = set(drivers.files.listdir(layout.workload_claims))
     names = claimed if layout.scoped else plugged | claimed
-    return {n: claim(n) if n in claimed and n in plugged else None for n in names}
+    found: dict[str, str | None] = {}
+    for name in names:  # every workload, every read: a lookup each when unchanged
+        if name in claimed and name in plugged:
+            kept = known.get(name)
+            found[name] = kept if kept is not None and name not in touched_claims else claim(name)
+        else:
+            found[name] = None
+    return found
 
 
 def observe(
@@ -258,8 +262,9 @@ def observe(
 
     With ``previous`` and ``stale``, only what ``stale`` names (what the agent's own actions
     touched since ``previous``, or what was not in place then) is read again, and namespaces
-    ``previous`` did not have: each read forks ``ip`` or ``sysctl``, and re-reading everything
-    after each round was most of a pass.
+    ``previous`` did not have: re-reading everything after each round was most of a pass.
+    What is kept is not walked again: a round costs what it touched, plus a lookup per link,
+    key and workload.
     """
     namespaces = _namespaces(drivers, layout)
     incremental = previous is not None and stale is not None
@@ -276,23 +281,22 @@ def observe(
             netns[name] = drivers.netlink.read(name)
         except CommandError:
             netns[name] = NetnsView()  # vanished while we looked: planned as missing
-    sysctls = {}
+    sysctls: dict[str | None, Mapping[str, str]] = {}
     for name, keys in want.sysctl_keys(state, layout.host_netns).items():
         if name != layout.host_netns and name not in namespaces:
             continue
         seen = seen_sysctls.get(name)
         if incremental and name not in whole and seen is not None:
-            names = links_of.get(name, set())
-            again = [k for k in keys if k not in seen or _sysctl_ifname(k) in names]
-        else:
-            seen, again = {}, list(keys)
+            touched_links = links_of.get(name, set())
+            sysctls[name] = refresh_sysctls(
+                drivers, name, keys, seen, touched_links, netns[name].links
+            )
+            continue
         try:
-            fresh = drivers.sysctls.read(name, again) if again else {}
+            fresh = drivers.sysctls.read(name, list(keys)) if keys else {}
         except CommandError:
             fresh = {}
-        merged = {k: seen[k] for k in keys if k in seen and k not in again}
-        merged.update(fresh)  # a key of a missing interface is absent from both
-        sysctls[name] = {k: merged[k] for k in keys if k in merged}
+        sysctls[name] = {k: fresh[k] for k in keys if k in fresh}  # a missing interface's: absent
     daemons, dirs = _daemons(drivers, layout, previous, stale)
     return Observed(
         layout=layout,
@@ -370,6 +374,8 @@ def _refresh_links(
         fresh = drivers.netlink.read_links(netns, sorted(names))
     except CommandError:
         fresh = {}
-    links = {n: link for n, link in seen.links.items() if n not in names}
+    links = dict(seen.links)  # a copy, then the few names: not a walk of every link
+    for name in names:
+        links.pop(name, None)
     links.update(fresh)
     return NetnsView(links=links, routes=seen.routes)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from v6fabric.agent import desired as want
 from v6fabric.agent import metadata_proxy
+from v6fabric.agent import plan_order as order
 from v6fabric.agent.actions import (
     Action,
     AddAddress,
@@ -48,6 +49,7 @@ from v6fabric.agent.layout import is_our_bridge, is_our_ns_link
 from v6fabric.agent.observe import Observed
 from v6fabric.drivers.files import digest
 from v6fabric.drivers.netlink import Link, Route, is_ipv6, normalise_cidr, normalise_destination
+from v6fabric.hoststate.memo import IdentityMemo
 from v6fabric.hoststate.model import HostState, RouteSpec
 from v6fabric.metadata.config import Backend
 from v6fabric.render.nftables import render_removal, render_update
@@ -66,7 +68,7 @@ class _Plan:
     desired: HostState
     observed: Observed
     backend: Backend | None = None
-    steps: list[tuple[int, str, Action]] = field(default_factory=list)
+    steps: list[tuple[int, str, order.Tail]] = field(default_factory=list)
     created: set[tuple[str | None, str]] = field(default_factory=set)  # links (re)made here
 
     @property
@@ -74,7 +76,8 @@ class _Plan:
         return self.observed.layout.host_netns
 
     def add(self, phase: int, action: Action) -> None:
-        self.steps.append((phase, repr(action), action))
+        head = order.head(action)
+        self.steps.append((phase, head, order.Tail(action, head)))
 
     def link(self, netns: str | None, name: str) -> Link | None:
         """The link as it will be before SET_LINK: None if missing or being recreated."""
@@ -83,11 +86,13 @@ class _Plan:
         return self.observed.view(netns).links.get(name)
 
     def sort(self) -> list[Action]:
+        """By phase, then by ``repr`` (``order`` gives that order without the repr of a big
+        file's text or nft script)."""
         seen, ordered = set(), []
-        for _phase, _key, action in sorted(self.steps, key=lambda s: (s[0], s[1])):
-            if action not in seen:
-                seen.add(action)
-                ordered.append(action)
+        for *_order, tail in sorted(self.steps):
+            if tail.action not in seen:
+                seen.add(tail.action)
+                ordered.append(tail.action)
         return ordered
 
 
@@ -161,29 +166,33 @@ def _bridges(p: _Plan) -> None:
 
 
 def _ports(p: _Plan) -> None:
-    for port in p.desired.ports:
-        bridge = want.bridge_of(p.desired, port)
-        tap = p.link(p.host, port.tap)
+    host, created = p.host, p.created
+    host_links, bridges = p.observed.view(host).links, want.bridges(p.desired)
+    for port in p.desired.ports:  # every port, every round: kept to a few lookups each
+        bridge = bridges.get(port.network_id) or want.bridge_of(p.desired, port)
+        tap = None if (host, port.tap) in created else host_links.get(port.tap)  # p.link
         if port.kind == "workload" or not (port.namespace and port.ifname):
-            if tap is not None:  # plugged: enslave it, as Nova's tap
-                _set_link(p, p.host, port.tap, tap, master=bridge, mtu=port.mtu, up=port.admin_up)
+            if tap is not None and not (  # plugged: enslave it, as Nova's tap
+                tap.master == bridge and tap.mtu == port.mtu and tap.up == port.admin_up
+            ):  # (what ``_set_link`` would find: in place, the common case, costs no call)
+                _set_link(p, host, port.tap, tap, master=bridge, mtu=port.mtu, up=port.admin_up)
             continue
         inside = p.link(port.namespace, port.ifname)
         if port.namespace not in p.observed.namespaces:
             inside = None
         if not (tap and tap.kind == "veth" and inside and inside.kind == "veth"):
             if tap is not None:
-                p.add(DEL_LINK, DeleteLink(p.host, port.tap))
+                p.add(DEL_LINK, DeleteLink(host, port.tap))
             if inside is not None:
                 p.add(DEL_LINK, DeleteLink(port.namespace, port.ifname))
             p.add(
                 ADD_LINK,
-                AddVeth(p.host, port.tap, port.mtu, port.ifname, port.namespace, port.mac),
+                AddVeth(host, port.tap, port.mtu, port.ifname, port.namespace, port.mac),
             )
-            p.created |= {(p.host, port.tap), (port.namespace, port.ifname)}
+            p.created |= {(host, port.tap), (port.namespace, port.ifname)}
             tap = Link(port.tap, 0, "veth", "", port.mtu, up=False)
             inside = Link(port.ifname, 0, "veth", port.mac.lower(), port.mtu, up=False)
-        _set_link(p, p.host, port.tap, tap, master=bridge, mtu=port.mtu, up=port.admin_up)
+        _set_link(p, host, port.tap, tap, master=bridge, mtu=port.mtu, up=port.admin_up)
         _set_link(
             p, port.namespace, port.ifname, inside, mac=port.mac.lower(), mtu=port.mtu, up=True
         )
@@ -212,15 +221,15 @@ def _sysctls(p: _Plan, namespaces: dict) -> None:
         diff = {k: v for k, v in want.namespace_sysctls(spec).items() if current.get(k) != v}
         if diff:
             p.add(NS_SYSCTL, SetSysctls(name, tuple(sorted(diff.items()))))
-    for netns, interfaces in want.interface_sysctls(p.desired, p.host).items():
+    for netns, interfaces in want.interface_sysctl_keys(p.desired, p.host).items():
         current = p.observed.sysctls.get(netns, {})
+        links = p.observed.view(netns).links
         diff = {}
-        for ifname, attrs in interfaces.items():
+        for ifname, values in interfaces:
             created = (netns, ifname) in p.created
-            if not created and p.link(netns, ifname) is None:
+            if not created and ifname not in links:
                 continue  # not there (a workload not plugged yet): nothing to set
-            for attr, value in attrs.items():
-                key = want.sysctl_key(ifname, attr)
+            for key, value in values:
                 if created or current.get(key) != value:
                     diff[key] = value
         if diff:
@@ -280,18 +289,18 @@ def _routes(p: _Plan, namespaces: dict) -> None:
 
 
 def _workloads(p: _Plan) -> None:
-    wanted = {w.namespace: w for w in p.desired.workloads}
-    ports = {port.port_id: port for port in p.desired.ports}
-    for name, spec in wanted.items():
-        spec_digest = want.workload_digest(spec)
-        if p.observed.workloads.get(name) != spec_digest:
+    wanted = want.workloads(p.desired)
+    ports = want.ports(p.desired)
+    plugged = p.observed.workloads
+    for name, spec, spec_digest in want.workload_digests(p.desired):
+        if plugged.get(name) != spec_digest:
             bridges = tuple(
                 (nic.tap, want.bridge_of(p.desired, ports[nic.port_id]))
                 for nic in spec.interfaces
                 if nic.port_id in ports and ports[nic.port_id].admin_up
             )
             p.add(PLUG, PlugWorkload(spec, spec_digest, bridges))
-    for name in set(p.observed.workloads) - set(wanted):
+    for name in plugged.keys() - wanted.keys():
         p.add(UNPLUG, UnplugWorkload(name))
 
 
@@ -321,6 +330,10 @@ def _firewall(p: _Plan) -> None:
     p.add(FIREWALL, LoadFirewall(script, loaded, spec, base=seen.spec))  # seen: what files hold
 
 
+# a daemon's files are the very same text objects until its spec changes (``desired``)
+_TEXT_DIGESTS = IdentityMemo(256)
+
+
 def _daemons(p: _Plan, renderers: want.Renderers) -> None:
     layout = p.observed.layout
     wanted = want.daemons(p.desired, layout, renderers)
@@ -333,7 +346,7 @@ def _daemons(p: _Plan, renderers: want.Renderers) -> None:
         seen = p.observed.daemons.get(key)
         digests = seen.digests if seen else {}
         for path, text in daemon.files:
-            if digests.get(path.name) != digest(text):
+            if digests.get(path.name) != _TEXT_DIGESTS.get(text, lambda: digest(text)):  # noqa: B023
                 p.add(FILES, WriteFile(path, text))
         start = StartDaemon(
             daemon.kind,

@@ -4,7 +4,8 @@
 that has entered a namespace with ``setns(2)`` (which moves only the calling thread) can read
 and write that namespace's sysctls as plain files: about 0.1 ms, where ``ip netns exec NS
 sysctl`` forks twice and costs 5-8 ms. The agent reads and writes interface sysctls on every
-pass, so this is most of what a pass used to spend outside ``ip``.
+pass, so this is most of what a pass used to spend outside ``ip``. ``rtnetlink`` opens its
+netlink sockets the same way (a socket stays in the namespace it was made in).
 
 Where ``setns`` is unavailable (no libc symbol, no privilege) ``enter_supported`` is False and
 callers fall back to forking.
@@ -19,8 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from v6fabric.drivers.netlink import NETNS_RUN_DIR
-
+NETNS_RUN_DIR = "/run/netns"  # where ``ip netns`` keeps named namespaces
 CLONE_NEWNET = 0x40000000
 T = TypeVar("T")
 
