@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from tests.unit.metadata_cases import two_networks
-from v6fabric.metadata.config import Backend, ConfigError, load_config, parse_config, write_config
+from v6fabric.metadata.config import (
+    Backend,
+    ConfigError,
+    is_bucket_name,
+    load_config,
+    parse_config,
+    to_json,
+    write_config,
+)
 
 
 def test_write_then_load_gives_the_same_spec(tmp_path: Path) -> None:
@@ -18,7 +26,10 @@ def test_write_then_load_gives_the_same_spec(tmp_path: Path) -> None:
     loaded = load_config(path)
     assert loaded.spec == spec
     assert loaded.backend is None
-    assert [p.name for p in path.parent.iterdir()] == ["metadata.json"]  # no temp file left
+    names = {p.name for p in path.parent.iterdir()}  # the head, its buckets, no temp file
+    assert names == {"metadata.json", *loaded.buckets}
+    assert all(is_bucket_name("metadata", name) for name in loaded.buckets)
+    assert len(loaded.buckets) == len(spec.port_buckets) + len(spec.instance_buckets)
 
 
 def test_backend_round_trip_and_secret_from_its_file(tmp_path: Path) -> None:
@@ -49,3 +60,53 @@ def test_malformed_configs_are_refused(text: str) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         load_config(tmp_path / "nope.json")
+
+
+def test_the_single_file_form_is_still_read() -> None:
+    spec = two_networks()
+    assert parse_config(to_json(spec)).spec == spec
+
+
+def test_a_reload_reads_only_the_buckets_whose_digest_changed(tmp_path: Path) -> None:
+    path = tmp_path / "metadata.conf"
+    spec = two_networks()
+    write_config(path, spec)
+    first = load_config(path)
+    again = load_config(path, first)
+    assert again.spec == spec and again.digest == first.digest
+    assert all(
+        a is b for a, b in zip(again.spec.port_buckets, first.spec.port_buckets, strict=True)
+    )
+    # a bucket file changed behind the head is not read again while its digest is the same
+    name = next(name for name in again.buckets if ".ports-" in name)
+    (tmp_path / name).write_text("garbage")
+    assert load_config(path, first).spec == spec
+    with pytest.raises(ConfigError, match="does not match the head"):
+        load_config(path)
+
+
+def test_a_changed_bucket_is_read_and_a_gone_one_removed(tmp_path: Path) -> None:
+    path = tmp_path / "metadata.conf"
+    spec = two_networks()
+    write_config(path, spec)
+    first = load_config(path)
+    fewer = spec.replaced(ports=spec.ports[:1], instances=())
+    assert write_config(path, fewer) is True
+    loaded = load_config(path, first)
+    assert loaded.spec == fewer
+    kept = [n for n in loaded.buckets if n in first.buckets]
+    assert all(loaded.buckets[n][1] is first.buckets[n][1] for n in kept)
+    names = {p.name for p in tmp_path.iterdir()}
+    assert names == {"metadata.conf", *loaded.buckets}  # the gone buckets' files removed
+
+
+@pytest.mark.parametrize("name", ["../x.ports-1.json", "/etc/passwd", "metadata.conf"])
+def test_a_head_names_only_bucket_files_next_to_it(tmp_path: Path, name: str) -> None:
+    text = '{"version": 2, "listeners": [], "backend": null, "ports": {"%s": "x"}, "instances": {}}'
+    with pytest.raises(ConfigError, match="cannot be read here"):
+        load_config(_write(tmp_path / "metadata.conf", text % name))
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

@@ -23,6 +23,7 @@ import pytest
 from tests.unit.metadata_cases import MAC_A, MAC_B, instance_a, two_networks
 from v6fabric.hoststate.model import MetadataListener, MetadataSpec
 from v6fabric.metadata.config import Backend, ProxyConfig
+from v6fabric.metadata.identify import index_ports
 from v6fabric.metadata.server import MetadataProxy
 from v6fabric.metadata.sockets import BoundListener
 
@@ -174,6 +175,28 @@ def test_an_unknown_mac_or_source_gets_404(harness: Harness) -> None:
 def test_a_port_without_instance_is_404(harness: Harness) -> None:
     harness.reload(two_networks().replaced(instances=()))
     assert harness.get("ns-a", META)[0] == 404
+
+
+def test_a_reload_patches_the_tables_to_what_a_full_index_gives(harness: Harness) -> None:
+    """Only changed buckets are re-indexed; the result is the whole config's index."""
+    base = two_networks()
+    shared = replace(base.ports[1], port_id="port-c", mac="fa:16:3e:00:00:0c")  # port-b's address
+    steps = [
+        base.replaced(ports=(*base.ports, shared)),
+        base.replaced(ports=base.ports[:1], instances=base.instances[1:]),
+        base.replaced(ports=(), instances=()),
+        base,
+    ]
+    for spec in steps:
+        harness.reload(spec)
+        tables = harness.proxy.tables
+        full = index_ports(spec).by_address
+        assert {k: set(v) for k, v in tables.ports.by_address.items()} == {
+            k: set(v) for k, v in full.items()
+        }
+        assert {k: v.instance for k, v in tables.instances.items()} == {
+            i.instance_id: i for i in spec.instances
+        }
 
 
 def test_keep_alive_serves_several_requests_with_one_lookup(harness: Harness) -> None:

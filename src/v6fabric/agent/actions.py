@@ -39,6 +39,7 @@ __all__ = [
     "PlugWorkload",
     "ReloadDaemon",
     "RemoveDir",
+    "RemoveFile",
     "RemoveFirewall",
     "ReplaceRoute",
     "SetBridgeOptions",
@@ -74,6 +75,13 @@ class SetSysctls:
 class WriteFile:
     path: Path
     text: str
+
+
+@dataclass(frozen=True)
+class RemoveFile:
+    """A file of ours that is no longer wanted (a metadata bucket gone); absent is fine."""
+
+    path: Path
 
 
 @dataclass(frozen=True)
@@ -154,6 +162,7 @@ Action = (
     | DeleteNamespace
     | SetSysctls
     | WriteFile
+    | RemoveFile
     | StartDaemon
     | ReloadDaemon
     | StopDaemon

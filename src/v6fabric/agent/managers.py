@@ -22,6 +22,7 @@ from v6fabric.agent.actions import (
     PlugWorkload,
     ReloadDaemon,
     RemoveDir,
+    RemoveFile,
     RemoveFirewall,
     SetSysctls,
     StartDaemon,
@@ -287,6 +288,8 @@ class Managers:
                 self.drivers.sysctls.write(action.netns, dict(action.values))
             case WriteFile():
                 self.drivers.files.write(action.path, action.text)
+            case RemoveFile():
+                self.drivers.files.remove(action.path)
             case StartDaemon():
                 error = self.daemons.start(action)
             case ReloadDaemon():

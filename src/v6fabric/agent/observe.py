@@ -18,6 +18,7 @@ from v6fabric.agent.actions import (
     PlugWorkload,
     ReloadDaemon,
     RemoveDir,
+    RemoveFile,
     SetSysctls,
     StartDaemon,
     StopDaemon,
@@ -120,7 +121,7 @@ def touched(actions: Iterable[object], host_netns: str | None) -> Stale:
         if isinstance(action, StartDaemon | StopDaemon | ReloadDaemon):
             stale.daemons.add(action.netns)
             continue
-        if isinstance(action, WriteFile | RemoveDir):
+        if isinstance(action, WriteFile | RemoveFile | RemoveDir):
             name = action.path.name if isinstance(action, RemoveDir) else action.path.parent.name
             stale.daemons.add(None if name == HOST_DAEMON_DIR else name)
             continue

@@ -340,6 +340,9 @@ def _daemons(p: _Plan, renderers: want.Renderers) -> None:
     proxy = metadata_proxy.desired(p.desired.metadata, layout, p.backend)
     if proxy is not None:
         wanted[(proxy.kind, proxy.netns)] = proxy
+        seen_proxy = p.observed.daemons.get((proxy.kind, proxy.netns))
+        for action in metadata_proxy.bucket_actions(p.desired.metadata, proxy, seen_proxy):
+            p.add(FILES, action)
     for key, daemon in wanted.items():
         if isinstance(daemon, str):
             continue  # its config cannot be rendered: leave it as it is
@@ -365,7 +368,9 @@ def _daemons(p: _Plan, renderers: want.Renderers) -> None:
             p.add(DAEMON, _restart(start))
         elif seen.loaded != daemon.loaded:
             conf_changed = (seen.loaded or "").split(" ")[0] != daemon.conf_digest
-            if daemon.kind == "dnsmasq" and conf_changed:
+            if (daemon.kind == "dnsmasq" and conf_changed) or metadata_proxy.must_restart(
+                daemon, seen.loaded
+            ):
                 p.add(DAEMON, _restart(start))
             else:
                 reload = ReloadDaemon(

@@ -86,7 +86,7 @@ async def serve(
 
     async def reload() -> None:
         try:
-            new = load_config(config_path)
+            new = load_config(config_path, proxy.tables.config)  # changed buckets only
         except ConfigError as exc:
             log.error("SIGHUP: keeping the current config: %s", exc)
             return

@@ -17,11 +17,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from v6fabric.hoststate.model import MetadataListener, MetadataSpec
+from v6fabric.hoststate.buckets import changed
+from v6fabric.hoststate.model import MetadataListener, MetadataPort, MetadataSpec
 from v6fabric.metadata.backend import BackendClient
 from v6fabric.metadata.config import ProxyConfig
 from v6fabric.metadata.documents import Answer, InstanceDocuments
-from v6fabric.metadata.identify import PortIndex, identify, index_ports
+from v6fabric.metadata.identify import IPAddress, PortIndex, identify, index_ports, parse_address
 from v6fabric.metadata.neighbours import NeighbourLookup
 from v6fabric.metadata.protocol import HEAD_LIMIT, IDLE_TIMEOUT, Request, plain, serve_connection
 from v6fabric.metadata.sockets import (
@@ -124,8 +125,8 @@ class MetadataProxy:
             "metadata config: %d listeners (%d pending), %d ports, %d instances, %s",
             len(self._open),
             len(self._pending),
-            len(config.spec.ports),
-            len(config.spec.instances),
+            sum(len(bucket.ports) for bucket in config.spec.port_buckets),
+            sum(len(bucket.instances) for bucket in config.spec.instance_buckets),
             f"proxy to {config.backend.url}" if config.backend else "local documents",
         )
 
@@ -170,8 +171,8 @@ class MetadataProxy:
                 backend = kept
             else:
                 backend = BackendClient(config.backend.url, secret, timeout=self._backend_timeout)
-        instances = {i.instance_id: InstanceDocuments(i) for i in config.spec.instances}
-        return Tables(config, index_ports(config.spec), instances, backend)
+        ports, instances = _patched(old, config.spec)
+        return Tables(config, ports, instances, backend)
 
     def _retire(self, backend: BackendClient) -> None:
         """Close a replaced backend client once requests already using it have finished."""
@@ -292,3 +293,35 @@ class MetadataProxy:
             listener.ifname,
             listener.network_id,
         )
+
+
+def _patched(old: Tables, spec: MetadataSpec) -> tuple[PortIndex, dict[str, InstanceDocuments]]:
+    """The old tables with only the buckets that changed replaced: a reload after one bind
+    costs a copy of two dicts and that bind's ports and instance, not an index of every port
+    (buckets kept from the old config are the same objects, ``config.parse_config``)."""
+    was = old.config.spec
+    by_address: dict[tuple[str, IPAddress], tuple[MetadataPort, ...]] = dict(old.ports.by_address)
+    for _key, before, after in changed(was.port_buckets, spec.port_buckets):
+        for port in before.ports if before is not None else ():
+            for key in _address_keys(port):
+                left = tuple(p for p in by_address.get(key, ()) if p != port)
+                if left:
+                    by_address[key] = left
+                else:
+                    by_address.pop(key, None)
+        for port in after.ports if after is not None else ():
+            for key in _address_keys(port):
+                by_address[key] = (*by_address.get(key, ()), port)
+    instances = dict(old.instances)
+    for _key, before, after in changed(was.instance_buckets, spec.instance_buckets):
+        for item in before.instances if before is not None else ():
+            instances.pop(item.instance_id, None)
+        for item in after.instances if after is not None else ():
+            instances[item.instance_id] = InstanceDocuments(item)
+    return PortIndex(by_address), instances
+
+
+def _address_keys(port: MetadataPort) -> list[tuple[str, IPAddress]]:
+    """As ``index_ports`` keys a port."""
+    found = (parse_address(text) for text in port.addresses)
+    return [(port.network_id, address) for address in found if address is not None]
