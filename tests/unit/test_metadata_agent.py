@@ -159,6 +159,8 @@ def restarted(fake):
     metadata_proxy._HEADS.clear()
     metadata_proxy._LAST.clear()
     metadata_proxy._LAST_ACTIONS.clear()
+    metadata_proxy._PORTS.clear()
+    metadata_proxy._INSTANCES.clear()
     return Agent(
         "h1", host_netns=HOST_NS, run_dir=RUN_DIR, drivers=fake.drivers, renderers=STAND_IN
     )

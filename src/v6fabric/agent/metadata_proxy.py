@@ -32,6 +32,7 @@ from v6fabric.hoststate.model import METADATA_IPV4, METADATA_IPV6, MetadataSpec
 from v6fabric.metadata.config import (
     Backend,
     Bucket,
+    bucket_digest,
     bucket_name,
     bucket_text,
     head_text,
@@ -63,9 +64,31 @@ _FILES = IdentityMemo(1 << 14)
 def _file(bucket: Bucket) -> tuple[str, str, str]:
     def make() -> tuple[str, str, str]:
         text = bucket_text(bucket)
-        return bucket_name(STEM, bucket), text, digest(text)
+        return bucket_name(STEM, bucket), text, bucket_digest(text)
 
     return _FILES.get(bucket, make)
+
+
+# per part: the last buckets and the head's manifest of them (bucket key -> file digest)
+_PORTS: list[tuple[tuple[Bucket, ...], dict[str, str]]] = []
+_INSTANCES: list[tuple[tuple[Bucket, ...], dict[str, str]]] = []
+
+
+def _manifest(
+    last: list[tuple[tuple[Bucket, ...], dict[str, str]]], buckets: tuple[Bucket, ...]
+) -> dict[str, str]:
+    """The last manifest with only the buckets that changed (identity first) replaced: a
+    bind renders one bucket of each part, not a digest lookup per bucket."""
+    if last and last[0][0] is buckets:
+        return last[0][1]
+    before, manifest = (last[0][0], dict(last[0][1])) if last else ((), {})
+    for key, _was, now in changed(before, buckets):
+        if now is None:
+            del manifest[str(key)]
+        else:
+            manifest[str(key)] = _file(now)[2]
+    last[:] = [(buckets, manifest)]
+    return manifest
 
 
 # the last answer, by the very objects asked about: a plan asks on every round, and a state
@@ -91,9 +114,12 @@ def _desired(spec: MetadataSpec, layout: Layout, backend: Backend | None) -> Dae
     def path(suffix: str) -> Path:
         return layout.daemon_file(KIND, None, suffix)
 
-    ports = dict(_file(bucket)[::2] for bucket in spec.port_buckets)
-    instances = dict(_file(bucket)[::2] for bucket in spec.instance_buckets)
-    conf = head_text(spec.listeners, backend, ports, instances)
+    conf = head_text(
+        spec.listeners,
+        backend,
+        _manifest(_PORTS, spec.port_buckets),
+        _manifest(_INSTANCES, spec.instance_buckets),
+    )
     conf_digest = digest(conf)
     _HEADS[conf_digest] = spec  # what the bucket files are once this head is on disk
     while len(_HEADS) > 8:

@@ -10,11 +10,13 @@ head (``<run_dir>/host/metadata.conf``)::
     {"version": 2,
      "listeners": [<MetadataListener as hoststate.codec.to_dict gives it>, ...],
      "backend": null | {"url": "http://nova-metadata:8775", "secret_file": "/path"},
-     "ports": {"metadata.ports-17.json": "<digest of that file>", ...},
-     "instances": {"metadata.instances-5.json": "<digest>", ...}}
+     "ports": {"17": "<digest of metadata.ports-17.json>", ...},
+     "instances": {"5": "<digest of metadata.instances-5.json>", ...}}
 
-Each bucket file is its bucket as ``codec.to_dict`` gives it (``{"key", "ports"}`` or
-``{"key", "instances"}``), named relative to the head's directory. A bucket whose text does
+(one line, keys sorted). Each bucket file, named after the head's stem next to it, is its
+bucket as ``codec.to_dict`` gives it (``{"key", "ports"}`` or ``{"key", "instances"}``); its
+digest is the first 16 hex digits of ``drivers.files.digest`` (the head stays ~25 bytes a
+bucket: 30 kB for the ~1,150 buckets of 2,000 workloads). A bucket whose text does
 not match the head's digest (written after the head was read, or a failed write) makes the
 reload fail as a whole: the daemon keeps what it serves. The head's digest therefore names
 the whole config. The single-file form (``{"spec": ..., "backend": ...}``, before buckets)
@@ -45,7 +47,7 @@ from v6fabric.hoststate.model import (
 
 VERSION = 2
 PARTS: dict[str, type] = {"ports": MetadataPortBucket, "instances": MetadataInstanceBucket}
-_BUCKET_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.(ports|instances)-[0-9]+\.json$")
+_BUCKET_NAME = re.compile(r"^[^/]+\.(ports|instances)-[0-9]+\.json$")
 
 Bucket = MetadataPortBucket | MetadataInstanceBucket
 Reader = Callable[[str], str | None]  # a bucket file's text by its name (None: missing)
@@ -76,14 +78,26 @@ class ProxyConfig:
     spec: MetadataSpec
     backend: Backend | None = None
     digest: str = ""  # of the head's text, as ``drivers.files.digest`` (the agent's markers)
-    # bucket file name -> (its digest, its bucket): what a reload may keep without reading
+    # bucket file name -> (its digest, its bucket): what a reload keeps without reading
     buckets: Mapping[str, tuple[str, Bucket]] = field(default_factory=dict, compare=False)
 
 
-def bucket_name(stem: str, bucket: Bucket) -> str:
+def part_of(bucket: Bucket) -> str:
+    return "ports" if isinstance(bucket, MetadataPortBucket) else "instances"
+
+
+def file_name(stem: str, part: str, key: int) -> str:
     """A bucket's file name next to a head named ``<stem>.<suffix>``."""
-    part = "ports" if isinstance(bucket, MetadataPortBucket) else "instances"
-    return f"{stem}.{part}-{bucket.key}.json"
+    return f"{stem}.{part}-{key}.json"
+
+
+def bucket_name(stem: str, bucket: Bucket) -> str:
+    return file_name(stem, part_of(bucket), bucket.key)
+
+
+def bucket_digest(text: str) -> str:
+    """What the head lists for a bucket file (enough to tell a change, not a signature)."""
+    return digest(text)[:16]
 
 
 def is_bucket_name(stem: str, name: str) -> bool:
@@ -104,7 +118,7 @@ def head_text(
     ports: Mapping[str, str],
     instances: Mapping[str, str],
 ) -> str:
-    """The head: ``ports`` and ``instances`` map bucket file names to their texts' digests."""
+    """The head: ``ports`` and ``instances`` map bucket keys (text) to their files' digests."""
     data = {
         "version": VERSION,
         "listeners": codec.to_dict(tuple(listeners)),
@@ -112,8 +126,7 @@ def head_text(
         "ports": ports,
         "instances": instances,
     }
-    # orjson: the standard encoder with ``indent`` runs in pure Python
-    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2).decode() + "\n"
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode() + "\n"
 
 
 def bucket_files(stem: str, spec: MetadataSpec) -> dict[str, tuple[Bucket, str, str]]:
@@ -122,7 +135,7 @@ def bucket_files(stem: str, spec: MetadataSpec) -> dict[str, tuple[Bucket, str, 
     found: dict[str, tuple[Bucket, str, str]] = {}
     for bucket in (*spec.port_buckets, *spec.instance_buckets):
         text = bucket_text(bucket)
-        found[bucket_name(stem, bucket)] = (bucket, text, digest(text))
+        found[bucket_name(stem, bucket)] = (bucket, text, bucket_digest(text))
     return found
 
 
@@ -140,10 +153,13 @@ def _backend(raw: Any) -> Backend | None:
 
 
 def parse_config(
-    text: str | bytes, read: Reader | None = None, previous: ProxyConfig | None = None
+    text: str | bytes,
+    read: Reader | None = None,
+    previous: ProxyConfig | None = None,
+    stem: str = "metadata",
 ) -> ProxyConfig:
-    """A head (its bucket files read by ``read``, by name, or kept from ``previous`` where the
-    digest is the same) or a single-file config."""
+    """A head (its bucket files, ``<stem>.<part>-<key>.json``, read by ``read`` by name, or
+    kept from ``previous`` where the digest is the same) or a single-file config."""
     try:
         raw_text = text.decode() if isinstance(text, bytes) else text
         data = orjson.loads(raw_text)
@@ -159,10 +175,13 @@ def parse_config(
         parts: dict[str, list[Any]] = {}
         for part, cls in PARTS.items():
             found = parts[part] = []
-            for name, wanted in data[part].items():
+            for key, wanted in data[part].items():
+                name = file_name(stem, part, int(key))
                 kept = known.get(name)
                 if kept is None or kept[0] != wanted:
                     kept = (wanted, _read_bucket(read, name, str(wanted), cls))
+                    if kept[1].key != int(key):
+                        raise ConfigError(f"bucket file {name} holds bucket {kept[1].key}")
                 buckets[name] = kept
                 found.append(kept[1])
     except ConfigError:
@@ -187,7 +206,7 @@ def _read_bucket(read: Reader | None, name: str, wanted: str, cls: type) -> Buck
     text = read(name)
     if text is None:
         raise ConfigError(f"bucket file {name} is missing")
-    if digest(text) != wanted:
+    if bucket_digest(text) != wanted:
         raise ConfigError(f"bucket file {name} does not match the head (being written?)")
     bucket = codec.build(cls, orjson.loads(text))
     if not isinstance(bucket, cls):
@@ -217,7 +236,7 @@ def load_config(path: Path, previous: ProxyConfig | None = None) -> ProxyConfig:
         text = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from exc
-    return parse_config(text, directory_reader(path.parent), previous)
+    return parse_config(text, directory_reader(path.parent), previous, path.stem)
 
 
 def write_config(path: Path, spec: MetadataSpec, backend: Backend | None = None) -> bool:
@@ -231,8 +250,8 @@ def write_config(path: Path, spec: MetadataSpec, backend: Backend | None = None)
     for name, (_bucket, text, _digest) in found.items():
         changed = files.write(path.parent / name, text) or changed
     manifest = {"ports": {}, "instances": {}}  # type: dict[str, dict[str, str]]
-    for name, (bucket, _text, dig) in found.items():
-        manifest["ports" if isinstance(bucket, MetadataPortBucket) else "instances"][name] = dig
+    for bucket, _text, dig in found.values():
+        manifest[part_of(bucket)][str(bucket.key)] = dig
     head = head_text(spec.listeners, backend, manifest["ports"], manifest["instances"])
     changed = files.write(path, head) or changed
     for name in files.listdir(path.parent):
