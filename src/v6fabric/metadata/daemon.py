@@ -2,7 +2,8 @@
 started it knows it is serving), reload on SIGHUP, stop on SIGTERM/SIGINT.
 
 The agent runs it like radvd: ``v6fabric metadata-proxy --config PATH --pid-file PATH``,
-finds it again by its pid file, and sends SIGHUP after rewriting the config. The optional
+finds it again by its pid file, and sends SIGHUP after rewriting the config (a reload reads
+only the bucket files whose digest in the head changed, ``config``). The optional
 status file says which config is loaded (its digest) and which listeners are open or still
 pending, so the agent can tell when a reload has taken effect and report what serves.
 """
