@@ -83,6 +83,7 @@ def test_a_changed_config_is_a_sighup_and_no_listener_stops_it() -> None:
     agent.run_once(lab_state())
     assert fake.processes.pid(PID_FILE) is None
     assert fake.files.read(CONF) is None
+    assert [n for n in fake.files.listdir(CONF.parent) if n.startswith("metadata.")] == []
     assert "fe80::a9fe:a9fe/64" not in addresses_of(fake, ROUTER_NS, QR)
 
 
