@@ -98,3 +98,24 @@ def test_status_marks_ports_active(api: Api) -> None:
     assert api.get("/fabric/v1/hosts/h1/state", "admin").headers["etag"] == before
     r = api.put("/fabric/v1/hosts/h1/status", {"ports": {port["id"]: "FINE"}}, "admin")
     assert r.status_code == 400
+
+
+def test_a_write_that_does_not_change_the_host_state_does_not_answer_its_long_poll(
+    api: Api,
+) -> None:
+    _register(api)
+    etag = api.get("/fabric/v1/hosts/h1/state", "admin").headers["etag"]
+    result: dict = {}
+
+    def poll() -> None:
+        result["response"] = api.get(
+            "/fabric/v1/hosts/h1/state?wait=1", "admin", headers={"If-None-Match": etag}
+        )
+
+    waiter = threading.Thread(target=poll)
+    waiter.start()
+    time.sleep(0.2)
+    api.network()  # no subnet, no port: nothing for any host
+    waiter.join(10)
+    assert result["response"].status_code == 304
+    assert result["response"].headers["etag"] == etag
