@@ -41,8 +41,11 @@ from v6fabric.hoststate import codec
 from v6fabric.hoststate.model import HostState
 from v6fabric.hoststate.sections import Sections
 
-KEEP_STATES = 256  # (host, revision) entries
-KEEP_BASES = 8  # per host: states a client may still hold and get a delta from
+# Per host: compiles by revision (for clients that read the same revision: each keeps its
+# whole state, ~1,500 objects at 500 workloads, that the cyclic collector walks through), and
+# states a client may still hold and get a delta from.
+KEEP_REVISIONS = 4
+KEEP_BASES = 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +96,7 @@ class _Host:
     """What the event loop keeps of one host."""
 
     watchers: int = 0  # long-polls open
+    revisions: OrderedDict[int, _Compile] = field(default_factory=OrderedDict)
     newest: _Compile | None = None  # the last compile queued or started
     latest: CompiledState | None = None  # the last compile finished
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # replaced once set
@@ -106,7 +110,6 @@ class StateCache:
     def __init__(self, snapshot_for: Callable[[str], Snapshot]) -> None:
         self._snapshot_for = snapshot_for
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="state-compile")
-        self._states: OrderedDict[tuple[str, int], _Compile] = OrderedDict()
         self._hosts: dict[str, _Host] = {}
         self._previous: dict[str, CompiledState] = {}  # host -> last compiled (compile thread)
 
@@ -166,12 +169,11 @@ class StateCache:
         return await loop.run_in_executor(self._executor, compiled.delta, base)
 
     def _compile(self, host: str, revision: int) -> _Compile:
-        key = (host, revision)
-        job = self._states.get(key)
-        if job is not None:
-            self._states.move_to_end(key)
-            return job
         kept = self._host(host)
+        job = kept.revisions.get(revision)
+        if job is not None:
+            kept.revisions.move_to_end(revision)
+            return job
         job = kept.newest
         if job is None or job.started or job.future.done():
             loop = asyncio.get_running_loop()
@@ -179,12 +181,13 @@ class StateCache:
             ran = self._executor.submit(self._compiled, host, job)
             ran.add_done_callback(partial(_soon, loop, self._finished, host, job))
         # else: queued, not started: it will read ``revision`` or a later one
-        _remember(self._states, key, job, KEEP_STATES)
+        _remember(kept.revisions, revision, job, KEEP_REVISIONS)
         return job
 
-    def _forget(self, job: _Compile) -> None:
-        for key in [k for k, v in self._states.items() if v is job]:
-            del self._states[key]
+    def _forget(self, host: str, job: _Compile) -> None:
+        revisions = self._host(host).revisions
+        for revision in [r for r, v in revisions.items() if v is job]:
+            del revisions[revision]
 
     def _compiled(self, host: str, job: _Compile) -> CompiledState:
         """In the compile thread, one compile at a time, in the order they were queued."""
@@ -201,7 +204,7 @@ class StateCache:
         target = job.future
         error = ran.exception()
         if error is not None:
-            self._forget(job)  # a failed compile is not cached
+            self._forget(host, job)  # a failed compile is not cached
             target.set_exception(error)
             target.exception()  # retrieved: a prefetch may have no waiter to raise it to
             return
