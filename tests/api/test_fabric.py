@@ -98,3 +98,48 @@ def test_status_marks_ports_active(api: Api) -> None:
     assert api.get("/fabric/v1/hosts/h1/state", "admin").headers["etag"] == before
     r = api.put("/fabric/v1/hosts/h1/status", {"ports": {port["id"]: "FINE"}}, "admin")
     assert r.status_code == 400
+
+
+def test_status_may_name_only_what_changed(api: Api) -> None:
+    """The agent reports only changed statuses: what a report leaves out keeps its status."""
+    _register(api)
+    net = api.network()
+    ports = [api.port(net["id"]) for _ in range(2)]
+    body = {"workload": {"name": "vm1", "host": "h1", "port_ids": [ports[0]["id"]]}}
+    workload = api.post("/fabric/v1/workloads", body).json()["workload"]
+    full = {
+        "applied": "x",
+        "ports": {p["id"]: "ACTIVE" for p in ports},
+        "workloads": {workload["id"]: "ACTIVE"},
+    }
+    assert api.put("/fabric/v1/hosts/h1/status", full, "admin").status_code == 204
+    changed = {"applied": "y", "ports": {ports[1]["id"]: "DOWN"}, "workloads": {}}
+    assert api.put("/fabric/v1/hosts/h1/status", changed, "admin").status_code == 204
+    statuses = [api.get(f"/v2.0/ports/{p['id']}").json()["port"]["status"] for p in ports]
+    assert statuses == ["ACTIVE", "DOWN"]
+    shown = api.get(f"/fabric/v1/workloads/{workload['id']}").json()["workload"]
+    assert shown["status"] == "ACTIVE"
+    assert api.get("/fabric/v1/hosts/h1", "admin").json()["host"]["applied"] == "y"
+    r = api.put("/fabric/v1/hosts/nope/status", changed, "admin")
+    assert r.status_code == 404 and error_of(r)["type"] == "HostNotFound"
+
+
+def test_a_write_that_does_not_change_the_host_state_does_not_answer_its_long_poll(
+    api: Api,
+) -> None:
+    _register(api)
+    etag = api.get("/fabric/v1/hosts/h1/state", "admin").headers["etag"]
+    result: dict = {}
+
+    def poll() -> None:
+        result["response"] = api.get(
+            "/fabric/v1/hosts/h1/state?wait=1", "admin", headers={"If-None-Match": etag}
+        )
+
+    waiter = threading.Thread(target=poll)
+    waiter.start()
+    time.sleep(0.2)
+    api.network()  # no subnet, no port: nothing for any host
+    waiter.join(10)
+    assert result["response"].status_code == 304
+    assert result["response"].headers["etag"] == etag

@@ -13,6 +13,7 @@ decode, and every other part of the new state is the old state's own object.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -132,8 +133,40 @@ class FabricStateClient:
     def put_status(
         self, host: str, applied: str, ports: dict[str, str], workloads: dict[str, str]
     ) -> None:
+        """``ports`` and ``workloads``: every one of the host's, or only what changed since
+        the last report the server took (``status_changes``); the server accepts both."""
         body = {"applied": plain_etag(applied), "ports": ports, "workloads": workloads}
         self._send("PUT", f"/fabric/v1/hosts/{host}/status", body=body)
+
+
+Statuses = Mapping[str, str]
+
+
+def status_changes(
+    ports: Statuses,
+    workloads: Statuses,
+    state: HostState | None,
+    last: tuple[Statuses, Statuses] | None,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """What a status report must carry after ``last``, the ports' and workloads' statuses the
+    server took last (None: it may know none; all of them): those that differ or are new, and
+    every port of a workload new since then. The server sets a port DOWN when its workload
+    goes; bound to the next workload on this host before our next report, the port would
+    otherwise never be reported ACTIVE again. At 150 workloads this is one port and one
+    workload in place of 300 entries to parse and look up."""
+    if last is None:
+        return dict(ports), dict(workloads)
+    old_ports, old_workloads = last
+    moved = {
+        interface.port_id
+        for workload in (state.workloads if state is not None else ())
+        if workload.workload_id not in old_workloads
+        for interface in workload.interfaces
+    }
+    return (
+        {p: s for p, s in ports.items() if old_ports.get(p) != s or p in moved},
+        {w: s for w, s in workloads.items() if old_workloads.get(w) != s},
+    )
 
 
 def _applied(

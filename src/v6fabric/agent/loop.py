@@ -21,7 +21,7 @@ import httpx
 
 from v6fabric.agent import capabilities as caps
 from v6fabric.agent.actions import Action, action_key
-from v6fabric.agent.client import FabricStateClient
+from v6fabric.agent.client import FabricStateClient, status_changes
 from v6fabric.agent.desired import Renderers
 from v6fabric.agent.feed import BACKOFF_FIRST, BACKOFF_MAX, StateFeed
 from v6fabric.agent.host import Drivers, real_drivers
@@ -42,6 +42,9 @@ ROLES = ["compute", "network"]
 # with 150 workloads) is done when idle, not in front of a change: a change waits for it only
 # when no idle moment came for another period (constant churn).
 FULL_OBSERVE_SECONDS = 30.0
+# Status reports carry only changes, and all statuses this often (a server whose database was
+# restored from a backup learns the truth without waiting for a change).
+FULL_STATUS_SECONDS = 300.0
 MAX_ROUNDS = 4  # a pass may need a second round: a plugged workload's tap appears, then is enslaved
 # A pass takes up a state that arrives between its rounds this many times at most, so that
 # constant churn cannot keep a pass (and the status report after it) from ending.
@@ -244,6 +247,7 @@ class Agent:
         state: HostState | None = None
         etag: str | None = None
         last_status: tuple[str, dict[str, str], dict[str, str]] | None = None
+        full_due = 0.0  # a report after this carries every status, not only the changes
         registrations = 0
         pause = BACKOFF_FIRST
         taken: list[tuple[HostState, str]] = []  # the last state a pass took up, its ETag
@@ -272,8 +276,12 @@ class Agent:
                     registrations, last_status = feed.registrations, None
                 status = (etag, report.ports, report.workloads)
                 if status != last_status:
-                    self.client.put_status(self.host, *status)
+                    since = last_status[1:] if last_status and time.monotonic() < full_due else None
+                    changed = status_changes(report.ports, report.workloads, report.state, since)
+                    self.client.put_status(self.host, etag, *changed)
                     last_status = status
+                    if since is None:
+                        full_due = time.monotonic() + FULL_STATUS_SECONDS
                 pause = BACKOFF_FIRST
             except ApiError as exc:
                 log.warning("server: %s", exc)

@@ -86,7 +86,11 @@ class FabricService:
 
     def report_status(self, name: str, body: Mapping[str, Any]) -> None:
         """What the host's agent has put in place. Operational state, not intent: it does not
-        bump the global revision, so it wakes no agent."""
+        bump the global revision, so it wakes no agent.
+
+        ``ports`` and ``workloads`` may name every port and workload of the host or only those
+        whose status changed since the agent's last report: only rows whose status differs
+        are written either way."""
         statuses = body.get("ports") or {}
         workload_statuses = body.get("workloads") or {}
         for value in [*statuses.values(), *workload_statuses.values()]:
@@ -95,25 +99,27 @@ class FabricService:
 
         def operation(txn: WriteTxn) -> None:
             conn = txn.conn
-            if conn.execute(select(hosts.c.name).where(hosts.c.name == name)).first() is None:
-                raise HostNotFound(host=name)
-            conn.execute(
+            seen = conn.execute(
                 update(hosts)
                 .where(hosts.c.name == name)
                 .values(seen_at=common.utcnow(), applied_hash=body.get("applied"))
             )
-            for status in set(statuses.values()):
-                ids = [p for p, s in statuses.items() if s == status]
+            if seen.rowcount == 0:
+                raise HostNotFound(host=name)
+            for status, ids in _by_status(statuses).items():
                 conn.execute(
                     update(ports)
                     .where(ports.c.id.in_(ids), ports.c.status != status)
                     .values(status=status)
                 )
-            for status in set(workload_statuses.values()):
-                ids = [w for w, s in workload_statuses.items() if s == status]
+            for status, ids in _by_status(workload_statuses).items():
                 conn.execute(
                     update(workloads)
-                    .where(workloads.c.id.in_(ids), workloads.c.host == name)
+                    .where(
+                        workloads.c.id.in_(ids),
+                        workloads.c.host == name,
+                        workloads.c.status != status,
+                    )
                     .values(status=status)
                 )
 
@@ -152,6 +158,13 @@ class FabricService:
             for row in conn.execute(select(hosts).order_by(hosts.c.registered_at, hosts.c.name))
             if "network" in row.roles
         ]
+
+
+def _by_status(statuses: Mapping[str, str]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for item, status in statuses.items():
+        grouped.setdefault(status, []).append(item)
+    return grouped
 
 
 SNAPSHOT_KINDS = ("networks", "subnets", "ports", "routers", "workloads", "security_groups")

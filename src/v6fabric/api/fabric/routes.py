@@ -36,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 
 from v6fabric.api.deps import caller
 from v6fabric.api.fabric.state_cache import StateCache
-from v6fabric.api.fabric.watch import RevisionWatch
+from v6fabric.api.fabric.watch import FALLBACK_POLL, RevisionWatch
 from v6fabric.api.responses import JSONBody
 from v6fabric.domain.errors import PolicyNotAuthorized
 from v6fabric.hoststate.codec import DELTA_MEDIA_TYPE
@@ -125,27 +125,33 @@ async def get_state(
     deltas = DELTA_MEDIA_TYPE in request.headers.get("accept", "")
     deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
     db = request.app.state.db
-    watch, states = _watch(request), _states(request)
-    while True:
-        marker = watch.marker()
+    states = _states(request)
+    _watch(request, states)
+    with states.watching(host):
+        changed = states.changed(host)  # before the revision is read: no change is missed
         revision = db.revision() if db.is_sqlite else await run_in_threadpool(db.revision)
         compiled = await states.get(host, revision)
-        etag = compiled.etag
-        if etag != known:
-            headers = {"ETag": f'"{etag}"', "Vary": "Accept"}
-            base = states.base(host, known) if deltas and known else None
-            if base is not None:
-                return Response(compiled.delta(base), media_type=DELTA_MEDIA_TYPE, headers=headers)
-            return Response(compiled.body, media_type="application/json", headers=headers)
-        # Nothing new for this host: sleep until the store changes or the wait is over.
-        while (left := deadline - time.monotonic()) > 0:
-            await watch.wait(marker, left)
-            marker = watch.marker()
-            now = db.revision() if db.is_sqlite else await run_in_threadpool(db.revision)
-            if now != revision:
-                break
-        if time.monotonic() >= deadline:
-            return Response(status_code=304, headers={"ETag": f'"{etag}"'})
+        # Nothing new for this host: sleep until a compile of it ends with another state
+        # (every write by this process compiles it now), or a while, for others' writes.
+        while compiled.etag == known:
+            if (left := deadline - time.monotonic()) <= 0:
+                return Response(status_code=304, headers={"ETag": f'"{known}"'})
+            try:
+                await asyncio.wait_for(changed.wait(), min(left, FALLBACK_POLL))
+                compiled = states.latest(host) or compiled
+                changed = states.changed(host)
+            except TimeoutError:
+                changed = states.changed(host)
+                now = db.revision() if db.is_sqlite else await run_in_threadpool(db.revision)
+                if now != revision:
+                    revision, compiled = now, await states.get(host, now)
+    headers = {"ETag": f'"{compiled.etag}"', "Vary": "Accept"}
+    base = states.base(host, known) if deltas and known else None
+    if base is not None:
+        body = await states.delta(compiled, base)
+        return Response(body, media_type=DELTA_MEDIA_TYPE, headers=headers)
+    body = await states.body(compiled)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def _states(request: Request) -> StateCache:
@@ -155,11 +161,13 @@ def _states(request: Request) -> StateCache:
     return app_state.state_cache
 
 
-def _watch(request: Request) -> RevisionWatch:
-    """One per app, made on first use (it needs the running event loop)."""
+def _watch(request: Request, states: StateCache) -> RevisionWatch:
+    """One per app, made on first use (it needs the running event loop): this process's
+    writes compile the watched hosts at once."""
     app_state = request.app.state
     if getattr(app_state, "revision_watch", None) is None:
-        app_state.revision_watch = RevisionWatch(app_state.db, asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        app_state.revision_watch = RevisionWatch(app_state.db, loop, states.prefetch)
     return app_state.revision_watch
 
 

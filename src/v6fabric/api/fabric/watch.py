@@ -1,13 +1,16 @@
-"""Waking long-polls when the store changes.
+"""Telling the state cache about writes.
 
-Writes made by this process wake waiters at once (``Database.on_commit``); writes made by
-another API server on the same PostgreSQL are caught by a slower revision poll.
+Writes made by this process start, at once, the compile of every host a long-poll waits for
+(``Database.on_commit`` -> ``StateCache.prefetch``, on the event loop); a waiter wakes only
+when its host's state has changed. Writes made by another API server on the same PostgreSQL
+are caught by a slower poll of the revision (``FALLBACK_POLL``, in the long-poll itself).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from v6fabric.store.db import Database
 
@@ -15,23 +18,14 @@ FALLBACK_POLL = 0.5  # seconds: how late a write by another API server may be no
 
 
 class RevisionWatch:
-    def __init__(self, db: Database, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, db: Database, loop: asyncio.AbstractEventLoop, on_change: Callable[[int], None]
+    ) -> None:
         self.loop = loop
-        self._changed = asyncio.Event()
+        self._on_change = on_change
         db.on_commit(self._notify)
 
-    def _notify(self, _revision: int) -> None:
+    def _notify(self, revision: int) -> None:
+        """In the writing thread, right after its commit."""
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
-            self.loop.call_soon_threadsafe(self._fire)
-
-    def _fire(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    def marker(self) -> asyncio.Event:
-        """Take this before reading the revision, then ``wait`` on it: no change is missed."""
-        return self._changed
-
-    async def wait(self, marker: asyncio.Event, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(marker.wait(), min(timeout, FALLBACK_POLL))
+            self.loop.call_soon_threadsafe(self._on_change, revision)
