@@ -343,6 +343,9 @@ def agent_child(argv: list[str], probe_class: type[Probe] | None = None) -> int:
         run_dir=args.run_dir,
     )
     probe.instrument(agent)
+    from v6fabric.collector import tune_for_long_running
+
+    tune_for_long_running()  # as `v6fabric agent` does before its loop
     profile_to = os.environ.get("V6FABRIC_BENCH_PROFILE")  # where the agent's profile goes
     profiler = None
     if profile_to:

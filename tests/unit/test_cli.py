@@ -461,7 +461,9 @@ def test_up_creates_state_dir_admin_and_runs_uvicorn(
     import uvicorn
 
     monkeypatch.setattr(uvicorn, "Server", Server)
-    monkeypatch.setattr("v6fabric.cli.up._tune_gc", lambda: None)  # not this test process's GC
+    monkeypatch.setattr(
+        "v6fabric.collector.tune_for_long_running", lambda: None
+    )  # not this test process's GC
     state_dir = tmp_path / "state"
     args = ["up", "--state-dir", str(state_dir), "--api-port", "19696", "--no-agent"]
     result = CliRunner().invoke(cli_app, args)

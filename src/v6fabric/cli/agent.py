@@ -52,6 +52,7 @@ def agent(
     """Run the host agent in the foreground (admin credentials from OS_* or the state dir)."""
     from v6fabric.agent.loop import Agent
     from v6fabric.cli.client import Credentials
+    from v6fabric.collector import tune_for_long_running
     from v6fabric.metadata.config import Backend
 
     if (metadata_backend is None) != (metadata_secret_file is None):
@@ -84,6 +85,7 @@ def agent(
             else None
         ),
     )
+    tune_for_long_running()
     try:
         worker.run(stop)
     finally:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gc
 import os
 import signal
 import socket
@@ -56,6 +55,7 @@ def up(
     import uvicorn
 
     from v6fabric.api.app import create_app
+    from v6fabric.collector import tune_for_long_running
     from v6fabric.settings import Settings
 
     settings = Settings.from_env(state_dir=state_dir, api_host=api_host, api_port=api_port)
@@ -68,7 +68,7 @@ def up(
     had_openrc = openrc.exists()
     app = create_app(settings)
     openrc = app.state.identity.ensure_admin(state) or openrc
-    _tune_gc()
+    tune_for_long_running()
 
     out = console()
     out.print(
@@ -126,17 +126,6 @@ def up(
             with contextlib.suppress(subprocess.TimeoutExpired):
                 agent.wait(timeout=10)
         serving.join(timeout=10)
-
-
-def _tune_gc() -> None:
-    """The cyclic collector's full passes paused the server 70-170 ms every ~20 writes at
-    150-500 workloads (each compile promotes thousands of objects). What exists once the app
-    is built (modules, routes, models) lives as long as the process: it is left out of them.
-    Young collections, each of which promotes what is alive at that moment (a compile's work
-    in progress), are made 14 times rarer."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, *gc.get_threshold()[1:])
 
 
 def _interrupt(*_: object) -> None:
