@@ -10,11 +10,15 @@ deletes its links and namespace and removes its directory. Both are idempotent.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import signal
+import socket
+import struct
 import sys
 import time
 from collections.abc import Mapping
@@ -22,6 +26,7 @@ from pathlib import Path
 
 from v6fabric.drivers.commands import CommandError, read_pid, run, spawn
 from v6fabric.drivers.netlink import NETNS_RUN_DIR
+from v6fabric.drivers.netns import enter_supported, run_in_netns
 from v6fabric.drivers.sysctl import ProcSysctls
 from v6fabric.hoststate.model import WORKLOAD_NS_PREFIX, WorkloadSpec
 from v6fabric.workloads.dhcp import install_client_files
@@ -131,7 +136,7 @@ def plug(
         keys = {f"net.ipv6.conf.{iface.tap}.disable_ipv6": "1" for iface in made}
         _sysctls.write(host_netns, keys)
         ip_batch(host_netns, enslave)
-    ip_batch(ns, inside_lines)
+    _inside(ns, inside_lines)
     wanted = {iface.ifname for iface in spec.interfaces}
     for name, link in links.items():
         if name not in wanted and link.get("linkinfo", {}).get("info_kind") == "veth":
@@ -149,6 +154,34 @@ def ip_batch(netns: str | None, lines: list[str]) -> None:
     """``lines`` as one ``ip -batch`` (one fork) in ``netns`` (None: this namespace)."""
     if lines:
         run([*_ip(netns), "-batch", "-"], input="\n".join(lines) + "\n")
+
+
+def _inside(ns: str, lines: list[str]) -> None:
+    """The guest side's link lines: when they only set links up (a new workload), by ioctl
+    from a thread inside the namespace (~0.2 ms), else as one ``ip -batch`` (a fork, ~3 ms)."""
+    names = [line.split()[-2] for line in lines if UP_LINE.fullmatch(line)]
+    if len(names) != len(lines) or not enter_supported():
+        ip_batch(ns, lines)
+        return
+    try:
+        run_in_netns(ns, lambda: _set_up(names))
+    except OSError as exc:  # the namespace went away under us, or no such link: as ip would
+        raise CommandError(["ip", "-n", ns, "link", "set", "up"], 1, str(exc)) from exc
+
+
+UP_LINE = re.compile(r"link set (dev )?\S+ up")
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+IFREQ = struct.Struct("16sH22x")  # struct ifreq: the name, then ifr_flags (a short)
+
+
+def _set_up(names: list[str]) -> None:
+    """In the namespace's thread: each link up, as ``ip link set dev NAME up`` does."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for name in names:
+            request = IFREQ.pack(name.encode(), 0)
+            _name, flags = IFREQ.unpack(fcntl.ioctl(sock, SIOCGIFFLAGS, request))
+            if not flags & IFF_UP:
+                fcntl.ioctl(sock, SIOCSIFFLAGS, IFREQ.pack(name.encode(), flags | IFF_UP))
 
 
 def _guest_sysctls(ns: str, ifname: str) -> None:
