@@ -45,6 +45,9 @@ FULL_OBSERVE_SECONDS = 30.0
 # Status reports carry only changes, and all statuses this often (a server whose database was
 # restored from a backup learns the truth without waiting for a change).
 FULL_STATUS_SECONDS = 300.0
+# How often taps that a hypervisor has yet to plug are looked for (one RTM_GETLINK each), and
+# for how long after they were first missed; the loop also checks ``stop`` this often at least.
+TAP_WATCH_SECONDS, TAP_WATCH_FOR, STOP_CHECK = 0.2, 120.0, 1.0
 MAX_ROUNDS = 4  # a pass may need a second round: a plugged workload's tap appears, then is enslaved
 # A pass takes up a state that arrives between its rounds this many times at most, so that
 # constant churn cannot keep a pass (and the status report after it) from ending.
@@ -102,6 +105,8 @@ class Agent:
         # action_key -> (failures so far, monotonic time of the next try)
         self._backoff: dict[tuple[object, ...], tuple[int, float]] = {}
         self.last_observed: Observed | None = None
+        self.last_state: HostState | None = None  # the state of the last pass
+        self._awaited_since: dict[str, float] = {}  # tap -> when it was first missed
         self._full_observe_due = 0.0
 
     # --- one pass ----------------------------------------------------------------------------
@@ -207,7 +212,7 @@ class Agent:
         report.ports = port_statuses(state, observed)
         report.workloads = workload_statuses(state, observed)
         report.seconds = time.monotonic() - started
-        self.last_observed = observed
+        self.last_observed, self.last_state = observed, state
         if report.failed or report.pending:
             self._full_observe_due = 0.0  # something is off: read everything next time
         if report.applied or report.failed:
@@ -262,7 +267,7 @@ class Agent:
             try:
                 retry = self.retry_in()
                 poll = min(wait, self.resync_due(), wait if retry is None else retry)
-                got = feed.take(timeout=max(1.0, poll) if state is not None else wait)
+                got = self._next_state(feed, stop, max(1.0, poll) if state is not None else wait)
                 if stop.is_set():
                     break
                 if got is not None:
@@ -294,6 +299,37 @@ class Agent:
                 log.exception("agent pass failed")
                 stop.wait(pause)
                 pause = min(pause * 2, BACKOFF_MAX)
+
+    def _next_state(
+        self, feed: StateFeed, stop: threading.Event, timeout: float
+    ) -> tuple[HostState, str] | None:
+        """The next state, or None when ``timeout`` is over, ``stop`` is set, or a tap the
+        agent awaits has appeared. A hypervisor plugs a VM's tap after the port's binding
+        (Nova's order), and no state change follows: without this look the port would wait
+        for the next full read of the host (up to ``FULL_OBSERVE_SECONDS``)."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0 and not stop.is_set():
+            awaited = self._awaited_taps()
+            got = feed.take(timeout=min(left, TAP_WATCH_SECONDS if awaited else STOP_CHECK))
+            if got is not None:
+                return got
+            if awaited and self.drivers.netlink.read_links(self.layout.host_netns, awaited):
+                return None  # one appeared: a pass now
+        return None
+
+    def _awaited_taps(self) -> list[str]:
+        """Taps of admin-up ports that were missing at the last read and have been awaited
+        for less than ``TAP_WATCH_FOR`` (then only full reads look again: a VM that never
+        starts must not keep the agent polling)."""
+        observed, state = self.last_observed, self.last_state
+        if observed is None or state is None:
+            self._awaited_since.clear()
+            return []
+        links, now = observed.host.links, time.monotonic()
+        missing = {p.tap for p in state.ports if p.admin_up and p.tap not in links}
+        since = {tap: self._awaited_since.get(tap, now) for tap in missing}
+        self._awaited_since = since
+        return sorted(tap for tap, first in since.items() if now - first < TAP_WATCH_FOR)
 
     def close(self) -> None:
         if self.client:
