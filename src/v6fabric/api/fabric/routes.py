@@ -6,8 +6,8 @@ should have changed; the ETag is the content hash of its ``HostState``, so write
 concern a host never wake its agent.
 
 Deltas. A client that also sends
-``Accept: application/vnd.v6fabric.hoststate-delta.v2+json`` (``codec.DELTA_MEDIA_TYPE``; v2
-since the metadata buckets) gets, when the state has changed and the server still keeps the
+``Accept: application/vnd.v6fabric.hoststate-delta.v3+json`` (``codec.DELTA_MEDIA_TYPE``; v3
+since ports, workloads and firewall ports are cut into buckets on the wire) gets, when the state has changed and the server still keeps the
 state its ``If-None-Match`` names (a host's last few), a 200 of that media type with only the
 sections (``hoststate/sections.py``) that changed::
 
