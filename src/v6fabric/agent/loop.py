@@ -308,8 +308,8 @@ class Agent:
         (Nova's order), and no state change follows: without this look the port would wait
         for the next full read of the host (up to ``FULL_OBSERVE_SECONDS``)."""
         deadline = time.monotonic() + timeout
+        awaited = self._awaited_taps()  # the last pass's view: it cannot change meanwhile
         while (left := deadline - time.monotonic()) > 0 and not stop.is_set():
-            awaited = self._awaited_taps()
             got = feed.take(timeout=min(left, TAP_WATCH_SECONDS if awaited else STOP_CHECK))
             if got is not None:
                 return got
