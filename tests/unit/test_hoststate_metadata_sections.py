@@ -96,7 +96,7 @@ def test_one_instance_changing_is_one_bucket_and_applies_to_the_full_state() -> 
 
 def test_buckets_come_and_go() -> None:
     old, new = state(spec(5)), state(spec(3), 2)  # w3, w4 (and p3, p4) leave
-    _changed, removed = Sections.of(new).changed_since(Sections.of(old))
+    _changed, removed = Sections.of(new).changes_since(Sections.of(old))
     assert removed and all(
         n.startswith(("metadata.ports/", "metadata.instances/")) for n in removed
     )

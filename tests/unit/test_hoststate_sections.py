@@ -161,7 +161,8 @@ def test_unchanged_sections_are_the_previous_objects() -> None:
 def test_one_member_of_100000_is_a_delta_of_one_bucket() -> None:
     everyone = members(100_000)
     old, new = host_state(everyone[1:]), host_state(everyone, revision=2)
-    changed, removed = Sections.of(new).changed_since(Sections.of(old))
+    changes, removed = Sections.of(new).changes_since(Sections.of(old))
+    changed = list(changes)
     assert changed == [bucket_name(WEB, member_bucket(everyone[0]))] and removed == []
     raw = delta_of(old, new)
     assert len(raw) < 30_000 < len(codec.encode(new)) / 50

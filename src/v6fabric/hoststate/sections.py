@@ -270,11 +270,6 @@ class Sections:
                 removed += was.digests
         return changed, removed
 
-    def changed_since(self, old: Sections) -> tuple[list[str], list[str]]:
-        """The names of ``changes_since``."""
-        changed, removed = self.changes_since(old)
-        return list(changed), removed
-
 
 def content_hash(state: HostState) -> str:
     """A stable hash of what the host should have (the revision excluded)."""
