@@ -395,7 +395,7 @@ class IpNetlink:
             except OSError as exc:
                 log.debug("links of %s read by ip: %s", netns, exc)
             else:
-                return {link.name: link for link in map(_parse_link, raws) if link.name in names}
+                return {link.name: link for link in map(_parse_link, raws)}  # only those named
         return self.read_links_by_ip(netns, names)
 
     def read_links_by_ip(self, netns: str | None, names: Sequence[str]) -> dict[str, Link]:
