@@ -41,6 +41,7 @@ from v6fabric.api.responses import JSONBody
 from v6fabric.domain.errors import PolicyNotAuthorized
 from v6fabric.hoststate.codec import DELTA_MEDIA_TYPE
 from v6fabric.identity.context import RequestContext
+from v6fabric.store.db import Database
 
 router = APIRouter(prefix="/fabric/v1", tags=["fabric"])
 MAX_WAIT = 60.0
@@ -129,7 +130,7 @@ async def get_state(
     _watch(request, states)
     with states.watching(host):
         changed = states.changed(host)  # before the revision is read: no change is missed
-        revision = db.revision() if db.is_sqlite else await run_in_threadpool(db.revision)
+        revision = await _revision(db)
         compiled = await states.get(host, revision)
         # Nothing new for this host: sleep until a compile of it ends with another state
         # (every write by this process compiles it now), or a while, for others' writes.
@@ -142,7 +143,7 @@ async def get_state(
                 changed = states.changed(host)
             except TimeoutError:
                 changed = states.changed(host)
-                now = db.revision() if db.is_sqlite else await run_in_threadpool(db.revision)
+                now = await _revision(db)
                 if now != revision:
                     revision, compiled = now, await states.get(host, now)
     headers = {"ETag": f'"{compiled.etag}"', "Vary": "Accept"}
@@ -152,6 +153,11 @@ async def get_state(
         return Response(body, media_type=DELTA_MEDIA_TYPE, headers=headers)
     body = await states.body(compiled)
     return Response(body, media_type="application/json", headers=headers)
+
+
+async def _revision(db: Database) -> int:
+    """SQLite's is a local read; another database's is a round trip, kept off the loop."""
+    return db.revision() if db.is_sqlite else await run_in_threadpool(db.revision)
 
 
 def _states(request: Request) -> StateCache:
