@@ -12,7 +12,7 @@ import pytest
 from tests.e2e.conftest import wait_for
 from tests.e2e.lab import SLAAC, AgentThread, Lab, one_host_lab
 from v6fabric.drivers.commands import run
-from v6fabric.hoststate.model import tap_name
+from v6fabric.hoststate.model import bridge_name, tap_name
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: real namespaces")
 
@@ -54,4 +54,4 @@ def test_a_tap_plugged_after_the_binding_makes_the_port_active(lab: Lab) -> None
         NOTICED_WITHIN,
     )
     links = run(["ip", "-n", lab.host_netns, "-o", "link", "show", "dev", tap]).stdout
-    assert "master " in links and ",UP" in links, links  # enslaved to its bridge and up
+    assert f"master {bridge_name(net['id'])} " in links and ",UP" in links, links

@@ -183,6 +183,8 @@ def test_the_agent_loads_once_then_updates_in_place_and_removes_the_tables() -> 
     (plugged,) = [a for a in report.applied if isinstance(a, LoadFirewall)]
     lines = plugged.script.splitlines()
     assert lines and all(line.startswith("add element bridge v6fabric ") for line in lines)
+    assert second["mac_address"] in plugged.script  # this port's elements, not another's
+    assert "2001:db8:1::14" in plugged.script
     # nothing left on the host: our tables go
     report = agent.run_once(compile_host(snapshot(networks=[NET], subnets=[SUB]), COMPUTE))
     assert any(isinstance(a, RemoveFirewall) for a in report.applied)
