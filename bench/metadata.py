@@ -58,7 +58,7 @@ from api_ports import Row, cpu_seconds, load_note, percentile  # noqa: E402
 from convergence import print_table  # noqa: E402
 
 from v6fabric.domain.addresses import eui64_link_local  # noqa: E402
-from v6fabric.drivers.commands import read_pid, run  # noqa: E402
+from v6fabric.drivers.commands import ip_batch, read_pid, run  # noqa: E402
 from v6fabric.hoststate.model import (  # noqa: E402
     MetadataInstance,
     MetadataListener,
@@ -66,7 +66,6 @@ from v6fabric.hoststate.model import (  # noqa: E402
     MetadataSpec,
 )
 from v6fabric.metadata.config import write_config  # noqa: E402
-from v6fabric.workloads.plumbing import ip_batch  # noqa: E402
 
 PATH = "/openstack/latest/meta_data.json"
 BASELINE_PORT = 8080

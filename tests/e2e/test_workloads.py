@@ -29,6 +29,7 @@ from v6fabric.drivers.commands import run, spawn
 from v6fabric.hoststate.model import WorkloadInterface, WorkloadSpec
 from v6fabric.workloads import GuestView, observe, plug, plugged, unplug
 from v6fabric.workloads.paths import WorkloadPaths
+from v6fabric.workloads.plumbing import GUEST_NICE
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces, daemons)"),
@@ -291,6 +292,11 @@ def test_dhcpv6_stateful_reservation(lab: Lab) -> None:
     assert eth0.onlink_prefixes == (ipaddress.ip_network("2001:db8:b2::/64"),)  # from RA, L=1 A=0
     assert defaults(view, "eth0") == {str(eui64("fe80::/64", "fa:16:3e:aa:00:fe"))}
     assert eth0.ra_managed is True and eth0.dhcpv6 == "stateful"
+    # The guest and the DHCP client it started yield the CPU to the host's control plane.
+    pid_files = WorkloadPaths.of(lab.run_dir, ns).pid_files()
+    assert len(pid_files) >= 2, pid_files  # guest.pid and the dhclient's
+    for pid_file in pid_files:
+        assert os.getpriority(os.PRIO_PROCESS, int(pid_file.read_text())) == GUEST_NICE
     view = wait_for(
         "DHCPv6 DNS in resolv.conf", lambda: (v := lab.observe(ns)) and v.nameservers and v
     )

@@ -45,6 +45,17 @@ def run(
     return proc
 
 
+def ip_in(netns: str | None) -> list[str]:
+    """The ``ip`` command aimed at ``netns`` (None: the current namespace)."""
+    return ["ip", "-n", netns] if netns else ["ip"]
+
+
+def ip_batch(netns: str | None, lines: Sequence[str]) -> None:
+    """``lines`` as one ``ip -batch`` (one fork) in ``netns`` (None: this namespace)."""
+    if lines:
+        run([*ip_in(netns), "-batch", "-"], input="\n".join(lines) + "\n")
+
+
 def spawn(
     argv: Sequence[str],
     *,

@@ -12,16 +12,23 @@ The host agent calls this package as it would a hypervisor:
 * :func:`observe`: what the guest actually has (addresses, routes, resolver), from its kernel.
 """
 
-from v6fabric.workloads.observe import GuestAddress, GuestInterface, GuestRoute, GuestView, observe
-from v6fabric.workloads.plumbing import plug, plugged, unplug
+from __future__ import annotations
 
-__all__ = [
-    "GuestAddress",
-    "GuestInterface",
-    "GuestRoute",
-    "GuestView",
-    "observe",
-    "plug",
-    "plugged",
-    "unplug",
-]
+from importlib import import_module
+from typing import Any
+
+# Eager: the submodule ``observe`` would otherwise shadow the function of that name.
+from v6fabric.workloads.observe import GuestAddress, GuestInterface, GuestRoute, GuestView, observe
+
+# ``plumbing`` on first use (PEP 562): the guest agent, started with every workload, imports
+# this package and must not pay for the host side's imports (links, specs, netlink).
+_LAZY = {"plug", "plugged", "unplug"}
+__all__ = ["GuestAddress", "GuestInterface", "GuestRoute", "GuestView", "observe", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.plumbing"), name)
+    globals()[name] = value
+    return value

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv6Interface
 from typing import Any
 
+from v6fabric.drivers.commands import ip_batch
 from v6fabric.drivers.sysctl import Sysctls
 from v6fabric.workloads.observe import GuestInterface, IPAddress, IPNetwork
-from v6fabric.workloads.plumbing import ip_batch
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from v6fabric.drivers.commands import run
 from v6fabric.workloads.paths import WorkloadPaths
-from v6fabric.workloads.plumbing import GUEST_MODULE, process_cmdline, workload_pid
+from v6fabric.workloads.processes import GUEST_MODULE, process_cmdline, workload_pid
 from v6fabric.workloads.resolver import parse_resolv_conf
 
 IPAddress = IPv4Address | IPv6Address

@@ -15,25 +15,28 @@ import json
 import logging
 import os
 import shutil
-import signal
 import socket
 import struct
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from v6fabric.drivers.commands import CommandError, read_pid, run, spawn
+from v6fabric.drivers.commands import CommandError, ip_batch, ip_in, run, spawn
 from v6fabric.drivers.netlink import NETNS_RUN_DIR
 from v6fabric.drivers.netns import enter_supported, run_in_netns
 from v6fabric.drivers.sysctl import ProcSysctls
 from v6fabric.hoststate.model import WORKLOAD_NS_PREFIX, WorkloadSpec
 from v6fabric.workloads.dhcp import install_client_files
 from v6fabric.workloads.paths import WorkloadPaths
+from v6fabric.workloads.processes import (
+    GUEST_MODULE,
+    in_namespace,
+    process_cmdline,
+    terminate,
+    workload_pid,
+)
 
 log = logging.getLogger(__name__)
-
-GUEST_MODULE = "v6fabric.workloads.guest"
 
 # What a modern cloud image has on each NIC. Set after the veth exists and before link up
 # (per-interface keys; conf.default would be too late for an existing interface).
@@ -48,10 +51,6 @@ GUEST_SYSCTLS: tuple[tuple[str, int], ...] = (
 # Route information options (RFC 4191), as systemd-networkd and NetworkManager accept them;
 # the key exists only with CONFIG_IPV6_ROUTE_INFO, hence optional.
 OPTIONAL_GUEST_SYSCTLS: tuple[tuple[str, int], ...] = (("accept_ra_rt_info_max_plen", 128),)
-
-
-def _ip(host_netns: str | None) -> list[str]:
-    return ["ip", "-n", host_netns] if host_netns else ["ip"]
 
 
 def namespaces() -> set[str]:
@@ -109,7 +108,7 @@ def plug(
     for iface in spec.interfaces:
         link = links.get(iface.ifname)
         if link is None:
-            if not fresh and _link_exists(_ip(host_netns), iface.tap):
+            if not fresh and _link_exists(ip_in(host_netns), iface.tap):
                 host_lines.append(f"link del {iface.tap}")  # half-made by an interrupted plug
             # The hypervisor side gets the network's MTU; the guest's NIC starts at the kernel's
             # default, as a VM's does, and learns the network's MTU from RA (IPv6) and DHCPv4.
@@ -147,13 +146,12 @@ def plug(
 
 
 HOST_DEFAULT_OFF = "net.ipv6.conf.default.disable_ipv6"
+# A workload stands for a VM, and a hypervisor keeps VMs' vCPUs off the cores of the host's
+# control plane (NFV hosts pin them away). Here they share the cores: the guest (and the DHCP
+# clients it starts, which inherit this) yields to the agent, the server and the daemons, so
+# that a booting workload (~0.1 s of CPU for the guest's start) does not delay the plumbing.
+GUEST_NICE = 10
 _sysctls = ProcSysctls()
-
-
-def ip_batch(netns: str | None, lines: list[str]) -> None:
-    """``lines`` as one ``ip -batch`` (one fork) in ``netns`` (None: this namespace)."""
-    if lines:
-        run([*_ip(netns), "-batch", "-"], input="\n".join(lines) + "\n")
 
 
 def _inside(ns: str, lines: list[str], up: list[str]) -> None:
@@ -213,13 +211,6 @@ def _guest_argv(spec: WorkloadSpec, run_dir: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def process_cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
-    except OSError:
-        return []
-
-
 def _ensure_guest(spec: WorkloadSpec, paths: WorkloadPaths, run_dir: Path) -> None:
     argv = _guest_argv(spec, run_dir)
     pid = workload_pid(paths.guest_pid, spec.namespace)
@@ -227,62 +218,14 @@ def _ensure_guest(spec: WorkloadSpec, paths: WorkloadPaths, run_dir: Path) -> No
         if process_cmdline(pid)[1:] == argv[1:]:
             return  # running with these interfaces
         log.info("%s: restarting the guest agent (interfaces changed)", spec.namespace)
-        _terminate(pid)
+        terminate(pid)
     proc = spawn(argv, netns=spec.namespace, log_file=paths.guest_log)
+    with contextlib.suppress(OSError):  # gone already: its own log says why
+        os.setpriority(os.PRIO_PROCESS, proc.pid, GUEST_NICE)
     paths.guest_pid.write_text(f"{proc.pid}\n")  # ip netns exec execs: same pid as the agent
 
 
 # --- unplug -----------------------------------------------------------------------------------
-
-
-def _netns_inode(namespace: str) -> int | None:
-    try:
-        return os.stat(f"/run/netns/{namespace}").st_ino
-    except OSError:
-        return None
-
-
-def _in_namespace(pid: int, namespace: str) -> bool:
-    inode = _netns_inode(namespace)
-    try:
-        return inode is not None and os.stat(f"/proc/{pid}/ns/net").st_ino == inode
-    except OSError:
-        return False
-
-
-def workload_pid(pid_file: Path, namespace: str) -> int | None:
-    """The pid in ``pid_file`` if that process is alive and inside ``namespace`` (so that a
-    recycled pid is never signalled)."""
-    pid = read_pid(pid_file)
-    return pid if pid is not None and _alive(pid) and _in_namespace(pid, namespace) else None
-
-
-def _alive(pid: int) -> bool:
-    try:  # reap it if it is our child (plug() in this process started it)
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def _terminate(pid: int, grace: float = 2.0) -> None:
-    """SIGTERM, then SIGKILL after ``grace`` seconds."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                return
-            time.sleep(0.01)
-    log.warning("process %d survived SIGKILL", pid)
 
 
 def unplug(namespace: str, *, run_dir: Path) -> None:
@@ -298,15 +241,15 @@ def unplug(namespace: str, *, run_dir: Path) -> None:
         # then whatever still runs in the namespace: everything in it belongs to the workload.
         guest = workload_pid(paths.guest_pid, namespace)
         if guest is not None:
-            _terminate(guest)
+            terminate(guest)
         for pid_file in paths.pid_files() if paths.root.is_dir() else []:
             pid = workload_pid(pid_file, namespace)
             if pid is not None:
-                _terminate(pid, grace=0.5)
+                terminate(pid, grace=0.5)
         for word in run(["ip", "netns", "pids", namespace], check=False).stdout.split():
             pid = int(word)
-            if _in_namespace(pid, namespace):
-                _terminate(pid, grace=0.0)
+            if in_namespace(pid, namespace):
+                terminate(pid, grace=0.0)
         # Deleting the veth here removes its peer (the tap) at once; a namespace's links
         # would otherwise go away asynchronously, after `ip netns del` has returned.
         try:
@@ -321,10 +264,10 @@ def unplug(namespace: str, *, run_dir: Path) -> None:
     host_netns = record.get("host_netns")
     if host_netns is None or host_netns in namespaces():
         for tap in {i["tap"] for i in record.get("interfaces", ())}:
-            if not _link_exists(_ip(host_netns), tap):
+            if not _link_exists(ip_in(host_netns), tap):
                 continue
             try:
-                run([*_ip(host_netns), "link", "del", tap])
+                run([*ip_in(host_netns), "link", "del", tap])
             except CommandError as exc:
                 log.warning("%s: could not delete %s: %s", namespace, tap, exc)
     shutil.rmtree(paths.root, ignore_errors=True)
