@@ -21,7 +21,7 @@ import httpx
 
 from v6fabric.agent import capabilities as caps
 from v6fabric.agent.actions import Action, action_key
-from v6fabric.agent.client import FabricStateClient, status_changes
+from v6fabric.agent.client import FabricStateClient
 from v6fabric.agent.desired import Renderers
 from v6fabric.agent.feed import BACKOFF_FIRST, BACKOFF_MAX, StateFeed
 from v6fabric.agent.host import Drivers, real_drivers
@@ -29,7 +29,8 @@ from v6fabric.agent.layout import Layout
 from v6fabric.agent.managers import Managers
 from v6fabric.agent.observe import Observed, observe, touched, unsettled
 from v6fabric.agent.reconcile import plan, port_statuses, summarise, workload_statuses
-from v6fabric.cli.client import ApiError, Credentials
+from v6fabric.agent.reporter import Status, StatusReporter
+from v6fabric.cli.client import Credentials
 from v6fabric.drivers.netlink import SetLink
 from v6fabric.hoststate import sections
 from v6fabric.hoststate.model import HOST_NS_PREFIX, HostState
@@ -42,9 +43,6 @@ ROLES = ["compute", "network"]
 # with 150 workloads) is done when idle, not in front of a change: a change waits for it only
 # when no idle moment came for another period (constant churn).
 FULL_OBSERVE_SECONDS = 30.0
-# Status reports carry only changes, and all statuses this often (a server whose database was
-# restored from a backup learns the truth without waiting for a change).
-FULL_STATUS_SECONDS = 300.0
 # How often taps that a hypervisor has yet to plug are looked for (one RTM_GETLINK each), and
 # for how long after they were first missed; the loop also checks ``stop`` this often at least.
 TAP_WATCH_SECONDS, TAP_WATCH_FOR, STOP_CHECK = 0.2, 120.0, 1.0
@@ -249,11 +247,9 @@ class Agent:
         sections.encoded.limit(sections.AGENT_MEMO_BYTES)  # this process holds one state
         stop = stop or threading.Event()
         feed = StateFeed(self.client, self.host, self.register, stop, wait=wait).start()
+        reporter = StatusReporter(self.client, self.host, feed).start()
         state: HostState | None = None
         etag: str | None = None
-        last_status: tuple[str, dict[str, str], dict[str, str]] | None = None
-        full_due = 0.0  # a report after this carries every status, not only the changes
-        registrations = 0
         pause = BACKOFF_FIRST
         taken: list[tuple[HostState, str]] = []  # the last state a pass took up, its ETag
 
@@ -263,42 +259,30 @@ class Agent:
                 taken[:] = [got]
             return got[0] if got is not None else None
 
-        while not stop.is_set():
-            try:
-                retry = self.retry_in()
-                poll = min(wait, self.resync_due(), wait if retry is None else retry)
-                got = self._next_state(feed, stop, max(1.0, poll) if state is not None else wait)
-                if stop.is_set():
-                    break
-                if got is not None:
-                    state, etag = got
-                if state is None or etag is None:
-                    continue
-                report = self.run_once(state, resync=got is None, newer=newer)
-                if taken:  # the pass ended with the state it took up last
-                    (state, etag), taken[:] = taken[0], []
-                if feed.registrations != registrations:
-                    registrations, last_status = feed.registrations, None
-                status = (etag, report.ports, report.workloads)
-                if status != last_status:
-                    since = last_status[1:] if last_status and time.monotonic() < full_due else None
-                    changed = status_changes(report.ports, report.workloads, report.state, since)
-                    self.client.put_status(self.host, etag, *changed)
-                    last_status = status
-                    if since is None:
-                        full_due = time.monotonic() + FULL_STATUS_SECONDS
-                pause = BACKOFF_FIRST
-            except ApiError as exc:
-                log.warning("server: %s", exc)
-                if exc.status == 404:
-                    feed.register_again()  # the server forgot us (new database)
-                    last_status = None
-                stop.wait(pause)
-                pause = min(pause * 2, BACKOFF_MAX)
-            except Exception:  # a bug or a broken host tool must not end the agent
-                log.exception("agent pass failed")
-                stop.wait(pause)
-                pause = min(pause * 2, BACKOFF_MAX)
+        try:
+            while not stop.is_set():
+                try:
+                    retry = self.retry_in()
+                    poll = min(wait, self.resync_due(), wait if retry is None else retry)
+                    timeout = max(1.0, poll) if state is not None else wait
+                    got = self._next_state(feed, stop, timeout)
+                    if stop.is_set():
+                        break
+                    if got is not None:
+                        state, etag = got
+                    if state is None or etag is None:
+                        continue
+                    report = self.run_once(state, resync=got is None, newer=newer)
+                    if taken:  # the pass ended with the state it took up last
+                        (state, etag), taken[:] = taken[0], []
+                    reporter.offer(Status(etag, report.ports, report.workloads, report.state))
+                    pause = BACKOFF_FIRST
+                except Exception:  # a bug or a broken host tool must not end the agent
+                    log.exception("agent pass failed")
+                    stop.wait(pause)
+                    pause = min(pause * 2, BACKOFF_MAX)
+        finally:
+            reporter.close()
 
     def _next_state(
         self, feed: StateFeed, stop: threading.Event, timeout: float
