@@ -9,10 +9,10 @@ the host; the port's own 201 comes a few ms earlier and is reported too):
   (a) the port ``ACTIVE`` as the API reports it (``GET /v2.0/ports/ID`` every 10 ms): the
       controller's share (server -> agent -> dataplane in place on the host -> status report);
   (b) the workload using the address the API reported: a ping of its gateway sent from that
-      address (``ping -I ADDRESS``) answered (its addresses read by rtnetlink every 15 ms; one ping per poll
-      once the address exists). The guest has optimistic DAD (RFC 4429), as the target says: an
-      optimistic address is usable while DAD runs, a tentative one cannot even be bound, so the
-      ping proves the address works. When DAD has ended (non-tentative) is reported beside it.
+      address (``ping -I ADDRESS``) answered (its addresses read by rtnetlink every 15 ms; one
+      ping per poll once the address exists). The guest has optimistic DAD (RFC 4429), as the
+      target says: an optimistic address is usable while DAD runs, a tentative one cannot even
+      be bound, so the ping proves the address works. When DAD has ended (non-tentative) is reported beside it.
       (b) - (a) is the guest's own RFC timers (RS, DAD, DHCPv6 solicit delay).
 
     .venv/bin/python bench/convergence.py            # full run: 50 ports per mode (~4-5 min)
@@ -969,6 +969,16 @@ def summarize(samples_by_mode: dict[str, list[Sample]], base: dict[str, float]) 
             a_all,
             f"<= {TARGET_CONTROLLER_P99_MS:.0f} ms",
             ms(a_all) <= TARGET_CONTROLLER_P99_MS,
+        )
+        # The issue's own wording of the target: 201 -> dataplane ready on the host, i.e. (a)
+        # without the status report and the API poll.
+        ready_all = [r for s in every if (r := s.pass_start + s.pass_seconds) == r]
+        r_all = p99(ready_all)
+        add(
+            f"all modes: 201 -> dataplane ready (the issue's row), p99 (n={len(ready_all)})",
+            r_all,
+            f"<= {TARGET_CONTROLLER_P99_MS:.0f} ms",
+            ms(r_all) <= TARGET_CONTROLLER_P99_MS,
         )
     return rows
 
