@@ -192,6 +192,7 @@ CUTS = (
     Cut("ports", HostState, "ports", attrgetter("port_id")),
     Cut("workloads", HostState, "workloads", attrgetter("workload_id")),
     Cut("firewall.ports", FirewallSpec, "ports", attrgetter("port_id")),
+    Cut("fdb", HostState, "fdb", attrgetter("entry_id")),
 )
 BY_NAME = {cut.name: cut for cut in CUTS}
 

@@ -9,6 +9,7 @@ here (by the compiler), so that the agent recognises its own objects after a cra
 * ``qr-<port id[:11]>`` / ``ns-<port id[:11]>`` the namespace side of a router / DHCP port
 * ``v6r-<router id>`` a router's namespace, ``v6d-<network id>`` a network's DHCP/RA namespace
 * ``v6w-<workload id>`` a workload's namespace (a stand-in for a VM), ``eth0``.. inside it
+* ``vx-<network id[:11]>`` a network's VXLAN device, on its bridge
 
 Addresses are text in CIDR form (``2001:db8::1/64``), sorted, so equal states are equal values.
 """
@@ -33,6 +34,8 @@ ROUTER_NS_PREFIX = "v6r-"
 DHCP_NS_PREFIX = "v6d-"
 WORKLOAD_NS_PREFIX = "v6w-"
 HOST_NS_PREFIX = "v6h-"
+VXLAN_PREFIX = "vx-"
+VXLAN_PORT = 4789  # IANA's
 ID_CHARS = 11  # interface names are at most 15 characters
 
 
@@ -56,6 +59,39 @@ def workload_namespace(workload_id: str) -> str:
     return WORKLOAD_NS_PREFIX + workload_id
 
 
+def vxlan_name(network_id: str) -> str:
+    return VXLAN_PREFIX + network_id[:ID_CHARS]
+
+
+@dataclass(frozen=True)
+class OverlaySpec:
+    """A network's VXLAN segment on this host: ``device`` on the network's bridge, sending from
+    ``local`` (this host's tunnel endpoint, IPv4 or IPv6), and nothing learnt from the wire.
+    Broadcast and unknown destinations go to every one of ``remotes`` (the other hosts with a
+    port on the network: head-end replication, no multicast underlay); the MACs behind each
+    remote come as ``FdbEntry``s from the server's knowledge of which host has which port."""
+
+    device: str
+    vni: int
+    local: str
+    remotes: tuple[str, ...] = ()  # sorted
+    dstport: int = VXLAN_PORT
+
+
+@dataclass(frozen=True)
+class FdbEntry:
+    """A port on another host: frames for ``mac`` on ``device`` go to the endpoint ``remote``."""
+
+    device: str
+    mac: str  # lower case
+    remote: str
+
+    @property
+    def entry_id(self) -> str:
+        """The order of ``HostState.fdb`` and its buckets on the wire."""
+        return f"{self.device}/{self.mac}"
+
+
 @dataclass(frozen=True)
 class NetworkSpec:
     """A network present on this host: one Linux bridge, no addresses, no IPv6 of its own."""
@@ -63,6 +99,7 @@ class NetworkSpec:
     network_id: str
     bridge: str
     mtu: int
+    overlay: OverlaySpec | None = None  # None: the bridge alone (flat here, or one host)
 
 
 @dataclass(frozen=True)
@@ -344,4 +381,5 @@ class HostState:
     workloads: tuple[WorkloadSpec, ...] = ()
     firewall: FirewallSpec = field(default_factory=FirewallSpec)
     metadata: MetadataSpec = field(default_factory=MetadataSpec)
+    fdb: tuple[FdbEntry, ...] = ()  # sorted by ``entry_id``
     version: int = field(default=HOSTSTATE_VERSION)
