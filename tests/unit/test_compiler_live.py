@@ -19,6 +19,7 @@ from v6fabric.hoststate.firewall import RemoteGroup
 
 PROPERTY = settings(max_examples=60, deadline=None)
 GROUPS = ("sg-a", "sg-b", "sg-c")
+ENDPOINTS = ("fd00:99::1", "fd00:99::2", "198.18.0.3")  # hosts' tunnel endpoints (overlays)
 
 
 @st.composite
@@ -49,7 +50,13 @@ def with_groups(draw: st.DrawFn) -> Snapshot:
                 )
             )
         ports.append(port)
-    return replace(snap, ports=tuple(ports), security_groups=tuple(groups))
+    endpoints = draw(st.dictionaries(st.sampled_from(HOSTS), st.sampled_from(ENDPOINTS)))
+    return replace(
+        snap,
+        ports=tuple(ports),
+        security_groups=tuple(groups),
+        tunnel_endpoints=tuple(sorted(endpoints.items())),
+    )
 
 
 def records(snap: Snapshot, kind: str) -> dict[str, Any]:
@@ -67,6 +74,7 @@ def bring_forward(live: LiveInputs, old: Snapshot | None, new: Snapshot) -> None
     live.revision = new.revision
     live.network_hosts = new.network_hosts
     live.dns_domain = new.dns_domain
+    live.tunnel_endpoints = dict(new.tunnel_endpoints)
 
 
 def assert_same_compile(live: LiveInputs, full: Snapshot) -> None:

@@ -20,6 +20,7 @@ from v6fabric.compiler.links import (
     workload_specs,
 )
 from v6fabric.compiler.metadata import metadata_spec
+from v6fabric.compiler.overlay import overlays
 from v6fabric.compiler.ra import isolated_radvd, routed_subnet_ids, router_radvd
 from v6fabric.compiler.routing import dhcp_namespaces, router_namespaces
 from v6fabric.compiler.snapshot import Snapshot
@@ -39,7 +40,8 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
     Every host gets the workload ports bound to it, the workloads it runs and a bridge per
     network it has a port of. The network host (``snapshot.network_host``) also gets every DHCP
     namespace and router, their ports, radvd, dnsmasq, and the metadata proxy's listeners on
-    those namespaces' legs with the ports and instances it answers for.
+    those namespaces' legs with the ports and instances it answers for. A host with a tunnel
+    endpoint joins the VXLAN segments of its networks (``overlay``).
     """
     index = build_index(snapshot)
     ports: list[PortSpec] = workload_ports(index, host)
@@ -57,7 +59,13 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
         radvd += isolated_radvd(index, serving, routed_subnet_ids(index, routers))
         dnsmasq += dnsmasq_specs(index, serving)
         metadata = metadata_spec(index, serving, routers)
-    networks = network_specs(index, ports)
+    networks, fdb = overlays(
+        index,
+        host,
+        network_specs(index, ports),
+        snapshot.network_host,
+        dict(snapshot.tunnel_endpoints),
+    )
     return HostState(
         host=host,
         revision=snapshot.revision,
@@ -69,4 +77,5 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
         workloads=tuple(sorted(workload_specs(index, host), key=lambda w: w.workload_id)),
         firewall=firewall_spec(snapshot, index, ports, networks),
         metadata=metadata,
+        fdb=tuple(fdb),
     )

@@ -32,6 +32,8 @@ class NetworkView:
     id: str
     mtu: int
     admin_up: bool
+    network_type: str | None = None  # provider:network_type ("vxlan", "flat", ...)
+    segmentation_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -162,10 +164,13 @@ def build_index(snapshot: Snapshot) -> Index:
 
 def _network(data: Wire) -> NetworkView:
     mtu = data.get("mtu")
+    segment = data.get("provider:segmentation_id")
     return NetworkView(
         id=data["id"],
         mtu=mtu if isinstance(mtu, int) and mtu > 0 else DEFAULT_MTU,
         admin_up=bool(data.get("admin_state_up", True)),
+        network_type=data.get("provider:network_type"),
+        segmentation_id=segment if isinstance(segment, int) else None,
     )
 
 

@@ -12,6 +12,8 @@ A host needs the ports bound to it (or NICs of its workloads); the network host 
 every network-owned port, every port of a network with a subnet dnsmasq serves (a reservation
 per port), every port of a network with a DHCP or router leg (the metadata proxy answers them)
 and every port of the workloads owning those (their network_data.json names all their NICs).
+A host with a tunnel endpoint also needs every port of its networks (``compiler.overlay``: the
+MACs behind the other hosts).
 Everything else (networks, subnets, routers, groups, workloads) is small and passed whole.
 
 Not thread-safe: the caller serialises ``update`` and ``snapshot_for``.
@@ -101,6 +103,7 @@ class LiveInputs:
         self.revision = 0
         self.records: dict[str, dict[str, Wire]] = {kind: {} for kind in KINDS}
         self.network_hosts: tuple[str, ...] = ()
+        self.tunnel_endpoints: dict[str, str] = {}  # host -> endpoint in the overlay's family
         self.dns_domain: str | None = None
         self._by_host: dict[str, set[str]] = {}
         self._by_network: dict[str, set[str]] = {}
@@ -201,6 +204,9 @@ class LiveInputs:
             for network_id in self._served_networks() | set(self._legs):
                 wanted |= self._by_network.get(network_id, set())
             wanted |= self._owners_ports(wanted)
+        if host in self.tunnel_endpoints:  # the overlay: every port of the host's networks
+            for network_id in {ports[p]["network_id"] for p in wanted if p in ports}:
+                wanted |= self._by_network.get(network_id, set())
         chosen = [ports[p] for p in wanted if p in ports]
         return self._snapshot(chosen, self._remote_groups(chosen))
 
@@ -230,6 +236,7 @@ class LiveInputs:
             dns_domain=self.dns_domain,
             security_groups=records["security_groups"].values(),
             remote_members=members,
+            tunnel_endpoints=self.tunnel_endpoints,
         )
 
     def _remote_groups(self, ports: Iterable[Wire]) -> dict[str, RemoteGroup]:

@@ -42,6 +42,9 @@ class Snapshot:
     # Remote groups' members when known without scanning ``ports`` (``compiler.live``): then
     # ``ports`` may hold only what one host needs. None: computed from ``ports``.
     remote_members: Mapping[str, RemoteGroup] | None = None
+    # Each host's tunnel endpoint in the overlay's family (``Settings.overlay_ip_version``),
+    # sorted by host; a host without one has no overlay (its networks stay on its bridges).
+    tunnel_endpoints: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def build(
@@ -57,6 +60,7 @@ class Snapshot:
         dns_domain: str | None = None,
         security_groups: Iterable[Wire] = (),
         remote_members: Mapping[str, RemoteGroup] | None = None,
+        tunnel_endpoints: Mapping[str, str] | Iterable[tuple[str, str]] = (),
     ) -> Snapshot:
         """A snapshot from any iterables (lists from a query, generators), as tuples."""
         return cls(
@@ -70,6 +74,13 @@ class Snapshot:
             dns_domain=dns_domain,
             security_groups=tuple(security_groups),
             remote_members=remote_members,
+            tunnel_endpoints=tuple(
+                sorted(
+                    tunnel_endpoints.items()
+                    if isinstance(tunnel_endpoints, Mapping)
+                    else tunnel_endpoints
+                )
+            ),
         )
 
     @property

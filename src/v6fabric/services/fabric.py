@@ -3,6 +3,7 @@ compiler turns into each host's ``HostState``."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from v6fabric.services.registry import Services
 
 ROLES = ("compute", "network")
+UNDERLAY_FAMILIES = {4: "ipv4", 6: "ipv6"}  # capabilities["underlay"] keys by IP version
 PORT_STATUSES = ("ACTIVE", "DOWN", "BUILD", "ERROR")
 
 
@@ -49,6 +51,8 @@ class FabricService:
         capabilities = body.get("capabilities") or {}
         if not isinstance(capabilities, dict):
             raise invalid_attribute("capabilities", "must be an object")
+        if "underlay" in capabilities:
+            capabilities = {**capabilities, "underlay": _underlay(capabilities["underlay"])}
 
         def operation(txn: WriteTxn) -> dict[str, Any]:
             now = common.utcnow()
@@ -136,6 +140,7 @@ class FabricService:
                 **{kind: self.read_kind(conn, kind) for kind in SNAPSHOT_KINDS},
                 "network_hosts": self.network_hosts(conn),
                 "dns_domain": self.settings.dns_domain,
+                "tunnel_endpoints": self.tunnel_endpoints(conn),
             }
 
     def read_kind(
@@ -158,6 +163,42 @@ class FabricService:
             for row in conn.execute(select(hosts).order_by(hosts.c.registered_at, hosts.c.name))
             if "network" in row.roles
         ]
+
+    def tunnel_endpoints(self, conn: Connection) -> dict[str, str]:
+        """Each host's underlay address in the overlay's family, as its agent registered it."""
+        family = UNDERLAY_FAMILIES[self.settings.overlay_ip_version]
+        found = {}
+        for row in conn.execute(select(hosts.c.name, hosts.c.capabilities)):
+            address = ((row.capabilities or {}).get("underlay") or {}).get(family)
+            if address:
+                found[row.name] = address
+        return found
+
+
+def _underlay(value: Any) -> dict[str, str]:
+    """The host's tunnel endpoints ``{"ipv4": ..., "ipv6": ...}``, each a unicast address of
+    its family that another host can reach (not loopback, link-local or multicast)."""
+    if not isinstance(value, dict) or not set(value) <= set(UNDERLAY_FAMILIES.values()):
+        raise invalid_attribute("capabilities", "'underlay' must map 'ipv4'/'ipv6' to addresses")
+    found = {}
+    for family, text in value.items():
+        try:
+            address = ipaddress.ip_address(text) if isinstance(text, str) else None
+        except ValueError:
+            address = None
+        if (
+            address is None
+            or UNDERLAY_FAMILIES[address.version] != family
+            or address.is_loopback
+            or address.is_link_local
+            or address.is_multicast
+            or address.is_unspecified
+        ):
+            raise invalid_attribute(
+                "capabilities", f"'{text}' is not a usable {family} underlay address"
+            )
+        found[family] = str(address)
+    return found
 
 
 def _by_status(statuses: Mapping[str, str]) -> dict[str, list[str]]:

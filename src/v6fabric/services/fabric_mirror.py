@@ -60,7 +60,11 @@ class FabricMirror:
         self.full_reads += 1
         for kind in SNAPSHOT_KINDS:
             self._live.replace_all(kind, self._fabric.read_kind(conn, kind))
+        self._read_hosts(conn)
+
+    def _read_hosts(self, conn: Connection) -> None:
         self._live.network_hosts = tuple(self._fabric.network_hosts(conn))
+        self._live.tunnel_endpoints = self._fabric.tunnel_endpoints(conn)
 
     def _read_changes(self, conn: Connection, changes: Changes) -> None:
         wanted: dict[str, set[str] | None] = dict(changes.ids)
@@ -76,7 +80,7 @@ class FabricMirror:
                 elif dependent not in wanted or wanted[dependent] is not ALL:
                     wanted[dependent] = (wanted.get(dependent) or set()) | ids
         if "hosts" in wanted:
-            self._live.network_hosts = tuple(self._fabric.network_hosts(conn))
+            self._read_hosts(conn)
 
     def _read(self, conn: Connection, kind: str, ids: set[str] | None) -> set[str]:
         """Re-read these records of ``kind``; the ids that are gone."""

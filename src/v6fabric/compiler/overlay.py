@@ -1,0 +1,71 @@
+"""VXLAN overlays: which hosts share a network, and behind which host each port's MAC is.
+
+A network of type ``vxlan`` is one VXLAN segment (VNI = its segmentation id) across the hosts
+that have a port of it. Each such host gets a ``vx-`` device on the network's bridge, sending
+from its own tunnel endpoint. The server knows where every port is, so no host learns from the
+wire and no multicast underlay is needed: broadcast and unknown frames are copied to the other
+hosts of the network (head-end replication), and every remote port's MAC is pinned to its
+host's endpoint (``FdbEntry``). A port added on one host therefore changes the state of the
+hosts that share its network by one entry, and of no other host.
+
+Where a port is: a workload's where it is bound; a DHCP or router interface on the network
+host (``links`` places them there). A host without an endpoint in the overlay's family takes
+no part: its networks stay on its own bridges (a single host needs none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from v6fabric.compiler.index import Index, PortView
+from v6fabric.domain.constants import DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE
+from v6fabric.hoststate.model import FdbEntry, NetworkSpec, OverlaySpec, vxlan_name
+
+OVERLAY_TYPES = frozenset({"vxlan"})
+NAMESPACE_OWNERS = frozenset({DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE})
+
+
+def port_location(port: PortView, network_host: str | None) -> str | None:
+    """The host whose bridge the port's interface is on; None: nowhere yet (unbound)."""
+    if port.device_owner in NAMESPACE_OWNERS:
+        return network_host
+    if port.network_owned:
+        return None  # floating IPs, gateways: no interface of their own on a tenant bridge
+    return port.host or None
+
+
+def overlays(
+    index: Index,
+    host: str,
+    networks: list[NetworkSpec],
+    network_host: str | None,
+    endpoints: Mapping[str, str],
+) -> tuple[list[NetworkSpec], list[FdbEntry]]:
+    """``networks`` (this host's bridges) with their overlays, and the forwarding entries of
+    the ports other hosts have on them."""
+    local = endpoints.get(host)
+    if local is None:
+        return networks, []
+    specs, fdb = [], []
+    for spec in networks:
+        view = index.networks.get(spec.network_id)
+        if view is None or view.network_type not in OVERLAY_TYPES or not view.segmentation_id:
+            specs.append(spec)
+            continue
+        device = vxlan_name(spec.network_id)
+        remotes = set()
+        for port in index.ports_by_network.get(spec.network_id, ()):
+            where = port_location(port, network_host)
+            if where is None or where == host or where not in endpoints:
+                continue
+            remote = endpoints[where]
+            remotes.add(remote)
+            fdb.append(FdbEntry(device=device, mac=port.mac.lower(), remote=remote))
+        overlay = OverlaySpec(
+            device=device,
+            vni=view.segmentation_id,
+            local=local,
+            remotes=tuple(sorted(remotes)),
+        )
+        specs.append(NetworkSpec(spec.network_id, spec.bridge, spec.mtu, overlay))
+    return specs, sorted(fdb, key=lambda entry: entry.entry_id)
