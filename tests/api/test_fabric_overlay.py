@@ -62,3 +62,46 @@ def test_two_hosts_with_ports_on_one_network_get_its_segment_and_each_others_mac
         (e.device, e.mac, e.remote) for e in one.fdb
     }
     assert _state(api, "h3").networks == ()
+
+
+def _bind(api: Api, host: str, port: dict) -> object:
+    body = {"workload": {"name": f"vm-{host}", "host": host, "port_ids": [port["id"]]}}
+    return api.post("/fabric/v1/workloads", body)
+
+
+def _unchanged(api: Api, port: dict) -> None:
+    now = api.get(f"/v2.0/ports/{port['id']}", "admin").json()["port"]
+    assert (now["binding:host_id"], now["device_id"]) == ("", "")
+    assert api.get("/fabric/v1/workloads").json()["workloads"] == []
+
+
+def test_binding_to_a_host_that_cannot_realize_the_segment_fails_and_changes_nothing(
+    api: Api,
+) -> None:
+    body = {"roles": ["compute"], "capabilities": {"kernel": {"vxlan": False, "bridge": True}}}
+    assert api.put("/fabric/v1/hosts/old", body, "admin").status_code == 200
+    net = api.network()
+    port = api.port(net["id"])
+    r = _bind(api, "old", port)
+    assert_error(r, 409, "PortBindingFailed")
+    assert "host old cannot realize network" in r.json()["NeutronError"]["message"]
+    assert "no vxlan devices" in r.json()["NeutronError"]["message"]
+    _unchanged(api, port)
+    r = api.put(f"/v2.0/ports/{port['id']}", {"port": {"binding:host_id": "old"}}, "admin")
+    assert_error(r, 409, "PortBindingFailed")
+    _unchanged(api, port)
+
+
+def test_a_host_without_an_endpoint_cannot_join_a_network_other_hosts_tunnel(api: Api) -> None:
+    _register(api, "h1", {"ipv4": "198.18.0.1"})
+    _register(api, "lonely", {"ipv6": "fd00:99::7"})  # the overlay is IPv4: no use
+    net = api.network()
+    assert _bind(api, "h1", api.port(net["id"])).status_code == 201
+    port = api.port(net["id"])
+    r = _bind(api, "lonely", port)
+    assert_error(r, 409, "PortBindingFailed")
+    assert "no ipv4 tunnel endpoint" in r.json()["NeutronError"]["message"]
+    now = api.get(f"/v2.0/ports/{port['id']}", "admin").json()["port"]
+    assert now["binding:host_id"] == ""
+    _register(api, "lonely", {"ipv4": "198.18.0.7"})
+    assert _bind(api, "lonely", port).status_code == 201

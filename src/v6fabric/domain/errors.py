@@ -176,6 +176,13 @@ class IpAddressInUse(InUse):
     )
 
 
+class PortBindingFailed(Conflict):
+    template = (
+        "Binding failed for port {port_id}: host {host} cannot realize network {network_id}"
+        " ({network_type}): {reason}."
+    )
+
+
 class IpAddressAlreadyAllocated(Conflict):
     template = "IP address {ip} already allocated in subnet {subnet_id}"
 

@@ -166,7 +166,10 @@ class FabricService:
 
     def tunnel_endpoints(self, conn: Connection) -> dict[str, str]:
         """Each host's underlay address in the overlay's family, as its agent registered it."""
-        family = UNDERLAY_FAMILIES[self.settings.overlay_ip_version]
+        return self.endpoints_of(conn, UNDERLAY_FAMILIES[self.settings.overlay_ip_version])
+
+    @staticmethod
+    def endpoints_of(conn: Connection, family: str) -> dict[str, str]:
         found = {}
         for row in conn.execute(select(hosts.c.name, hosts.c.capabilities)):
             address = ((row.capabilities or {}).get("underlay") or {}).get(family)

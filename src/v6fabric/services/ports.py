@@ -22,6 +22,7 @@ from v6fabric.domain.errors import (
 from v6fabric.identity.context import RequestContext
 from v6fabric.services import allocations, common, fixed_ips, port_security
 from v6fabric.services.access import ResourceAccess
+from v6fabric.services.bindings import check_binding
 from v6fabric.services.network_ports import free_mac
 from v6fabric.services.networks import fetch_visible as fetch_network
 from v6fabric.services.query import (
@@ -266,6 +267,7 @@ class PortService:
             binding_vnic_type=vnic,
             binding_profile=body.get("binding:profile") or {},
         )
+        check_binding(conn, self.settings, identity.id, network.id, values["binding_host_id"])
         conn.execute(ports.insert().values(**values))
         port_security.write(conn, identity.id, security, replacing=False)
         assigned = fixed_ips.assign(conn, identity, body.get("fixed_ips"))
@@ -303,6 +305,10 @@ class PortService:
                 values["binding_vnic_type"] = body["binding:vnic_type"]
             if "binding:host_id" in body:
                 values["binding_host_id"] = body["binding:host_id"] or ""
+                if values["binding_host_id"] != row.binding_host_id:
+                    check_binding(
+                        conn, self.settings, row.id, row.network_id, values["binding_host_id"]
+                    )
             if "binding:profile" in body:
                 values["binding_profile"] = body["binding:profile"] or {}
             conn.execute(update(ports).where(c.id == row.id).values(**values))

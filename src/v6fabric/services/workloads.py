@@ -23,6 +23,7 @@ from v6fabric.domain.instance_metadata import check_instance_metadata
 from v6fabric.identity.context import RequestContext
 from v6fabric.services import common
 from v6fabric.services.access import ResourceAccess
+from v6fabric.services.bindings import check_binding
 from v6fabric.services.ports import ACCESS as PORT_ACCESS
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
@@ -89,6 +90,7 @@ class WorkloadService:
                     raise InUse(
                         msg=f"Port {port_id} is in use by device {port.device_id or port.device_owner}."
                     )
+                check_binding(conn, self.settings, port_id, port.network_id, host)
                 conn.execute(
                     update(ports)
                     .where(ports.c.id == port_id)

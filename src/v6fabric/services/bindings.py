@@ -1,0 +1,92 @@
+"""Whether a host can realize a port's network: checked when a port is bound to a host.
+
+Neutron accepts any binding and marks a port it cannot bind ``binding_failed`` later; an
+operator then finds a port that never goes ACTIVE. Here a bind to a registered host whose
+agent said it cannot realize the network's segment fails at once, with the reason, and
+changes nothing: a kernel without the segment's device type (``capabilities.kernel``, probed
+by the agent), or, for an overlay, no tunnel endpoint of the overlay's family while other
+hosts of the network have one (its workloads could reach none of theirs). A host that never
+probed (an older agent, a test) is not refused: only a capability reported missing counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from v6fabric.domain.constants import DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE
+from v6fabric.domain.errors import PortBindingFailed
+from v6fabric.services.fabric import UNDERLAY_FAMILIES, FabricService
+from v6fabric.settings import Settings
+from v6fabric.store.tables import hosts, networks, ports
+
+KERNEL_FEATURE = {"vxlan": "vxlan", "vlan": "vlan", "gre": "gre"}  # network type -> probe
+OVERLAYS = frozenset({"vxlan"})  # realized with tunnel endpoints (compiler.overlay)
+NAMESPACE_OWNERS = (DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE)
+
+
+def check_binding(
+    conn: Connection, settings: Settings, port_id: str, network_id: str, host: str
+) -> None:
+    """Raise ``PortBindingFailed`` when ``host`` cannot realize the network of the port."""
+    if not host:
+        return
+    row = conn.execute(select(hosts.c.capabilities).where(hosts.c.name == host)).first()
+    network = conn.execute(
+        select(networks.c.network_type).where(networks.c.id == network_id)
+    ).first()
+    if row is None or network is None:
+        return  # an unregistered host may register later; the network check is the caller's
+    reason = _reason(conn, settings, row.capabilities or {}, network.network_type, network_id, host)
+    if reason is not None:
+        raise PortBindingFailed(
+            port_id=port_id,
+            host=host,
+            network_id=network_id,
+            network_type=network.network_type,
+            reason=reason,
+        )
+
+
+def _reason(
+    conn: Connection,
+    settings: Settings,
+    capabilities: dict[str, Any],
+    network_type: str,
+    network_id: str,
+    host: str,
+) -> str | None:
+    feature = KERNEL_FEATURE.get(network_type)
+    if feature is not None and (capabilities.get("kernel") or {}).get(feature) is False:
+        return f"its kernel has no {network_type} devices"
+    if network_type not in OVERLAYS:
+        return None
+    family = UNDERLAY_FAMILIES[settings.overlay_ip_version]
+    if (capabilities.get("underlay") or {}).get(family):
+        return None
+    others = _hosts_of_network(conn, network_id) - {host}
+    endpoints = FabricService.endpoints_of(conn, family)
+    if any(other in endpoints for other in others):
+        return f"it has no {family} tunnel endpoint, and other hosts of the network have one"
+    return None
+
+
+def _hosts_of_network(conn: Connection, network_id: str) -> set[str]:
+    """Hosts with an interface on the network: bound ports, and the network host for its DHCP
+    and router ports."""
+    found: set[str] = set()
+    rows = conn.execute(
+        select(ports.c.binding_host_id, ports.c.device_owner).where(
+            ports.c.network_id == network_id
+        )
+    )
+    namespaces = False
+    for row in rows:
+        if row.device_owner in NAMESPACE_OWNERS:
+            namespaces = True
+        elif row.binding_host_id and not row.device_owner.startswith("network:"):
+            found.add(row.binding_host_id)
+    if namespaces:
+        found.update(FabricService.network_hosts(conn)[:1])
+    return found
