@@ -126,10 +126,14 @@ def up(
             Text(f"Host agent        {host} (a separate process; log {state / 'agent.log'})"),
             soft_wrap=True,
         )
-    sockets = listening_sockets(
-        settings.api_host, settings.api_port, listen_netns, list(listen_addresses or [])
+    # Extra listeners: every socket is made here (the extra ones in --listen-netns) and handed
+    # to uvicorn; without them uvicorn binds --api-host itself, as it always did.
+    sockets = (
+        listening_sockets(settings.api_host, settings.api_port, listen_netns, listen_addresses)
+        if listen_addresses
+        else None
     )
-    for extra in sockets[1:]:
+    for extra in (sockets or [])[1:]:
         where = f" in {listen_netns}" if listen_netns else ""
         address, port = extra.getsockname()[:2]
         shown = f"[{address}]" if ":" in address else address
@@ -147,7 +151,12 @@ def up(
     )
     # uvicorn serves from a thread so that the main thread owns the agent process: the
     # agent's parent-death signal fires when the thread that started it ends.
-    serving = threading.Thread(target=server.run, args=(sockets,), name="v6fabric-api", daemon=True)
+    serving = threading.Thread(
+        target=server.run,
+        kwargs={"sockets": sockets} if sockets else {},
+        name="v6fabric-api",
+        daemon=True,
+    )
     serving.start()
     while not server.started:
         if not serving.is_alive():
