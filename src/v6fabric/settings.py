@@ -50,5 +50,14 @@ class Settings:
             values["state_dir"] = Path(env_dir)
         if env_db := os.environ.get("V6FABRIC_DATABASE_URL"):
             values["database_url"] = env_db
+        if env_overlay := os.environ.get("V6FABRIC_OVERLAY_IP_VERSION"):
+            values["overlay_ip_version"] = _ip_version(env_overlay)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _ip_version(text: str) -> int:
+    """4 or 6 (the only families a tunnel underlay can have); anything else is a typo."""
+    if text.strip() not in ("4", "6"):
+        raise ValueError(f"V6FABRIC_OVERLAY_IP_VERSION must be 4 or 6, not {text!r}")
+    return int(text)

@@ -10,60 +10,36 @@ to remove it: that is part of what is tested).
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import secrets
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from tests.api.live_server import LiveServer, live_server
-from tests.e2e.conftest import namespaces, remove_tagged, wait_for
-from tests.e2e.traffic import pings
+from tests.e2e.conftest import remove_tagged, wait_for
+from tests.e2e.lab_api import (
+    NOT_DONE,
+    SLAAC,
+    STATEFUL,
+    LabApi,
+    default_routers,
+    fixed_ip,
+    usable,
+)
 from v6fabric.agent.loop import Agent, Report
 from v6fabric.cli.client import Credentials, parse_openrc
-from v6fabric.hoststate.model import (
-    HostState,
-    dhcp_namespace,
-    router_namespace,
-    workload_namespace,
-)
-from v6fabric.workloads import GuestAddress, GuestInterface, GuestView, observe
+from v6fabric.hoststate.model import HostState
 
-T = TypeVar("T")
-SLAAC = {"ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}
-STATEFUL = {"ipv6_ra_mode": "dhcpv6-stateful", "ipv6_address_mode": "dhcpv6-stateful"}
-NOT_DONE = frozenset({"tentative", "optimistic", "dadfailed"})  # DAD flags of unusable addresses
-
-
-def fixed_ip(port: dict[str, Any], version: int = 6) -> str:
-    """The port's one fixed IP of ``version``, as the API reports it."""
-    (only,) = [
-        ip["ip_address"]
-        for ip in port["fixed_ips"]
-        if ipaddress.ip_address(ip["ip_address"]).version == version
-    ]
-    return only
-
-
-def usable(addresses: Iterable[GuestAddress]) -> set[IPv4Interface | IPv6Interface]:
-    """Those of ``addresses`` whose DAD is over and succeeded: only those carry traffic."""
-    return {a.interface for a in addresses if not a.flags & NOT_DONE}
-
-
-def default_routers(nic: GuestInterface | None, version: int = 6) -> set[str]:
-    """The gateways of ``nic``'s default routes of one IP version (none without the NIC)."""
-    if nic is None:
-        return set()
-    return {str(r.via) for r in nic.default_routes if r.destination.version == version}
+# the helpers tests have always imported from here
+__all__ = ["NOT_DONE", "SLAAC", "STATEFUL", "Lab", "default_routers", "fixed_ip", "usable"]
 
 
 class RecordingAgent(Agent):
@@ -107,7 +83,7 @@ class AgentThread:
 
 
 @dataclass
-class Lab:
+class Lab(LabApi):
     server: LiveServer
     http: httpx.Client
     host: str
@@ -139,185 +115,6 @@ class Lab:
         agent = self.new_agent()
         self.running = AgentThread(agent, self.running.wait).start()
         return agent
-
-    # --- API ------------------------------------------------------------------------------
-
-    def call(self, method: str, path: str, body: Any = None, expect: int | None = None) -> Any:
-        response = self.http.request(method, path, json=body)
-        if expect is not None:
-            assert response.status_code == expect, (method, path, response.text)
-        return response.json() if response.content else None
-
-    def create(self, kind: str, **attrs: Any) -> dict[str, Any]:
-        created = self.call("POST", _collection(kind), {kind: attrs}, 201)[kind]
-        self._track(kind, created["id"])
-        return created
-
-    def _track(self, kind: str, item_id: str) -> None:
-        self.tracked.setdefault(kind, []).append(item_id)
-        self.made.setdefault(kind, []).append(item_id)
-
-    def network(self, **attrs: Any) -> dict[str, Any]:
-        return self.create("network", **attrs)
-
-    def subnet(self, network: dict, cidr: str, **attrs: Any) -> dict[str, Any]:
-        version = 6 if ":" in cidr else 4
-        return self.create(
-            "subnet", network_id=network["id"], cidr=cidr, ip_version=version, **attrs
-        )
-
-    def port(self, network: dict, **attrs: Any) -> dict[str, Any]:
-        return self.create("port", network_id=network["id"], **attrs)
-
-    def router(self, *subnets: dict, **attrs: Any) -> dict[str, Any]:
-        router = self.create("router", **attrs)
-        for subnet in subnets:
-            self.call(
-                "PUT",
-                f"/v2.0/routers/{router['id']}/add_router_interface",
-                {"subnet_id": subnet["id"]},
-                200,
-            )
-        return router
-
-    def workload(self, name: str, *ports: dict, **attrs: Any) -> dict[str, Any]:
-        """``attrs``: more of the workload (``user_data``, ``public_keys``, ``properties``)."""
-        body = {
-            "workload": {
-                "name": name,
-                "host": self.host,
-                "port_ids": [p["id"] for p in ports],
-                **attrs,
-            }
-        }
-        created = self.call("POST", "/fabric/v1/workloads", body, 201)["workload"]
-        self._track("workload", created["id"])
-        created["namespace"] = workload_namespace(created["id"])
-        return created
-
-    def show(self, kind: str, item_id: str) -> dict[str, Any]:
-        return self.call("GET", f"{_collection(kind)}/{item_id}", expect=200)[kind]
-
-    def update(self, kind: str, item_id: str, **attrs: Any) -> dict[str, Any]:
-        return self.call("PUT", f"{_collection(kind)}/{item_id}", {kind: attrs}, 200)[kind]
-
-    # --- waiting and looking --------------------------------------------------------------
-
-    def wait_active(self, *ports: dict, timeout: float = 15) -> None:
-        for port in ports:
-            wait_for(
-                f"port {port['id']} ACTIVE",
-                lambda p=port: self.show("port", p["id"])["status"] == "ACTIVE",
-                timeout,
-            )
-
-    def guest(self, workload: dict) -> GuestView:
-        return observe(workload["namespace"], run_dir=self.run_dir)
-
-    def wait_guest(
-        self, workload: dict, what: str, probe: Callable[[GuestView], T], timeout: float = 20
-    ) -> T:
-        return wait_for(f"{workload['name']}: {what}", lambda: probe(self.guest(workload)), timeout)
-
-    def wait_addresses(
-        self,
-        workload: dict,
-        *addresses: str | IPv4Address | IPv6Address,
-        default_route: bool = False,
-        timeout: float = 20,
-    ) -> None:
-        """Until the guest's eth0 holds ``addresses`` past DAD and, if asked, a default route:
-        before that, traffic from or to them is dropped and would prove nothing."""
-        wanted = {ipaddress.ip_address(a) for a in addresses}
-
-        def ready(view: GuestView) -> bool:
-            nic = view.interfaces.get("eth0")
-            if nic is None or (default_route and not nic.default_routes):
-                return False
-            return wanted <= {i.ip for i in usable((*nic.link_local, *nic.addresses))}
-
-        what = f"{sorted(map(str, wanted))} past DAD"
-        self.wait_guest(
-            workload, what + (" and a default route" if default_route else ""), ready, timeout
-        )
-
-    def ping(self, workload: dict, address: str, count: int = 1) -> bool:
-        return pings(workload["namespace"], address, count)
-
-    # --- cleanup --------------------------------------------------------------------------
-
-    def our_namespaces(self, ids: dict[str, list[str]] | None = None) -> set[str]:
-        """The namespaces present that the agent names after ``ids`` (default: ``tracked``)."""
-        ids = self.tracked if ids is None else ids
-        names = {workload_namespace(i) for i in ids.get("workload", [])}
-        names |= {router_namespace(i) for i in ids.get("router", [])}
-        names |= {dhcp_namespace(i) for i in ids.get("network", [])}
-        return names & namespaces()
-
-    def delete_everything(self) -> list[str]:
-        """Through the API, in the order a user would: the agent then tears the host down.
-        Every deletion is tried; returns those that failed (already gone is no failure)."""
-        failed: list[str] = []
-
-        def request(method: str, path: str, body: Any = None) -> httpx.Response | None:
-            try:
-                response = self.http.request(method, path, json=body)
-            except httpx.HTTPError as exc:
-                failed.append(f"{method} {path}: {exc!r}")
-                return None
-            if response.is_error and response.status_code != 404:
-                failed.append(f"{method} {path}: {response.status_code} {response.text}")
-            return response
-
-        for workload_id in self.tracked.get("workload", []):
-            request("DELETE", f"/fabric/v1/workloads/{workload_id}")
-        for router_id in self.tracked.get("router", []):
-            listing = request("GET", f"/v2.0/ports?device_id={router_id}")
-            for port in listing.json()["ports"] if listing and listing.is_success else []:
-                path = f"/v2.0/routers/{router_id}/remove_router_interface"
-                request("PUT", path, {"port_id": port["id"]})
-            request("DELETE", f"/v2.0/routers/{router_id}")
-        for kind in ("port", "subnet", "network", "security_group_rule", "security_group"):
-            for item_id in reversed(self.tracked.get(kind, [])):
-                request("DELETE", f"{_collection(kind)}/{item_id}")
-        return failed
-
-    def reset(self) -> None:
-        """Between tests: delete what the test made and wait until the agent removed it.
-
-        Everything is removed even when a step fails (leftover namespaces by force); then the
-        failures are raised together, so that a test whose cleanup failed does not pass."""
-        try:
-            failures = self.delete_everything()
-        except Exception as exc:  # reported below, after the forced cleanup
-            failures = [f"deleting through the API: {exc!r}"]
-        try:
-            wait_for("the agent to remove our namespaces", lambda: not self.our_namespaces(), 15)
-        except AssertionError as exc:
-            failures.append(f"{exc}: {sorted(self.our_namespaces())} left")
-        failures += _force_remove(self.our_namespaces())
-        self.tracked.clear()
-        if failures:
-            raise AssertionError("lab cleanup failed:\n" + "\n".join(failures))
-
-    def sweep(self) -> None:
-        """Once the agent has stopped: remove any namespace left of anything the lab ever made
-        (the agent keeps those of an object whose deletion failed) and fail if there was one."""
-        left = sorted(self.our_namespaces(self.made))
-        failures = _force_remove(left)
-        if left:
-            raise AssertionError("\n".join([f"namespaces left after the lab: {left}", *failures]))
-
-
-def _force_remove(names: Iterable[str]) -> list[str]:
-    """Kill what runs in each namespace and delete it; what failed."""
-    failures: list[str] = []
-    for name in sorted(names):
-        try:
-            remove_tagged(name, [])
-        except AssertionError as exc:
-            failures.append(str(exc))
-    return failures
 
 
 @contextmanager
@@ -383,8 +180,3 @@ def _token(server: LiveServer, env: dict[str, str]) -> str:
     response = httpx.post(f"{server.identity_url}/auth/tokens", json=body, timeout=30)
     response.raise_for_status()
     return response.headers["X-Subject-Token"]
-
-
-def _collection(kind: str) -> str:
-    """``security_group`` -> ``/v2.0/security-groups`` (body keys use _, URLs use -)."""
-    return "/v2.0/" + f"{kind}s".replace("_", "-")

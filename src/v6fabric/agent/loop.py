@@ -38,7 +38,8 @@ from v6fabric.metadata.config import Backend
 
 log = logging.getLogger(__name__)
 
-ROLES = ["compute", "network"]
+ROLES = ("compute", "network")  # a host that runs workloads and routers/DHCP alike
+UNDERLAY_FAMILIES = ("ipv4", "ipv6")
 # Between full reads of the host the agent trusts its own view this long. A full read (~0.1 s
 # with 150 workloads) is done when idle, not in front of a change: a change waits for it only
 # when no idle moment came for another period (constant churn).
@@ -88,6 +89,8 @@ class Agent:
         renderers: Renderers | None = None,
         transport: httpx.BaseTransport | None = None,
         metadata_backend: Backend | None = None,
+        roles: tuple[str, ...] = ROLES,
+        underlay: dict[str, str] | None = None,
     ) -> None:
         if host_netns is not None and not host_netns.startswith(HOST_NS_PREFIX):
             raise ValueError(f"host_netns must start with {HOST_NS_PREFIX}")
@@ -96,6 +99,9 @@ class Agent:
         self.drivers = drivers or real_drivers()
         self.renderers = renderers
         self.metadata_backend = metadata_backend
+        self.roles = tuple(roles)
+        # this host's tunnel endpoints by family ("ipv4"/"ipv6"): the server picks one
+        self.underlay = dict(underlay or {})
         self.managers = Managers(self.drivers, self.layout)
         self.client = (
             FabricStateClient(server_url, credentials, transport=transport) if server_url else None
@@ -233,11 +239,14 @@ class Agent:
     # --- with a server -----------------------------------------------------------------------
 
     def capabilities(self) -> dict[str, Any]:
-        return caps.probe()
+        found = caps.probe()
+        if self.underlay:
+            found["underlay"] = dict(self.underlay)
+        return found
 
     def register(self) -> None:
         assert self.client is not None, "no server_url"
-        self.client.register(self.host, ROLES, self.capabilities())
+        self.client.register(self.host, list(self.roles), self.capabilities())
         log.info("registered host %s", self.host)
 
     def run(self, stop: threading.Event | None = None, *, wait: float = 30.0) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
 import socket
@@ -29,6 +30,27 @@ def agent(
             "default: the root namespace.",
         ),
     ] = None,
+    netns: Annotated[
+        str | None,
+        typer.Option(
+            "--netns",
+            help="Live in this network namespace (v6h-...) as if it were the host's root one "
+            "(labs of several hosts on one machine): the agent's connections to the server "
+            "leave from it, and its bridges and taps are made in it.",
+        ),
+    ] = None,
+    underlay_ip: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--underlay-ip",
+            help="This host's tunnel endpoint, one per family (repeat for IPv4 and IPv6); "
+            "sent with the registration.",
+        ),
+    ] = None,
+    roles: Annotated[
+        str,
+        typer.Option("--roles", help="What this host runs, comma-separated: compute, network."),
+    ] = "compute,network",
     run_dir: Annotated[
         Path, typer.Option("--run-dir", help="Daemon configs, pid and lease files.")
     ] = DEFAULT_RUN_DIR,
@@ -57,6 +79,17 @@ def agent(
 
     if (metadata_backend is None) != (metadata_secret_file is None):
         raise typer.BadParameter("--metadata-backend and --metadata-secret-file go together")
+    if netns is not None and host_netns not in (None, netns):
+        raise typer.BadParameter("--netns is the host namespace: --host-netns must be the same")
+    underlay = _underlay(underlay_ip or [])
+    role_list = tuple(r.strip() for r in roles.split(",") if r.strip())
+    if not role_list:
+        raise typer.BadParameter("--roles needs at least one role")
+    if netns is not None:
+        from v6fabric.drivers.netns import enter_for_process
+
+        enter_for_process(netns)  # first, while this is the only thread
+        host_netns = netns
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -84,9 +117,26 @@ def agent(
             if metadata_backend and metadata_secret_file
             else None
         ),
+        roles=role_list,
+        underlay=underlay,
     )
     tune_for_long_running()
     try:
         worker.run(stop)
     finally:
         worker.close()
+
+
+def _underlay(addresses: list[str]) -> dict[str, str]:
+    """``--underlay-ip`` values by family: ``{"ipv4": ..., "ipv6": ...}``, one each at most."""
+    found: dict[str, str] = {}
+    for text in addresses:
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError as exc:
+            raise typer.BadParameter(f"--underlay-ip {text!r}: {exc}") from exc
+        family = f"ipv{address.version}"
+        if family in found:
+            raise typer.BadParameter(f"--underlay-ip: two {family} addresses")
+        found[family] = str(address)
+    return found

@@ -10,6 +10,7 @@ import typer
 from v6fabric.cli.admin import admin_app
 from v6fabric.cli.agent import agent
 from v6fabric.cli.context import FabricGroup, state
+from v6fabric.cli.lab import lab_app
 from v6fabric.cli.metadata_proxy import metadata_proxy
 from v6fabric.cli.ports import port_app, quota_app, token_app
 from v6fabric.cli.resources import network_app
@@ -39,6 +40,7 @@ app.add_typer(quota_app, name="quota")
 app.add_typer(token_app, name="token")
 app.add_typer(admin_app, name="admin")
 app.add_typer(workload_app, name="workload")
+app.add_typer(lab_app, name="lab")
 app.command("agent")(agent)
 app.command("up")(up)
 app.command("metadata-proxy")(metadata_proxy)

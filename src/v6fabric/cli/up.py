@@ -50,15 +50,48 @@ def up(
             help="The local agent keeps bridges and taps in this namespace (v6h-...).",
         ),
     ] = None,
+    listen_netns: Annotated[
+        str | None,
+        typer.Option(
+            "--listen-netns",
+            help="Make the --listen-address sockets inside this network namespace (a lab's "
+            "underlay), besides the --api-host one here.",
+        ),
+    ] = None,
+    listen_addresses: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--listen-address",
+            help="Also listen on this address, same port (repeatable; see --listen-netns).",
+        ),
+    ] = None,
+    overlay_ip_version: Annotated[
+        int | None,
+        typer.Option(
+            "--overlay-ip-version",
+            help="The tunnels' underlay family, 4 or 6 (default: $V6FABRIC_OVERLAY_IP_VERSION "
+            "or 4).",
+        ),
+    ] = None,
 ) -> None:
     """Run the API (Neutron v2.0 + Keystone v3) in the foreground until Ctrl-C."""
     import uvicorn
 
     from v6fabric.api.app import create_app
+    from v6fabric.cli.listen import listening_sockets
     from v6fabric.collector import tune_for_long_running
     from v6fabric.settings import Settings
 
-    settings = Settings.from_env(state_dir=state_dir, api_host=api_host, api_port=api_port)
+    if overlay_ip_version not in (None, 4, 6):
+        raise typer.BadParameter("--overlay-ip-version must be 4 or 6")
+    if listen_netns and not listen_addresses:
+        raise typer.BadParameter("--listen-netns needs at least one --listen-address")
+    settings = Settings.from_env(
+        state_dir=state_dir,
+        api_host=api_host,
+        api_port=api_port,
+        overlay_ip_version=overlay_ip_version,
+    )
     state = settings.state_dir
     created = not state.exists()
     state.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -93,6 +126,18 @@ def up(
             Text(f"Host agent        {host} (a separate process; log {state / 'agent.log'})"),
             soft_wrap=True,
         )
+    # Extra listeners: every socket is made here (the extra ones in --listen-netns) and handed
+    # to uvicorn; without them uvicorn binds --api-host itself, as it always did.
+    sockets = (
+        listening_sockets(settings.api_host, settings.api_port, listen_netns, listen_addresses)
+        if listen_addresses
+        else None
+    )
+    for extra in (sockets or [])[1:]:
+        where = f" in {listen_netns}" if listen_netns else ""
+        address, port = extra.getsockname()[:2]
+        shown = f"[{address}]" if ":" in address else address
+        out.print(Text(f"Also listening    http://{shown}:{port}{where}"), soft_wrap=True)
     out.print(Text("Press Ctrl-C to stop."), soft_wrap=True)
 
     server = uvicorn.Server(
@@ -106,7 +151,12 @@ def up(
     )
     # uvicorn serves from a thread so that the main thread owns the agent process: the
     # agent's parent-death signal fires when the thread that started it ends.
-    serving = threading.Thread(target=server.run, name="v6fabric-api", daemon=True)
+    serving = threading.Thread(
+        target=server.run,
+        kwargs={"sockets": sockets} if sockets else {},
+        name="v6fabric-api",
+        daemon=True,
+    )
     serving.start()
     while not server.started:
         if not serving.is_alive():

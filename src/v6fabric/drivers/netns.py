@@ -67,3 +67,21 @@ def run_in_netns(netns: str, fn: Callable[[], T]) -> T:
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["result"]  # type: ignore[return-value]
+
+
+def enter_for_process(netns: str) -> None:
+    """Move the calling thread into ``/run/netns/<netns>`` for good: a process that calls this
+    from its main thread before starting any thread lives in ``netns`` (threads made later
+    inherit the namespace of the thread that made them). Unlike ``ip netns exec``, the mount
+    namespace is left alone, so namespaces the process creates stay visible to everyone."""
+    if _setns is None:
+        raise NetnsError("setns(2) is not available")
+    if threading.active_count() != 1:
+        raise NetnsError("enter a namespace before any thread exists: the others would stay")
+    fd = os.open(os.path.join(NETNS_RUN_DIR, netns), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if _setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise NetnsError(err, f"setns {netns}: {os.strerror(err)}")
+    finally:
+        os.close(fd)

@@ -1,0 +1,119 @@
+"""`v6fabric lab`: a multi-host lab on this machine for demos (``v6fabric.lab``)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from v6fabric.cli.output import console
+
+lab_app = typer.Typer(
+    help="A lab of simulated hosts on this machine (namespaces joined by an underlay).",
+    no_args_is_help=True,
+)
+
+
+@lab_app.command("up")
+def lab_up(
+    hosts: Annotated[int, typer.Option("--hosts", help="How many hosts.")] = 3,
+    underlay: Annotated[
+        str, typer.Option("--underlay", help="The underlay's family: ipv6, ipv4 or dual.")
+    ] = "ipv6",
+    tag: Annotated[
+        str | None, typer.Option("--tag", help="Names the lab's objects (default: random).")
+    ] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-dir",
+            help="The lab's directory (server state, agents' run dirs, logs), removed when "
+            "the lab stops (default: /run/v6fabric/labs/<tag>).",
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Agents log every action.")] = (
+        False
+    ),
+) -> None:
+    """Run a lab in the foreground until Ctrl-C, then remove all of it."""
+    from v6fabric.lab import run
+
+    out = console()
+    try:
+        handle = run.up(hosts, underlay, tag, state_dir=state_dir, verbose=verbose)
+    except (ValueError, run.LabError) as exc:
+        out.print(Text(f"lab up failed: {exc}", "red"), soft_wrap=True)
+        raise typer.Exit(1) from exc
+    stop = _stop_on_signals()
+    try:
+        out.print(Text(f"Lab {handle.tag} up in {handle.seconds:.1f} s", "bold"), soft_wrap=True)
+        out.print(Text(f"API               {handle.api_url} (agents: {handle.agent_url})"))
+        for host in handle.hosts:
+            addresses = ", ".join(host.underlay.values())
+            roles = ",".join(host.roles)
+            out.print(
+                Text(
+                    f"Host {host.name}  netns {host.netns}  {addresses}  [{roles}]  log {host.log}"
+                ),
+                soft_wrap=True,
+            )
+        out.print(
+            Text(f"Use it:           source {handle.openrc} && v6fabric network list"),
+            soft_wrap=True,
+        )
+        out.print(Text("Press Ctrl-C to stop (and remove) the lab."))
+        stop.wait()
+    finally:
+        handle.down()
+        out.print(Text(f"Lab {handle.tag} removed."))
+
+
+def _stop_on_signals() -> _Stop:
+    stop = _Stop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop.set)
+    return stop
+
+
+class _Stop:
+    """A flag a signal handler sets (an Event's lock could be held by the interrupted wait)."""
+
+    def __init__(self) -> None:
+        self.is_set = False
+
+    def set(self, *_: object) -> None:
+        self.is_set = True
+
+    def wait(self) -> None:
+        while not self.is_set:
+            time.sleep(0.2)
+
+
+@lab_app.command("down")
+def lab_down(
+    tag: Annotated[
+        str | None,
+        typer.Option("--tag", help="The lab to remove (default: every lab found on this machine)."),
+    ] = None,
+) -> None:
+    """Remove labs left behind (after a crash): processes, namespaces, files."""
+    from v6fabric.lab import cleanup
+
+    out = console()
+    tags = [tag] if tag else cleanup.recorded_tags()
+    failed = False
+    for each in tags:
+        problems = cleanup.remove(each)
+        if problems:
+            failed = True
+            out.print(Text(f"lab {each}: left behind:\n" + "\n".join(problems), "red"))
+        else:
+            out.print(Text(f"lab {each} removed"))
+    if not tags:
+        out.print(Text("no lab found"))
+    if failed:
+        raise typer.Exit(1)
