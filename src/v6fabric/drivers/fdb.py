@@ -9,7 +9,7 @@ replication); any other MAC has one destination (``replace``, which moves it in 
 Reads go in-process (``rtnetlink.read_fdb``: a dump the kernel filters to the device, no
 fork), falling back to ``bridge -json fdb show``; writes are one ``bridge -force -batch -``
 per namespace and phase, a result per line as ``ip -batch`` gives (``netlink.batch_results``).
-The fake is ``drivers.fake.FakeFdb``.
+The fake beside it, ``FakeFdb``, keeps entries on a ``drivers.fake.FakeKernel``'s devices.
 """
 
 from __future__ import annotations
@@ -20,11 +20,14 @@ import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from v6fabric.drivers import rtnetlink
 from v6fabric.drivers.commands import CommandError, run
 from v6fabric.drivers.netlink import batch_results
+
+if TYPE_CHECKING:
+    from v6fabric.drivers.fake import FakeKernel, FakeLink
 
 log = logging.getLogger(__name__)
 
@@ -138,3 +141,43 @@ class BridgeFdb:
         except (CommandError, OSError) as exc:
             return [str(exc)] * len(ops)
         return batch_results(ops, done.stderr, done.returncode, tolerated)
+
+
+class FakeFdb:
+    """``Fdb`` on a ``FakeKernel``: entries by the device's ifindex, so that they go with it
+    (a device made again under the same name starts empty, as in the kernel)."""
+
+    def __init__(self, kernel: FakeKernel) -> None:  # its links; ``writes`` counts ours too
+        self.kernel = kernel
+        self.entries: dict[tuple[str | None, int], set[tuple[str, str]]] = {}
+
+    def _device(self, netns: str | None, name: str) -> FakeLink | None:
+        link = self.kernel.links.get(netns, {}).get(name)
+        return link if link is not None and link.kind == "vxlan" else None
+
+    def read(self, netns: str | None, devices: Sequence[str]) -> dict[str, FdbEntries]:
+        found = {}
+        for name in devices:
+            link = self._device(netns, name)
+            if link is not None:
+                found[name] = frozenset(self.entries.get((netns, link.ifindex), ()))
+        return found
+
+    def apply(self, netns: str | None, ops: Sequence[AddFdb | DeleteFdb]) -> list[str | None]:
+        results: list[str | None] = []
+        for op in ops:
+            link = self._device(netns, op.device)
+            if link is None:
+                message = f'Cannot find device "{op.device}"'
+                results.append(None if tolerated(op, message) else message)
+                continue
+            table = self.entries.setdefault((netns, link.ifindex), set())
+            if isinstance(op, AddFdb) and op.mac != ZERO_MAC:  # replace: one remote a MAC
+                table -= {entry for entry in table if entry[0] == op.mac}
+            if isinstance(op, AddFdb):
+                table.add((op.mac, op.remote))
+            else:
+                table.discard((op.mac, op.remote))
+            self.kernel.writes += 1
+            results.append(None)
+        return results
