@@ -312,12 +312,12 @@ def observe(
             fresh = {}
         sysctls[name] = {k: fresh[k] for k in keys if k in fresh}  # a missing interface's: absent
     daemons, dirs = _daemons(drivers, layout, previous, stale)
-    host = layout.host_netns
+    host = layout.host_netns  # tables change only by our actions: kept unless one touched them
     fdb = overlay.observe_fdb(
         drivers,
         host,
         netns[host],
-        previous.fdb if incremental and host not in whole else None,  # type: ignore[union-attr]
+        previous.fdb if previous is not None and incremental else None,
         stale.fdb if stale is not None else None,
     )
     return Observed(
