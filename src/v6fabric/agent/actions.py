@@ -9,10 +9,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from v6fabric.drivers.fdb import AddFdb, DeleteFdb, FdbOp
 from v6fabric.drivers.netlink import (
     AddAddress,
     AddBridge,
     AddVeth,
+    AddVxlan,
     DeleteAddress,
     DeleteLink,
     DeleteRoute,
@@ -28,12 +30,16 @@ __all__ = [
     "Action",
     "AddAddress",
     "AddBridge",
+    "AddFdb",
     "AddNamespace",
     "AddVeth",
+    "AddVxlan",
     "DeleteAddress",
+    "DeleteFdb",
     "DeleteLink",
     "DeleteNamespace",
     "DeleteRoute",
+    "FdbOp",
     "LinkOp",
     "LoadFirewall",
     "PlugWorkload",
@@ -158,6 +164,7 @@ class RemoveFirewall:
 
 Action = (
     LinkOp
+    | FdbOp
     | AddNamespace
     | DeleteNamespace
     | SetSysctls

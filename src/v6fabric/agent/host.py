@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from v6fabric.agent.workloads import FakeWorkloads, NamespaceWorkloads, Workloads
 from v6fabric.drivers.fake import FakeKernel, FakeProcesses, MemoryFiles
+from v6fabric.drivers.fdb import BridgeFdb, FakeFdb, Fdb
 from v6fabric.drivers.files import Files, LocalFiles
 from v6fabric.drivers.netlink import IpNetlink, Netlink
 from v6fabric.drivers.nftables import FakeNftables, Nftables, default_nftables
@@ -22,6 +23,7 @@ class Drivers:
     processes: Processes
     workloads: Workloads
     nftables: Nftables
+    fdb: Fdb
 
 
 def real_drivers() -> Drivers:
@@ -32,6 +34,7 @@ def real_drivers() -> Drivers:
         processes=DaemonProcesses(),
         workloads=NamespaceWorkloads(),
         nftables=default_nftables(),
+        fdb=BridgeFdb(),
     )
 
 
@@ -58,5 +61,6 @@ def fake_drivers(host_netns: str | None = None) -> FakeHost:
         processes=processes,
         workloads=FakeWorkloads(kernel),
         nftables=FakeNftables(),
+        fdb=FakeFdb(kernel),
     )
     return FakeHost(kernel, files, processes, drivers)

@@ -21,6 +21,7 @@ from v6fabric.hoststate.model import (
     DHCP_NS_PREFIX,
     ROUTER_IF_PREFIX,
     ROUTER_NS_PREFIX,
+    VXLAN_PREFIX,
     WORKLOAD_NS_PREFIX,
 )
 
@@ -42,6 +43,11 @@ def is_our_workload_namespace(name: str) -> bool:
 
 def is_our_bridge(name: str) -> bool:
     return name.startswith(BRIDGE_PREFIX)
+
+
+def is_our_vxlan(name: str) -> bool:
+    """A network's VXLAN device, in the host namespace as its bridge."""
+    return name.startswith(VXLAN_PREFIX)
 
 
 def is_our_ns_link(name: str) -> bool:

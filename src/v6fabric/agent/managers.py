@@ -1,7 +1,7 @@
 """Applying a plan: one manager per subsystem, each turning its actions into driver calls.
 
 Link operations of one namespace that follow each other in the plan go to the kernel as one
-``ip -batch`` (``NetlinkManager``); namespaces, sysctls, daemons and workloads have their own
+``ip -batch``, VXLAN forwarding-table entries as one ``bridge -batch``; namespaces, sysctls, daemons and workloads have their own
 managers. A failed action is reported, never raised: the loop keeps it pending and retries it.
 """
 
@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from v6fabric.agent import desired as want
 from v6fabric.agent.actions import (
     Action,
+    AddFdb,
     AddNamespace,
+    DeleteFdb,
     DeleteNamespace,
     LoadFirewall,
     PlugWorkload,
@@ -37,6 +39,7 @@ from v6fabric.drivers.netlink import (
     AddAddress,
     AddBridge,
     AddVeth,
+    AddVxlan,
     DeleteAddress,
     DeleteLink,
     DeleteRoute,
@@ -52,6 +55,7 @@ LINK_OPS = (
     AddBridge,
     SetBridgeOptions,
     AddVeth,
+    AddVxlan,
     SetLink,
     DeleteLink,
     AddAddress,
@@ -59,6 +63,7 @@ LINK_OPS = (
     ReplaceRoute,
     DeleteRoute,
 )
+FDB_OPS = (AddFdb, DeleteFdb)
 
 
 @dataclass
@@ -235,15 +240,16 @@ class Managers:
         i = 0
         while i < len(actions):
             action = actions[i]
-            if isinstance(action, LINK_OPS):
+            ops = LINK_OPS if isinstance(action, LINK_OPS) else FDB_OPS
+            if isinstance(action, ops):
                 j = i
                 while (
                     j < len(actions)
-                    and isinstance(actions[j], LINK_OPS)
+                    and isinstance(actions[j], ops)
                     and actions[j].netns == action.netns  # type: ignore[union-attr]
                 ):
                     j += 1
-                self._link_ops(actions[i:j], outcome)  # type: ignore[arg-type]
+                self._batch(actions[i:j], outcome)  # type: ignore[arg-type]
                 i = j
             elif isinstance(action, AddNamespace):
                 j = i
@@ -270,9 +276,11 @@ class Managers:
                 i += 1
         return outcome
 
-    def _link_ops(self, ops: Sequence, outcome: Outcome) -> None:
+    def _batch(self, ops: Sequence, outcome: Outcome) -> None:
+        """Link operations (``ip -batch``) or fdb ones (``bridge -batch``) of one namespace."""
+        driver = self.drivers.fdb if isinstance(ops[0], FDB_OPS) else self.drivers.netlink
         try:
-            results = self.drivers.netlink.apply(ops[0].netns, ops)
+            results = driver.apply(ops[0].netns, ops)
         except Exception as exc:
             results = [f"{type(exc).__name__}: {exc}"] * len(ops)
         for op, error in zip(ops, results, strict=True):

@@ -11,9 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from v6fabric.agent import desired as want
+from v6fabric.agent import overlay
 from v6fabric.agent.actions import (
+    AddFdb,
     AddNamespace,
     AddVeth,
+    AddVxlan,
+    DeleteFdb,
     DeleteNamespace,
     PlugWorkload,
     ReloadDaemon,
@@ -36,6 +40,7 @@ from v6fabric.agent.layout import (
 )
 from v6fabric.agent.observe_sysctls import refresh_sysctls, sysctl_ifname
 from v6fabric.drivers.commands import CommandError
+from v6fabric.drivers.fdb import FdbEntries
 from v6fabric.drivers.files import Files, digest
 from v6fabric.drivers.netlink import NetnsView
 from v6fabric.hoststate.codec import firewall_from_json
@@ -77,6 +82,7 @@ class Observed:
     daemon_dirs: frozenset[str] = frozenset()
     workloads: Mapping[str, str | None] = field(default_factory=dict)
     firewall: FirewallObserved = field(default_factory=FirewallObserved)
+    fdb: Mapping[str, FdbEntries] = field(default_factory=dict)  # overlay device -> our entries
 
     @property
     def host(self) -> NetnsView:
@@ -95,6 +101,7 @@ class Stale:
     links: dict[str | None, set[str]] = field(default_factory=dict)
     daemons: set[str | None] = field(default_factory=set)  # whose daemon files changed
     workloads: set[str] = field(default_factory=set)  # workload claims written or removed
+    fdb: set[str] = field(default_factory=set)  # overlay devices whose table changed
 
     def link(self, netns: str | None, name: str) -> None:
         self.links.setdefault(netns, set()).add(name)
@@ -105,6 +112,7 @@ class Stale:
             namespaces=self.namespaces | other.namespaces,
             daemons=self.daemons | other.daemons,
             workloads=self.workloads | other.workloads,
+            fdb=self.fdb | other.fdb,
         )
         for netns, names in (*self.links.items(), *other.links.items()):
             if netns not in both.namespaces:
@@ -125,6 +133,11 @@ def touched(actions: Iterable[object], host_netns: str | None) -> Stale:
             name = action.path.name if isinstance(action, RemoveDir) else action.path.parent.name
             stale.daemons.add(None if name == HOST_DAEMON_DIR else name)
             continue
+        if isinstance(action, AddFdb | DeleteFdb):
+            stale.fdb.add(action.device)
+            continue
+        if isinstance(action, AddVxlan):  # a new device: an empty table
+            stale.fdb.add(action.name)
         if isinstance(action, AddNamespace | DeleteNamespace):
             stale.namespaces.add(action.name)
             stale.daemons.add(action.name)
@@ -299,6 +312,14 @@ def observe(
             fresh = {}
         sysctls[name] = {k: fresh[k] for k in keys if k in fresh}  # a missing interface's: absent
     daemons, dirs = _daemons(drivers, layout, previous, stale)
+    host = layout.host_netns  # tables change only by our actions: kept unless one touched them
+    fdb = overlay.observe_fdb(
+        drivers,
+        host,
+        netns[host],
+        previous.fdb if previous is not None and incremental else None,
+        stale.fdb if stale is not None else None,
+    )
     return Observed(
         layout=layout,
         namespaces=namespaces,
@@ -308,6 +329,7 @@ def observe(
         daemon_dirs=dirs,
         workloads=_workloads(drivers, layout, previous, stale),
         firewall=_firewall(drivers, layout, full=not incremental),
+        fdb=fdb,
     )
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from v6fabric.agent import desired as want
-from v6fabric.agent import metadata_proxy
+from v6fabric.agent import metadata_proxy, overlay
 from v6fabric.agent import plan_order as order
 from v6fabric.agent.actions import (
     Action,
@@ -109,6 +109,7 @@ def plan(
     namespaces = want.namespaces(desired)
     _namespaces(p, namespaces)
     _bridges(p)
+    _overlays(p)
     _ports(p)
     _stray_links(p, namespaces)
     _sysctls(p, namespaces)
@@ -165,6 +166,16 @@ def _bridges(p: _Plan) -> None:
         _set_link(p, p.host, bridge, link, mtu=net.mtu, up=True)
 
 
+def _overlays(p: _Plan) -> None:
+    """VXLAN devices on their bridges and their forwarding tables (``overlay``)."""
+    phases = {overlay.DELETE: DEL_LINK, overlay.CREATE: ADD_LINK, overlay.SETUP: SET_LINK}
+    host = p.observed.host
+    steps, made = overlay.plan(p.desired, host.links, p.observed.fdb, p.host, p.created)
+    p.created |= made
+    for step, action in steps:
+        p.add(phases[step], action)
+
+
 def _ports(p: _Plan) -> None:
     host, created = p.host, p.created
     host_links, bridges = p.observed.view(host).links, want.bridges(p.desired)
@@ -202,7 +213,7 @@ def _stray_links(p: _Plan, namespaces: dict) -> None:
     """Our links that no spec wants. Host-side taps are never deleted by name: a router or DHCP
     tap dies with its namespace end (``qr-``/``ns-``, ours by name; or its whole namespace), a
     workload's tap with its workload, as a VM's tap belongs to its hypervisor."""
-    bridges = set(want.networks(p.desired))
+    bridges = set(want.networks(p.desired))  # (overlay devices: ``overlay.plan``)
     for name in p.observed.host.links:
         if is_our_bridge(name) and name not in bridges:
             p.add(DEL_LINK, DeleteLink(p.host, name))

@@ -19,6 +19,7 @@ from v6fabric.drivers.netlink import (
     AddAddress,
     AddBridge,
     AddVeth,
+    AddVxlan,
     DeleteAddress,
     DeleteLink,
     DeleteRoute,
@@ -57,6 +58,7 @@ class FakeLink:
     forward_delay: int | None = None
     sysctls: dict[str, str] = field(default_factory=dict)
     mtu_by_user: bool = False  # bridges: an MTU set after creation sticks; else min of ports
+    vxlan: tuple[int, str, int] | None = None  # VXLAN devices: (vni, local, dstport)
 
 
 class FakeError(Exception):
@@ -119,6 +121,7 @@ class FakeKernel:
                 link_local_ready=fake.up and ipv6 and fake.name != "lo",
                 stp=fake.stp,
                 forward_delay=fake.forward_delay,
+                **_vxlan_fields(fake),
             )
         return NetnsView(links=links, routes=tuple(sorted(self.routes[netns], key=repr)))
 
@@ -173,6 +176,11 @@ class FakeKernel:
                     raise FakeError("RTNETLINK answers: File exists")
                 link = self._new(netns, op.name, "bridge", "", op.mtu)
                 link.stp, link.forward_delay = False, 0
+            case AddVxlan():
+                if op.name in links:
+                    raise FakeError("RTNETLINK answers: File exists")
+                link = self._new(netns, op.name, "vxlan", "", op.mtu)
+                link.vxlan = (op.vni, op.local, op.dstport)
             case SetBridgeOptions():
                 link = self._get(netns, op.name)
                 link.stp, link.forward_delay = False, 0
@@ -304,6 +312,13 @@ class FakeKernel:
 
     def sysctls(self) -> FakeSysctls:
         return FakeSysctls(self)
+
+
+def _vxlan_fields(fake: FakeLink) -> dict[str, object]:
+    if fake.vxlan is None:
+        return {}
+    vni, local, dstport = fake.vxlan
+    return {"vni": vni, "vxlan_local": local, "dstport": dstport, "learning": False}
 
 
 class FakeSysctls:

@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -60,6 +60,10 @@ class Link:
     link_local_ready: bool = False  # a non-tentative fe80:: address exists
     stp: bool | None = None  # bridges only
     forward_delay: int | None = None  # bridges only, centiseconds
+    vni: int | None = None  # VXLAN devices only: the segment ...
+    vxlan_local: str | None = None  # ... the endpoint it sends from (normalised IP text) ...
+    dstport: int | None = None  # ... the UDP port of its peers ...
+    learning: bool | None = None  # ... and whether it learns remote MACs from the wire
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,19 @@ class AddVeth:
     peer: str
     peer_netns: str | None
     peer_mac: str
+
+
+@dataclass(frozen=True)
+class AddVxlan:
+    """A VXLAN device that learns nothing from the wire: its forwarding table is the agent's
+    (``drivers.fdb``). UDP checksums as the kernel defaults (on over IPv6, where they are due)."""
+
+    netns: str | None
+    name: str
+    mtu: int
+    vni: int
+    local: str
+    dstport: int
 
 
 @dataclass(frozen=True)
@@ -156,6 +173,7 @@ LinkOp = (
     AddBridge
     | SetBridgeOptions
     | AddVeth
+    | AddVxlan
     | SetLink
     | DeleteLink
     | AddAddress
@@ -229,6 +247,11 @@ def _op_line(op: LinkOp) -> str:
                 f"link add {op.name} mtu {op.mtu} type veth peer name {op.peer}{peer_ns}"
                 f" address {op.peer_mac} mtu {op.mtu}"
             )
+        case AddVxlan():
+            return (
+                f"link add {op.name} mtu {op.mtu} type vxlan id {op.vni} local {op.local}"
+                f" dstport {op.dstport} nolearning"
+            )
         case SetLink():
             words = ["link", "set", "dev", op.name]
             if op.mac is not None:
@@ -265,8 +288,14 @@ def tolerated(op: Any, message: str) -> bool:
     return isinstance(op, str) and op.startswith("netns add") and "File exists" in message
 
 
-def batch_results(ops: Sequence[Any], stderr: str, returncode: int) -> list[str | None]:
-    """Per-line results of an ``ip -force -batch -`` run, from its stderr."""
+def batch_results(
+    ops: Sequence[Any],
+    stderr: str,
+    returncode: int,
+    tolerate: Callable[[Any, str], bool] = tolerated,
+) -> list[str | None]:
+    """Per-line results of an ``ip -force -batch -`` (or ``bridge``) run, from its stderr;
+    a failed line that ``tolerate`` accepts counts as done."""
     results: list[str | None] = [None] * len(ops)
     pending: list[str] = []
     failed_any = False
@@ -280,7 +309,7 @@ def batch_results(ops: Sequence[Any], stderr: str, returncode: int) -> list[str 
         message = " ".join(pending).strip() or "failed"
         pending = []
         if 0 <= index < len(ops):
-            results[index] = None if tolerated(ops[index], message) else message
+            results[index] = None if tolerate(ops[index], message) else message
     if returncode != 0 and not failed_any:
         text = stderr.strip() or f"ip exited {returncode}"
         results = [text] * len(ops)
@@ -300,6 +329,8 @@ def _parse_link(raw: Mapping[str, Any]) -> Link:
             ll_ready = ll_ready or not (addr.get("tentative") or addr.get("dadfailed"))
         addresses.append(normalise_cidr(f"{local}/{addr.get('prefixlen')}"))
     kind = info.get("info_kind")
+    vxlan = kind == "vxlan"
+    local = (data.get("local") or data.get("local6")) if vxlan else None
     return Link(
         name=raw["ifname"],
         ifindex=int(raw.get("ifindex", 0)),
@@ -314,6 +345,10 @@ def _parse_link(raw: Mapping[str, Any]) -> Link:
         link_local_ready=ll_ready,
         stp=bool(data["stp_state"]) if kind == "bridge" and "stp_state" in data else None,
         forward_delay=data.get("forward_delay") if kind == "bridge" else None,
+        vni=data.get("id") if vxlan else None,
+        vxlan_local=str(ipaddress.ip_address(local)) if local else None,
+        dstport=data.get("port") if vxlan else None,
+        learning=bool(data.get("learning")) if vxlan else None,
     )
 
 

@@ -7,7 +7,9 @@ forking ``ip`` for that costs ~3 ms each time, most of such an observe. Here one
 socket opened inside the namespace by a ``setns`` thread (``netns.run_in_netns``, ~0.1 ms) and
 closed after the read (a socket holds its namespace alive). The result is exactly the ``Link``
 ``netlink._parse_link`` makes of ``ip``'s JSON, field by field (``tests/e2e`` compares both on
-real namespaces). Standard library only, as ``metadata.neighbours``.
+real namespaces). VXLAN devices' forwarding tables (``read_fdb``) likewise: one RTM_GETNEIGH
+dump (AF_BRIDGE) filtered by the kernel to the device, for what ``bridge -json fdb show``
+gives. Standard library only, as ``metadata.neighbours``.
 
 Only reads: writes stay ``ip -batch`` lines (one fork per namespace and phase, whatever the
 number of operations).
@@ -32,6 +34,11 @@ IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_LINKINFO, IFLA_EXT_MASK, IFLA_LINK_NETNSID = 18, 29, 37
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE = 1, 5
+IFLA_VXLAN_ID, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LEARNING = 1, 4, 7
+IFLA_VXLAN_PORT, IFLA_VXLAN_LOCAL6 = 15, 17
+RTM_NEWNEIGH, RTM_GETNEIGH = 28, 30
+NDA_DST, NDA_LLADDR = 1, 2
+NTF_SELF = 0x02
 IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
 IFA_F_DADFAILED, IFA_F_TENTATIVE = 0x08, 0x40
 RTEXT_FILTER_SKIP_STATS = 1 << 3
@@ -46,6 +53,7 @@ _HDR = struct.Struct("=IHHII")  # nlmsghdr
 _IFINFO = struct.Struct("=BxHiII")  # ifinfomsg
 _IFADDR = struct.Struct("=BBBBI")  # ifaddrmsg
 _ATTR = struct.Struct("=HH")  # rtattr
+_NDMSG = struct.Struct("=BBHiHBB")  # ndmsg
 _U32, _S32 = struct.Struct("=I"), struct.Struct("=i")
 _seq = itertools.count(1)
 
@@ -130,6 +138,15 @@ class Rtnl:
             raise
         return None
 
+    def fdb(self, index: int) -> list[bytes]:
+        """The RTM_NEWNEIGH messages of link ``index``'s forwarding table (AF_BRIDGE)."""
+        body = _NDMSG.pack(socket.AF_BRIDGE, 0, 0, index if self.strict else 0, 0, 0, 0)
+        found = []
+        for kind, message in self._ask(RTM_GETNEIGH, NLM_F_DUMP, body):
+            if kind == RTM_NEWNEIGH and _NDMSG.unpack_from(message, _HDR.size)[3] == index:
+                found.append(message)
+        return found
+
     def addresses(self, index: int) -> list[bytes]:
         """The RTM_NEWADDR messages of link ``index``, in the kernel's order."""
         body = _IFADDR.pack(socket.AF_UNSPEC, 0, 0, 0, index if self.strict else 0)
@@ -211,9 +228,59 @@ def link_json(rtnl: Rtnl, message: bytes) -> dict[str, Any]:
                 )
                 if kind in data
             }
+        if linkinfo.get("info_kind") == "vxlan" and IFLA_INFO_DATA in nested:
+            linkinfo["info_data"] = _vxlan_data(nested[IFLA_INFO_DATA])
         raw["linkinfo"] = linkinfo
     raw["addr_info"] = [a for a in map(_address, rtnl.addresses(index)) if a is not None]
     return raw
+
+
+def _vxlan_data(payload: bytes) -> dict[str, Any]:
+    """The keys of ``ip``'s vxlan ``info_data`` that ``_parse_link`` reads: ``local`` or
+    ``local6`` (whichever the kernel sends, when not unspecified), as ``ip`` prints them."""
+    data = _attrs(payload, 0, len(payload))
+    found: dict[str, Any] = {}
+    if IFLA_VXLAN_ID in data:
+        found["id"] = _U32.unpack(data[IFLA_VXLAN_ID][:4])[0]
+    if IFLA_VXLAN_LOCAL in data:
+        if any(data[IFLA_VXLAN_LOCAL][:4]):
+            found["local"] = socket.inet_ntop(socket.AF_INET, data[IFLA_VXLAN_LOCAL][:4])
+    elif IFLA_VXLAN_LOCAL6 in data and any(data[IFLA_VXLAN_LOCAL6][:16]):
+        found["local6"] = socket.inet_ntop(socket.AF_INET6, data[IFLA_VXLAN_LOCAL6][:16])
+    if IFLA_VXLAN_PORT in data:
+        found["port"] = struct.unpack("!H", data[IFLA_VXLAN_PORT][:2])[0]
+    if IFLA_VXLAN_LEARNING in data:
+        found["learning"] = bool(data[IFLA_VXLAN_LEARNING][0])
+    return found
+
+
+def _fdb_entry(message: bytes) -> dict[str, Any] | None:
+    """A ``self`` entry with a destination, as ``bridge -json fdb show`` prints it (``mac``,
+    ``dst``); None for any other (the bridge's, the device's own MAC)."""
+    _family, _pad, _pad2, _index, _state, flags, _type = _NDMSG.unpack_from(message, _HDR.size)
+    attrs = _attrs(message, _HDR.size + _NDMSG.size, len(message))
+    dst, mac = attrs.get(NDA_DST), attrs.get(NDA_LLADDR)
+    if not flags & NTF_SELF or mac is None or dst is None or len(dst) not in (4, 16):
+        return None
+    family = socket.AF_INET if len(dst) == 4 else socket.AF_INET6
+    return {"mac": mac.hex(":"), "dst": socket.inet_ntop(family, dst), "flags": ["self"]}
+
+
+def read_fdb(netns: str | None, names: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """The ``self`` entries with a destination of each of those ``names`` that exist (VXLAN
+    devices): one link lookup and one fdb dump filtered by the kernel to that device each.
+    Raises ``OSError`` as ``read_links``."""
+    rtnl = open_rtnl(netns)
+    try:
+        found = {}
+        for name in sorted(set(names)):
+            message = rtnl.link(name=name)
+            if message is not None:
+                index = _IFINFO.unpack_from(message, _HDR.size)[2]
+                found[name] = [e for e in map(_fdb_entry, rtnl.fdb(index)) if e is not None]
+        return found
+    finally:
+        rtnl.close()
 
 
 def open_rtnl(netns: str | None) -> Rtnl:
