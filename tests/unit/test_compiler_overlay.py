@@ -16,6 +16,7 @@ from tests.unit.test_compiler import (
     workload,
 )
 from v6fabric.compiler import compile_host
+from v6fabric.domain.addresses import eui64_link_local
 from v6fabric.hoststate.model import FdbEntry, OverlaySpec, vxlan_name
 
 N1 = network(1)
@@ -96,3 +97,19 @@ def test_ipv4_endpoints_work_the_same():
     assert overlay.overlay is not None
     assert overlay.overlay.local == "198.18.0.3"
     assert overlay.overlay.remotes == ("198.18.0.1", "198.18.0.2")
+
+
+def test_the_ra_guard_admits_the_remote_router_and_dhcp_link_locals_over_the_overlay():
+    """Host COMPUTE's workloads learn their prefix from the router on the network host: its RAs
+    arrive over the overlay, so the guard admits the router's and DHCP port's link-locals."""
+    firewall = compile_host(world(), COMPUTE).firewall
+    network = next(n for n in firewall.networks if n.network_id == N1["id"])
+    assert set(network.ra_sources) == {
+        str(eui64_link_local(QR["mac_address"])),
+        str(eui64_link_local(NS["mac_address"])),
+    }
+    alone = world(**{NET_HOST: "fd00:99::1"})  # COMPUTE has no endpoint: no overlay, no RA
+    network = next(
+        n for n in compile_host(alone, COMPUTE).firewall.networks if n.network_id == N1["id"]
+    )
+    assert network.ra_sources == ()

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from v6fabric.compiler.index import IdentityMemo, Index, PortView, SubnetView
+from v6fabric.compiler.overlay import remote_ra_sources
 from v6fabric.compiler.snapshot import Snapshot, Wire
 from v6fabric.domain.security_rules import protocol_number
 from v6fabric.hoststate.firewall import (
@@ -62,7 +63,10 @@ def firewall_spec(
                 network_id=net.network_id,
                 bridge=net.bridge,
                 zone=zones[net.network_id],
-                ra_sources=_ra_sources(index.subnets_by_network.get(net.network_id, ())),
+                ra_sources=(
+                    *_ra_sources(index.subnets_by_network.get(net.network_id, ())),
+                    *remote_ra_sources(index, net),
+                ),
             )
             for net in networks
         ),

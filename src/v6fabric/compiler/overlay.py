@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from v6fabric.compiler.index import Index, PortView
+from v6fabric.domain.addresses import eui64_link_local
 from v6fabric.domain.constants import DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE
 from v6fabric.hoststate.model import FdbEntry, NetworkSpec, OverlaySpec, vxlan_name
 
@@ -69,3 +70,19 @@ def overlays(
         )
         specs.append(NetworkSpec(spec.network_id, spec.bridge, spec.mtu, overlay))
     return specs, sorted(fdb, key=lambda entry: entry.entry_id)
+
+
+def remote_ra_sources(index: Index, network: NetworkSpec) -> list[str]:
+    """Link-locals that may send RAs into ``network`` over its overlay: its router and DHCP
+    ports (radvd runs behind both), which live on the network host. The RA guard admits RAs
+    from outside the host only from these (and a provider subnet's upstream gateway); a
+    workload's RA never gets that far: its own host drops it at its tap."""
+    if network.overlay is None:
+        return []
+    return sorted(
+        {
+            str(eui64_link_local(port.mac))
+            for port in index.ports_by_network.get(network.network_id, ())
+            if port.device_owner in NAMESPACE_OWNERS and port.mac
+        }
+    )
