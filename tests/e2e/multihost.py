@@ -62,8 +62,12 @@ class MultiHostLab:
 
 
 @contextmanager
-def multihost_lab(hosts: int = 3, underlay: str = "ipv6") -> Iterator[MultiHostLab]:
-    handle = lab_up(hosts, underlay)
+def multihost_lab(
+    hosts: int = 3, underlay: str = "ipv6", physical_networks: tuple[str, ...] = ()
+) -> Iterator[MultiHostLab]:
+    """``physical_networks``: segments every host has an interface on (``eth1``...), for flat
+    provider networks; ``mh.handle.attach_physical`` cables a test's namespace in."""
+    handle = lab_up(hosts, underlay, physical_networks=physical_networks)
     with contextlib.ExitStack() as stack:
         stack.callback(handle.down)  # last: raises if anything of the lab is left
         http = stack.enter_context(handle.client())

@@ -20,6 +20,8 @@ from v6fabric.hoststate.firewall import RemoteGroup
 PROPERTY = settings(max_examples=60, deadline=None)
 GROUPS = ("sg-a", "sg-b", "sg-c")
 ENDPOINTS = ("fd00:99::1", "fd00:99::2", "198.18.0.3")  # hosts' tunnel endpoints (overlays)
+PHYSNETS = ("physnet1", "physnet2")  # flat provider networks' physical networks
+IFACES = ("eth1", "eth2")  # hosts' interfaces on them
 
 
 @st.composite
@@ -51,11 +53,30 @@ def with_groups(draw: st.DrawFn) -> Snapshot:
             )
         ports.append(port)
     endpoints = draw(st.dictionaries(st.sampled_from(HOSTS), st.sampled_from(ENDPOINTS)))
+    networks = []
+    for net in snap.networks:  # some are flat provider networks on a physical network
+        physnet = draw(st.sampled_from([None, *PHYSNETS]))
+        if physnet is not None:
+            net = {
+                **net,
+                "provider:network_type": "flat",
+                "provider:physical_network": physnet,
+                "provider:segmentation_id": None,
+            }
+        networks.append(net)
+    physical = draw(
+        st.lists(
+            st.tuples(st.sampled_from(HOSTS), st.sampled_from(PHYSNETS), st.sampled_from(IFACES)),
+            unique_by=lambda item: item[:2],
+        )
+    )
     return replace(
         snap,
+        networks=tuple(networks),
         ports=tuple(ports),
         security_groups=tuple(groups),
         tunnel_endpoints=tuple(sorted(endpoints.items())),
+        physical_interfaces=tuple(sorted(physical)),
     )
 
 
@@ -75,6 +96,7 @@ def bring_forward(live: LiveInputs, old: Snapshot | None, new: Snapshot) -> None
     live.network_hosts = new.network_hosts
     live.dns_domain = new.dns_domain
     live.tunnel_endpoints = dict(new.tunnel_endpoints)
+    live.physical_interfaces = new.physical_interfaces
 
 
 def assert_same_compile(live: LiveInputs, full: Snapshot) -> None:

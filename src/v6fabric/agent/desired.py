@@ -166,7 +166,7 @@ def interface_sysctls(
 ) -> dict[str | None, dict[str, dict[str, str]]]:
     """Per namespace, per interface: router/DHCP interfaces take no RA and skip DAD (their
     link-locals must be usable before radvd/dnsmasq start: dataplane.md §1-3); bridges and
-    host-side taps and overlay devices have IPv6 disabled so they neither send RS nor take
+    host-side taps, overlay devices and physical interfaces have IPv6 disabled so they neither send RS nor take
     addresses (§2)."""
     return _derived(
         state, ("interface sysctls", host_netns), lambda: _if_sysctls(state, host_netns)
@@ -183,6 +183,8 @@ def _if_sysctls(
     for net in state.networks:  # an overlay device is a bridge port as the taps
         if net.overlay is not None:
             host[net.overlay.device] = {"disable_ipv6": "1"}
+        if net.physical_interface:  # a bridge port too: the host speaks no IPv6 on it
+            host[net.physical_interface] = {"disable_ipv6": "1"}
     for port in state.ports:
         host[port.tap] = {"disable_ipv6": "1"}
     for workload in state.workloads:

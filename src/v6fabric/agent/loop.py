@@ -91,6 +91,7 @@ class Agent:
         metadata_backend: Backend | None = None,
         roles: tuple[str, ...] = ROLES,
         underlay: dict[str, str] | None = None,
+        physical_networks: dict[str, str] | None = None,
     ) -> None:
         if host_netns is not None and not host_netns.startswith(HOST_NS_PREFIX):
             raise ValueError(f"host_netns must start with {HOST_NS_PREFIX}")
@@ -102,6 +103,8 @@ class Agent:
         self.roles = tuple(roles)
         # this host's tunnel endpoints by family ("ipv4"/"ipv6"): the server picks one
         self.underlay = dict(underlay or {})
+        # physical network name -> this host's interface on it (flat provider networks)
+        self.physical_networks = dict(physical_networks or {})
         self.managers = Managers(self.drivers, self.layout)
         self.client = (
             FabricStateClient(server_url, credentials, transport=transport) if server_url else None
@@ -185,7 +188,11 @@ class Agent:
         taken_up = 0
         while True:
             actions = plan(
-                state, observed, renderers=self.renderers, metadata_backend=self.metadata_backend
+                state,
+                observed,
+                renderers=self.renderers,
+                metadata_backend=self.metadata_backend,
+                physical_interfaces=self.physical_networks.values(),
             )
             now = time.monotonic()
             ready = [
@@ -242,6 +249,8 @@ class Agent:
         found = caps.probe()
         if self.underlay:
             found["underlay"] = dict(self.underlay)
+        if self.physical_networks:
+            found["physical_networks"] = dict(self.physical_networks)
         return found
 
     def register(self) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from v6fabric.agent import desired as want
-from v6fabric.agent import metadata_proxy, overlay
+from v6fabric.agent import metadata_proxy, overlay, physical
 from v6fabric.agent import plan_order as order
 from v6fabric.agent.actions import (
     Action,
@@ -102,14 +102,21 @@ def plan(
     *,
     renderers: want.Renderers | None = None,
     metadata_backend: Backend | None = None,
+    physical_interfaces: Iterable[str] = (),
 ) -> list[Action]:
     """The actions that turn ``observed`` into ``desired`` (pure; renders daemon configs).
-    ``metadata_backend`` is the agent's own setting (see ``metadata_proxy``)."""
+    ``metadata_backend`` and ``physical_interfaces`` (the interfaces of its
+    ``--physical-network`` mappings) are the agent's own settings (``metadata_proxy``,
+    ``physical``)."""
     p = _Plan(desired, observed, metadata_backend)
     namespaces = want.namespaces(desired)
     _namespaces(p, namespaces)
     _bridges(p)
     _overlays(p)
+    for action in physical.plan(
+        desired, observed.host.links, p.host, p.created, physical_interfaces
+    ):
+        p.add(SET_LINK, action)
     _ports(p)
     _stray_links(p, namespaces)
     _sysctls(p, namespaces)

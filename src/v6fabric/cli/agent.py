@@ -47,6 +47,14 @@ def agent(
             "sent with the registration.",
         ),
     ] = None,
+    physical_network: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--physical-network",
+            help="NAME=IFACE: this host's interface on a physical network (repeatable); flat "
+            "provider networks on NAME get IFACE on their bridge. Sent with the registration.",
+        ),
+    ] = None,
     roles: Annotated[
         str,
         typer.Option("--roles", help="What this host runs, comma-separated: compute, network."),
@@ -82,6 +90,7 @@ def agent(
     if netns is not None and host_netns not in (None, netns):
         raise typer.BadParameter("--netns is the host namespace: --host-netns must be the same")
     underlay = _underlay(underlay_ip or [])
+    physical_networks = _physical_networks(physical_network or [])
     role_list = tuple(r.strip() for r in roles.split(",") if r.strip())
     if not role_list:
         raise typer.BadParameter("--roles needs at least one role")
@@ -119,6 +128,7 @@ def agent(
         ),
         roles=role_list,
         underlay=underlay,
+        physical_networks=physical_networks,
     )
     tune_for_long_running()
     try:
@@ -139,4 +149,19 @@ def _underlay(addresses: list[str]) -> dict[str, str]:
         if family in found:
             raise typer.BadParameter(f"--underlay-ip: two {family} addresses")
         found[family] = str(address)
+    return found
+
+
+def _physical_networks(values: list[str]) -> dict[str, str]:
+    """``--physical-network NAME=IFACE`` values: ``{NAME: IFACE}``, each name and interface
+    once (the server checks the names again)."""
+    found: dict[str, str] = {}
+    for text in values:
+        name, _, iface = text.partition("=")
+        name, iface = name.strip(), iface.strip()
+        if not name or not iface or len(iface) > 15 or "/" in iface:
+            raise typer.BadParameter(f"--physical-network {text!r}: NAME=IFACE (IFACE <= 15)")
+        if name in found or iface in found.values():
+            raise typer.BadParameter(f"--physical-network {text!r}: given twice")
+        found[name] = iface
     return found

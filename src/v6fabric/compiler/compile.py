@@ -21,6 +21,7 @@ from v6fabric.compiler.links import (
 )
 from v6fabric.compiler.metadata import metadata_spec
 from v6fabric.compiler.overlay import overlays
+from v6fabric.compiler.physical import attach_physical, host_mappings
 from v6fabric.compiler.ra import isolated_radvd, routed_subnet_ids, router_radvd
 from v6fabric.compiler.routing import dhcp_namespaces, router_namespaces
 from v6fabric.compiler.snapshot import Snapshot
@@ -41,7 +42,8 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
     network it has a port of. The network host (``snapshot.network_host``) also gets every DHCP
     namespace and router, their ports, radvd, dnsmasq, and the metadata proxy's listeners on
     those namespaces' legs with the ports and instances it answers for. A host with a tunnel
-    endpoint joins the VXLAN segments of its networks (``overlay``).
+    endpoint joins the VXLAN segments of its networks (``overlay``); a host with an interface on
+    a flat network's physical network puts it on that network's bridge (``physical``).
     """
     index = build_index(snapshot)
     ports: list[PortSpec] = workload_ports(index, host)
@@ -66,6 +68,7 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
         snapshot.network_host,
         dict(snapshot.tunnel_endpoints),
     )
+    networks = attach_physical(index, networks, host_mappings(snapshot.physical_interfaces, host))
     return HostState(
         host=host,
         revision=snapshot.revision,

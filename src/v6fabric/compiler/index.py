@@ -34,6 +34,7 @@ class NetworkView:
     admin_up: bool
     network_type: str | None = None  # provider:network_type ("vxlan", "flat", ...)
     segmentation_id: int | None = None
+    physical_network: str | None = None  # provider:physical_network (flat, vlan)
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,7 @@ def _network(data: Wire) -> NetworkView:
         admin_up=bool(data.get("admin_state_up", True)),
         network_type=data.get("provider:network_type"),
         segmentation_id=segment if isinstance(segment, int) else None,
+        physical_network=data.get("provider:physical_network") or None,
     )
 
 

@@ -104,6 +104,7 @@ class LiveInputs:
         self.records: dict[str, dict[str, Wire]] = {kind: {} for kind in KINDS}
         self.network_hosts: tuple[str, ...] = ()
         self.tunnel_endpoints: dict[str, str] = {}  # host -> endpoint in the overlay's family
+        self.physical_interfaces: tuple[tuple[str, str, str], ...] = ()  # (host, physnet, if)
         self.dns_domain: str | None = None
         self._by_host: dict[str, set[str]] = {}
         self._by_network: dict[str, set[str]] = {}
@@ -237,6 +238,7 @@ class LiveInputs:
             security_groups=records["security_groups"].values(),
             remote_members=members,
             tunnel_endpoints=self.tunnel_endpoints,
+            physical_interfaces=self.physical_interfaces,
         )
 
     def _remote_groups(self, ports: Iterable[Wire]) -> dict[str, RemoteGroup]:

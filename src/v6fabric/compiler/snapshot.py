@@ -45,6 +45,9 @@ class Snapshot:
     # Each host's tunnel endpoint in the overlay's family (``Settings.overlay_ip_version``),
     # sorted by host; a host without one has no overlay (its networks stay on its bridges).
     tunnel_endpoints: tuple[tuple[str, str], ...] = ()
+    # Each host's interfaces on physical networks ``(host, physnet, iface)``, sorted, as its
+    # agent registered them (``--physical-network``): flat networks' bridges take them.
+    physical_interfaces: tuple[tuple[str, str, str], ...] = ()
 
     @classmethod
     def build(
@@ -61,6 +64,7 @@ class Snapshot:
         security_groups: Iterable[Wire] = (),
         remote_members: Mapping[str, RemoteGroup] | None = None,
         tunnel_endpoints: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        physical_interfaces: Iterable[tuple[str, str, str]] = (),
     ) -> Snapshot:
         """A snapshot from any iterables (lists from a query, generators), as tuples."""
         return cls(
@@ -81,6 +85,7 @@ class Snapshot:
                     else tunnel_endpoints
                 )
             ),
+            physical_interfaces=tuple(sorted(tuple(item) for item in physical_interfaces)),
         )
 
     @property

@@ -197,7 +197,9 @@ class FakeKernel:
                 tap.peer, peer.peer = (op.peer_netns, op.peer), (netns, op.name)
             case SetLink():
                 link = self._get(netns, op.name)
-                if op.master is not None:
+                if op.master == "":  # nomaster
+                    link.master = None
+                elif op.master is not None:
                     master = self._get(netns, op.master)
                     if master.kind != "bridge":
                         raise FakeError("RTNETLINK answers: Operation not supported")

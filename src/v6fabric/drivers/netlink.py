@@ -126,7 +126,7 @@ class AddVxlan:
 class SetLink:
     netns: str | None
     name: str
-    master: str | None = None
+    master: str | None = None  # None: as it is; "": no master (nomaster)
     mtu: int | None = None
     mac: str | None = None
     up: bool | None = None
@@ -258,8 +258,8 @@ def _op_line(op: LinkOp) -> str:
                 words += ["address", op.mac]
             if op.mtu is not None:
                 words += ["mtu", str(op.mtu)]
-            if op.master is not None:
-                words += ["master", op.master]
+            if op.master is not None:  # "": out of its bridge
+                words += ["master", op.master] if op.master else ["nomaster"]
             if op.up is not None:
                 words.append("up" if op.up else "down")
             return " ".join(words)

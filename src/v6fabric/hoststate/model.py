@@ -94,12 +94,18 @@ class FdbEntry:
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """A network present on this host: one Linux bridge, no addresses, no IPv6 of its own."""
+    """A network present on this host: one Linux bridge, no addresses, no IPv6 of its own.
+
+    ``physical_interface``: a provider (``flat``) network's host interface on its physical
+    network (the agent's ``--physical-network NAME=IFACE``), enslaved to the bridge so that the
+    workloads are directly on that segment. It is the host's: the agent never creates or
+    deletes it, only enslaves it (and releases it when the network goes)."""
 
     network_id: str
     bridge: str
     mtu: int
     overlay: OverlaySpec | None = None  # None: the bridge alone (flat here, or one host)
+    physical_interface: str | None = None  # None: no physical network here (or not flat)
 
 
 @dataclass(frozen=True)

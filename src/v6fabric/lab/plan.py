@@ -6,6 +6,11 @@ Names: the underlay namespace ``v6u-<tag>`` holds the bridge ``ub-<tag>`` and on
 ``ul-<tag>``. Addresses: IPv6 ``fd00:<from tag>::<10+n>/64`` and IPv4 a /24 of 198.18.0.0/15
 (the benchmarking range), the controller at ``::1`` / ``.1`` on the bridge. Each lab's
 underlay is a namespace of its own, so two labs' addresses never meet.
+
+Physical networks (``physical_networks=("physnet1",)``): the k-th is a bridge ``pb<k>-<tag>``
+in the underlay namespace (no addresses: a plain segment), with a veth ``p<k>h<n>-<tag>`` per
+host whose other end is ``eth<k>`` in the host's namespace (its agent's
+``--physical-network physnet1=eth1``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ LAB_ROOT = Path("/run/v6fabric/labs")  # <tag>.json records, and each lab's dire
 UNDERLAY_NS_PREFIX = "v6u-"
 UNDERLAYS = ("ipv6", "ipv4", "dual")
 TAG_PATTERN = re.compile(r"[a-z0-9]{1,8}")  # fits interface names: 15 bytes at most
+MAX_PHYSICAL = 9  # eth1..eth9, one digit in the bridge ports' names
 BENCHMARK_V4 = ipaddress.IPv4Network("198.18.0.0/15")
 
 
@@ -36,6 +42,12 @@ class HostPlan:
     ipv4: str | None
     ipv6: str | None
     roles: tuple[str, ...]
+    physical: tuple[tuple[str, str, str], ...] = ()  # (physnet, host interface, bridge port)
+
+    @property
+    def physical_networks(self) -> dict[str, str]:
+        """As registered: physical network -> this host's interface on it."""
+        return {physnet: iface for physnet, iface, _peer in self.physical}
 
     @property
     def underlay(self) -> dict[str, str]:
@@ -55,6 +67,11 @@ class LabPlan:
     controller_ipv4: str | None
     controller_ipv6: str | None
     hosts: tuple[HostPlan, ...]
+    physical_networks: tuple[str, ...] = ()
+
+    def physical_bridge(self, physnet: str) -> str:
+        """The segment of ``physnet`` (a bridge in the underlay namespace)."""
+        return f"pb{self.physical_networks.index(physnet) + 1}-{self.tag}"
 
     @property
     def overlay_ip_version(self) -> int:
@@ -96,8 +113,17 @@ def is_host_netns(tag: str, name: str) -> bool:
     return re.fullmatch(re.escape(f"{HOST_NS_PREFIX}{tag}") + r"[0-9]+", name) is not None
 
 
-def plan(hosts: int = 3, underlay: str = "ipv6", tag: str | None = None) -> LabPlan:
+def plan(
+    hosts: int = 3,
+    underlay: str = "ipv6",
+    tag: str | None = None,
+    physical_networks: tuple[str, ...] = (),
+) -> LabPlan:
     """The lab of ``hosts`` hosts; host 1 is compute+network (routers and DHCP run there)."""
+    if not 0 <= len(physical_networks) <= MAX_PHYSICAL or len(set(physical_networks)) != len(
+        physical_networks
+    ):
+        raise ValueError(f"physical networks: {MAX_PHYSICAL} at most, each once")
     if underlay not in UNDERLAYS:
         raise ValueError(f"underlay {underlay!r}: one of {', '.join(UNDERLAYS)}")
     if not 1 <= hosts <= 200:
@@ -137,7 +163,12 @@ def plan(hosts: int = 3, underlay: str = "ipv6", tag: str | None = None) -> LabP
                 ipv4=v4(10 + n),
                 ipv6=v6(10 + n),
                 roles=("compute", "network") if n == 1 else ("compute",),
+                physical=tuple(
+                    (physnet, f"eth{k}", f"p{k}h{n}-{tag}")
+                    for k, physnet in enumerate(physical_networks, start=1)
+                ),
             )
             for n in range(1, hosts + 1)
         ),
+        physical_networks=tuple(physical_networks),
     )

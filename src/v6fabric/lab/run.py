@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -102,6 +103,17 @@ class LabHandle:
             response.raise_for_status()
             return response.json()
 
+    def attach_physical(self, physnet: str, netns: str, ifname: str = "eth0") -> str:
+        """Cable the caller's namespace ``netns`` into the segment of physical network
+        ``physnet`` (as an upstream router on it): ``ifname`` appears in ``netns``, down. The
+        name of the bridge port (in the underlay namespace) is returned; it goes with either
+        namespace."""
+        if physnet not in self.plan.physical_networks:
+            raise LabError(f"lab {self.tag} has no physical network {physnet!r}")
+        peer = f"px{secrets.token_hex(5)}"
+        wires.attach_physical(self.plan, physnet, netns, ifname, peer)
+        return peer
+
     def down(self) -> None:
         """Stop and remove everything of the lab; raises ``LabError`` listing what is left."""
         for proc in self._processes:  # ours to reap: no zombie left behind
@@ -131,12 +143,14 @@ def up(
     state_dir: Path | None = None,
     timeout: float = START_TIMEOUT,
     verbose: bool = False,
+    physical_networks: tuple[str, ...] = (),
 ) -> LabHandle:
     """Start a lab of ``hosts`` hosts; on any failure everything made so far is removed.
     ``state_dir``: the lab's directory (default ``/run/v6fabric/labs/<tag>``), removed by
-    ``down``. ``verbose``: agents log every action."""
+    ``down``. ``verbose``: agents log every action. ``physical_networks``: a segment each,
+    every host's ``eth<k>`` on the k-th (``attach_physical`` cables a test's namespace in)."""
     started = time.monotonic()
-    lab = plan(hosts, underlay, tag)
+    lab = plan(hosts, underlay, tag, tuple(physical_networks))
     lab_dir = Path(state_dir) if state_dir else LAB_ROOT / lab.tag
     if cleanup.record_path(lab.tag).exists() or lab_dir.exists():
         raise LabError(f"lab {lab.tag} exists already ({lab_dir}): `v6fabric lab down`")
@@ -252,6 +266,8 @@ def _start_agent(
     )
     for address in host.underlay.values():
         argv += ["--underlay-ip", address]
+    for physnet, iface in host.physical_networks.items():
+        argv += ["--physical-network", f"{physnet}={iface}"]
     if verbose:
         argv.append("--verbose")
     log = host_dir / "agent.log"

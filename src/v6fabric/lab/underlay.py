@@ -42,6 +42,37 @@ def build(lab: LabPlan) -> None:
     ip_batch(lab.netns, lines)
     for host in lab.hosts:
         _host_side(lab, host)
+    if lab.physical_networks:
+        _physical_segments(lab)
+
+
+def _physical_segments(lab: LabPlan) -> None:
+    """A bridge per physical network, cabled to each host's ``eth<k>``; no IPv6 of the
+    underlay namespace's own on them (it is no party to those segments)."""
+    made, ports = [], []
+    for physnet in lab.physical_networks:
+        bridge = lab.physical_bridge(physnet)
+        made.append(f"link add {bridge} type bridge")
+        ports.append(bridge)
+        for host in lab.hosts:
+            for name, iface, peer in host.physical:
+                if name == physnet:
+                    made.append(f"link add {peer} type veth peer name {iface} netns {host.netns}")
+                    made.append(f"link set {peer} master {bridge}")
+                    ports.append(peer)
+    ip_batch(lab.netns, made)
+    _write_sysctls(lab.netns, {f"net.ipv6.conf.{name}.disable_ipv6": "1" for name in ports})
+    ip_batch(lab.netns, [f"link set {name} up" for name in ports])
+
+
+def attach_physical(lab: LabPlan, physnet: str, netns: str, ifname: str, peer: str) -> None:
+    """Cable ``netns`` (someone else's: an upstream router's) into ``physnet``'s segment by a
+    veth, ``ifname`` inside ``netns`` (left down: its owner configures it first) and ``peer``
+    on the segment's bridge. The veth goes when either namespace does."""
+    bridge = lab.physical_bridge(physnet)
+    ip_batch(lab.netns, [f"link add {peer} type veth peer name {ifname} netns {netns}"])
+    _write_sysctls(lab.netns, {f"net.ipv6.conf.{peer}.disable_ipv6": "1"})
+    ip_batch(lab.netns, [f"link set {peer} master {bridge} up"])
 
 
 def _host_side(lab: LabPlan, host: HostPlan) -> None:

@@ -5,8 +5,10 @@ operator then finds a port that never goes ACTIVE. Here a bind to a registered h
 agent said it cannot realize the network's segment fails at once, with the reason, and
 changes nothing: a kernel without the segment's device type (``capabilities.kernel``, probed
 by the agent), or, for an overlay, no tunnel endpoint of the overlay's family while other
-hosts of the network have one (its workloads could reach none of theirs). A host that never
-probed (an older agent, a test) is not refused: only a capability reported missing counts.
+hosts of the network have one (its workloads could reach none of theirs), or, for a flat
+provider network, no interface on its physical network while the host reported its mappings.
+A host that never probed (an older agent, a test) is not refused: only a capability reported
+missing counts.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from v6fabric.compiler.physical import PHYSICAL_TYPES
 from v6fabric.domain.constants import DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE
 from v6fabric.domain.errors import PortBindingFailed
 from v6fabric.services.fabric import UNDERLAY_FAMILIES, FabricService
@@ -34,11 +37,16 @@ def check_binding(
         return
     row = conn.execute(select(hosts.c.capabilities).where(hosts.c.name == host)).first()
     network = conn.execute(
-        select(networks.c.network_type).where(networks.c.id == network_id)
+        select(networks.c.network_type, networks.c.physical_network).where(
+            networks.c.id == network_id
+        )
     ).first()
     if row is None or network is None:
         return  # an unregistered host may register later; the network check is the caller's
-    reason = _reason(conn, settings, row.capabilities or {}, network.network_type, network_id, host)
+    capabilities = row.capabilities or {}
+    reason = _physical_reason(capabilities, network.network_type, network.physical_network)
+    if reason is None:
+        reason = _reason(conn, settings, capabilities, network.network_type, network_id, host)
     if reason is not None:
         raise PortBindingFailed(
             port_id=port_id,
@@ -47,6 +55,19 @@ def check_binding(
             network_type=network.network_type,
             reason=reason,
         )
+
+
+def _physical_reason(
+    capabilities: dict[str, Any], network_type: str, physical_network: str | None
+) -> str | None:
+    """A flat network needs the host's interface on its physical network (a host that
+    reported no ``physical_networks`` at all is not refused)."""
+    mappings = capabilities.get("physical_networks")
+    if network_type not in PHYSICAL_TYPES or not physical_network or mappings is None:
+        return None
+    if physical_network in mappings:
+        return None
+    return f"it has no interface on physical network {physical_network}"
 
 
 def _reason(

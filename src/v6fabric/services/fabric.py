@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 ROLES = ("compute", "network")
 UNDERLAY_FAMILIES = {4: "ipv4", 6: "ipv6"}  # capabilities["underlay"] keys by IP version
 PORT_STATUSES = ("ACTIVE", "DOWN", "BUILD", "ERROR")
+MAX_IFNAME = 15  # IFNAMSIZ - 1
 
 
 def _host_wire(row: Any) -> dict[str, Any]:
@@ -53,6 +54,9 @@ class FabricService:
             raise invalid_attribute("capabilities", "must be an object")
         if "underlay" in capabilities:
             capabilities = {**capabilities, "underlay": _underlay(capabilities["underlay"])}
+        if "physical_networks" in capabilities:
+            mappings = _physical_networks(capabilities["physical_networks"])
+            capabilities = {**capabilities, "physical_networks": mappings}
 
         def operation(txn: WriteTxn) -> dict[str, Any]:
             now = common.utcnow()
@@ -141,6 +145,7 @@ class FabricService:
                 "network_hosts": self.network_hosts(conn),
                 "dns_domain": self.settings.dns_domain,
                 "tunnel_endpoints": self.tunnel_endpoints(conn),
+                "physical_interfaces": self.physical_interfaces(conn),
             }
 
     def read_kind(
@@ -167,6 +172,15 @@ class FabricService:
     def tunnel_endpoints(self, conn: Connection) -> dict[str, str]:
         """Each host's underlay address in the overlay's family, as its agent registered it."""
         return self.endpoints_of(conn, UNDERLAY_FAMILIES[self.settings.overlay_ip_version])
+
+    @staticmethod
+    def physical_interfaces(conn: Connection) -> tuple[tuple[str, str, str], ...]:
+        """``(host, physnet, iface)`` of every host's registered physical network mappings."""
+        found = []
+        for row in conn.execute(select(hosts.c.name, hosts.c.capabilities)):
+            mappings = (row.capabilities or {}).get("physical_networks") or {}
+            found += [(row.name, physnet, iface) for physnet, iface in mappings.items()]
+        return tuple(sorted(found))
 
     @staticmethod
     def endpoints_of(conn: Connection, family: str) -> dict[str, str]:
@@ -202,6 +216,28 @@ def _underlay(value: Any) -> dict[str, str]:
             )
         found[family] = str(address)
     return found
+
+
+def _physical_networks(value: Any) -> dict[str, str]:
+    """``{"physnet1": "eth1"}``: names of physical networks to the host's interface names (a
+    Linux name: 1-15 characters, no ``/``, no white space, not ``.`` or ``..``)."""
+    if not isinstance(value, dict):
+        raise invalid_attribute("capabilities", "'physical_networks' must map names to interfaces")
+    for physnet, iface in value.items():
+        if not (isinstance(physnet, str) and 0 < len(physnet) <= 64 and physnet.isprintable()):
+            raise invalid_attribute("capabilities", f"'{physnet}' is not a physical network name")
+        if (
+            not isinstance(iface, str)
+            or not 0 < len(iface) <= MAX_IFNAME
+            or iface in (".", "..")
+            or any(c == "/" or c.isspace() or not c.isprintable() for c in iface)
+        ):
+            raise invalid_attribute(
+                "capabilities", f"'{iface}' is not an interface name (for {physnet})"
+            )
+    if len(set(value.values())) != len(value):
+        raise invalid_attribute("capabilities", "two physical networks on one interface")
+    return dict(sorted(value.items()))
 
 
 def _by_status(statuses: Mapping[str, str]) -> dict[str, list[str]]:

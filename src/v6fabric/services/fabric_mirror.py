@@ -65,6 +65,7 @@ class FabricMirror:
     def _read_hosts(self, conn: Connection) -> None:
         self._live.network_hosts = tuple(self._fabric.network_hosts(conn))
         self._live.tunnel_endpoints = self._fabric.tunnel_endpoints(conn)
+        self._live.physical_interfaces = self._fabric.physical_interfaces(conn)
 
     def _read_changes(self, conn: Connection, changes: Changes) -> None:
         wanted: dict[str, set[str] | None] = dict(changes.ids)
