@@ -153,7 +153,9 @@ def guest_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
     source = os.environ if env is None else env
     result = {k: v for k, v in source.items() if k not in _DROPPED_ENV and k.isidentifier()}
     path = result.get("PATH", "")
-    result["PATH"] = f"{MODPROBE_DIR}:{path}:{GUEST_PATH}" if path else f"{MODPROBE_DIR}:{GUEST_PATH}"
+    result["PATH"] = (
+        f"{MODPROBE_DIR}:{path}:{GUEST_PATH}" if path else f"{MODPROBE_DIR}:{GUEST_PATH}"
+    )
     result[IN_GUEST_ENV] = "1"
     return result
 
@@ -207,9 +209,7 @@ def run(
         directories = [str(Path(d).resolve()) for d in writable]
         (control / "writable").write_text("".join(f"{d}\n" for d in directories))
         workdir = Path(cwd).resolve() if cwd is not None else Path.cwd()
-        (control / "command.sh").write_text(
-            _command_script(argv, workdir, guest_environment(env))
-        )
+        (control / "command.sh").write_text(_command_script(argv, workdir, guest_environment(env)))
         kernel_argv = [
             str(KERNEL),
             f"mem={memory}",
@@ -243,7 +243,9 @@ def run(
         console = output.decode(errors="replace").replace("\r\n", "\n")
         rc_file = control / "rc"
         if not rc_file.exists():
-            raise UmlError(f"the guest gave no exit code (kernel exit {process.returncode})", console)
+            raise UmlError(
+                f"the guest gave no exit code (kernel exit {process.returncode})", console
+            )
         return UmlResult(
             returncode=int(rc_file.read_text().strip()),
             stdout=_read(control / "stdout"),
