@@ -32,6 +32,7 @@ from v6fabric.lab import uml
 MARK = "uml"
 REPORTS_ENV = "V6FABRIC_UML_REPORTS"  # in the guest: the JSON-lines file for test reports
 _RUNNER = pytest.StashKey["GuestRun"]()
+_ROOT = Path(__file__).resolve().parents[1]  # where `tests.uml_plugin` imports from
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -91,6 +92,8 @@ class GuestRun:
             "pytest",
             "-p",
             "no:cacheprovider",  # the repository is read-only in the guest
+            "-p",
+            __name__,  # also when no conftest names it (a test directory outside tests/)
             "-q",
             "-rfEs",
             "-m",
@@ -101,6 +104,7 @@ class GuestRun:
     def environment(self, reports: Path) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), env.get("PYTHONPATH")]))
         env[REPORTS_ENV] = str(reports)
         return env
 
@@ -114,6 +118,7 @@ class GuestRun:
                 result = uml.run(
                     self.argv(),
                     writable=[results],
+                    readable=[self.config.rootpath, _ROOT, sys.prefix],
                     memory=self.config.getoption("uml_memory"),
                     timeout=self.config.getoption("uml_timeout"),
                     cwd=self.config.rootpath,
@@ -173,7 +178,9 @@ class UmlStandIn(pytest.Item):
             if record["outcome"] == "skipped":
                 if record["wasxfail"] is not None:
                     pytest.xfail(f"in the UML guest: {record['wasxfail']}")
-                pytest.skip(f"in the UML guest: {record['reason'].removeprefix('Skipped: ')}")
+                reason = record["reason"].removeprefix("Skipped: ")
+                # reported at the test's own location, not here
+                raise pytest.skip.Exception(f"in the UML guest: {reason}", _use_item_location=True)
 
 
 def _failure_text(record: dict[str, Any]) -> str:

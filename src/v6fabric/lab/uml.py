@@ -14,7 +14,7 @@ private control directory that the guest mounts read-write.
 
 It lives in ``v6fabric.lab`` rather than under ``tests`` because it is not test-only: the pytest
 plugin (``tests/uml_plugin.py``) uses it, and so can a lab or a developer
-(``python -m v6fabric.lab.uml -w DIR -- CMD``).
+(``python -m v6fabric.lab.uml [-m MEM] [-w DIR] [-r DIR] -- CMD``).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # Host variables that would mislead the guest: its /tmp is a fresh tmpfs, its shell is new.
 _DROPPED_ENV = {"PWD", "OLDPWD", "SHLVL", "_", "TMPDIR", "TMP", "TEMP"}
 _CONTROL = "/run/v6fabric-uml"  # where the guest mounts the control directory
+_GUEST_TMPFS = ("/tmp", "/run", "/dev")  # host paths under these are hidden in the guest
 
 # PID 1 of the guest. $v6f_uml (from the kernel command line) is the host's control directory.
 # /tmp is mounted over only after the control directory is reachable under /run; the shell
@@ -77,10 +78,10 @@ echo __MODPROBE_DIR__/modprobe > /proc/sys/kernel/modprobe
 export PATH=__MODPROBE_DIR__:$PATH
 modprobe ipv6
 ip link set lo up
-while IFS= read -r dir; do
+while read -r mode dir; do
   [ -n "$dir" ] || continue
-  mkdir -p "$dir" && mount -t hostfs -o "$dir" none "$dir" || echo "uml: cannot mount $dir" >&2
-done < __CONTROL__/writable
+  mkdir -p "$dir" && mount "-$mode" -t hostfs -o "$dir" none "$dir" || echo "uml: cannot mount $dir" >&2
+done < __CONTROL__/mounts
 env -i /bin/sh __CONTROL__/command.sh > __CONTROL__/stdout 2> __CONTROL__/stderr < /dev/null
 echo $? > __CONTROL__/rc.tmp
 mv __CONTROL__/rc.tmp __CONTROL__/rc
@@ -167,6 +168,22 @@ def _command_script(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> s
     return "\n".join(lines) + "\n"
 
 
+def _mount_list(
+    writable: Sequence[str | os.PathLike[str]], readable: Sequence[str | os.PathLike[str]]
+) -> str:
+    """Lines ``w <dir>`` / ``r <dir>`` for the guest's init (hostfs mounts after its tmpfs)."""
+    rw = [Path(d).resolve() for d in writable]
+    hidden = [
+        path
+        for path in (Path(d).resolve() for d in readable)
+        if any(path.is_relative_to(top) for top in _GUEST_TMPFS)
+        and not any(path.is_relative_to(w) for w in rw)
+    ]
+    mounts = [("w", d) for d in rw] + [("r", d) for d in dict.fromkeys(hidden)]
+    mounts.sort(key=lambda mount: len(mount[1].parts))  # a parent before what it contains
+    return "".join(f"{mode} {path}\n" for mode, path in mounts)
+
+
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
     """SIGKILL the UML kernel and its helper processes (its own process group)."""
     with contextlib.suppress(ProcessLookupError):
@@ -179,6 +196,7 @@ def run(
     argv: Sequence[str],
     *,
     writable: Sequence[str | os.PathLike[str]] = (),
+    readable: Sequence[str | os.PathLike[str]] = (),
     memory: str = DEFAULT_MEMORY,
     timeout: float = DEFAULT_TIMEOUT,
     cwd: str | os.PathLike[str] | None = None,
@@ -187,7 +205,9 @@ def run(
     """Run ``argv`` as root in a fresh guest and return its exit code and output.
 
     ``writable``: host directories mounted read-write at the same path (the rest of ``/`` is
-    read-only; one under /tmp is mounted over the guest's tmpfs). ``cwd`` defaults to ours.
+    read-only). ``readable``: directories the guest must see although they lie under a path
+    it mounts a tmpfs on (/tmp, /run, /dev), mounted read-only; ``cwd`` (default: ours) is
+    one of them.
     Raises ``UmlError`` if the guest gives no exit code within ``timeout`` seconds (it is
     killed). Nothing is left behind: the control directory and the RAM directory are removed
     and every process of the guest is gone when this returns."""
@@ -206,9 +226,8 @@ def run(
             .replace("__MODPROBE_DIR__", MODPROBE_DIR)
         )
         init.chmod(0o755)
-        directories = [str(Path(d).resolve()) for d in writable]
-        (control / "writable").write_text("".join(f"{d}\n" for d in directories))
         workdir = Path(cwd).resolve() if cwd is not None else Path.cwd()
+        (control / "mounts").write_text(_mount_list(writable, [*readable, workdir]))
         (control / "command.sh").write_text(_command_script(argv, workdir, guest_environment(env)))
         kernel_argv = [
             str(KERNEL),
@@ -269,6 +288,7 @@ def main(args: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m v6fabric.lab.uml", description=__doc__)
     parser.add_argument("-m", "--memory", default=DEFAULT_MEMORY)
     parser.add_argument("-w", "--writable", action="append", default=[], metavar="DIR")
+    parser.add_argument("-r", "--readable", action="append", default=[], metavar="DIR")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
     parser.add_argument("--console", action="store_true", help="print the guest's console too")
     parser.add_argument("command", nargs="+")
@@ -277,6 +297,7 @@ def main(args: Sequence[str] | None = None) -> int:
         result = run(
             options.command,
             writable=options.writable,
+            readable=options.readable,
             memory=options.memory,
             timeout=options.timeout,
         )
