@@ -212,3 +212,9 @@ def pytest_collection_modifyitems(
         original = items[i]
         assert original.parent is not None
         items[i] = UmlStandIn.from_parent(original.parent, name=original.name, original=original)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    runner = config.stash.get(_RUNNER, None)
+    if runner is not None and runner.done and runner.summary:
+        terminalreporter.write_line(f"uml: {runner.summary}")
