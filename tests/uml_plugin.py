@@ -124,7 +124,7 @@ class GuestRun:
                     cwd=self.config.rootpath,
                     env=self.environment(reports),
                 )
-            except uml.UmlError as exc:
+            except (uml.UmlError, OSError) as exc:  # every stand-in then fails with it
                 self.failure = str(exc)
                 return
             if reports.exists():
