@@ -19,7 +19,9 @@ DATAPLANE_PACKAGES=(
   isc-dhcp-client ndisc6 tcpdump iputils-ping procps curl  # curl: a guest's metadata fetch
 )
 # Only for ./scripts/test.sh (--test).
-TEST_PACKAGES=(postgresql iperf3)  # iperf3: bench/firewall.py
+# iperf3: bench/firewall.py. user-mode-linux + kmod: the `uml` tests run in a UML guest (a kernel
+# with 802.1Q, GRE... as modules; kmod's modprobe loads them there), see tests/uml_plugin.py.
+TEST_PACKAGES=(postgresql iperf3 user-mode-linux kmod)
 # ---------------------------------------------------------------------------------------------
 
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }

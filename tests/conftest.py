@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pytest
 
+# Tests marked `uml` run inside one User-Mode-Linux guest (tests/uml_plugin.py).
+pytest_plugins = ["tests.uml_plugin"]
+
 PG_URL_ENV = "V6FABRIC_TEST_PG_URL"
 # Every server the tests start (in process or as `v6fabric up`) checks, after each commit, that
 # compiling hosts from its incrementally kept inputs equals compiling a full read of the store.
