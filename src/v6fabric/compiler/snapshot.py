@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from v6fabric.hoststate.firewall import RemoteGroup
@@ -23,8 +24,8 @@ class Snapshot:
 
     ``workloads`` are ``{id, name, host, port_ids, project_id, user_data, public_keys,
     properties}`` dicts (the API's wire form), ``port_ids`` in NIC order.
-    ``network_hosts`` are the hosts that run DHCP namespaces and routers; for now every ``v6d-``
-    and ``v6r-`` object is placed on the first of them (one L3 host).
+    ``network_hosts`` are the hosts with the network role; every ``v6d-`` object is placed on
+    the first of them, each router on its host in ``router_hosts`` (the L3 scheduler's).
     ``dns_domain`` is sent as DNSSL in RAs and as the DHCP domain search.
 
     The tuples hold dicts, so a ``Snapshot`` compares by value but is not hashable.
@@ -45,6 +46,9 @@ class Snapshot:
     # Each host's tunnel endpoint in the overlay's family (``Settings.overlay_ip_version``),
     # sorted by host; a host without one has no overlay (its networks stay on its bridges).
     tunnel_endpoints: tuple[tuple[str, str], ...] = ()
+    # Where the L3 scheduler placed each router (router id, host), sorted by router; a router
+    # not in it runs nowhere. None: no scheduler, every router on the network host.
+    router_hosts: tuple[tuple[str, str], ...] | None = None
 
     @classmethod
     def build(
@@ -61,6 +65,7 @@ class Snapshot:
         security_groups: Iterable[Wire] = (),
         remote_members: Mapping[str, RemoteGroup] | None = None,
         tunnel_endpoints: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        router_hosts: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     ) -> Snapshot:
         """A snapshot from any iterables (lists from a query, generators), as tuples."""
         return cls(
@@ -81,9 +86,26 @@ class Snapshot:
                     else tunnel_endpoints
                 )
             ),
+            router_hosts=None if router_hosts is None else _sorted_pairs(router_hosts),
         )
 
     @property
     def network_host(self) -> str | None:
-        """The host of every DHCP namespace and router (until the multi-host scheduler)."""
+        """The host of every DHCP namespace (and of every router when ``router_hosts`` is
+        None)."""
         return self.network_hosts[0] if self.network_hosts else None
+
+    @cached_property
+    def router_placement(self) -> dict[str, str] | None:
+        return None if self.router_hosts is None else dict(self.router_hosts)
+
+    def router_host(self, router_id: str) -> str | None:
+        """The host running the router; None: nowhere (not scheduled)."""
+        placement = self.router_placement
+        return self.network_host if placement is None else placement.get(router_id)
+
+
+def _sorted_pairs(
+    pairs: Mapping[str, str] | Iterable[tuple[str, str]],
+) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(pairs.items() if isinstance(pairs, Mapping) else pairs))
