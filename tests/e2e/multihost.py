@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -62,8 +63,9 @@ class MultiHostLab:
 
 
 @contextmanager
-def multihost_lab(hosts: int = 3, underlay: str = "ipv6") -> Iterator[MultiHostLab]:
-    handle = lab_up(hosts, underlay)
+def multihost_lab(hosts: int = 3, underlay: str = "ipv6", **options: Any) -> Iterator[MultiHostLab]:
+    """``options``: more of ``v6fabric.lab.up`` (``l3_hosts``, ``l3_agent_down_seconds``...)."""
+    handle = lab_up(hosts, underlay, **options)
     with contextlib.ExitStack() as stack:
         stack.callback(handle.down)  # last: raises if anything of the lab is left
         http = stack.enter_context(handle.client())

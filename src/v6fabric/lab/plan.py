@@ -96,12 +96,17 @@ def is_host_netns(tag: str, name: str) -> bool:
     return re.fullmatch(re.escape(f"{HOST_NS_PREFIX}{tag}") + r"[0-9]+", name) is not None
 
 
-def plan(hosts: int = 3, underlay: str = "ipv6", tag: str | None = None) -> LabPlan:
-    """The lab of ``hosts`` hosts; host 1 is compute+network (routers and DHCP run there)."""
+def plan(
+    hosts: int = 3, underlay: str = "ipv6", tag: str | None = None, *, l3_hosts: int = 1
+) -> LabPlan:
+    """The lab of ``hosts`` hosts; hosts 1..``l3_hosts`` are compute+network (DHCP runs on
+    host 1, the routers are spread over them), the others compute."""
     if underlay not in UNDERLAYS:
         raise ValueError(f"underlay {underlay!r}: one of {', '.join(UNDERLAYS)}")
     if not 1 <= hosts <= 200:
         raise ValueError("a lab has 1 to 200 hosts")
+    if not 1 <= l3_hosts <= hosts:
+        raise ValueError(f"a lab of {hosts} hosts has 1 to {hosts} L3 hosts")
     tag = check_tag(tag or new_tag())
     digest = hashlib.sha256(tag.encode()).digest()
     v6net = ipaddress.IPv6Network(
@@ -136,7 +141,7 @@ def plan(hosts: int = 3, underlay: str = "ipv6", tag: str | None = None) -> LabP
                 peer=f"u{n}-{tag}",
                 ipv4=v4(10 + n),
                 ipv6=v6(10 + n),
-                roles=("compute", "network") if n == 1 else ("compute",),
+                roles=("compute", "network") if n <= l3_hosts else ("compute",),
             )
             for n in range(1, hosts + 1)
         ),
