@@ -157,12 +157,12 @@ class L3Scheduler:
         if found != old:
             return None
         target = least_loaded(live, _loads(conn))
-        conn.execute(
+        moved = conn.execute(  # only from ``old``: another server's pass may have moved it
             update(router_hosts)
-            .where(router_hosts.c.router_id == router_id)
+            .where(router_hosts.c.router_id == router_id, router_hosts.c.host == old)
             .values(host=target, scheduled_at=now)
         )
-        return target
+        return target if moved.rowcount else None
 
 
 class Rescheduler:
