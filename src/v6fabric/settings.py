@@ -26,6 +26,9 @@ class Settings:
     overlay_ip_version: int = 4  # underlay family of tunnels: decides the overlay MTU overhead
     physical_networks: tuple[str, ...] = field(default_factory=lambda: ("physnet1",))
     dns_domain: str | None = None  # DNSSL in RAs and DHCP domain-search, when set
+    # A host whose agent has not reported for longer is not live: its routers move (Neutron's
+    # agent_down_time). Agents report at least every few seconds (``agent.reporter``).
+    l3_agent_down_seconds: float = 75.0
 
     @property
     def base_url(self) -> str:
@@ -52,6 +55,8 @@ class Settings:
             values["database_url"] = env_db
         if env_overlay := os.environ.get("V6FABRIC_OVERLAY_IP_VERSION"):
             values["overlay_ip_version"] = _ip_version(env_overlay)
+        if env_down := os.environ.get("V6FABRIC_L3_AGENT_DOWN_SECONDS"):
+            values["l3_agent_down_seconds"] = _positive_seconds(env_down)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
@@ -61,3 +66,13 @@ def _ip_version(text: str) -> int:
     if text.strip() not in ("4", "6"):
         raise ValueError(f"V6FABRIC_OVERLAY_IP_VERSION must be 4 or 6, not {text!r}")
     return int(text)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise ValueError(f"V6FABRIC_L3_AGENT_DOWN_SECONDS must be a positive number, not {text!r}")
+    return value

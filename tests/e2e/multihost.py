@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -62,12 +63,11 @@ class MultiHostLab:
 
 
 @contextmanager
-def multihost_lab(
-    hosts: int = 3, underlay: str = "ipv6", physical_networks: tuple[str, ...] = ()
-) -> Iterator[MultiHostLab]:
-    """``physical_networks``: segments every host has an interface on (``eth1``...), for flat
-    provider networks; ``mh.handle.attach_physical`` cables a test's namespace in."""
-    handle = lab_up(hosts, underlay, physical_networks=physical_networks)
+def multihost_lab(hosts: int = 3, underlay: str = "ipv6", **options: Any) -> Iterator[MultiHostLab]:
+    """``options``: more of ``v6fabric.lab.up``: ``physical_networks`` (segments every host has
+    an interface on, ``eth1``...: ``mh.handle.attach_physical`` cables a test's namespace in),
+    ``l3_hosts``, ``l3_agent_down_seconds``, ``heartbeat_seconds``."""
+    handle = lab_up(hosts, underlay, **options)
     with contextlib.ExitStack() as stack:
         stack.callback(handle.down)  # last: raises if anything of the lab is left
         http = stack.enter_context(handle.client())

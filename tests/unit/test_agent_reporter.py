@@ -117,3 +117,23 @@ def test_a_registration_makes_the_next_report_full() -> None:
     sender.offer(status("e1", p1="ACTIVE"))
     sender.close()
     assert client.puts == [("e1", {"p1": "ACTIVE"}, {}), ("e1", {"p1": "ACTIVE"}, {})]
+
+
+def test_with_nothing_new_the_last_report_goes_again_as_a_heartbeat() -> None:
+    """A host with nothing to say still tells the server it is alive (its ``seen_at``), so
+    that one gone silent can be told apart and its routers moved."""
+    client = FakeClient()
+    sender = StatusReporter(client, "h1", FakeFeed(), heartbeat=0.05).start()  # type: ignore[arg-type]
+    sender.offer(status("e1", p1="ACTIVE"))
+    puts = client.wait_puts(3)
+    sender.close()
+    assert puts[0] == ("e1", {"p1": "ACTIVE"}, {})
+    assert puts[1:3] == [("e1", {}, {}), ("e1", {}, {})]  # the same state, no statuses
+
+
+def test_no_heartbeat_before_a_first_report() -> None:
+    client = FakeClient()
+    sender = StatusReporter(client, "h1", FakeFeed(), heartbeat=0.01).start()  # type: ignore[arg-type]
+    threading.Event().wait(0.1)
+    sender.close()
+    assert client.puts == []

@@ -51,6 +51,9 @@ def with_groups(draw: st.DrawFn) -> Snapshot:
                     [[], [{"ip_address": "2001:db8:ff::/64"}], [{"ip_address": "10.9.9.9"}]]
                 )
             )
+        elif port["device_owner"] == "network:router_interface":
+            # the binding of a router's leg says nothing about where it runs (the scheduler does)
+            port["binding:host_id"] = draw(st.sampled_from(["", *HOSTS]))
         ports.append(port)
     endpoints = draw(st.dictionaries(st.sampled_from(HOSTS), st.sampled_from(ENDPOINTS)))
     networks = []
@@ -77,7 +80,25 @@ def with_groups(draw: st.DrawFn) -> Snapshot:
         security_groups=tuple(groups),
         tunnel_endpoints=tuple(sorted(endpoints.items())),
         physical_interfaces=tuple(sorted(physical)),
+        router_hosts=draw(placements(snap)),
     )
+
+
+@st.composite
+def placements(draw: st.DrawFn, snap: Snapshot) -> tuple[tuple[str, str], ...] | None:
+    """The L3 scheduler's placement: mostly each router on any host (a compute-only one too)
+    or unscheduled, plus now and then a stale row; sometimes none at all (every router on the
+    network host)."""
+    if draw(st.integers(0, 4)) == 0:
+        return None
+    found = {}
+    for wire in snap.routers:
+        host = draw(st.sampled_from([*HOSTS, None]))
+        if host is not None:
+            found[wire["id"]] = host
+    if draw(st.integers(0, 3)) == 0:
+        found["gone-router"] = draw(st.sampled_from(HOSTS))
+    return tuple(sorted(found.items()))
 
 
 def records(snap: Snapshot, kind: str) -> dict[str, Any]:
@@ -97,6 +118,7 @@ def bring_forward(live: LiveInputs, old: Snapshot | None, new: Snapshot) -> None
     live.dns_domain = new.dns_domain
     live.tunnel_endpoints = dict(new.tunnel_endpoints)
     live.physical_interfaces = new.physical_interfaces
+    live.router_hosts = None if new.router_hosts is None else dict(new.router_hosts)
 
 
 def assert_same_compile(live: LiveInputs, full: Snapshot) -> None:

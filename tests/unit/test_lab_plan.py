@@ -28,6 +28,18 @@ def test_ipv6_lab_names_and_addresses_follow_the_tag() -> None:
     assert all(len(n) <= 15 for h in lab.hosts for n in (h.link, h.peer, lab.bridge))
 
 
+def test_the_first_l3_hosts_have_the_network_role() -> None:
+    lab = plan(3, "ipv6", "ab12", l3_hosts=2)
+    assert [h.roles for h in lab.hosts] == [
+        ("compute", "network"),
+        ("compute", "network"),
+        ("compute",),
+    ]
+    for bad in (0, 4):
+        with pytest.raises(ValueError, match="L3 hosts"):
+            plan(3, "ipv6", "ab12", l3_hosts=bad)
+
+
 def test_ipv4_and_dual_labs() -> None:
     v4 = plan(2, "ipv4", "zz")
     assert v4.overlay_ip_version == 4 and v4.controller == v4.controller_ipv4

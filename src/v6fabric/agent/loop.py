@@ -29,7 +29,7 @@ from v6fabric.agent.layout import Layout
 from v6fabric.agent.managers import Managers
 from v6fabric.agent.observe import Observed, observe, touched, unsettled
 from v6fabric.agent.reconcile import plan, port_statuses, summarise, workload_statuses
-from v6fabric.agent.reporter import Status, StatusReporter
+from v6fabric.agent.reporter import HEARTBEAT_SECONDS, Status, StatusReporter
 from v6fabric.cli.client import Credentials
 from v6fabric.drivers.netlink import SetLink
 from v6fabric.hoststate import sections
@@ -258,14 +258,21 @@ class Agent:
         self.client.register(self.host, list(self.roles), self.capabilities())
         log.info("registered host %s", self.host)
 
-    def run(self, stop: threading.Event | None = None, *, wait: float = 30.0) -> None:
+    def run(
+        self,
+        stop: threading.Event | None = None,
+        *,
+        wait: float = 30.0,
+        heartbeat: float = HEARTBEAT_SECONDS,
+    ) -> None:
         """Loop until ``stop`` is set: take the newest state (``StateFeed`` fetches it in the
-        background), make the host match it, report the ports' status."""
+        background), make the host match it, report the ports' status (and that it is alive,
+        at least every ``heartbeat`` seconds)."""
         assert self.client is not None, "no server_url"
         sections.encoded.limit(sections.AGENT_MEMO_BYTES)  # this process holds one state
         stop = stop or threading.Event()
         feed = StateFeed(self.client, self.host, self.register, stop, wait=wait).start()
-        reporter = StatusReporter(self.client, self.host, feed).start()
+        reporter = StatusReporter(self.client, self.host, feed, heartbeat).start()
         state: HostState | None = None
         etag: str | None = None
         pause = BACKOFF_FIRST

@@ -7,6 +7,11 @@ arrived, waited for the create's report. Here the loop only hands the newest rep
 thread sends it, and a report not yet sent is replaced by a newer one (the server needs only
 the latest statuses). Reports carry only what changed since the last one the server took
 (``status_changes``), and everything every ``FULL_STATUS_SECONDS`` and after a registration.
+
+A report also goes out every ``heartbeat`` seconds when nothing changed (the last one again,
+with no statuses): it refreshes the host's ``seen_at``, so that the server tells a host that
+has nothing to say from one that is gone and moves the routers off the latter
+(``services.l3_scheduler``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ log = logging.getLogger(__name__)
 # All statuses this often (a server whose database was restored from a backup learns the truth
 # without waiting for a change).
 FULL_STATUS_SECONDS = 300.0
+HEARTBEAT_SECONDS = 10.0  # well under the server's default down time (75 s)
 
 
 @dataclass(frozen=True)
@@ -49,8 +55,16 @@ class Status:
 class StatusReporter:
     """``offer`` the newest status; a thread sends it when it differs from the last sent."""
 
-    def __init__(self, client: FabricStateClient, host: str, feed: StateFeed) -> None:
+    def __init__(
+        self,
+        client: FabricStateClient,
+        host: str,
+        feed: StateFeed,
+        heartbeat: float = HEARTBEAT_SECONDS,
+    ) -> None:
         self._client, self._host, self._feed = client, host, feed
+        self._heartbeat = heartbeat
+        self._sent_at = 0.0  # monotonic time of the last report the server took
         self._lock = threading.Condition()
         self._pending: Status | None = None
         self._sent: Status | None = None  # the last report the server took
@@ -76,9 +90,14 @@ class StatusReporter:
         self._thread.join(timeout)
 
     def _next(self) -> Status | None:
+        """The newest status offered, or the last one sent when a heartbeat is due; None:
+        stop."""
         with self._lock:
             while self._pending is None and not self._stop:
-                self._lock.wait()
+                left = self._sent_at + self._heartbeat - time.monotonic()
+                if self._sent is not None and left <= 0:
+                    return self._sent
+                self._lock.wait(left if self._sent is not None else None)
             status, self._pending = self._pending, None
             return status
 
@@ -107,12 +126,12 @@ class StatusReporter:
     def _send(self, status: Status) -> None:
         if self._feed.registrations != self._registrations:
             self._registrations, self._sent = self._feed.registrations, None
-        if status.same(self._sent):
+        if status.same(self._sent) and time.monotonic() < self._sent_at + self._heartbeat:
             return
         full = self._sent is None or time.monotonic() >= self._full_due
         since = None if full else (self._sent.ports, self._sent.workloads)  # type: ignore[union-attr]
         ports, workloads = status_changes(status.ports, status.workloads, status.state, since)
         self._client.put_status(self._host, status.etag, ports, workloads)
-        self._sent = status
+        self._sent, self._sent_at = status, time.monotonic()
         if full:
             self._full_due = time.monotonic() + FULL_STATUS_SECONDS

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -13,6 +15,7 @@ from v6fabric.api.neutron.routes import build_router as build_neutron_router
 from v6fabric.api.request_id import RequestIdMiddleware
 from v6fabric.api.responses import JSONBody
 from v6fabric.identity.service import IdentityService
+from v6fabric.services.l3_scheduler import Rescheduler
 from v6fabric.services.registry import Services
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, migrate
@@ -28,7 +31,18 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.db_url)
     migrate(db)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """The periodic L3 rescheduling runs while the app does (``services.l3_scheduler``)."""
+        rescheduler = Rescheduler(app.state.services.l3_scheduler).start()
+        try:
+            yield
+        finally:
+            rescheduler.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="v6fabric",
         version="0.1.0",
         description=(

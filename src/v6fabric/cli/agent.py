@@ -77,6 +77,15 @@ def agent(
             help="The secret shared with --metadata-backend that signs instance ids.",
         ),
     ] = None,
+    heartbeat_seconds: Annotated[
+        float,
+        typer.Option(
+            "--heartbeat-seconds",
+            min=0.1,
+            help="Report to the server at least this often, even when nothing changed (the "
+            "server moves routers off a host silent for longer than its L3 agent down time).",
+        ),
+    ] = 10.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every action.")] = False,
 ) -> None:
     """Run the host agent in the foreground (admin credentials from OS_* or the state dir)."""
@@ -132,7 +141,7 @@ def agent(
     )
     tune_for_long_running()
     try:
-        worker.run(stop)
+        worker.run(stop, heartbeat=heartbeat_seconds)
     finally:
         worker.close()
 

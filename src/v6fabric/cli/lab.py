@@ -35,6 +35,23 @@ def lab_up(
             "the lab stops (default: /run/v6fabric/labs/<tag>).",
         ),
     ] = None,
+    l3_hosts: Annotated[
+        int,
+        typer.Option(
+            "--l3-hosts", help="Hosts 1..n have the network role (routers spread over them)."
+        ),
+    ] = 1,
+    l3_agent_down_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--l3-agent-down-seconds",
+            help="Move a host's routers when its agent is silent this long (server default 75).",
+        ),
+    ] = None,
+    heartbeat_seconds: Annotated[
+        float | None,
+        typer.Option("--heartbeat-seconds", help="Agents report at least this often."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Agents log every action.")] = (
         False
     ),
@@ -44,7 +61,16 @@ def lab_up(
 
     out = console()
     try:
-        handle = run.up(hosts, underlay, tag, state_dir=state_dir, verbose=verbose)
+        handle = run.up(
+            hosts,
+            underlay,
+            tag,
+            state_dir=state_dir,
+            verbose=verbose,
+            l3_hosts=l3_hosts,
+            l3_agent_down_seconds=l3_agent_down_seconds,
+            heartbeat_seconds=heartbeat_seconds,
+        )
     except (ValueError, run.LabError) as exc:
         out.print(Text(f"lab up failed: {exc}", "red"), soft_wrap=True)
         raise typer.Exit(1) from exc

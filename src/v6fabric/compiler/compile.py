@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from v6fabric.compiler.dhcp import dnsmasq_specs
 from v6fabric.compiler.firewall import firewall_spec
-from v6fabric.compiler.index import build_index
+from v6fabric.compiler.index import PortView, build_index
 from v6fabric.compiler.links import (
     dhcp_ports,
     namespace_ports,
@@ -40,10 +40,12 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
 
     Every host gets the workload ports bound to it, the workloads it runs and a bridge per
     network it has a port of. The network host (``snapshot.network_host``) also gets every DHCP
-    namespace and router, their ports, radvd, dnsmasq, and the metadata proxy's listeners on
-    those namespaces' legs with the ports and instances it answers for. A host with a tunnel
-    endpoint joins the VXLAN segments of its networks (``overlay``); a host with an interface on
-    a flat network's physical network puts it on that network's bridge (``physical``).
+    namespace, its ports, dnsmasq and the RAs of isolated networks; each router goes to its
+    scheduled host (``snapshot.router_host``) with its ports and radvd. A host running either
+    gets the metadata proxy's listeners on those namespaces' legs with the ports and instances
+    it answers for. A host with a tunnel endpoint joins the VXLAN segments of its networks
+    (``overlay``); a host with an interface on a flat network's physical network puts it on
+    that network's bridge (``physical``).
     """
     index = build_index(snapshot)
     ports: list[PortSpec] = workload_ports(index, host)
@@ -51,15 +53,20 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
     radvd: list[RadvdSpec] = []
     dnsmasq: list[DnsmasqSpec] = []
     metadata = MetadataSpec()
+    every_router = router_ports(index) if host else {}
+    routers = {r: legs for r, legs in every_router.items() if snapshot.router_host(r) == host}
+    dhcp: dict[str, tuple[PortView, ...]] = {}
+    serving: dict[str, PortView] = {}
     if host and host == snapshot.network_host:
         dhcp = dhcp_ports(index)
-        routers = router_ports(index)
         serving = serving_dhcp_ports(index, dhcp)
-        ports += namespace_ports(index, dhcp, routers)
-        namespaces += dhcp_namespaces(dhcp) + router_namespaces(index, routers)
-        radvd += router_radvd(index, routers)
-        radvd += isolated_radvd(index, serving, routed_subnet_ids(index, routers))
+        namespaces += dhcp_namespaces(dhcp)
+        radvd += isolated_radvd(index, serving, routed_subnet_ids(index, every_router))
         dnsmasq += dnsmasq_specs(index, serving)
+    if dhcp or routers:
+        ports += namespace_ports(index, dhcp, routers)
+        namespaces += router_namespaces(index, routers)
+        radvd += router_radvd(index, routers)
         metadata = metadata_spec(index, serving, routers)
     networks, fdb = overlays(
         index,
@@ -67,6 +74,7 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
         network_specs(index, ports),
         snapshot.network_host,
         dict(snapshot.tunnel_endpoints),
+        snapshot.router_host,
     )
     networks = attach_physical(index, networks, host_mappings(snapshot.physical_interfaces, host))
     return HostState(

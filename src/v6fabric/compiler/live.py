@@ -12,6 +12,8 @@ A host needs the ports bound to it (or NICs of its workloads); the network host 
 every network-owned port, every port of a network with a subnet dnsmasq serves (a reservation
 per port), every port of a network with a DHCP or router leg (the metadata proxy answers them)
 and every port of the workloads owning those (their network_data.json names all their NICs).
+An L3 host needs every port of the networks its routers (``router_hosts``) have legs on,
+and every port of the workloads owning those (the metadata proxy again).
 A host with a tunnel endpoint also needs every port of its networks (``compiler.overlay``: the
 MACs behind the other hosts).
 Everything else (networks, subnets, routers, groups, workloads) is small and passed whole.
@@ -105,11 +107,13 @@ class LiveInputs:
         self.network_hosts: tuple[str, ...] = ()
         self.tunnel_endpoints: dict[str, str] = {}  # host -> endpoint in the overlay's family
         self.physical_interfaces: tuple[tuple[str, str, str], ...] = ()  # (host, physnet, if)
+        self.router_hosts: dict[str, str] | None = None  # the L3 scheduler's (``Snapshot``)
         self.dns_domain: str | None = None
         self._by_host: dict[str, set[str]] = {}
         self._by_network: dict[str, set[str]] = {}
         self._network_owned: set[str] = set()
         self._legs: dict[str, set[str]] = {}  # DHCP and router interface ports by network
+        self._router_legs: dict[str, set[str]] = {}  # router interface ports by router
         self._members = _Memberships()
         self._served: set[str] | None = None  # networks with a subnet dnsmasq serves
 
@@ -180,10 +184,13 @@ class LiveInputs:
                     self._network_owned.add(port_id)
                 if owner in LEG_OWNERS:
                     self._legs.setdefault(network, set()).add(port_id)
+                if owner == DEVICE_OWNER_ROUTER_INTERFACE:
+                    self._router_legs.setdefault(wire.get("device_id") or "", set()).add(port_id)
             else:
                 _discard(self._by_host, host, port_id)
                 _discard(self._by_network, network, port_id)
                 _discard(self._legs, network, port_id)
+                _discard(self._router_legs, wire.get("device_id") or "", port_id)
                 self._network_owned.discard(port_id)
         self._members.set_port(port_id, new)
 
@@ -200,10 +207,23 @@ class LiveInputs:
         for workload in self.records["workloads"].values():
             if workload.get("host") == host:
                 wanted.update(workload.get("port_ids") or ())
+        namespaces_here = False
         if host and self.network_hosts and host == self.network_hosts[0]:
             wanted |= self._network_owned
             for network_id in self._served_networks() | set(self._legs):
                 wanted |= self._by_network.get(network_id, set())
+            namespaces_here = True
+        if host and self.router_hosts is not None:  # its routers' legs, and their networks
+            legs = {
+                port_id
+                for router_id, where in self.router_hosts.items()
+                if where == host
+                for port_id in self._router_legs.get(router_id, ())
+            }
+            for network_id in {ports[p]["network_id"] for p in legs if p in ports}:
+                wanted |= self._by_network.get(network_id, set())
+            namespaces_here = namespaces_here or bool(legs)
+        if namespaces_here:
             wanted |= self._owners_ports(wanted)
         if host in self.tunnel_endpoints:  # the overlay: every port of the host's networks
             for network_id in {ports[p]["network_id"] for p in wanted if p in ports}:
@@ -239,6 +259,7 @@ class LiveInputs:
             remote_members=members,
             tunnel_endpoints=self.tunnel_endpoints,
             physical_interfaces=self.physical_interfaces,
+            router_hosts=self.router_hosts,
         )
 
     def _remote_groups(self, ports: Iterable[Wire]) -> dict[str, RemoteGroup]:

@@ -8,14 +8,14 @@ hosts of the network (head-end replication), and every remote port's MAC is pinn
 host's endpoint (``FdbEntry``). A port added on one host therefore changes the state of the
 hosts that share its network by one entry, and of no other host.
 
-Where a port is: a workload's where it is bound; a DHCP or router interface on the network
-host (``links`` places them there). A host without an endpoint in the overlay's family takes
+Where a port is: a workload's where it is bound; a DHCP port on the network host, a router
+interface on its router's host (the L3 scheduler's). A host without an endpoint in the overlay's family takes
 no part: its networks stay on its own bridges (a single host needs none).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from v6fabric.compiler.index import Index, PortView
 from v6fabric.domain.addresses import eui64_link_local
@@ -26,8 +26,16 @@ OVERLAY_TYPES = frozenset({"vxlan"})
 NAMESPACE_OWNERS = frozenset({DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE})
 
 
-def port_location(port: PortView, network_host: str | None) -> str | None:
-    """The host whose bridge the port's interface is on; None: nowhere yet (unbound)."""
+def port_location(
+    port: PortView,
+    network_host: str | None,
+    router_host: Callable[[str], str | None] | None = None,
+) -> str | None:
+    """The host whose bridge the port's interface is on; None: nowhere yet (unbound, or its
+    router not scheduled). A router's interfaces are on its router's host (``router_host``
+    of its id; without one, the network host's)."""
+    if port.device_owner == DEVICE_OWNER_ROUTER_INTERFACE and router_host is not None:
+        return router_host(port.device_id)
     if port.device_owner in NAMESPACE_OWNERS:
         return network_host
     if port.network_owned:
@@ -41,6 +49,7 @@ def overlays(
     networks: list[NetworkSpec],
     network_host: str | None,
     endpoints: Mapping[str, str],
+    router_host: Callable[[str], str | None] | None = None,
 ) -> tuple[list[NetworkSpec], list[FdbEntry]]:
     """``networks`` (this host's bridges) with their overlays, and the forwarding entries of
     the ports other hosts have on them."""
@@ -56,7 +65,7 @@ def overlays(
         device = vxlan_name(spec.network_id)
         remotes = set()
         for port in index.ports_by_network.get(spec.network_id, ()):
-            where = port_location(port, network_host)
+            where = port_location(port, network_host, router_host)
             if where is None or where == host or where not in endpoints:
                 continue
             remote = endpoints[where]
@@ -74,7 +83,7 @@ def overlays(
 
 def remote_ra_sources(index: Index, network: NetworkSpec) -> list[str]:
     """Link-locals that may send RAs into ``network`` over its overlay: its router and DHCP
-    ports (radvd runs behind both), which live on the network host. The RA guard admits RAs
+    ports (radvd runs behind both), which live on the network host and the routers' hosts. The RA guard admits RAs
     from outside the host only from these (and a provider subnet's upstream gateway); a
     workload's RA never gets that far: its own host drops it at its tap."""
     if network.overlay is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from v6fabric.hoststate.firewall import RemoteGroup
@@ -23,8 +24,8 @@ class Snapshot:
 
     ``workloads`` are ``{id, name, host, port_ids, project_id, user_data, public_keys,
     properties}`` dicts (the API's wire form), ``port_ids`` in NIC order.
-    ``network_hosts`` are the hosts that run DHCP namespaces and routers; for now every ``v6d-``
-    and ``v6r-`` object is placed on the first of them (one L3 host).
+    ``network_hosts`` are the hosts with the network role; every ``v6d-`` object is placed on
+    the first of them, each router on its host in ``router_hosts`` (the L3 scheduler's).
     ``dns_domain`` is sent as DNSSL in RAs and as the DHCP domain search.
 
     The tuples hold dicts, so a ``Snapshot`` compares by value but is not hashable.
@@ -48,6 +49,9 @@ class Snapshot:
     # Each host's interfaces on physical networks ``(host, physnet, iface)``, sorted, as its
     # agent registered them (``--physical-network``): flat networks' bridges take them.
     physical_interfaces: tuple[tuple[str, str, str], ...] = ()
+    # Where the L3 scheduler placed each router (router id, host), sorted by router; a router
+    # not in it runs nowhere. None: no scheduler, every router on the network host.
+    router_hosts: tuple[tuple[str, str], ...] | None = None
 
     @classmethod
     def build(
@@ -65,6 +69,7 @@ class Snapshot:
         remote_members: Mapping[str, RemoteGroup] | None = None,
         tunnel_endpoints: Mapping[str, str] | Iterable[tuple[str, str]] = (),
         physical_interfaces: Iterable[tuple[str, str, str]] = (),
+        router_hosts: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     ) -> Snapshot:
         """A snapshot from any iterables (lists from a query, generators), as tuples."""
         return cls(
@@ -86,9 +91,26 @@ class Snapshot:
                 )
             ),
             physical_interfaces=tuple(sorted(tuple(item) for item in physical_interfaces)),
+            router_hosts=None if router_hosts is None else _sorted_pairs(router_hosts),
         )
 
     @property
     def network_host(self) -> str | None:
-        """The host of every DHCP namespace and router (until the multi-host scheduler)."""
+        """The host of every DHCP namespace (and of every router when ``router_hosts`` is
+        None)."""
         return self.network_hosts[0] if self.network_hosts else None
+
+    @cached_property
+    def router_placement(self) -> dict[str, str] | None:
+        return None if self.router_hosts is None else dict(self.router_hosts)
+
+    def router_host(self, router_id: str) -> str | None:
+        """The host running the router; None: nowhere (not scheduled)."""
+        placement = self.router_placement
+        return self.network_host if placement is None else placement.get(router_id)
+
+
+def _sorted_pairs(
+    pairs: Mapping[str, str] | Iterable[tuple[str, str]],
+) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(pairs.items() if isinstance(pairs, Mapping) else pairs))

@@ -118,8 +118,11 @@ def plan(
     underlay: str = "ipv6",
     tag: str | None = None,
     physical_networks: tuple[str, ...] = (),
+    *,
+    l3_hosts: int = 1,
 ) -> LabPlan:
-    """The lab of ``hosts`` hosts; host 1 is compute+network (routers and DHCP run there)."""
+    """The lab of ``hosts`` hosts; hosts 1..``l3_hosts`` are compute+network (DHCP runs on
+    host 1, the routers are spread over them), the others compute."""
     if not 0 <= len(physical_networks) <= MAX_PHYSICAL or len(set(physical_networks)) != len(
         physical_networks
     ):
@@ -128,6 +131,8 @@ def plan(
         raise ValueError(f"underlay {underlay!r}: one of {', '.join(UNDERLAYS)}")
     if not 1 <= hosts <= 200:
         raise ValueError("a lab has 1 to 200 hosts")
+    if not 1 <= l3_hosts <= hosts:
+        raise ValueError(f"a lab of {hosts} hosts has 1 to {hosts} L3 hosts")
     tag = check_tag(tag or new_tag())
     digest = hashlib.sha256(tag.encode()).digest()
     v6net = ipaddress.IPv6Network(
@@ -162,7 +167,7 @@ def plan(
                 peer=f"u{n}-{tag}",
                 ipv4=v4(10 + n),
                 ipv6=v6(10 + n),
-                roles=("compute", "network") if n == 1 else ("compute",),
+                roles=("compute", "network") if n <= l3_hosts else ("compute",),
                 physical=tuple(
                     (physnet, f"eth{k}", f"p{k}h{n}-{tag}")
                     for k, physnet in enumerate(physical_networks, start=1)

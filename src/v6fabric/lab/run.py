@@ -144,13 +144,19 @@ def up(
     timeout: float = START_TIMEOUT,
     verbose: bool = False,
     physical_networks: tuple[str, ...] = (),
+    l3_hosts: int = 1,
+    l3_agent_down_seconds: float | None = None,
+    heartbeat_seconds: float | None = None,
 ) -> LabHandle:
     """Start a lab of ``hosts`` hosts; on any failure everything made so far is removed.
     ``state_dir``: the lab's directory (default ``/run/v6fabric/labs/<tag>``), removed by
     ``down``. ``verbose``: agents log every action. ``physical_networks``: a segment each,
-    every host's ``eth<k>`` on the k-th (``attach_physical`` cables a test's namespace in)."""
+    every host's ``eth<k>`` on the k-th (``attach_physical`` cables a test's namespace in).
+    ``l3_hosts``: hosts 1..n have the network role (routers spread over them).
+    ``l3_agent_down_seconds`` (the server's) and ``heartbeat_seconds`` (the agents'): short
+    ones make router failover quick."""
     started = time.monotonic()
-    lab = plan(hosts, underlay, tag, tuple(physical_networks))
+    lab = plan(hosts, underlay, tag, tuple(physical_networks), l3_hosts=l3_hosts)
     lab_dir = Path(state_dir) if state_dir else LAB_ROOT / lab.tag
     if cleanup.record_path(lab.tag).exists() or lab_dir.exists():
         raise LabError(f"lab {lab.tag} exists already ({lab_dir}): `v6fabric lab down`")
@@ -161,7 +167,7 @@ def up(
         lab_dir.mkdir(parents=True)
         lab_dir.chmod(0o755)  # dnsmasq reads its hosts file as nobody
         port = _free_port()
-        server = _start_server(lab, lab_dir, port)
+        server = _start_server(lab, lab_dir, port, l3_agent_down_seconds)
         processes.append(server)
         record["server_pid"] = server.pid
         cleanup.write_record(lab.tag, record)
@@ -177,7 +183,9 @@ def up(
         agent_env = {**env, "OS_AUTH_URL": f"{agent_url}/identity/v3"}
         lab_hosts = []
         for host in lab.hosts:
-            proc, lab_host = _start_agent(host, lab_dir, agent_url, agent_env, verbose)
+            proc, lab_host = _start_agent(
+                host, lab_dir, agent_url, agent_env, verbose, heartbeat_seconds
+            )
             processes.append(proc)
             lab_hosts.append(lab_host)
         record["agent_pids"] = [h.pid for h in lab_hosts]
@@ -225,7 +233,9 @@ def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, **(extra or {})}
 
 
-def _start_server(lab: LabPlan, lab_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def _start_server(
+    lab: LabPlan, lab_dir: Path, port: int, l3_agent_down_seconds: float | None = None
+) -> subprocess.Popen[bytes]:
     argv = _python_argv(
         "up",
         "--no-agent",
@@ -240,11 +250,19 @@ def _start_server(lab: LabPlan, lab_dir: Path, port: int) -> subprocess.Popen[by
     )
     for address in lab.controller_addresses:
         argv += ["--listen-address", address]
-    return _spawn(argv, _child_env(), lab_dir / "server.log")
+    extra = {}
+    if l3_agent_down_seconds is not None:
+        extra["V6FABRIC_L3_AGENT_DOWN_SECONDS"] = str(l3_agent_down_seconds)
+    return _spawn(argv, _child_env(extra), lab_dir / "server.log")
 
 
 def _start_agent(
-    host: HostPlan, lab_dir: Path, agent_url: str, env: dict[str, str], verbose: bool
+    host: HostPlan,
+    lab_dir: Path,
+    agent_url: str,
+    env: dict[str, str],
+    verbose: bool,
+    heartbeat_seconds: float | None = None,
 ) -> tuple[subprocess.Popen[bytes], LabHost]:
     host_dir = lab_dir / "hosts" / str(host.index)
     run_dir = host_dir / "run"
@@ -268,6 +286,8 @@ def _start_agent(
         argv += ["--underlay-ip", address]
     for physnet, iface in host.physical_networks.items():
         argv += ["--physical-network", f"{physnet}={iface}"]
+    if heartbeat_seconds is not None:
+        argv += ["--heartbeat-seconds", str(heartbeat_seconds)]
     if verbose:
         argv.append("--verbose")
     log = host_dir / "agent.log"

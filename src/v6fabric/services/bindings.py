@@ -20,13 +20,13 @@ from sqlalchemy import Connection, select
 from v6fabric.compiler.physical import PHYSICAL_TYPES
 from v6fabric.domain.constants import DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE
 from v6fabric.domain.errors import PortBindingFailed
+from v6fabric.services import l3_scheduler
 from v6fabric.services.fabric import UNDERLAY_FAMILIES, FabricService
 from v6fabric.settings import Settings
 from v6fabric.store.tables import hosts, networks, ports
 
 KERNEL_FEATURE = {"vxlan": "vxlan", "vlan": "vlan", "gre": "gre"}  # network type -> probe
 OVERLAYS = frozenset({"vxlan"})  # realized with tunnel endpoints (compiler.overlay)
-NAMESPACE_OWNERS = (DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE)
 
 
 def check_binding(
@@ -94,20 +94,25 @@ def _reason(
 
 
 def _hosts_of_network(conn: Connection, network_id: str) -> set[str]:
-    """Hosts with an interface on the network: bound ports, and the network host for its DHCP
-    and router ports."""
+    """Hosts with an interface on the network: bound ports, the network host for its DHCP
+    ports, and each router's host (the L3 scheduler's) for its router's."""
     found: set[str] = set()
     rows = conn.execute(
-        select(ports.c.binding_host_id, ports.c.device_owner).where(
+        select(ports.c.binding_host_id, ports.c.device_owner, ports.c.device_id).where(
             ports.c.network_id == network_id
         )
     )
-    namespaces = False
+    dhcp = False
+    placed: dict[str, str] | None = None
     for row in rows:
-        if row.device_owner in NAMESPACE_OWNERS:
-            namespaces = True
+        if row.device_owner == DEVICE_OWNER_DHCP:
+            dhcp = True
+        elif row.device_owner == DEVICE_OWNER_ROUTER_INTERFACE:
+            placed = l3_scheduler.placements(conn) if placed is None else placed
+            if row.device_id in placed:
+                found.add(placed[row.device_id])
         elif row.binding_host_id and not row.device_owner.startswith("network:"):
             found.add(row.binding_host_id)
-    if namespaces:
+    if dhcp:
         found.update(FabricService.network_hosts(conn)[:1])
     return found

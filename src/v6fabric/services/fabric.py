@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select, update
 
 from v6fabric.domain.errors import HostNotFound, invalid_attribute
 from v6fabric.identity.context import RequestContext
-from v6fabric.services import common
+from v6fabric.services import common, l3_scheduler
 from v6fabric.services.query import ListQuery
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
@@ -77,6 +77,8 @@ class FabricService:
                     .where(hosts.c.name == name)
                     .values(roles=roles, capabilities=capabilities, seen_at=now)
                 )
+            if "network" in roles:  # routers made while no L3 host was live get one now
+                l3_scheduler.place_unplaced(txn.conn, self.settings)
             return _host_wire(txn.conn.execute(select(hosts).where(hosts.c.name == name)).one())
 
         return self.db.write(operation)
@@ -146,6 +148,7 @@ class FabricService:
                 "dns_domain": self.settings.dns_domain,
                 "tunnel_endpoints": self.tunnel_endpoints(conn),
                 "physical_interfaces": self.physical_interfaces(conn),
+                "router_hosts": l3_scheduler.placements(conn),
             }
 
     def read_kind(

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from v6fabric.compiler.compile import compile_host
 from v6fabric.compiler.live import LiveInputs
 from v6fabric.compiler.snapshot import Snapshot
+from v6fabric.services import l3_scheduler
 from v6fabric.services.fabric import SNAPSHOT_KINDS, read_revision
 from v6fabric.store.journal import ALL, Changes
 
@@ -66,6 +67,10 @@ class FabricMirror:
         self._live.network_hosts = tuple(self._fabric.network_hosts(conn))
         self._live.tunnel_endpoints = self._fabric.tunnel_endpoints(conn)
         self._live.physical_interfaces = self._fabric.physical_interfaces(conn)
+        self._read_router_hosts(conn)
+
+    def _read_router_hosts(self, conn: Connection) -> None:
+        self._live.router_hosts = l3_scheduler.placements(conn)
 
     def _read_changes(self, conn: Connection, changes: Changes) -> None:
         wanted: dict[str, set[str] | None] = dict(changes.ids)
@@ -82,6 +87,8 @@ class FabricMirror:
                     wanted[dependent] = (wanted.get(dependent) or set()) | ids
         if "hosts" in wanted:
             self._read_hosts(conn)
+        elif "routers" in wanted:  # made, deleted or moved (``router_hosts`` reports routers)
+            self._read_router_hosts(conn)
 
     def _read(self, conn: Connection, kind: str, ids: set[str] | None) -> set[str]:
         """Re-read these records of ``kind``; the ids that are gone."""
@@ -105,6 +112,7 @@ class FabricMirror:
                 return  # a write landed in between: the next commit checks again
             hosts = {wire.get("binding:host_id") or "" for wire in full.ports}
             hosts |= {wire.get("host") or "" for wire in full.workloads}
+            hosts |= {host for _router, host in full.router_hosts or ()}
             for host in sorted(hosts | set(full.network_hosts)):
                 mine = compile_host(self._live.snapshot_for(host), host)
                 if mine != compile_host(full, host):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from v6fabric.services.agents import AgentService
 from v6fabric.services.fabric import FabricService
 from v6fabric.services.fabric_mirror import FabricMirror
+from v6fabric.services.l3_scheduler import L3Scheduler
 from v6fabric.services.networks import NetworkService
 from v6fabric.services.ports import PortService
 from v6fabric.services.quotas import QuotaService
@@ -30,3 +32,5 @@ class Services:
         self.workloads = WorkloadService(db, settings)
         self.fabric = FabricService(db, settings, self)
         self.fabric_mirror = FabricMirror(self.fabric)
+        self.l3_scheduler = L3Scheduler(db, settings)
+        self.agents = AgentService(db, settings)

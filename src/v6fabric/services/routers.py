@@ -25,7 +25,7 @@ from v6fabric.domain.errors import (
     router_error,
 )
 from v6fabric.identity.context import RequestContext
-from v6fabric.services import common
+from v6fabric.services import common, l3_scheduler
 from v6fabric.services import subnets as subnet_service
 from v6fabric.services.access import ResourceAccess
 from v6fabric.services.ports import ACCESS as PORT_ACCESS
@@ -142,7 +142,9 @@ class RouterService:
             _check_unsupported(body)
 
         def operation(txn: WriteTxn) -> list[dict]:
-            return [to_wire(ctx, self._insert(txn.conn, ctx, body)) for body in bodies]
+            rows = [self._insert(txn.conn, ctx, body) for body in bodies]
+            l3_scheduler.place(txn.conn, self.settings, [row.id for row in rows])
+            return [to_wire(ctx, row) for row in rows]
 
         return self.db.write(operation)
 

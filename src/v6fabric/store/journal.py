@@ -35,6 +35,7 @@ TRACKED: dict[str, tuple[str, str]] = {
     "workloads": ("workloads", "id"),
     "security_groups": ("security_groups", "id"),
     "hosts": ("hosts", "name"),
+    "router_hosts": ("routers", "router_id"),  # a router moved: its record is read again
     "ip_allocations": ("ports", "port_id"),
     "port_security_groups": ("ports", "port_id"),
     "allowed_address_pairs": ("ports", "port_id"),

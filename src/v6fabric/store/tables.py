@@ -234,6 +234,16 @@ hosts = Table(
     Column("applied_hash", String(64), nullable=True),  # the HostState the agent last applied
 )
 
+# Where each router runs (issue 6, the L3 scheduler): one row per scheduled router; a router
+# without one is unscheduled (no live L3 host when it was made). Gone with its router.
+router_hosts = Table(
+    "router_hosts",
+    metadata,
+    Column("router_id", String(ID), ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True),
+    Column("host", String(255), nullable=False, index=True),
+    Column("scheduled_at", DateTime, nullable=False),
+)
+
 workloads = Table(
     "workloads",
     metadata,

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from v6fabric.api.deps import caller
 from v6fabric.api.neutron import schemas
+from v6fabric.api.neutron.agents import add_agent_routes
 from v6fabric.api.neutron.extensions import extension_documents
 from v6fabric.api.neutron.listing import page_links, parse_list_query, select_fields
 from v6fabric.api.responses import JSONBody
@@ -268,6 +269,7 @@ def build_router() -> APIRouter:
     router = APIRouter()
     _add_discovery(router)
     _add_quotas(router)
+    add_agent_routes(router)
     for action in ROUTER_ACTIONS:
         _add_router_action(router, *action)
     for singular, plural, create, update in RESOURCES:

@@ -1,0 +1,135 @@
+"""Neutron's agents view of the fabric's hosts (``GET /v2.0/agents``, the ``agent`` and
+``l3_agent_scheduler`` extensions), admin-only as in Neutron.
+
+One host agent does every job here; it shows as the agents Neutron would run for the host's
+roles: an ``L3 agent`` and a ``DHCP agent`` on each host with the ``network`` role. An agent's
+id is derived from its host and type, so it stays the same across restarts and servers.
+``alive`` is the L3 scheduler's liveness (``Settings.l3_agent_down_seconds``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from v6fabric.domain.errors import NotFound, PolicyNotAuthorized, RouterNotFound
+from v6fabric.identity.context import RequestContext
+from v6fabric.services import common
+from v6fabric.services.l3_scheduler import L3_ROLE, is_alive, placements
+from v6fabric.settings import Settings
+from v6fabric.store.db import Database
+from v6fabric.store.tables import hosts, routers
+
+AGENT_NAMESPACE = uuid.UUID("5c1f6c2e-7a3c-4c55-9a8e-6f6162726963")  # uuid5 ids of agents
+L3_AGENT = "L3 agent"
+DHCP_AGENT = "DHCP agent"
+# agent type -> (role, binary, topic), as Neutron's agents report them
+AGENT_TYPES = {
+    L3_AGENT: (L3_ROLE, "neutron-l3-agent", "l3_agent"),
+    DHCP_AGENT: (L3_ROLE, "neutron-dhcp-agent", "dhcp_agent"),
+}
+FILTERS = ("id", "agent_type", "binary", "topic", "host", "alive", "admin_state_up")
+
+
+class AgentNotFound(NotFound):
+    template = "Agent {id} could not be found."
+
+
+def agent_id(host: str, agent_type: str) -> str:
+    return str(uuid.uuid5(AGENT_NAMESPACE, f"{host}/{agent_type}"))
+
+
+def _neutron_time(value: datetime) -> str:
+    """Agents' timestamps in Neutron's form for them: ``2026-11-28 13:50:54``."""
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+class AgentService:
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    def list(self, ctx: RequestContext, filters: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+        """Neutron lists only the agents the caller may see: none for a non-admin."""
+        if not ctx.is_admin:
+            return []
+        with self.db.read() as conn:
+            found = self._agents(conn)
+        return [agent for agent in found if _matches(agent, filters)]
+
+    def get(self, ctx: RequestContext, found_id: str) -> dict[str, Any]:
+        if ctx.is_admin:
+            with self.db.read() as conn:
+                for agent in self._agents(conn):
+                    if agent["id"] == found_id:
+                        return agent
+        raise AgentNotFound(id=found_id)
+
+    def hosting_router(self, ctx: RequestContext, router_id: str) -> list[dict[str, Any]]:
+        """The L3 agent hosting the router (none while it is unscheduled)."""
+        if not ctx.is_admin:
+            raise PolicyNotAuthorized(action="get_l3-agents")
+        with self.db.read() as conn:
+            if conn.execute(select(routers.c.id).where(routers.c.id == router_id)).first() is None:
+                raise RouterNotFound(router_id=router_id)
+            host = placements(conn).get(router_id)
+            agents = self._agents(conn)
+        return [a for a in agents if a["agent_type"] == L3_AGENT and a["host"] == host]
+
+    def routers_on(self, ctx: RequestContext, found_id: str) -> list[str]:
+        """Ids of the routers an L3 agent hosts."""
+        agent = self.get(ctx, found_id)
+        if agent["agent_type"] != L3_AGENT:
+            return []
+        with self.db.read() as conn:
+            return sorted(r for r, host in placements(conn).items() if host == agent["host"])
+
+    def _agents(self, conn: Connection) -> list[dict[str, Any]]:
+        now = common.utcnow()
+        load: dict[str, int] = {}
+        for host in placements(conn).values():
+            load[host] = load.get(host, 0) + 1
+        found = []
+        for row in conn.execute(select(hosts).order_by(hosts.c.name)):
+            for agent_type, (role, binary, topic) in AGENT_TYPES.items():
+                if role not in (row.roles or ()):
+                    continue
+                configurations = (
+                    {"routers": load.get(row.name, 0), "agent_mode": "legacy"}
+                    if agent_type == L3_AGENT
+                    else {}
+                )
+                found.append(
+                    {
+                        "id": agent_id(row.name, agent_type),
+                        "agent_type": agent_type,
+                        "binary": binary,
+                        "topic": topic,
+                        "host": row.name,
+                        "admin_state_up": True,
+                        "alive": is_alive(row.seen_at, now, self.settings),
+                        "availability_zone": "nova",
+                        "configurations": configurations,
+                        "created_at": _neutron_time(row.registered_at),
+                        "started_at": _neutron_time(row.registered_at),
+                        "heartbeat_timestamp": _neutron_time(row.seen_at),
+                        "description": None,
+                        "resources_synced": None,
+                    }
+                )
+        return found
+
+
+def _matches(agent: Mapping[str, Any], filters: Mapping[str, list[str]]) -> bool:
+    for key, wanted in filters.items():
+        if key not in FILTERS:
+            continue
+        value = agent[key]
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if text not in [w.lower() if isinstance(value, bool) else w for w in wanted]:
+            return False
+    return True
