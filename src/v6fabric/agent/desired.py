@@ -182,7 +182,7 @@ def _if_sysctls(
     for bridge in networks(state):
         host[bridge] = {"disable_ipv6": "1"}
     for net in state.networks:  # an overlay device is a bridge port as the taps
-        if net.overlay is not None:
+        if net.overlay is not None and net.overlay.kind == "vxlan":  # GRE's: ``segments``
             host[net.overlay.device] = {"disable_ipv6": "1"}
         if net.physical_interface and net.vlan is None:  # a bridge port too: no IPv6 on it
             host[net.physical_interface] = {"disable_ipv6": "1"}

@@ -147,6 +147,6 @@ def unsettled(state: HostState, links: Mapping[str, Link]) -> list[str]:
         link = links.get(name)
         if link is None or link.master != want.bridge or not link.up:
             found.append(name)
-        if link is None and want.vlan is not None:
+        if want.vlan is not None and (link is None or not _same_link(link, want)):
             found.append(want.vlan[0])
     return found
