@@ -157,6 +157,7 @@ def test_three_hosts_switch_a_gre_network_with_split_horizon(
     assert {name for name in links if name.startswith("gt-")} == taps
     kind = "gretap" if family == 4 else "ip6gretap"
     assert all(links[t].kind == kind and links[t].isolated and links[t].up for t in taps)
+    assert IpNetlink().read_links(b_ns, sorted(taps)) == {t: links[t] for t in taps}  # rtnetlink
 
     wa = f"v6w-{tag}wa"
     wait_for("a's workload pings b's", lambda: pings(wa, f"{PREFIX}2"), timeout=30)
@@ -223,6 +224,7 @@ def test_two_hosts_switch_a_vlan_network_tagged_on_the_physical_link(
     assert (links[device].kind, links[device].lower, links[device].vlan_id) == ("vlan", "eth1", VID)
     assert links[device].master == f"v6b-{net['id'][:11]}" and links[device].up
     assert links["eth1"].master is None  # the interface itself stays out of the bridge
+    assert IpNetlink().read_links(b_ns, [device]) == {device: links[device]}  # rtnetlink
 
     wa = f"v6w-{tag}wa"
     wait_for("a's workload pings b's", lambda: pings(wa, f"{PREFIX}2"), timeout=30)
