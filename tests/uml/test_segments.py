@@ -39,7 +39,7 @@ from v6fabric.hoststate.model import HostState, gre_name, vlan_name
 
 pytestmark = pytest.mark.uml
 
-KEY, VID, MTU = 4242, 100, 1400
+KEY, VID, MTU = 4242, 100, 1438  # 1500 on the underlay less GRE's over IPv6 (62)
 PREFIX = "2001:db8:77::"
 UNDERLAY = {4: ("192.0.2.{}", 24), 6: ("fd00:77::{}", 64)}
 
@@ -161,6 +161,8 @@ def test_three_hosts_switch_a_gre_network_with_split_horizon(
 
     wa = f"v6w-{tag}wa"
     wait_for("a's workload pings b's", lambda: pings(wa, f"{PREFIX}2"), timeout=30)
+    full = ["ping", "-6", "-c", "1", "-W", "5", "-M", "do", "-s", str(MTU - 48), f"{PREFIX}2"]
+    assert run(full, netns=wa, check=False, timeout=60).returncode == 0  # a full frame fits
     capture = Capture(b_ns, "ul0", "ip proto 47" if family == 4 else "ip6", count=0)
     try:
         assert pings(wa, f"{PREFIX}3", count=2)  # c's: via the other tunnel
@@ -173,6 +175,7 @@ def test_three_hosts_switch_a_gre_network_with_split_horizon(
     for frame in gre:
         assert f"key=0x{KEY:x}" in frame and "TEB" in frame, frame
         assert f"{endpoints['host-a']} > {endpoints['host-b']}" in frame, frame
+        assert "DSTOPT" not in frame, frame  # no encapsulation limit: the MTU's overhead
     # b passed nothing on to c: what came from a's tunnel never left by another
     b_out = f"{endpoints['host-b']} > {endpoints['host-c']}"
     assert not [f for f in frames if b_out in f and f"{PREFIX}1 > " in f], frames

@@ -222,7 +222,7 @@ def test_any_segment_state_can_follow_any_other(first: HostState, second: HostSt
 
 def test_the_lines_and_the_parser() -> None:
     assert _op_line(AddGretap(None, "gt-a", 1438, 77, "fd00::1", "fd00::2")) == (
-        "link add gt-a mtu 1438 type ip6gretap key 77 local fd00::1 remote fd00::2"
+        "link add gt-a mtu 1438 type ip6gretap key 77 local fd00::1 remote fd00::2 encaplimit none"
     )
     assert _op_line(AddGretap(None, "gt-a", 1458, 77, "192.0.2.1", "192.0.2.2")) == (
         "link add gt-a mtu 1458 type gretap key 77 local 192.0.2.1 remote 192.0.2.2"

@@ -130,7 +130,8 @@ class AddVxlan:
 
 @dataclass(frozen=True)
 class AddGretap:
-    """A point-to-point Ethernet-over-GRE tap (``ip6gretap`` when the endpoints are IPv6)."""
+    """A point-to-point Ethernet-over-GRE tap (``ip6gretap`` when the endpoints are IPv6),
+    its key both ways."""
 
     netns: str | None
     name: str
@@ -294,10 +295,13 @@ def _op_line(op: LinkOp) -> str:
                 f" dstport {op.dstport} nolearning"
             )
         case AddGretap():
+            # over IPv6 without the tunnel encapsulation limit option (8 bytes more than the
+            # overhead network MTUs are computed with: ``services.segments.OVERHEAD``)
             kind = "ip6gretap" if is_ipv6(op.local) else "gretap"
             return (
                 f"link add {op.name} mtu {op.mtu} type {kind} key {op.key}"
                 f" local {op.local} remote {op.remote}"
+                + (" encaplimit none" if is_ipv6(op.local) else "")
             )
         case AddVlan():
             return f"link add link {op.lower} name {op.name} mtu {op.mtu} type vlan id {op.vid}"
