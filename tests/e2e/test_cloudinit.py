@@ -30,7 +30,7 @@ from v6fabric.drivers.sysctl import ProcSysctls
 from v6fabric.hoststate.model import WorkloadInterface, WorkloadSpec
 from v6fabric.workloads import plug, unplug
 from v6fabric.workloads.paths import WorkloadPaths
-from v6fabric.workloads.plumbing import GUEST_SYSCTLS
+from v6fabric.workloads.plumbing import GUEST_SYSCTLS, OPTIMISTIC_DAD
 from v6fabric.workloads.ra import RaSocket
 
 pytestmark = [
@@ -107,7 +107,9 @@ class Network:
         run(["ip", "-n", self.ns, "link", "add", port, "type", "veth",
              "peer", "name", "eth0", "netns", vm, "address", MAC])  # fmt: skip
         run(["ip", "-n", self.ns, "link", "set", port, "master", self.bridge, "up"])
-        ProcSysctls().write(vm, {f"net.ipv6.conf.eth0.{k}": str(v) for k, v in GUEST_SYSCTLS})
+        ProcSysctls().write(
+            vm, {f"net.ipv6.conf.eth0.{k}": str(v) for k, v in GUEST_SYSCTLS + OPTIMISTIC_DAD}
+        )
         run(["ip", "-n", vm, "link", "set", "lo", "up"])
         run(["ip", "-n", vm, "link", "set", "eth0", "up"])
         return vm

@@ -19,6 +19,7 @@ root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (a scratch 
 def test_the_probe_finds_vlan_and_gre_inside_uml() -> None:
     found = probe_kernel()
     assert found["vlan"] is True and found["gre"] is True, found
+    assert found["gretap"] is True and found["ip6gretap"] is True, found
     assert found["bridge"] and found["veth"] and found["vxlan"], found
 
 
@@ -45,4 +46,6 @@ def test_the_probe_agrees_with_the_kernel_configuration() -> None:
 
     found = probe_kernel()
     assert found["vlan"] == built("CONFIG_VLAN_8021Q"), found
-    assert found["gre"] == built("CONFIG_IPV6_GRE"), found
+    assert found["gretap"] == built("CONFIG_NET_IPGRE"), found
+    assert found["ip6gretap"] == built("CONFIG_IPV6_GRE"), found
+    assert found["gre"] == (found["gretap"] and found["ip6gretap"]), found

@@ -20,7 +20,7 @@ from v6fabric.hoststate.firewall import RemoteGroup
 PROPERTY = settings(max_examples=60, deadline=None)
 GROUPS = ("sg-a", "sg-b", "sg-c")
 ENDPOINTS = ("fd00:99::1", "fd00:99::2", "198.18.0.3")  # hosts' tunnel endpoints (overlays)
-PHYSNETS = ("physnet1", "physnet2")  # flat provider networks' physical networks
+PHYSNETS = ("physnet1", "physnet2")  # flat and vlan provider networks' physical networks
 IFACES = ("eth1", "eth2")  # hosts' interfaces on them
 
 
@@ -60,12 +60,15 @@ def with_groups(draw: st.DrawFn) -> Snapshot:
     for net in snap.networks:  # some are flat provider networks on a physical network
         physnet = draw(st.sampled_from([None, *PHYSNETS]))
         if physnet is not None:
+            vlan = draw(st.sampled_from([None, 10, 20]))  # flat, or a VLAN of it
             net = {
                 **net,
-                "provider:network_type": "flat",
+                "provider:network_type": "vlan" if vlan else "flat",
                 "provider:physical_network": physnet,
-                "provider:segmentation_id": None,
+                "provider:segmentation_id": vlan,
             }
+        elif draw(st.booleans()):  # GRE instead of VXLAN: taps per remote, no fdb
+            net = {**net, "provider:network_type": "gre"}
         networks.append(net)
     physical = draw(
         st.lists(

@@ -13,7 +13,9 @@ from v6fabric.drivers.fdb import AddFdb, DeleteFdb, FdbOp
 from v6fabric.drivers.netlink import (
     AddAddress,
     AddBridge,
+    AddGretap,
     AddVeth,
+    AddVlan,
     AddVxlan,
     DeleteAddress,
     DeleteLink,
@@ -21,6 +23,7 @@ from v6fabric.drivers.netlink import (
     LinkOp,
     ReplaceRoute,
     SetBridgeOptions,
+    SetBridgePort,
     SetLink,
 )
 from v6fabric.hoststate.firewall import FirewallSpec
@@ -31,8 +34,10 @@ __all__ = [
     "AddAddress",
     "AddBridge",
     "AddFdb",
+    "AddGretap",
     "AddNamespace",
     "AddVeth",
+    "AddVlan",
     "AddVxlan",
     "DeleteAddress",
     "DeleteFdb",
@@ -49,6 +54,7 @@ __all__ = [
     "RemoveFirewall",
     "ReplaceRoute",
     "SetBridgeOptions",
+    "SetBridgePort",
     "SetLink",
     "SetSysctls",
     "StartDaemon",

@@ -26,13 +26,31 @@ KERNEL_PROBES: dict[str, list[list[str]]] = {
         ["link", "add", "probe-vp", "type", "bridge"],
         ["link", "add", "link", "probe-vp", "name", "probe-vl", "type", "vlan", "id", "10"],
     ],
-    "gre": [
+    # GRE networks: one tap per remote, gretap over an IPv4 underlay, ip6gretap over IPv6
+    "gretap": [
         [
             "link",
             "add",
-            "probe-gre",
+            "probe-gt4",
             "type",
-            "ip6gre",
+            "gretap",
+            "key",
+            "42",
+            "local",
+            "192.0.2.1",
+            "remote",
+            "192.0.2.2",
+        ]
+    ],
+    "ip6gretap": [
+        [
+            "link",
+            "add",
+            "probe-gt6",
+            "type",
+            "ip6gretap",
+            "key",
+            "42",
             "local",
             "2001:db8::1",
             "remote",
@@ -56,6 +74,7 @@ def probe_kernel() -> dict[str, bool]:
     run(["ip", "netns", "add", netns])
     try:
         found = {name: _try(netns, argv) for name, argv in KERNEL_PROBES.items()}
+        found["gre"] = found["gretap"] and found["ip6gretap"]  # either underlay family
         try:
             run(["nft", "add", "table", "inet", "v6fabric_probe"], netns=netns)
             found["nftables"] = True

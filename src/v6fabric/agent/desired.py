@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from v6fabric.agent import segments
 from v6fabric.agent.layout import Layout
 from v6fabric.drivers.files import digest
 from v6fabric.hoststate import codec
@@ -181,10 +182,12 @@ def _if_sysctls(
     for bridge in networks(state):
         host[bridge] = {"disable_ipv6": "1"}
     for net in state.networks:  # an overlay device is a bridge port as the taps
-        if net.overlay is not None:
+        if net.overlay is not None and net.overlay.kind == "vxlan":  # GRE's: ``segments``
             host[net.overlay.device] = {"disable_ipv6": "1"}
-        if net.physical_interface:  # a bridge port too: the host speaks no IPv6 on it
+        if net.physical_interface and net.vlan is None:  # a bridge port too: no IPv6 on it
             host[net.physical_interface] = {"disable_ipv6": "1"}
+    for name in segments.desired(state):  # GRE taps, VLAN sub-interfaces: bridge ports
+        host[name] = {"disable_ipv6": "1"}
     for port in state.ports:
         host[port.tap] = {"disable_ipv6": "1"}
     for workload in state.workloads:

@@ -19,8 +19,10 @@ from v6fabric.hoststate.model import (
     BRIDGE_PREFIX,
     DHCP_IF_PREFIX,
     DHCP_NS_PREFIX,
+    GRE_PREFIX,
     ROUTER_IF_PREFIX,
     ROUTER_NS_PREFIX,
+    VLAN_PREFIX,
     VXLAN_PREFIX,
     WORKLOAD_NS_PREFIX,
 )
@@ -107,3 +109,8 @@ class Layout:
 
     def firewall_bucket(self, group_id: str, key: int) -> Path:
         return self.firewall_members / group_id / f"{key}.json"
+
+
+def is_our_segment_link(name: str) -> bool:
+    """A GRE network's tap to a remote host, or a VLAN network's sub-interface."""
+    return name.startswith((GRE_PREFIX, VLAN_PREFIX))

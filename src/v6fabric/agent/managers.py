@@ -38,13 +38,16 @@ from v6fabric.agent.observe import remember_loaded
 from v6fabric.drivers.netlink import (
     AddAddress,
     AddBridge,
+    AddGretap,
     AddVeth,
+    AddVlan,
     AddVxlan,
     DeleteAddress,
     DeleteLink,
     DeleteRoute,
     ReplaceRoute,
     SetBridgeOptions,
+    SetBridgePort,
     SetLink,
 )
 from v6fabric.hoststate.firewall import changed_buckets
@@ -56,6 +59,9 @@ LINK_OPS = (
     SetBridgeOptions,
     AddVeth,
     AddVxlan,
+    AddGretap,
+    AddVlan,
+    SetBridgePort,
     SetLink,
     DeleteLink,
     AddAddress,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from v6fabric.agent import desired as want
-from v6fabric.agent import overlay, physical
+from v6fabric.agent import overlay, physical, segments
 from v6fabric.agent.actions import (
     AddFdb,
     AddNamespace,
@@ -191,7 +191,7 @@ def unsettled(state: HostState, previous: Observed) -> Stale:
         bridge = bridges.get(port.network_id) or want.bridge_of(state, port)
         if tap is None or tap.up != port.admin_up or tap.master != bridge:
             stale.link(host, port.tap)
-    for iface in physical.unsettled(state, links):
+    for iface in physical.unsettled(state, links) + segments.unsettled(state, links):
         stale.link(host, iface)
     return stale
 

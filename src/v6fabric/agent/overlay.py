@@ -61,7 +61,7 @@ def _desired(networks: Iterable[NetworkSpec], fdb: Iterable[FdbEntry]) -> dict[s
     found: dict[str, Overlay] = {}
     for net in networks:
         spec = net.overlay
-        if spec is None or spec.device in found:
+        if spec is None or spec.kind != "vxlan" or spec.device in found:  # GRE: ``segments``
             continue
         entries = {(ZERO_MAC, normalise_ip(remote)) for remote in spec.remotes}
         entries.update(macs.get(spec.device, {}).items())

@@ -22,10 +22,11 @@ NOMASTER = ""  # ``SetLink(master=NOMASTER)``: out of its bridge (``ip link set 
 
 
 def wanted(state: HostState) -> dict[str, str]:
-    """Physical interface -> the bridge it belongs on (the first network naming it)."""
+    """Physical interface -> the bridge it belongs on (the first flat network naming it; a
+    vlan network's sub-interface joins its bridge instead: ``segments``)."""
     found: dict[str, str] = {}
     for net in state.networks:
-        if net.physical_interface:
+        if net.physical_interface and net.vlan is None:
             found.setdefault(net.physical_interface, net.bridge)
     return found
 

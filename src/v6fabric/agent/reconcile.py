@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from v6fabric.agent import desired as want
-from v6fabric.agent import metadata_proxy, overlay, physical
+from v6fabric.agent import metadata_proxy, overlay, physical, segments
 from v6fabric.agent import plan_order as order
 from v6fabric.agent.actions import (
     Action,
@@ -113,6 +113,7 @@ def plan(
     _namespaces(p, namespaces)
     _bridges(p)
     _overlays(p)
+    _segments(p)
     for action in physical.plan(
         desired, observed.host.links, p.host, p.created, physical_interfaces
     ):
@@ -178,6 +179,20 @@ def _overlays(p: _Plan) -> None:
     phases = {overlay.DELETE: DEL_LINK, overlay.CREATE: ADD_LINK, overlay.SETUP: SET_LINK}
     host = p.observed.host
     steps, made = overlay.plan(p.desired, host.links, p.observed.fdb, p.host, p.created)
+    p.created |= made
+    for step, action in steps:
+        p.add(phases[step], action)
+
+
+def _segments(p: _Plan) -> None:
+    """GRE taps and VLAN sub-interfaces on their bridges (``segments``)."""
+    phases = {
+        segments.DELETE: DEL_LINK,
+        segments.CREATE: ADD_LINK,
+        segments.SETUP: SET_LINK,
+        segments.PORT: ADD_ADDR,  # after SET_LINK: the tap is a bridge port by then
+    }
+    steps, made = segments.plan(p.desired, p.observed.host.links, p.host, p.created)
     p.created |= made
     for step, action in steps:
         p.add(phases[step], action)

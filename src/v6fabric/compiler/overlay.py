@@ -11,6 +11,10 @@ hosts that share its network by one entry, and of no other host.
 Where a port is: a workload's where it is bound; a DHCP port on the network host, a router
 interface on its router's host (the L3 scheduler's). A host without an endpoint in the overlay's family takes
 no part: its networks stay on its own bridges (a single host needs none).
+
+A network of type ``gre`` (key = its segmentation id) has the same hosts and remotes, but GRE
+has no multipoint device with a forwarding table: the agent makes one tap per remote
+(``kind="gre"``), the bridges learn behind them, and no ``FdbEntry`` is compiled.
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ from collections.abc import Callable, Mapping
 from v6fabric.compiler.index import Index, PortView
 from v6fabric.domain.addresses import eui64_link_local
 from v6fabric.domain.constants import DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE
-from v6fabric.hoststate.model import FdbEntry, NetworkSpec, OverlaySpec, vxlan_name
+from v6fabric.hoststate.model import GRE_PREFIX, FdbEntry, NetworkSpec, OverlaySpec, vxlan_name
 
-OVERLAY_TYPES = frozenset({"vxlan"})
+OVERLAY_TYPES = frozenset({"vxlan", "gre"})
 NAMESPACE_OWNERS = frozenset({DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE})
 
 
@@ -62,7 +66,8 @@ def overlays(
         if view is None or view.network_type not in OVERLAY_TYPES or not view.segmentation_id:
             specs.append(spec)
             continue
-        device = vxlan_name(spec.network_id)
+        gre = view.network_type == "gre"
+        device = GRE_PREFIX + spec.network_id[:6] if gre else vxlan_name(spec.network_id)
         remotes = set()
         for port in index.ports_by_network.get(spec.network_id, ()):
             where = port_location(port, network_host, router_host)
@@ -70,12 +75,14 @@ def overlays(
                 continue
             remote = endpoints[where]
             remotes.add(remote)
-            fdb.append(FdbEntry(device=device, mac=port.mac.lower(), remote=remote))
+            if not gre:
+                fdb.append(FdbEntry(device=device, mac=port.mac.lower(), remote=remote))
         overlay = OverlaySpec(
             device=device,
             vni=view.segmentation_id,
             local=local,
             remotes=tuple(sorted(remotes)),
+            kind="gre" if gre else "vxlan",
         )
         specs.append(NetworkSpec(spec.network_id, spec.bridge, spec.mtu, overlay))
     return specs, sorted(fdb, key=lambda entry: entry.entry_id)

@@ -6,6 +6,10 @@ agent's ``--physical-network physnet1=eth1``, registered as ``capabilities.physi
 the interface is enslaved to the network's bridge, and the workloads are on the wire with
 whatever else is there (an upstream router). Nothing is encapsulated; a host without the
 mapping keeps the network on its own bridge (its ports cannot be bound: ``services.bindings``).
+
+A ``vlan`` network (segmentation id = the 802.1Q id) is a tagged slice of the same wire: the
+host's interface stays out of the bridge, and the agent's sub-interface of it with that id
+(``NetworkSpec.vlan``) joins the bridge instead.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import replace
 from v6fabric.compiler.index import Index
 from v6fabric.hoststate.model import NetworkSpec
 
-PHYSICAL_TYPES = frozenset({"flat"})  # VLAN: no 802.1Q on this kernel (kernel-matrix.md)
+PHYSICAL_TYPES = frozenset({"flat", "vlan"})
 
 
 def host_mappings(physical_interfaces: Iterable[tuple[str, str, str]], host: str) -> dict[str, str]:
@@ -27,7 +31,8 @@ def host_mappings(physical_interfaces: Iterable[tuple[str, str, str]], host: str
 def attach_physical(
     index: Index, networks: list[NetworkSpec], mappings: dict[str, str]
 ) -> list[NetworkSpec]:
-    """``networks`` with the host's interface of each flat network's physical network."""
+    """``networks`` with the host's interface of each flat or vlan network's physical network
+    (and a vlan network's id)."""
     if not mappings:
         return networks
     found = []
@@ -38,5 +43,9 @@ def attach_physical(
             if view is not None and view.network_type in PHYSICAL_TYPES
             else None
         )
+        if iface and view is not None and view.network_type == "vlan":
+            vid = view.segmentation_id
+            found.append(replace(spec, physical_interface=iface, vlan=vid) if vid else spec)
+            continue
         found.append(replace(spec, physical_interface=iface) if iface else spec)
     return found

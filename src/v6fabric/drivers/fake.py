@@ -18,7 +18,9 @@ from v6fabric.drivers.commands import CommandError
 from v6fabric.drivers.netlink import (
     AddAddress,
     AddBridge,
+    AddGretap,
     AddVeth,
+    AddVlan,
     AddVxlan,
     DeleteAddress,
     DeleteLink,
@@ -29,6 +31,7 @@ from v6fabric.drivers.netlink import (
     ReplaceRoute,
     Route,
     SetBridgeOptions,
+    SetBridgePort,
     SetLink,
     tolerated,
 )
@@ -59,6 +62,9 @@ class FakeLink:
     sysctls: dict[str, str] = field(default_factory=dict)
     mtu_by_user: bool = False  # bridges: an MTU set after creation sticks; else min of ports
     vxlan: tuple[int, str, int] | None = None  # VXLAN devices: (vni, local, dstport)
+    gre: tuple[int, str, str] | None = None  # gretap/ip6gretap: (key, local, remote)
+    vlan: tuple[str, int] | None = None  # 802.1Q sub-interfaces: (lower, id)
+    isolated: bool = False  # as a bridge port
 
 
 class FakeError(Exception):
@@ -122,6 +128,7 @@ class FakeKernel:
                 stp=fake.stp,
                 forward_delay=fake.forward_delay,
                 **_vxlan_fields(fake),
+                **_segment_fields(fake),
             )
         return NetnsView(links=links, routes=tuple(sorted(self.routes[netns], key=repr)))
 
@@ -181,6 +188,23 @@ class FakeKernel:
                     raise FakeError("RTNETLINK answers: File exists")
                 link = self._new(netns, op.name, "vxlan", "", op.mtu)
                 link.vxlan = (op.vni, op.local, op.dstport)
+            case AddGretap():
+                if op.name in links:
+                    raise FakeError("RTNETLINK answers: File exists")
+                kind = "ip6gretap" if ":" in op.local else "gretap"
+                link = self._new(netns, op.name, kind, "", op.mtu)
+                link.gre = (op.key, op.local, op.remote)
+            case AddVlan():
+                if op.name in links:
+                    raise FakeError("RTNETLINK answers: File exists")
+                lower = self._get(netns, op.lower)
+                link = self._new(netns, op.name, "vlan", lower.mac, op.mtu)
+                link.vlan = (op.lower, op.vid)
+            case SetBridgePort():
+                link = self._get(netns, op.name)
+                if link.master is None:
+                    raise FakeError("RTNETLINK answers: Operation not supported")
+                link.isolated = op.isolated
             case SetBridgeOptions():
                 link = self._get(netns, op.name)
                 link.stp, link.forward_delay = False, 0
@@ -203,6 +227,8 @@ class FakeKernel:
                     master = self._get(netns, op.master)
                     if master.kind != "bridge":
                         raise FakeError("RTNETLINK answers: Operation not supported")
+                    if link.master != op.master:  # a new bridge port: flags as the kernel's
+                        link.isolated = False
                     link.master = op.master
                 link.mac = op.mac or link.mac
                 link.mtu = op.mtu or link.mtu
@@ -321,6 +347,16 @@ def _vxlan_fields(fake: FakeLink) -> dict[str, object]:
         return {}
     vni, local, dstport = fake.vxlan
     return {"vni": vni, "vxlan_local": local, "dstport": dstport, "learning": False}
+
+
+def _segment_fields(fake: FakeLink) -> dict[str, object]:
+    found: dict[str, object] = {"isolated": fake.isolated if fake.master else None}
+    if fake.gre is not None:
+        key, local, remote = fake.gre
+        found.update(gre_key=key, tunnel_local=local, tunnel_remote=remote)
+    if fake.vlan is not None:
+        found.update(lower=fake.vlan[0], vlan_id=fake.vlan[1])
+    return found
 
 
 class FakeSysctls:

@@ -64,6 +64,12 @@ class Link:
     vxlan_local: str | None = None  # ... the endpoint it sends from (normalised IP text) ...
     dstport: int | None = None  # ... the UDP port of its peers ...
     learning: bool | None = None  # ... and whether it learns remote MACs from the wire
+    gre_key: int | None = None  # gretap/ip6gretap only: the key (ikey) ...
+    tunnel_local: str | None = None  # ... and its endpoints (normalised IP text)
+    tunnel_remote: str | None = None
+    vlan_id: int | None = None  # 802.1Q sub-interfaces only: the id ...
+    lower: str | None = None  # ... and the interface it is on (its name)
+    isolated: bool | None = None  # a bridge port's ``isolated`` flag (None: not a bridge port)
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,39 @@ class AddVxlan:
 
 
 @dataclass(frozen=True)
+class AddGretap:
+    """A point-to-point Ethernet-over-GRE tap (``ip6gretap`` when the endpoints are IPv6),
+    its key both ways."""
+
+    netns: str | None
+    name: str
+    mtu: int
+    key: int
+    local: str
+    remote: str
+
+
+@dataclass(frozen=True)
+class AddVlan:
+    """An 802.1Q sub-interface ``name`` of ``lower`` with id ``vid``."""
+
+    netns: str | None
+    name: str
+    mtu: int
+    lower: str
+    vid: int
+
+
+@dataclass(frozen=True)
+class SetBridgePort:
+    """A bridge port's ``isolated`` flag: an isolated port forwards only to non-isolated ones."""
+
+    netns: str | None
+    name: str
+    isolated: bool
+
+
+@dataclass(frozen=True)
 class SetLink:
     netns: str | None
     name: str
@@ -174,6 +213,9 @@ LinkOp = (
     | SetBridgeOptions
     | AddVeth
     | AddVxlan
+    | AddGretap
+    | AddVlan
+    | SetBridgePort
     | SetLink
     | DeleteLink
     | AddAddress
@@ -252,6 +294,19 @@ def _op_line(op: LinkOp) -> str:
                 f"link add {op.name} mtu {op.mtu} type vxlan id {op.vni} local {op.local}"
                 f" dstport {op.dstport} nolearning"
             )
+        case AddGretap():
+            # over IPv6 without the tunnel encapsulation limit option (8 bytes more than the
+            # overhead network MTUs are computed with: ``services.segments.OVERHEAD``)
+            kind = "ip6gretap" if is_ipv6(op.local) else "gretap"
+            return (
+                f"link add {op.name} mtu {op.mtu} type {kind} key {op.key}"
+                f" local {op.local} remote {op.remote}"
+                + (" encaplimit none" if is_ipv6(op.local) else "")
+            )
+        case AddVlan():
+            return f"link add link {op.lower} name {op.name} mtu {op.mtu} type vlan id {op.vid}"
+        case SetBridgePort(name=name, isolated=isolated):
+            return f"link set dev {name} type bridge_slave isolated {'on' if isolated else 'off'}"
         case SetLink():
             words = ["link", "set", "dev", op.name]
             if op.mac is not None:
@@ -331,6 +386,8 @@ def _parse_link(raw: Mapping[str, Any]) -> Link:
     kind = info.get("info_kind")
     vxlan = kind == "vxlan"
     local = (data.get("local") or data.get("local6")) if vxlan else None
+    gre = kind in ("gretap", "ip6gretap")
+    slave = info.get("info_slave_data") if info.get("info_slave_kind") == "bridge" else None
     return Link(
         name=raw["ifname"],
         ifindex=int(raw.get("ifindex", 0)),
@@ -349,7 +406,22 @@ def _parse_link(raw: Mapping[str, Any]) -> Link:
         vxlan_local=str(ipaddress.ip_address(local)) if local else None,
         dstport=data.get("port") if vxlan else None,
         learning=bool(data.get("learning")) if vxlan else None,
+        gre_key=_dotted_key(data.get("ikey")) if gre else None,
+        tunnel_local=_address_or_none(data.get("local")) if gre else None,
+        tunnel_remote=_address_or_none(data.get("remote")) if gre else None,
+        vlan_id=data.get("id") if kind == "vlan" else None,
+        lower=raw.get("link") if kind == "vlan" else None,
+        isolated=bool(slave.get("isolated")) if slave is not None else None,
     )
+
+
+def _dotted_key(text: str | None) -> int | None:
+    """``ip`` prints a GRE key as an IPv4 address (``0.0.0.100``)."""
+    return int(ipaddress.IPv4Address(text)) if text else None
+
+
+def _address_or_none(text: str | None) -> str | None:
+    return str(ipaddress.ip_address(text)) if text and text != "any" else None
 
 
 def _parse_route(raw: Mapping[str, Any]) -> Route:

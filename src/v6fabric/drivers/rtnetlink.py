@@ -32,7 +32,10 @@ RTM_NEWLINK, RTM_GETLINK, RTM_NEWADDR, RTM_GETADDR = 16, 18, 20, 22
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_LINKINFO, IFLA_EXT_MASK, IFLA_LINK_NETNSID = 18, 29, 37
-IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
+IFLA_BRPORT_ISOLATED = 33
+IFLA_GRE_IKEY, IFLA_GRE_LOCAL, IFLA_GRE_REMOTE = 4, 6, 7
+IFLA_VLAN_ID = 1
 IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE = 1, 5
 IFLA_VXLAN_ID, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LEARNING = 1, 4, 7
 IFLA_VXLAN_PORT, IFLA_VXLAN_LOCAL6 = 15, 17
@@ -230,6 +233,23 @@ def link_json(rtnl: Rtnl, message: bytes) -> dict[str, Any]:
             }
         if linkinfo.get("info_kind") == "vxlan" and IFLA_INFO_DATA in nested:
             linkinfo["info_data"] = _vxlan_data(nested[IFLA_INFO_DATA])
+        if linkinfo.get("info_kind") in ("gretap", "ip6gretap") and IFLA_INFO_DATA in nested:
+            linkinfo["info_data"] = _gre_data(nested[IFLA_INFO_DATA])
+        if linkinfo.get("info_kind") == "vlan" and IFLA_INFO_DATA in nested:
+            data = _attrs(nested[IFLA_INFO_DATA], 0, len(nested[IFLA_INFO_DATA]))
+            if IFLA_VLAN_ID in data:
+                linkinfo["info_data"] = {"id": struct.unpack("=H", data[IFLA_VLAN_ID][:2])[0]}
+            lower = _S32.unpack(attrs[IFLA_LINK][:4])[0] if IFLA_LINK in attrs else 0
+            found_lower = rtnl.link(index=lower) if lower else None
+            if found_lower is not None:  # ``ip`` names the lower device by its name
+                lower_attrs = _attrs(found_lower, _HDR.size + _IFINFO.size, len(found_lower))
+                raw["link"] = _string(lower_attrs.get(IFLA_IFNAME, b""))
+        if IFLA_INFO_SLAVE_KIND in nested:
+            linkinfo["info_slave_kind"] = _string(nested[IFLA_INFO_SLAVE_KIND])
+            slave = nested.get(IFLA_INFO_SLAVE_DATA, b"")
+            flags = _attrs(slave, 0, len(slave))
+            if IFLA_BRPORT_ISOLATED in flags:
+                linkinfo["info_slave_data"] = {"isolated": bool(flags[IFLA_BRPORT_ISOLATED][0])}
         raw["linkinfo"] = linkinfo
     raw["addr_info"] = [a for a in map(_address, rtnl.addresses(index)) if a is not None]
     return raw
@@ -251,6 +271,21 @@ def _vxlan_data(payload: bytes) -> dict[str, Any]:
         found["port"] = struct.unpack("!H", data[IFLA_VXLAN_PORT][:2])[0]
     if IFLA_VXLAN_LEARNING in data:
         found["learning"] = bool(data[IFLA_VXLAN_LEARNING][0])
+    return found
+
+
+def _gre_data(payload: bytes) -> dict[str, Any]:
+    """``ip``'s gretap/ip6gretap ``info_data`` keys that ``_parse_link`` reads: ``ikey`` (as
+    an IPv4 address, as ``ip`` prints it), ``local``, ``remote``."""
+    data = _attrs(payload, 0, len(payload))
+    found: dict[str, Any] = {}
+    if IFLA_GRE_IKEY in data:
+        found["ikey"] = socket.inet_ntop(socket.AF_INET, data[IFLA_GRE_IKEY][:4])
+    for key, kind in (("local", IFLA_GRE_LOCAL), ("remote", IFLA_GRE_REMOTE)):
+        value = data.get(kind)
+        if value is not None and len(value) in (4, 16) and any(value):
+            family = socket.AF_INET if len(value) == 4 else socket.AF_INET6
+            found[key] = socket.inet_ntop(family, value)
     return found
 
 

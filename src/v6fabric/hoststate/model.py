@@ -10,12 +10,16 @@ here (by the compiler), so that the agent recognises its own objects after a cra
 * ``v6r-<router id>`` a router's namespace, ``v6d-<network id>`` a network's DHCP/RA namespace
 * ``v6w-<workload id>`` a workload's namespace (a stand-in for a VM), ``eth0``.. inside it
 * ``vx-<network id[:11]>`` a network's VXLAN device, on its bridge
+* ``gt-<network id[:6]>-<hash>`` a GRE network's tap to one remote host (``gre_name``)
+* ``vl-<network id[:11]>`` a VLAN network's 802.1Q sub-interface, on its bridge
 
 Addresses are text in CIDR form (``2001:db8::1/64``), sorted, so equal states are equal values.
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -36,6 +40,8 @@ WORKLOAD_NS_PREFIX = "v6w-"
 HOST_NS_PREFIX = "v6h-"
 VXLAN_PREFIX = "vx-"
 VXLAN_PORT = 4789  # IANA's
+GRE_PREFIX = "gt-"
+VLAN_PREFIX = "vl-"
 ID_CHARS = 11  # interface names are at most 15 characters
 
 
@@ -63,6 +69,16 @@ def vxlan_name(network_id: str) -> str:
     return VXLAN_PREFIX + network_id[:ID_CHARS]
 
 
+def gre_name(network_id: str, remote: str) -> str:
+    """A GRE network's tap to ``remote``: stable per (network, remote endpoint), 15 chars."""
+    key = f"{network_id}/{ipaddress.ip_address(remote)}".encode()
+    return f"{GRE_PREFIX}{network_id[:6]}-{hashlib.sha256(key).hexdigest()[:5]}"
+
+
+def vlan_name(network_id: str) -> str:
+    return VLAN_PREFIX + network_id[:ID_CHARS]
+
+
 @dataclass(frozen=True)
 class OverlaySpec:
     """A network's VXLAN segment on this host: ``device`` on the network's bridge, sending from
@@ -76,6 +92,9 @@ class OverlaySpec:
     local: str
     remotes: tuple[str, ...] = ()  # sorted
     dstport: int = VXLAN_PORT
+    # "gre": no multipoint device; one tap per remote (``gre_name``), ``vni`` is the GRE key,
+    # ``device`` unused by the agent, and no ``FdbEntry``s (the bridges learn).
+    kind: str = "vxlan"
 
 
 @dataclass(frozen=True)
@@ -106,6 +125,9 @@ class NetworkSpec:
     mtu: int
     overlay: OverlaySpec | None = None  # None: the bridge alone (flat here, or one host)
     physical_interface: str | None = None  # None: no physical network here (or not flat)
+    # A ``vlan`` network: its 802.1Q id. ``physical_interface`` then is the lower device of its
+    # sub-interface (``vlan_name``), which alone joins the bridge (the interface does not).
+    vlan: int | None = None
 
 
 @dataclass(frozen=True)

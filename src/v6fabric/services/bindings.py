@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from v6fabric.compiler.overlay import OVERLAY_TYPES
 from v6fabric.compiler.physical import PHYSICAL_TYPES
 from v6fabric.domain.constants import DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE
 from v6fabric.domain.errors import PortBindingFailed
@@ -26,7 +27,7 @@ from v6fabric.settings import Settings
 from v6fabric.store.tables import hosts, networks, ports
 
 KERNEL_FEATURE = {"vxlan": "vxlan", "vlan": "vlan", "gre": "gre"}  # network type -> probe
-OVERLAYS = frozenset({"vxlan"})  # realized with tunnel endpoints (compiler.overlay)
+OVERLAYS = OVERLAY_TYPES  # realized with tunnel endpoints (compiler.overlay): vxlan, gre
 
 
 def check_binding(

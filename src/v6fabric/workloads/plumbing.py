@@ -44,13 +44,17 @@ GUEST_SYSCTLS: tuple[tuple[str, int], ...] = (
     ("accept_ra", 1),  # not a router: 1 is enough (2 only matters with forwarding=1)
     ("addr_gen_mode", 0),  # EUI-64 link-local and SLAAC addresses, as Neutron computes them
     ("use_tempaddr", 0),
-    ("optimistic_dad", 1),  # RFC 4429: addresses usable while DAD runs
-    ("use_optimistic", 1),
     ("router_solicitation_delay", 0),
 )
-# Route information options (RFC 4191), as systemd-networkd and NetworkManager accept them;
-# the key exists only with CONFIG_IPV6_ROUTE_INFO, hence optional.
-OPTIONAL_GUEST_SYSCTLS: tuple[tuple[str, int], ...] = (("accept_ra_rt_info_max_plen", 128),)
+# Keys that exist only with some kernel options, hence optional (each on its own): route
+# information options (RFC 4191, as systemd-networkd and NetworkManager accept them) with
+# CONFIG_IPV6_ROUTE_INFO; optimistic DAD (RFC 4429: addresses usable while DAD runs) with
+# CONFIG_IPV6_OPTIMISTIC_DAD (Debian's User-Mode-Linux kernel has not).
+OPTIMISTIC_DAD: tuple[tuple[str, int], ...] = (("optimistic_dad", 1), ("use_optimistic", 1))
+OPTIONAL_GUEST_SYSCTLS: tuple[tuple[str, int], ...] = (
+    ("accept_ra_rt_info_max_plen", 128),
+    *OPTIMISTIC_DAD,
+)
 
 
 def namespaces() -> set[str]:
@@ -184,9 +188,9 @@ def _set_up(names: list[str]) -> None:
 def _guest_sysctls(ns: str, ifname: str) -> None:
     """What a cloud image sets on its NICs, on ``ifname`` ("default": NICs made later)."""
     _sysctls.write(ns, {f"net.ipv6.conf.{ifname}.{k}": str(v) for k, v in GUEST_SYSCTLS})
-    optional = {f"net.ipv6.conf.{ifname}.{k}": str(v) for k, v in OPTIONAL_GUEST_SYSCTLS}
-    with contextlib.suppress(CommandError):  # exists only with CONFIG_IPV6_ROUTE_INFO
-        _sysctls.write(ns, optional)
+    for key, value in OPTIONAL_GUEST_SYSCTLS:
+        with contextlib.suppress(CommandError):  # not in this kernel
+            _sysctls.write(ns, {f"net.ipv6.conf.{ifname}.{key}": str(value)})
 
 
 def _record(paths: WorkloadPaths, spec: WorkloadSpec, host_netns: str | None) -> None:
