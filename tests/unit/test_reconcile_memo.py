@@ -154,3 +154,20 @@ def test_the_order_is_by_phase_then_repr(added: list[tuple[int, Action]]) -> Non
             seen.add(action)
             expected.append(action)
     assert p.sort() == expected
+
+
+def test_a_tap_whose_bridge_went_and_came_back_is_enslaved_again() -> None:
+    """Hypothesis found it: a workload stays plugged while its port leaves this host, so the
+    network's bridge goes (the kernel releases the tap); when the port comes back the bridge
+    is made again and the tap must be enslaved again, although no action of the pass named
+    it. The incremental view kept the tap's old master until a full read."""
+    from tests.unit.test_compiler import network, port, snapshot, workload
+
+    net1, net2 = network(1), network(2)
+    kept = port(1, net1, host="h1")
+    leaving = port(3, net2, host="h1")
+    vm = {**workload(500, leaving, host="h1"), "project_id": "p1"}
+    here = snapshot(networks=[net1, net2], ports=[kept, leaving], workloads=[vm])
+    gone = snapshot(networks=[net1, net2], ports=[kept, {**leaving, "binding:host_id": "h2"}],
+                    workloads=[vm])  # fmt: skip
+    passes([compile_host(here, "h1"), compile_host(gone, "h1"), compile_host(here, "h1")], "h1")

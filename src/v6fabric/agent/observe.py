@@ -35,6 +35,7 @@ from v6fabric.agent.layout import (
     HOST_DAEMON_DIR,
     HOST_DAEMON_KINDS,
     Layout,
+    is_our_bridge,
     is_our_namespace,
     is_our_workload_namespace,
 )
@@ -42,7 +43,7 @@ from v6fabric.agent.observe_sysctls import refresh_sysctls, sysctl_ifname
 from v6fabric.drivers.commands import CommandError
 from v6fabric.drivers.fdb import FdbEntries
 from v6fabric.drivers.files import Files, digest
-from v6fabric.drivers.netlink import NetnsView
+from v6fabric.drivers.netlink import DeleteLink, NetnsView
 from v6fabric.hoststate.codec import firewall_from_json
 from v6fabric.hoststate.firewall import FirewallSpec, RemoteGroup
 from v6fabric.hoststate.model import HostState
@@ -155,6 +156,15 @@ def touched(actions: Iterable[object], host_netns: str | None) -> Stale:
                     stale.namespaces.add(host_netns)
                 else:
                     stale.link(host_netns, ifname)
+        elif (
+            isinstance(action, DeleteLink)
+            and action.netns == host_netns
+            and is_our_bridge(action.name)
+        ):
+            # Its ports lose their master with it, and they need not be links the pass named
+            # (a tap of a workload still plugged whose port left this host): read them all.
+            # Rare: a network leaves a host only with its last port there.
+            stale.namespaces.add(host_netns)
         elif getattr(action, "netns", 0) == host_netns and hasattr(action, "name"):
             stale.link(host_netns, action.name)  # type: ignore[attr-defined]
         elif hasattr(action, "netns"):
