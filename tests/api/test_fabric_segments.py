@@ -44,7 +44,7 @@ def test_a_gre_network_is_an_overlay_of_kind_gre_with_its_key_and_no_fdb(api: Ap
     assert (spec.overlay.kind, spec.overlay.vni, spec.overlay.local) == ("gre", key, "198.18.0.2")
     assert spec.overlay.remotes == ("198.18.0.1",)
     assert _state(api, "h2").fdb == ()
-    for host, reason in (("old", "no gre devices"), ("lonely", "no ipv4 tunnel endpoint")):
+    for host, reason in (("old", "no gretap devices"), ("lonely", "no ipv4 tunnel endpoint")):
         r = _bind(api, host, api.port(net["id"], "admin"))
         assert_error(r, 409, "PortBindingFailed")
         assert reason in r.json()["NeutronError"]["message"]
@@ -68,3 +68,25 @@ def test_a_vlan_network_gets_its_id_and_each_hosts_interface(api: Api) -> None:
     r = _bind(api, "h2", api.port(net["id"], "admin"))
     assert_error(r, 409, "PortBindingFailed")
     assert "no interface on physical network physnet1" in r.json()["NeutronError"]["message"]
+
+
+def test_gre_needs_only_the_tunnel_device_of_the_fabrics_underlay_family(api: Api) -> None:
+    """The fabric's overlay is IPv4 here: gretap is what a host needs, ip6gretap is not."""
+    net = api.post(
+        "/v2.0/networks",
+        {"network": {"name": "gre-v4", "provider:network_type": "gre"}},
+        "admin",
+    ).json()["network"]
+    for host, kernel in (("v4only", {"gretap": True, "ip6gretap": False, "gre": False}),
+                         ("v6only", {"gretap": False, "ip6gretap": True, "gre": False})):  # fmt: skip
+        body = {"roles": ["compute"], "capabilities": {"kernel": kernel}}
+        assert api.put(f"/fabric/v1/hosts/{host}", body, "admin").status_code == 200
+    ok = api.post(
+        "/v2.0/ports", {"port": {"network_id": net["id"], "binding:host_id": "v4only"}}, "admin"
+    )
+    assert ok.status_code == 201, ok.text
+    refused = api.post(
+        "/v2.0/ports", {"port": {"network_id": net["id"], "binding:host_id": "v6only"}}, "admin"
+    )
+    assert refused.status_code == 409, refused.text
+    assert "no gretap devices" in refused.json()["NeutronError"]["message"]

@@ -80,8 +80,11 @@ def _reason(
     host: str,
 ) -> str | None:
     feature = KERNEL_FEATURE.get(network_type)
-    if feature is not None and (capabilities.get("kernel") or {}).get(feature) is False:
-        return f"its kernel has no {network_type} devices"
+    if network_type == "gre":  # only the device of the fabric's underlay family is needed
+        feature = "ip6gretap" if settings.overlay_ip_version == 6 else "gretap"
+    kernel = capabilities.get("kernel") or {}
+    if feature is not None and kernel.get(feature, kernel.get(network_type)) is False:
+        return f"its kernel has no {feature if network_type == 'gre' else network_type} devices"
     if network_type not in OVERLAYS:
         return None
     family = UNDERLAY_FAMILIES[settings.overlay_ip_version]
