@@ -5,6 +5,7 @@ per namespace, so a resync of a busy host stays cheap.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,7 +36,6 @@ from v6fabric.agent.layout import (
     HOST_DAEMON_DIR,
     HOST_DAEMON_KINDS,
     Layout,
-    is_our_bridge,
     is_our_namespace,
     is_our_workload_namespace,
 )
@@ -43,7 +43,7 @@ from v6fabric.agent.observe_sysctls import refresh_sysctls, sysctl_ifname
 from v6fabric.drivers.commands import CommandError
 from v6fabric.drivers.fdb import FdbEntries
 from v6fabric.drivers.files import Files, digest
-from v6fabric.drivers.netlink import DeleteLink, NetnsView
+from v6fabric.drivers.netlink import NetnsView
 from v6fabric.hoststate.codec import firewall_from_json
 from v6fabric.hoststate.firewall import FirewallSpec, RemoteGroup
 from v6fabric.hoststate.model import HostState
@@ -156,15 +156,6 @@ def touched(actions: Iterable[object], host_netns: str | None) -> Stale:
                     stale.namespaces.add(host_netns)
                 else:
                     stale.link(host_netns, ifname)
-        elif (
-            isinstance(action, DeleteLink)
-            and action.netns == host_netns
-            and is_our_bridge(action.name)
-        ):
-            # Its ports lose their master with it, and they need not be links the pass named
-            # (a tap of a workload still plugged whose port left this host): read them all.
-            # Rare: a network leaves a host only with its last port there.
-            stale.namespaces.add(host_netns)
         elif getattr(action, "netns", 0) == host_netns and hasattr(action, "name"):
             stale.link(host_netns, action.name)  # type: ignore[attr-defined]
         elif hasattr(action, "netns"):
@@ -413,4 +404,13 @@ def _refresh_links(
     for name in names:
         links.pop(name, None)
     links.update(fresh)
+    # A link that went (a bridge) took its ports' master with it, and those ports need not be
+    # among the names (a still-plugged workload's tap whose port left this host): read them.
+    gone = {name for name in names if name not in fresh}
+    orphans = sorted(n for n, link in links.items() if link.master in gone) if gone else []
+    if orphans:
+        for name in orphans:
+            links.pop(name, None)
+        with contextlib.suppress(CommandError):
+            links.update(drivers.netlink.read_links(netns, orphans))
     return NetnsView(links=links, routes=seen.routes)
