@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,9 +170,9 @@ def main() -> None:
     print(f"whole run {time.monotonic() - started:.0f} s")
 
 
-def _timed(fn: object) -> float:
+def _timed(fn: Callable[[], object]) -> float:
     t0 = time.monotonic()
-    fn()  # type: ignore[operator]
+    fn()
     return time.monotonic() - t0
 
 
