@@ -47,7 +47,7 @@ class Capture:
         )
         assert self.proc.stderr is not None
         said: list[str] = []
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # UML runs 3-10x slower than native, more under load
         while not any("listening on" in line for line in said):
             ready, _, _ = select.select([self.proc.stderr], [], [], deadline - time.monotonic())
             line = self.proc.stderr.readline() if ready else ""
