@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,10 @@ class Settings:
     # A host whose agent has not reported for longer is not live: its routers move (Neutron's
     # agent_down_time). Agents report at least every few seconds (``agent.reporter``).
     l3_agent_down_seconds: float = 75.0
+    # The upstream next hop of routers whose external network gives none (no IPv6 subnet with a
+    # gateway_ip), usually the upstream router's link-local: Neutron's l3 agent ``ipv6_gateway``.
+    # None: such routers take their default route from the upstream's RAs.
+    ipv6_gateway: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -57,6 +62,8 @@ class Settings:
             values["overlay_ip_version"] = _ip_version(env_overlay)
         if env_down := os.environ.get("V6FABRIC_L3_AGENT_DOWN_SECONDS"):
             values["l3_agent_down_seconds"] = _positive_seconds(env_down)
+        if env_gateway := os.environ.get("V6FABRIC_IPV6_GATEWAY"):
+            values["ipv6_gateway"] = _ipv6_address(env_gateway)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
@@ -76,3 +83,12 @@ def _positive_seconds(text: str) -> float:
     if value <= 0:
         raise ValueError(f"V6FABRIC_L3_AGENT_DOWN_SECONDS must be a positive number, not {text!r}")
     return value
+
+
+def _ipv6_address(text: str) -> str:
+    """A plain IPv6 address (a next hop), normalised; anything else is a typo."""
+    try:
+        address = ipaddress.IPv6Address(text.strip())
+    except ValueError:
+        raise ValueError(f"V6FABRIC_IPV6_GATEWAY must be an IPv6 address, not {text!r}") from None
+    return str(address)

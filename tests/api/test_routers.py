@@ -81,11 +81,12 @@ def test_router_crud_list_filters_and_pages(api: Api) -> None:
     assert api.delete(f"/v2.0/routers/{r1['id']}").status_code == 404
 
 
-def test_gateway_dvr_and_ha_are_refused_until_supported(api: Api) -> None:
+def test_a_gateway_on_a_network_that_is_not_external_is_refused_dvr_and_ha_too(api: Api) -> None:
     net = api.network()
     r = api.post("/v2.0/routers", {"router": {"external_gateway_info": {"network_id": net["id"]}}})
-    assert_error(r, 400, "BadRequest")
-    assert "External gateways are not supported yet" in error_of(r)["message"]
+    assert_error(
+        r, 400, "BadRequest", f"Bad router request: Network {net['id']} is not an external network."
+    )
     assert api.get("/v2.0/routers").json()["routers"] == []
     router = _router(api, external_gateway_info=None)
     r = api.put(
@@ -94,6 +95,7 @@ def test_gateway_dvr_and_ha_are_refused_until_supported(api: Api) -> None:
     )
     assert_error(r, 400, "BadRequest")
     assert _show(api, router["id"])["revision_number"] == 1
+    assert api.get(f"/v2.0/ports?network_id={net['id']}", "admin").json()["ports"] == []
 
     assert_error(
         api.post("/v2.0/routers", {"router": {"distributed": False}}),

@@ -9,15 +9,18 @@ DEVICE_OWNER_ROUTER_GATEWAY = "network:router_gateway"
 DEVICE_OWNER_DHCP = "network:dhcp"
 DEVICE_OWNER_FLOATINGIP = "network:floatingip"
 
-# Router-owned ports take the gateway address instead of an EUI-64 one, and may use any address.
+# A router's internal interfaces take the gateway address instead of an EUI-64 one, and may use
+# any address (Neutron's ROUTER_INTERFACE_OWNERS_SNAT). Its gateway port is not one of them: on
+# an external SLAAC subnet it gets its EUI-64 address, as any host on that link would.
 ROUTER_INTERFACE_OWNERS = frozenset(
     {
         DEVICE_OWNER_ROUTER_INTERFACE,
         DEVICE_OWNER_ROUTER_HA_INTERFACE,
         DEVICE_OWNER_DVR_INTERFACE,
-        DEVICE_OWNER_ROUTER_GATEWAY,
     }
 )
+# Every port a router owns: deleted only through the router API.
+ROUTER_PORT_OWNERS = ROUTER_INTERFACE_OWNERS | {DEVICE_OWNER_ROUTER_GATEWAY}
 
 VNIC_TYPES = (
     "normal",

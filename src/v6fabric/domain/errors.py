@@ -176,6 +176,22 @@ class IpAddressInUse(InUse):
     )
 
 
+class ExternalNetworkInUse(InUse):
+    template = (
+        "External network {net_id} cannot be updated to be made non-external, since it has "
+        "existing gateway ports"
+    )
+
+
+class NoL3HostForExternalNetwork(Conflict):
+    """Beyond Neutron (which leaves such a router unscheduled): the gateway is refused."""
+
+    template = (
+        "Router {router_id} cannot have a gateway on external network {net_id}: no live L3 host "
+        "can carry it ({reasons})"
+    )
+
+
 class PortBindingFailed(Conflict):
     template = (
         "Binding failed for port {port_id}: host {host} cannot realize network {network_id}"

@@ -19,10 +19,14 @@ from sqlalchemy import Connection, select
 
 from v6fabric.compiler.overlay import OVERLAY_TYPES
 from v6fabric.compiler.physical import PHYSICAL_TYPES
-from v6fabric.domain.constants import DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE
+from v6fabric.domain.constants import (
+    DEVICE_OWNER_DHCP,
+    DEVICE_OWNER_ROUTER_GATEWAY,
+    DEVICE_OWNER_ROUTER_INTERFACE,
+)
 from v6fabric.domain.errors import PortBindingFailed
-from v6fabric.services import l3_scheduler
 from v6fabric.services.fabric import UNDERLAY_FAMILIES, FabricService
+from v6fabric.services.router_placement import placements
 from v6fabric.settings import Settings
 from v6fabric.store.tables import hosts, networks, ports
 
@@ -34,8 +38,26 @@ def check_binding(
     conn: Connection, settings: Settings, port_id: str, network_id: str, host: str
 ) -> None:
     """Raise ``PortBindingFailed`` when ``host`` cannot realize the network of the port."""
+    refused = refusal(conn, settings, network_id, host)
+    if refused is not None:
+        network_type, reason = refused
+        raise PortBindingFailed(
+            port_id=port_id,
+            host=host,
+            network_id=network_id,
+            network_type=network_type,
+            reason=reason,
+        )
+
+
+def refusal(
+    conn: Connection, settings: Settings, network_id: str, host: str
+) -> tuple[str, str] | None:
+    """(network type, why) when ``host`` cannot carry the network; None when it can, or when
+    either is unknown (an unregistered host may register later; the network check is the
+    caller's)."""
     if not host:
-        return
+        return None
     row = conn.execute(select(hosts.c.capabilities).where(hosts.c.name == host)).first()
     network = conn.execute(
         select(networks.c.network_type, networks.c.physical_network).where(
@@ -43,19 +65,12 @@ def check_binding(
         )
     ).first()
     if row is None or network is None:
-        return  # an unregistered host may register later; the network check is the caller's
+        return None
     capabilities = row.capabilities or {}
     reason = _physical_reason(capabilities, network.network_type, network.physical_network)
     if reason is None:
         reason = _reason(conn, settings, capabilities, network.network_type, network_id, host)
-    if reason is not None:
-        raise PortBindingFailed(
-            port_id=port_id,
-            host=host,
-            network_id=network_id,
-            network_type=network.network_type,
-            reason=reason,
-        )
+    return None if reason is None else (network.network_type, reason)
 
 
 def _physical_reason(
@@ -99,7 +114,7 @@ def _reason(
 
 def _hosts_of_network(conn: Connection, network_id: str) -> set[str]:
     """Hosts with an interface on the network: bound ports, the network host for its DHCP
-    ports, and each router's host (the L3 scheduler's) for its router's."""
+    ports, and each router's host (the L3 scheduler's) for its interfaces and gateway."""
     found: set[str] = set()
     rows = conn.execute(
         select(ports.c.binding_host_id, ports.c.device_owner, ports.c.device_id).where(
@@ -111,8 +126,8 @@ def _hosts_of_network(conn: Connection, network_id: str) -> set[str]:
     for row in rows:
         if row.device_owner == DEVICE_OWNER_DHCP:
             dhcp = True
-        elif row.device_owner == DEVICE_OWNER_ROUTER_INTERFACE:
-            placed = l3_scheduler.placements(conn) if placed is None else placed
+        elif row.device_owner in (DEVICE_OWNER_ROUTER_INTERFACE, DEVICE_OWNER_ROUTER_GATEWAY):
+            placed = placements(conn) if placed is None else placed
             if row.device_id in placed:
                 found.add(placed[row.device_id])
         elif row.binding_host_id and not row.device_owner.startswith("network:"):

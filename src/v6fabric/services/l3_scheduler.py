@@ -3,7 +3,9 @@ metadata listeners), and moving routers off a host that stopped reporting.
 
 Neutron's semantics: a router is placed when it is made on the live L3 agent (here: host with
 the ``network`` role) hosting the fewest routers (``LeastRoutersScheduler``), ties broken by
-host name so that placement is deterministic. A host is live while its agent reported within
+host name so that placement is deterministic. A router with an external gateway goes only to
+an L3 host that can carry its external network (the bindings check: its physical network, its
+segment type, a tunnel endpoint), so routers spread over the L3 hosts of their external network. A host is live while its agent reported within
 ``Settings.l3_agent_down_seconds`` (Neutron's ``agent_down_time``); the agent's heartbeat
 (``agent.reporter``) keeps ``seen_at`` fresh even when nothing changes. A periodic task of the
 server (``Rescheduler``, Neutron's ``allow_automatic_l3agent_failover``) moves the routers of a
@@ -22,7 +24,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, insert, select, update
 
+from v6fabric.domain.errors import NoL3HostForExternalNetwork
 from v6fabric.services import common
+from v6fabric.services.router_placement import placements
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
 from v6fabric.store.tables import hosts, router_hosts, routers
@@ -51,11 +55,6 @@ def live_l3_hosts(conn: Connection, settings: Settings, now: datetime) -> list[s
     return sorted(name for name, seen in l3_hosts(conn).items() if is_alive(seen, now, settings))
 
 
-def placements(conn: Connection) -> dict[str, str]:
-    """Router id -> its host, for every scheduled router."""
-    return {row.router_id: row.host for row in conn.execute(select(router_hosts))}
-
-
 def least_loaded(candidates: Iterable[str], load: dict[str, int]) -> str | None:
     """The candidate with the fewest routers; the first by name among equals."""
     return min(candidates, key=lambda host: (load.get(host, 0), host), default=None)
@@ -68,22 +67,81 @@ def _loads(conn: Connection) -> dict[str, int]:
     return load
 
 
+def external_networks(conn: Connection) -> dict[str, str]:
+    """Router id -> its external network, for every router with a gateway."""
+    rows = conn.execute(
+        select(routers.c.id, routers.c.external_network_id).where(
+            routers.c.external_network_id.is_not(None)
+        )
+    )
+    return {row.id: row.external_network_id for row in rows}
+
+
+def carriers(
+    conn: Connection, settings: Settings, network_id: str | None, candidates: Iterable[str]
+) -> tuple[list[str], dict[str, str]]:
+    """The candidates that can carry ``network_id`` (all of them when None), and why each
+    other one cannot."""
+    from v6fabric.services import bindings  # not at the top: bindings -> fabric -> this module
+
+    able, refused = [], {}
+    for host in candidates:
+        found = bindings.refusal(conn, settings, network_id, host) if network_id else None
+        if found is None:
+            able.append(host)
+        else:
+            refused[host] = found[1]
+    return able, refused
+
+
 def place(conn: Connection, settings: Settings, router_ids: Iterable[str]) -> dict[str, str]:
     """Schedule these unscheduled routers inside the caller's transaction; the ones placed.
-    None are placed when no L3 host is live: they wait for one (``place_unplaced``)."""
+    None are placed when no L3 host is live (or none can carry a router's external network):
+    they wait for one (``place_unplaced``)."""
     now = common.utcnow()
     live = live_l3_hosts(conn, settings, now)
     placed: dict[str, str] = {}
     if not live:
         return placed
     load = _loads(conn)
+    external = external_networks(conn)
     for router_id in sorted(router_ids):
-        host = least_loaded(live, load)
-        assert host is not None
+        host = least_loaded(carriers(conn, settings, external.get(router_id), live)[0], load)
+        if host is None:
+            continue
         conn.execute(insert(router_hosts).values(router_id=router_id, host=host, scheduled_at=now))
         load[host] = load.get(host, 0) + 1
         placed[router_id] = host
     return placed
+
+
+def follow_gateway(conn: Connection, settings: Settings, router_id: str, network_id: str) -> None:
+    """After a router's gateway was set: keep it where it is if its host can carry the
+    external network, else move it (or place it) on the least-loaded live L3 host that can.
+    Refused when live L3 hosts exist and none can: the gateway could never work. With no live
+    L3 host at all the router waits, as any router does."""
+    now = common.utcnow()
+    live = live_l3_hosts(conn, settings, now)
+    if not live:
+        return
+    able, refused = carriers(conn, settings, network_id, live)
+    current = placements(conn).get(router_id)
+    if current in able:
+        return
+    if not able:
+        reasons = "; ".join(f"{host}: {why}" for host, why in sorted(refused.items()))
+        raise NoL3HostForExternalNetwork(router_id=router_id, net_id=network_id, reasons=reasons)
+    target = least_loaded(able, _loads(conn))
+    if current is None:
+        conn.execute(
+            insert(router_hosts).values(router_id=router_id, host=target, scheduled_at=now)
+        )
+    else:
+        conn.execute(
+            update(router_hosts)
+            .where(router_hosts.c.router_id == router_id)
+            .values(host=target, scheduled_at=now)
+        )
 
 
 def unplaced_routers(conn: Connection) -> list[str]:
@@ -156,7 +214,10 @@ class L3Scheduler:
         ).scalar()
         if found != old:
             return None
-        target = least_loaded(live, _loads(conn))
+        external = external_networks(conn).get(router_id)
+        target = least_loaded(carriers(conn, self.settings, external, live)[0], _loads(conn))
+        if target is None:
+            return None
         moved = conn.execute(  # only from ``old``: another server's pass may have moved it
             update(router_hosts)
             .where(router_hosts.c.router_id == router_id, router_hosts.c.host == old)

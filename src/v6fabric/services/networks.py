@@ -18,7 +18,7 @@ from v6fabric.domain.errors import (
     PolicyNotAuthorized,
 )
 from v6fabric.identity.context import RequestContext
-from v6fabric.services import common
+from v6fabric.services import common, router_gateway
 from v6fabric.services.access import ResourceAccess
 from v6fabric.services.query import (
     ListQuery,
@@ -188,6 +188,8 @@ class NetworkService:
                 if attr in body and body[attr] is not None:
                     values[attr] = body[attr]
             if "router:external" in body:
+                if row.external and not body["router:external"]:
+                    router_gateway.check_still_external(conn, row.id)
                 values["external"] = bool(body["router:external"])
             if "shared" in body:
                 if row.shared and not body["shared"]:

@@ -9,7 +9,11 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 
 from v6fabric.domain.addresses import parse_cidr, parse_ip
-from v6fabric.domain.constants import DEVICE_OWNER_ROUTER_INTERFACE, ROUTER_INTERFACE_OWNERS
+from v6fabric.domain.constants import (
+    DEVICE_OWNER_ROUTER_GATEWAY,
+    DEVICE_OWNER_ROUTER_INTERFACE,
+    ROUTER_PORT_OWNERS,
+)
 from v6fabric.domain.errors import (
     RouterInterfaceInUseByRoute,
     ServicePortInUse,
@@ -57,13 +61,19 @@ def fixed_of(conn: Connection, port_ids: Sequence[str]) -> dict[str, list[tuple[
     return out
 
 
-def interfaces(conn: Connection, router_id: str, network_id: str | None = None) -> list[Interface]:
-    stmt = select(ports).where(
-        ports.c.device_id == router_id, ports.c.device_owner == DEVICE_OWNER_ROUTER_INTERFACE
-    )
+def interfaces(
+    conn: Connection, router_id: str, network_id: str | None = None, with_gateway: bool = False
+) -> list[Interface]:
+    """The router's interface ports (and its gateway port, last, if ``with_gateway``: routes
+    may go via the external subnets, and no interface may overlap them)."""
+    owners = [DEVICE_OWNER_ROUTER_INTERFACE]
+    if with_gateway:
+        owners.append(DEVICE_OWNER_ROUTER_GATEWAY)
+    stmt = select(ports).where(ports.c.device_id == router_id, ports.c.device_owner.in_(owners))
     if network_id is not None:
         stmt = stmt.where(ports.c.network_id == network_id)
     rows = conn.execute(stmt.order_by(ports.c.created_at, ports.c.id)).all()
+    rows.sort(key=lambda row: row.device_owner == DEVICE_OWNER_ROUTER_GATEWAY)
     fixed = fixed_of(conn, [r.id for r in rows])
     return [Interface(r, fixed[r.id]) for r in rows]
 
@@ -150,7 +160,7 @@ def prevent_router_port_deletion(conn: Connection, port: Any) -> None:
 
     ``port`` is the ports row about to be deleted via DELETE /v2.0/ports/{id}.
     """
-    if port.device_owner not in ROUTER_INTERFACE_OWNERS or not port.device_id:
+    if port.device_owner not in ROUTER_PORT_OWNERS or not port.device_id:
         return
     if conn.execute(select(routers.c.id).where(routers.c.id == port.device_id)).first() is None:
         return  # the router is gone: a stale port may be removed

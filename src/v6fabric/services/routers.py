@@ -3,8 +3,9 @@
 A router's interfaces are ports with device_owner ``network:router_interface`` and the router's
 id as device_id; each holds the gateway addresses of the subnets it serves. As in Neutron, every
 IPv6 subnet of one network goes onto one shared interface port (several prefixes on one link,
-R17) while each IPv4 subnet gets a port of its own. External gateways, DVR and HA arrive with
-the multi-host issue and are refused until then.
+R17) while each IPv4 subnet gets a port of its own. The external gateway (R4) is a port of its
+own too (``router_gateway``); its router goes to an L3 host that can carry the external network
+(``l3_scheduler.follow_gateway``). DVR and HA are refused until they arrive.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from v6fabric.domain.errors import (
     router_error,
 )
 from v6fabric.identity.context import RequestContext
-from v6fabric.services import common, l3_scheduler
+from v6fabric.services import common, l3_scheduler, router_gateway
 from v6fabric.services import subnets as subnet_service
 from v6fabric.services.access import ResourceAccess
 from v6fabric.services.ports import ACCESS as PORT_ACCESS
@@ -81,13 +82,14 @@ SPEC = ListSpec(
 ACCESS = ResourceAccess(routers, lambda router_id: RouterNotFound(router_id=router_id))
 
 
-def to_wire(ctx: RequestContext, row: Any) -> dict[str, Any]:
+def to_wire(ctx: RequestContext, row: Any, gateway: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``gateway``: the router's ``external_gateway_info`` (``router_gateway.infos``)."""
     out = common.standard_attributes(row._mapping)
     out.update(
         {
             "admin_state_up": row.admin_state_up,
             "status": row.status,
-            "external_gateway_info": None,
+            "external_gateway_info": gateway,
             "routes": list(row.routes),
         }
     )
@@ -100,12 +102,17 @@ def to_wire(ctx: RequestContext, row: Any) -> dict[str, Any]:
 # --- the service --------------------------------------------------------------------------------
 
 
+def rendered(conn: Connection, ctx: RequestContext, rows: Sequence[Any]) -> list[dict]:
+    gateways = router_gateway.infos(conn, rows)
+    return [to_wire(ctx, row, gateways.get(row.id)) for row in rows]
+
+
+def fresh(conn: Connection, ctx: RequestContext, router_id: str) -> dict:
+    """The router as it is now, inside the caller's transaction."""
+    return rendered(conn, ctx, [conn.execute(select(routers).where(c.id == router_id)).one()])[0]
+
+
 def _check_unsupported(body: Mapping[str, Any]) -> None:
-    if body.get("external_gateway_info"):
-        raise router_error(
-            "External gateways are not supported yet: external_gateway_info must be null "
-            "(gateways arrive with multi-host routing)"
-        )
     if body.get("distributed"):
         raise router_error("Distributed routers are not supported yet")
     if body.get("ha"):
@@ -127,24 +134,33 @@ class RouterService:
     def list_in(conn: Connection, ctx: RequestContext, query: ListQuery) -> list[dict]:
         """The list inside the caller's transaction (the fabric's consistent snapshot)."""
         rows = apply_list(conn, SPEC, ACCESS.select_visible(ctx), query)
-        return [to_wire(ctx, r) for r in rows]
+        return rendered(conn, ctx, rows)
 
     def get(self, ctx: RequestContext, router_id: str) -> dict:
         with self.db.read() as conn:
-            return to_wire(ctx, ACCESS.fetch_visible(conn, ctx, router_id))
+            return rendered(conn, ctx, [ACCESS.fetch_visible(conn, ctx, router_id)])[0]
 
     # --- writes ---------------------------------------------------------------------------
 
     def create(self, ctx: RequestContext, bodies: Sequence[Mapping[str, Any]]) -> list[dict]:
         common.require_write(ctx, "create_router")
+        gateways = [router_gateway.parse(body.get("external_gateway_info")) for body in bodies]
         for body in bodies:
             common.require_admin_for(ctx, "create_router", body, *ADMIN_ATTRIBUTES)
+            router_gateway.check_policy(ctx, "create_router", body)
             _check_unsupported(body)
 
         def operation(txn: WriteTxn) -> list[dict]:
-            rows = [self._insert(txn.conn, ctx, body) for body in bodies]
-            l3_scheduler.place(txn.conn, self.settings, [row.id for row in rows])
-            return [to_wire(ctx, row) for row in rows]
+            conn = txn.conn
+            rows = [self._insert(conn, ctx, body) for body in bodies]
+            for row, gateway in zip(rows, gateways, strict=True):
+                if gateway is not None:
+                    self._set_gateway(conn, row, gateway)
+            l3_scheduler.place(conn, self.settings, [row.id for row in rows])
+            for row, gateway in zip(rows, gateways, strict=True):
+                if gateway is not None:
+                    l3_scheduler.follow_gateway(conn, self.settings, row.id, gateway.network_id)
+            return [fresh(conn, ctx, row.id) for row in rows]
 
         return self.db.write(operation)
 
@@ -168,22 +184,31 @@ class RouterService:
         return conn.execute(select(routers).where(c.id == router_id)).one()
 
     def update(self, ctx: RequestContext, router_id: str, body: Mapping[str, Any]) -> dict:
+        changes_gateway = "external_gateway_info" in body
+        gateway = router_gateway.parse(body.get("external_gateway_info"))
         common.require_admin_for(ctx, "update_router", body, *ADMIN_ATTRIBUTES)
+        router_gateway.check_policy(ctx, "update_router", body)
 
         def operation(txn: WriteTxn) -> dict:
             conn = txn.conn
             row = ACCESS.fetch_owned(conn, ctx, router_id, "update_router")
             _check_unsupported(body)
+            if changes_gateway:
+                self._set_gateway(conn, row, gateway)
+                if gateway is not None:
+                    l3_scheduler.follow_gateway(conn, self.settings, row.id, gateway.network_id)
             values = common.touched(row)
             for attr in ("name", "description", "admin_state_up"):
                 if body.get(attr) is not None:
                     values[attr] = body[attr]
             if "routes" in body:
                 values["routes"] = validated_routes(
-                    row.id, body["routes"], interfaces(conn, row.id)
+                    row.id, body["routes"], interfaces(conn, row.id, with_gateway=True)
                 )
+            elif changes_gateway:  # the routes must still have an on-link next hop
+                validated_routes(row.id, row.routes, interfaces(conn, row.id, with_gateway=True))
             conn.execute(update(routers).where(c.id == row.id).values(**values))
-            return to_wire(ctx, conn.execute(select(routers).where(c.id == row.id)).one())
+            return fresh(conn, ctx, row.id)
 
         return self.db.write(operation)
 
@@ -195,9 +220,27 @@ class RouterService:
             if attached:
                 reason = "has ports still attached: " + ", ".join(attached)
                 raise RouterInUse(router_id=row.id, reason=reason)
+            router_gateway.set_gateway(conn, row, None)  # Neutron removes the gateway with it
             conn.execute(delete(routers).where(c.id == row.id))
 
         self.db.write(operation)
+
+    @staticmethod
+    def _set_gateway(
+        conn: Connection, row: Any, gateway: router_gateway.GatewayRequest | None
+    ) -> None:
+        """Set or clear the gateway; its subnets may overlap none of the interfaces'."""
+        router_gateway.set_gateway(conn, row, gateway)
+        RouterService._check_gateway_apart(conn, row.id)
+
+    @staticmethod
+    def _check_gateway_apart(conn: Connection, router_id: str) -> None:
+        """No interface subnet may be on or overlap the gateway's (Neutron's
+        _check_for_dup_router_subnets): the router could not tell the two links apart."""
+        legs = interfaces(conn, router_id, with_gateway=True)
+        internal = [leg for leg in legs if leg.port.device_owner == DEVICE_OWNER_ROUTER_INTERFACE]
+        external = [subnet for leg in legs if leg not in internal for subnet, _ in leg.fixed]
+        check_new_subnets(internal, list({s.id: s for s in external}.values()))
 
     # --- extraroute-atomic ----------------------------------------------------------------
 
@@ -225,9 +268,10 @@ class RouterService:
             row = ACCESS.fetch_owned(conn, ctx, router_id, action)
             routes = combine(list(row.routes), parse_routes(raw))
             values = common.touched(row)
-            values["routes"] = validated_routes(row.id, routes, interfaces(conn, row.id))
+            legs = interfaces(conn, row.id, with_gateway=True)
+            values["routes"] = validated_routes(row.id, routes, legs)
             conn.execute(update(routers).where(c.id == row.id).values(**values))
-            return to_wire(ctx, conn.execute(select(routers).where(c.id == row.id)).one())
+            return fresh(conn, ctx, row.id)
 
         return self.db.write(operation)
 
@@ -244,6 +288,7 @@ class RouterService:
                 port, subnet_ids = self._attach_subnet(
                     conn, ctx, router, existing, body["subnet_id"]
                 )
+            self._check_gateway_apart(conn, router.id)
             common.touch_rows(conn, routers, [router.id])
             return interface_info(router.id, port, subnet_ids[-1], subnet_ids)
 

@@ -146,8 +146,9 @@ class PortUpdate(_Wire):
 
 class RouterCreate(_Owned):
     admin_state_up: bool | None = None
-    external_gateway_info: dict[str, Any] | None = Field(
-        None, description="Must be null until external gateways arrive (multi-host issue)."
+    # Any: the service answers malformed values in Neutron's words
+    external_gateway_info: Any = Field(
+        None, description="{network_id, enable_snat, external_fixed_ips}: the router's gateway."
     )
     distributed: bool | None = None
     ha: bool | None = None
@@ -157,7 +158,7 @@ class RouterUpdate(_Wire):
     name: str | None = None
     description: str | None = None
     admin_state_up: bool | None = None
-    external_gateway_info: dict[str, Any] | None = None
+    external_gateway_info: Any = None
     routes: Dicts | None = None
     distributed: bool | None = None
     ha: bool | None = None
