@@ -229,3 +229,41 @@ def test_a_router_with_a_gateway_runs_only_on_an_l3_host_that_carries_its_networ
         api.get(f"/v2.0/routers/{elsewhere['id']}").json()["router"]["external_gateway_info"]
         is None
     )
+
+
+def test_upstream_routes_name_each_tenant_prefix_and_the_gateway_to_send_it_to(api: Api) -> None:
+    public = _external(api)
+    router = _router(api, external_gateway_info={"network_id": public["id"]}).json()["router"]
+    prefixes = []
+    for n in (1, 2):
+        net = api.network(name=f"n{n}")
+        cidr = f"2001:db8:{n}::/64"
+        subnet = api.subnet(net["id"], cidr, ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+        r = api.put(
+            f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]}
+        )
+        assert r.status_code == 200, r.text
+        prefixes.append(cidr)
+    v4 = api.subnet(api.network(name="v4")["id"], "10.1.0.0/24")
+    api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": v4["id"]})
+    (port,) = _gateway_ports(api)
+    link_local = str(eui64_address(parse_cidr("fe80::/64"), port["mac_address"]))  # type: ignore[arg-type]
+    routes = api.get("/v2.0/upstream_routes").json()["upstream_routes"]
+    assert [(r["destination"], r["nexthop"]) for r in routes] == [(p, link_local) for p in prefixes]
+    assert {r["router_id"] for r in routes} == {router["id"]}
+    assert {r["external_network_id"] for r in routes} == {public["id"]}
+    assert api.get("/v2.0/upstream_routes", "bob").json()["upstream_routes"] == []
+    other = _external(api, flat=False)
+    query = f"external_network_id={other['id']}"
+    assert api.get(f"/v2.0/upstream_routes?{query}", "admin").json()["upstream_routes"] == []
+    # with addresses on the external network, they are the next hops; IPv4 without SNAT too
+    api.subnet(public["id"], "2001:db8:ff::/64", "admin", gateway_ip="2001:db8:ff::1")
+    api.subnet(public["id"], "203.0.113.0/24", "admin")
+    chosen = [{"ip_address": "2001:db8:ff::10"}, {"ip_address": "203.0.113.10"}]
+    info = {"network_id": public["id"], "external_fixed_ips": chosen, "enable_snat": False}
+    assert _set(api, router["id"], info, "admin").status_code == 200
+    routes = api.get(f"/v2.0/upstream_routes?router_id={router['id']}").json()["upstream_routes"]
+    assert [(r["destination"], r["nexthop"]) for r in routes] == [
+        ("10.1.0.0/24", "203.0.113.10"),
+        *[(p, "2001:db8:ff::10") for p in prefixes],
+    ]

@@ -44,6 +44,8 @@ class FakeCloud:
             "subnets": {},
             "subnetpools": {},
             "ports": {},
+            "routers": {},
+            "upstream_routes": {},
             "security-groups": {},
             "security-group-rules": {},
             "workloads": {},  # /fabric/v1

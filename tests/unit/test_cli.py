@@ -515,3 +515,40 @@ def test_workload_create_option_errors_are_usage_errors(
         result = run("workload", "create", "vm1", "--port", "p1", "--host", "h1", *extra)
         assert result.exit_code == 2, (extra, result.output)
     assert cloud.bodies("POST", "/fabric/v1/workloads") == []
+
+
+def test_router_gateway_options_and_the_upstream_routes_view(
+    run: Callable[..., Result], cloud: FakeCloud
+) -> None:
+    public = cloud.add("networks", name="public")
+    subnet = cloud.add("subnets", name="pub6", network_id=public["id"])
+    result = run(
+        "router", "create", "r1", "--external-gateway", "public",
+        "--fixed-ip", "subnet=pub6,ip-address=2001:db8:ff::10", "--disable-snat",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (body,) = cloud.bodies("POST", "/v2.0/routers")
+    assert body["router"]["external_gateway_info"] == {
+        "network_id": public["id"],
+        "external_fixed_ips": [{"subnet_id": subnet["id"], "ip_address": "2001:db8:ff::10"}],
+        "enable_snat": False,
+    }
+    router = next(iter(cloud.store["routers"].values()))
+    assert run("router", "set", "r1", "--no-external-gateway").exit_code == 0
+    assert cloud.bodies("PUT", f"/v2.0/routers/{router['id']}") == [
+        {"router": {"external_gateway_info": None}}
+    ]
+    wrong = run("router", "set", "r1", "--no-external-gateway", "--external-gateway", "public")
+    assert wrong.exit_code == 2 and "takes no other gateway option" in wrong.output
+    assert run("router", "create", "r2", "--disable-snat").exit_code == 2
+    cloud.add(
+        "upstream_routes",
+        router_id=router["id"],
+        external_network_id=public["id"],
+        destination="2001:db8:1::/64",
+        nexthop="fe80::f816:3eff:fe00:1",
+    )
+    cloud.add("upstream_routes", router_id="other", destination="2001:db8:2::/64", nexthop="x")
+    result = run("--json", "router", "routes", "r1")
+    assert result.exit_code == 0, result.output
+    assert [r["destination"] for r in json.loads(result.stdout)] == ["2001:db8:1::/64"]

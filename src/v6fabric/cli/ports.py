@@ -80,7 +80,7 @@ DeviceId = Annotated[str | None, typer.Option("--device-id", help="The instance 
 Host = Annotated[str | None, typer.Option("--host", help="binding:host_id.")]
 
 
-def _resolved_fixed_ips(api: FabricClient, values: list[str] | None) -> list[dict[str, str]]:
+def resolved_fixed_ips(api: FabricClient, values: list[str] | None) -> list[dict[str, str]]:
     """Parse --fixed-ip values and turn subnet names into IDs."""
     items = options.fixed_ips(values or [])
     for item in items:
@@ -124,7 +124,7 @@ def port_create(
     """Create a port (with the project's default security group unless told otherwise)."""
     pairs = options.allowed_addresses(allowed_address or [])
     api = client(ctx)
-    fixed = _resolved_fixed_ips(api, fixed_ip)
+    fixed = resolved_fixed_ips(api, fixed_ip)
     groups = _group_ids(api, security_group)
     attributes = compact(
         name=name,
@@ -215,7 +215,7 @@ def port_set(
     pairs = options.allowed_addresses(allowed_address or [])
     api = client(ctx)
     current = api.find("ports", port)
-    fixed = _resolved_fixed_ips(api, fixed_ip)
+    fixed = resolved_fixed_ips(api, fixed_ip)
     attributes = compact(
         name=name,
         mac_address=mac_address,

@@ -1,5 +1,6 @@
-"""`router` commands, named like the openstack CLI's: create, list, show, set, delete, and
-add/remove subnet or port."""
+"""`router` commands, named like the openstack CLI's: create, list, show, set, delete,
+add/remove subnet or port, and ``routes``: what the upstream router must route to each
+router's gateway (IPv6 is not translated, R4)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Annotated
 import typer
 
 from v6fabric.cli import options
+from v6fabric.cli.client import FabricClient
 from v6fabric.cli.context import JsonOption, client, want_json
 from v6fabric.cli.output import Column, print_list, print_resource
+from v6fabric.cli.ports import FixedIps, resolved_fixed_ips
 from v6fabric.cli.resources import Description, NameOrId, NamesOrIds, compact, delete_each
 
 router_app = typer.Typer(help="Routers (/v2.0/routers).", no_args_is_help=True)
@@ -20,6 +23,23 @@ COLUMNS = [
     Column("State", "admin_state_up"),
     Column(
         "Routes", lambda r: "\n".join(f"{x['destination']} -> {x['nexthop']}" for x in r["routes"])
+    ),
+    Column("External network", lambda r: (r["external_gateway_info"] or {}).get("network_id")),
+]
+UPSTREAM_COLUMNS = [
+    Column("Destination", "destination"),
+    Column("Next hop", "nexthop"),
+    Column("Router", "router_id"),
+    Column("External network", "external_network_id"),
+]
+ExternalGateway = Annotated[
+    str | None,
+    typer.Option("--external-gateway", help="External network (name or ID) for the gateway."),
+]
+Snat = Annotated[
+    bool | None,
+    typer.Option(
+        "--enable-snat/--disable-snat", help="IPv4 source NAT (admin; IPv6 is never translated)."
     ),
 ]
 Routes = Annotated[
@@ -38,13 +58,32 @@ def router_create(
     name: Annotated[str, typer.Argument(help="Name of the new router.")],
     disable: Annotated[bool, typer.Option("--disable", help="Create it down.")] = False,
     description: Description = None,
+    external_gateway: ExternalGateway = None,
+    fixed_ip: FixedIps = None,
+    snat: Snat = None,
     json_flag: JsonOption = False,
 ) -> None:
-    """Create a router."""
+    """Create a router, with a gateway on an external network if --external-gateway."""
+    api = client(ctx)
     attributes = compact(
         name=name, admin_state_up=False if disable else None, description=description
     )
-    print_resource(client(ctx).create("routers", attributes), as_json=want_json(ctx, json_flag))
+    if external_gateway:
+        attributes["external_gateway_info"] = _gateway(api, external_gateway, fixed_ip, snat)
+    elif fixed_ip or snat is not None:
+        ctx.fail("--fixed-ip and --enable-snat/--disable-snat need --external-gateway.")
+    print_resource(api.create("routers", attributes), as_json=want_json(ctx, json_flag))
+
+
+def _gateway(
+    api: FabricClient, network: str, fixed_ip: list[str] | None, snat: bool | None
+) -> dict:
+    info: dict = {"network_id": api.find_id("networks", network)}
+    if fixed_ip:
+        info["external_fixed_ips"] = resolved_fixed_ips(api, fixed_ip)
+    if snat is not None:
+        info["enable_snat"] = snat
+    return info
 
 
 @router_app.command("list")
@@ -67,12 +106,26 @@ def router_set(
     route: Routes = None,
     no_route: Annotated[bool, typer.Option("--no-route", help="Remove all routes first.")] = False,
     state: Annotated[bool | None, typer.Option("--enable/--disable", help="Up or down.")] = None,
+    external_gateway: ExternalGateway = None,
+    fixed_ip: FixedIps = None,
+    snat: Snat = None,
+    no_external_gateway: Annotated[
+        bool, typer.Option("--no-external-gateway", help="Remove the gateway.")
+    ] = False,
     json_flag: JsonOption = False,
 ) -> None:
     """Change a router; --route adds to its routes (after --no-route, replaces them)."""
     api = client(ctx)
     current = api.find("routers", router)
     attributes = compact(name=name, admin_state_up=state)
+    if no_external_gateway and (external_gateway or fixed_ip or snat is not None):
+        ctx.fail("--no-external-gateway takes no other gateway option.")
+    if no_external_gateway:
+        attributes["external_gateway_info"] = None
+    elif external_gateway:
+        attributes["external_gateway_info"] = _gateway(api, external_gateway, fixed_ip, snat)
+    elif fixed_ip or snat is not None:
+        ctx.fail("--fixed-ip and --enable-snat/--disable-snat need --external-gateway.")
     if route or no_route:
         kept = [] if no_route else list(current["routes"])
         attributes["routes"] = kept + options.host_routes(route or [])
@@ -80,6 +133,27 @@ def router_set(
         ctx.fail("Nothing to set: give at least one option.")
     updated = api.update("routers", current["id"], attributes)
     print_resource(updated, as_json=want_json(ctx, json_flag))
+
+
+@router_app.command("routes")
+def router_routes(
+    ctx: typer.Context,
+    router: Annotated[str | None, typer.Argument(help="Only this router (name or ID).")] = None,
+    external_network: Annotated[
+        str | None, typer.Option("--external-network", help="Only gateways on this network.")
+    ] = None,
+    json_flag: JsonOption = False,
+) -> None:
+    """The routes an upstream router needs: each tenant prefix via its router's gateway
+    (a link-local next hop is on the external network's link)."""
+    api = client(ctx)
+    query: dict = {}
+    if router:
+        query["router_id"] = api.find_id("routers", router)
+    if external_network:
+        query["external_network_id"] = api.find_id("networks", external_network)
+    found = api.request("GET", "/v2.0/upstream_routes", params=query)["upstream_routes"]
+    print_list(found, UPSTREAM_COLUMNS, as_json=want_json(ctx, json_flag))
 
 
 @router_app.command("delete")

@@ -14,6 +14,7 @@ from v6fabric.services.security_group_rules import SecurityGroupRuleService
 from v6fabric.services.security_groups import SecurityGroupService
 from v6fabric.services.subnetpools import SubnetPoolService
 from v6fabric.services.subnets import SubnetService
+from v6fabric.services.upstream_routes import UpstreamRouteService
 from v6fabric.services.workloads import WorkloadService
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database
@@ -34,3 +35,4 @@ class Services:
         self.fabric_mirror = FabricMirror(self.fabric)
         self.l3_scheduler = L3Scheduler(db, settings)
         self.agents = AgentService(db, settings)
+        self.upstream_routes = UpstreamRouteService(db)

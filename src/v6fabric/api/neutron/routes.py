@@ -16,6 +16,7 @@ from v6fabric.api.neutron import schemas
 from v6fabric.api.neutron.agents import add_agent_routes
 from v6fabric.api.neutron.extensions import extension_documents
 from v6fabric.api.neutron.listing import page_links, parse_list_query, select_fields
+from v6fabric.api.neutron.upstream_routes import add_upstream_routes
 from v6fabric.api.responses import JSONBody
 from v6fabric.domain.errors import HTTPBadRequest, ResourceNotFound
 from v6fabric.identity.context import RequestContext
@@ -270,6 +271,7 @@ def build_router() -> APIRouter:
     _add_discovery(router)
     _add_quotas(router)
     add_agent_routes(router)
+    add_upstream_routes(router)
     for action in ROUTER_ACTIONS:
         _add_router_action(router, *action)
     for singular, plural, create, update in RESOURCES:
