@@ -52,6 +52,22 @@ def lab_up(
         float | None,
         typer.Option("--heartbeat-seconds", help="Agents report at least this often."),
     ] = None,
+    physical_network: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--physical-network",
+            help="A physical segment every host has an interface on, eth1.. in order "
+            "(repeatable): provider and external networks use it.",
+        ),
+    ] = None,
+    ipv6_gateway: Annotated[
+        str | None,
+        typer.Option(
+            "--ipv6-gateway",
+            help="Upstream next hop for routers whose external network has no IPv6 gateway "
+            "(default: learnt from the upstream's RAs).",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Agents log every action.")] = (
         False
     ),
@@ -70,6 +86,8 @@ def lab_up(
             l3_hosts=l3_hosts,
             l3_agent_down_seconds=l3_agent_down_seconds,
             heartbeat_seconds=heartbeat_seconds,
+            physical_networks=tuple(physical_network or ()),
+            ipv6_gateway=ipv6_gateway,
         )
     except (ValueError, run.LabError) as exc:
         out.print(Text(f"lab up failed: {exc}", "red"), soft_wrap=True)
@@ -85,6 +103,12 @@ def lab_up(
                 Text(
                     f"Host {host.name}  netns {host.netns}  {addresses}  [{roles}]  log {host.log}"
                 ),
+                soft_wrap=True,
+            )
+        for physnet in handle.plan.physical_networks:
+            bridge = handle.plan.physical_bridge(physnet)
+            out.print(
+                Text(f"Physical network {physnet}: bridge {bridge} in netns {handle.plan.netns}"),
                 soft_wrap=True,
             )
         out.print(

@@ -147,6 +147,7 @@ def up(
     l3_hosts: int = 1,
     l3_agent_down_seconds: float | None = None,
     heartbeat_seconds: float | None = None,
+    ipv6_gateway: str | None = None,
 ) -> LabHandle:
     """Start a lab of ``hosts`` hosts; on any failure everything made so far is removed.
     ``state_dir``: the lab's directory (default ``/run/v6fabric/labs/<tag>``), removed by
@@ -154,7 +155,8 @@ def up(
     every host's ``eth<k>`` on the k-th (``attach_physical`` cables a test's namespace in).
     ``l3_hosts``: hosts 1..n have the network role (routers spread over them).
     ``l3_agent_down_seconds`` (the server's) and ``heartbeat_seconds`` (the agents'): short
-    ones make router failover quick."""
+    ones make router failover quick. ``ipv6_gateway``: the server's upstream next hop for
+    routers whose external network gives none (``V6FABRIC_IPV6_GATEWAY``)."""
     started = time.monotonic()
     lab = plan(hosts, underlay, tag, tuple(physical_networks), l3_hosts=l3_hosts)
     lab_dir = Path(state_dir) if state_dir else LAB_ROOT / lab.tag
@@ -167,7 +169,7 @@ def up(
         lab_dir.mkdir(parents=True)
         lab_dir.chmod(0o755)  # dnsmasq reads its hosts file as nobody
         port = _free_port()
-        server = _start_server(lab, lab_dir, port, l3_agent_down_seconds)
+        server = _start_server(lab, lab_dir, port, l3_agent_down_seconds, ipv6_gateway)
         processes.append(server)
         record["server_pid"] = server.pid
         cleanup.write_record(lab.tag, record)
@@ -234,7 +236,11 @@ def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def _start_server(
-    lab: LabPlan, lab_dir: Path, port: int, l3_agent_down_seconds: float | None = None
+    lab: LabPlan,
+    lab_dir: Path,
+    port: int,
+    l3_agent_down_seconds: float | None = None,
+    ipv6_gateway: str | None = None,
 ) -> subprocess.Popen[bytes]:
     argv = _python_argv(
         "up",
@@ -253,6 +259,8 @@ def _start_server(
     extra = {}
     if l3_agent_down_seconds is not None:
         extra["V6FABRIC_L3_AGENT_DOWN_SECONDS"] = str(l3_agent_down_seconds)
+    if ipv6_gateway is not None:
+        extra["V6FABRIC_IPV6_GATEWAY"] = ipv6_gateway
     return _spawn(argv, _child_env(extra), lab_dir / "server.log")
 
 
