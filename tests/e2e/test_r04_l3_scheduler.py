@@ -1,14 +1,14 @@
 """The L3 scheduler end to end: routers spread over two L3 hosts, and moved off one that dies.
 
 A lab of 3 hosts (``multihost.py``): hosts 1 and 2 have the network role, host 3 only runs
-workloads. Two routers, each between two networks with a workload on each on host 3, land one
-per L3 host. Then the L3 host holding one of them dies as a machine does: its agent is killed
+workloads. Six routers spread three and three over the L3 hosts; two of them, each between two
+networks with a workload on each on host 3, land one per L3 host and carry traffic. Then the L3 host holding one of them dies as a machine does: its agent is killed
 (SIGKILL) and every process it started with it, the router namespaces it made go (namespace
 names are global on this one machine, and a dead machine's go with it), and its underlay link
 goes down. The server notices the silence (a short down time for the lab), moves the router to
 the other L3 host, whose agent builds it; traffic between the workloads resumes. A ping every
 0.1 s across the moved router measures the interruption, printed. The other router's traffic
-never depended on the dead host.
+never depended on the dead host, and every router of the dead host ends on the live one.
 
 Proved by traffic and by what the hosts have (which host's agent claimed the namespace), the
 API's ``/l3-agents`` only as the user-visible side.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,6 +101,9 @@ def test_routers_spread_over_the_l3_hosts_and_move_off_one_that_dies(mh: MultiHo
     names = {mh.handle.host(i).name: i for i in (1, 2)}
     hosting = {router["id"]: _hosting(h1, router) for router, _vms, _addresses in pairs}
     assert sorted(h for found in hosting.values() for h in found) == sorted(names)  # one each
+    plain = [h1.router(name=f"l3-plain-{n}") for n in range(4)]
+    spread = Counter(h for r in [p[0] for p in pairs] + plain for h in _hosting(h1, r))
+    assert spread == dict.fromkeys(names, 3), spread
     for router, vms, addresses in pairs:
         (host,) = hosting[router["id"]]
         assert router_namespace(router["id"]) in _claimed(mh.handle.host(host).run_dir)
@@ -144,5 +148,11 @@ def test_routers_spread_over_the_l3_hosts_and_move_off_one_that_dies(mh: MultiHo
     )
     assert result.received > 0 and result.lost > 0, result.output[-500:]
     assert _hosting(h1, staying) == [survivor.name]
+    for router in plain:
+        wait_for(
+            f"{router['name']} on {survivor.name}",
+            lambda r=router: _hosting(h1, r) == [survivor.name],
+            FAILOVER_TIMEOUT,
+        )
     assert h3.ping(other_vms[0], other_addresses[1], count=3)  # never depended on host 2
     mh.reset()
