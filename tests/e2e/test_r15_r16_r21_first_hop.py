@@ -267,6 +267,18 @@ def arrivals(plan: dict[str, Probe], window: float = 0.3) -> set[str]:
     return {name for name, p in plan.items() if any(p.seen(f) for f in captured[p.receiver.ns])}
 
 
+def guarded_arrivals(plan: dict[str, Probe], allowed: set[str], tries: int = 4) -> set[str]:
+    """``arrivals``, sent again (with a longer window) while only some ``allowed`` probes came
+    through: a missing one may just be late on a loaded machine, while any probe outside
+    ``allowed`` fails at once (a guard that leaks once leaks)."""
+    got = arrivals(plan)
+    for attempt in range(1, tries):
+        if not got < allowed:
+            break
+        got = arrivals(plan, window=0.3 * (attempt + 1))
+    return got
+
+
 def wait_arrivals(
     what: str, plan: dict[str, Probe], expected: set[str], timeout: float = 15, window: float = 0.3
 ) -> None:
@@ -343,7 +355,8 @@ def test_r15_source_guard_drops_spoofed_sources_and_follows_pairs_and_port_secur
         arp_claim(a.ip4, a.mac, ether_src=FOREIGN_MAC),
     )
     own = {"own IPv6 address", "own link-local", "own IPv4 address"}
-    assert arrivals(plan) == own, "guarded: only the attacker's own sources reach the peer"
+    got = guarded_arrivals(plan, own)
+    assert got == own, f"guarded: only the attacker's own sources reach the peer, not {got}"
 
     # The address itself, configured: not usable (the peer never answers) until it is a pair.
     run(["ip", "addr", "add", f"{PAIR}/128", "dev", "eth0", "nodad"], netns=a.ns)
