@@ -13,7 +13,7 @@ from tests.unit.test_compiler_live import with_groups
 from tests.unit.test_compiler_properties import HOSTS
 from v6fabric.compiler import Snapshot, compile_host
 from v6fabric.compiler.index import build_index
-from v6fabric.compiler.links import router_ports
+from v6fabric.compiler.links import gateway_ports, router_ports
 from v6fabric.hoststate.model import router_namespace, vxlan_name
 
 PROPERTY = settings(max_examples=80, deadline=None)
@@ -23,7 +23,8 @@ PROPERTY = settings(max_examples=80, deadline=None)
 @given(with_groups())
 def test_every_router_runs_on_its_scheduled_host_only(snap: Snapshot) -> None:
     states = {host: compile_host(snap, host) for host in (*HOSTS, "")}
-    running = router_ports(build_index(snap))
+    index = build_index(snap)
+    running = router_ports(index).keys() | gateway_ports(index).keys()  # a gateway is enough
     for host, state in states.items():
         namespaces = {ns.name for ns in state.namespaces}
         expected = {router_namespace(r) for r in running if host and snap.router_host(r) == host}

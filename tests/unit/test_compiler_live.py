@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from tests.unit.test_compiler import SLAAC, network, router, router_port, subnet, uid
 from tests.unit.test_compiler import port as client_port
-from tests.unit.test_compiler_properties import HOSTS, snapshots
+from tests.unit.test_compiler_properties import HOSTS, host_address, snapshots
 from v6fabric.compiler import Snapshot, compile_host
 from v6fabric.compiler.live import KINDS, LiveInputs
 from v6fabric.hoststate.firewall import RemoteGroup
@@ -55,6 +55,27 @@ def with_groups(draw: st.DrawFn) -> Snapshot:
             # the binding of a router's leg says nothing about where it runs (the scheduler does)
             port["binding:host_id"] = draw(st.sampled_from(["", *HOSTS]))
         ports.append(port)
+    routers = []
+    for number, wire in enumerate(snap.routers, start=1):  # some have an external gateway
+        if not snap.networks or not draw(st.booleans()):
+            routers.append(wire)
+            continue
+        external = draw(st.sampled_from(snap.networks))
+        subnets = [s for s in snap.subnets if s["network_id"] == external["id"]]
+        chosen = (
+            draw(st.lists(st.sampled_from(subnets), unique_by=lambda s: s["id"])) if subnets else []
+        )
+        leg = client_port(
+            8000 + number,
+            external,
+            *((s, host_address(s, 200 + number)) for s in chosen),
+            owner="network:router_gateway",
+            device_id=wire["id"],
+            host=draw(st.sampled_from(["", *HOSTS])),
+        )
+        ports.append({**leg, "project_id": ""})
+        info = {"network_id": external["id"], "enable_snat": False, "external_fixed_ips": []}
+        routers.append({**wire, "external_gateway_info": info})
     endpoints = draw(st.dictionaries(st.sampled_from(HOSTS), st.sampled_from(ENDPOINTS)))
     networks = []
     for net in snap.networks:  # some are flat provider networks on a physical network
@@ -80,10 +101,12 @@ def with_groups(draw: st.DrawFn) -> Snapshot:
         snap,
         networks=tuple(networks),
         ports=tuple(ports),
+        routers=tuple(routers),
         security_groups=tuple(groups),
         tunnel_endpoints=tuple(sorted(endpoints.items())),
         physical_interfaces=tuple(sorted(physical)),
         router_hosts=draw(placements(snap)),
+        ipv6_gateway=draw(st.sampled_from([None, "fe80::1"])),
     )
 
 
@@ -122,6 +145,7 @@ def bring_forward(live: LiveInputs, old: Snapshot | None, new: Snapshot) -> None
     live.tunnel_endpoints = dict(new.tunnel_endpoints)
     live.physical_interfaces = new.physical_interfaces
     live.router_hosts = None if new.router_hosts is None else dict(new.router_hosts)
+    live.ipv6_gateway = new.ipv6_gateway
 
 
 def assert_same_compile(live: LiveInputs, full: Snapshot) -> None:

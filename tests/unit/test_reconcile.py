@@ -123,7 +123,21 @@ def host_states(draw: st.DrawFn) -> HostState:
                 if draw(st.booleans())
                 else RouteSpec("::/0", None, first.ifname)
             )
-        namespaces.append(NamespaceSpec(ns, draw(st.booleans()), tuple(routes)))
+        uplink = None
+        if nets and draw(st.booleans()):  # an external gateway leg (qg-), maybe no address
+            net = draw(st.sampled_from(nets))
+            pid = port_id("g", router, net)
+            ifname = "qg-" + pid[:11]
+            found = draw(st.sampled_from([(), (f"2001:db8:{index[net]}:ff::5/64",)]))
+            leg = PortSpec(pid, net, "router", tap_name(pid), mac(next(counter)), mtu[net])
+            ports.append(dataclasses.replace(leg, namespace=ns, ifname=ifname, addresses=found))
+            if any(r.destination == "::/0" for r in routes):
+                pass  # an extra default route: no RA route
+            elif draw(st.booleans()):
+                uplink = ifname  # the default route from the upstream's RAs
+            else:  # a configured upstream link-local: needs the device
+                routes.append(RouteSpec("::/0", "fe80::1", ifname))
+        namespaces.append(NamespaceSpec(ns, draw(st.booleans()), tuple(routes), uplink))
         if ifaces and draw(st.booleans()):
             radvd.append(RadvdSpec(ns, tuple(ifaces)))
     for net in nets:

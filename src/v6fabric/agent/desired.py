@@ -166,9 +166,12 @@ def interface_sysctls(
     state: HostState, host_netns: str | None
 ) -> dict[str | None, dict[str, dict[str, str]]]:
     """Per namespace, per interface: router/DHCP interfaces take no RA and skip DAD (their
-    link-locals must be usable before radvd/dnsmasq start: dataplane.md §1-3); bridges and
-    host-side taps, overlay devices and physical interfaces have IPv6 disabled so they neither send RS nor take
-    addresses (§2)."""
+    link-locals must be usable before radvd/dnsmasq start: dataplane.md §1-3), except a
+    router's ``ra_uplink``, which takes its default route from the upstream's RAs
+    (``accept_ra=2``: the namespace forwards) but no SLAAC address (``autoconf=0``: one the API
+    does not know would be deleted by the agent and re-added by the kernel at every RA); bridges
+    and host-side taps, overlay devices and physical interfaces have IPv6 disabled so they
+    neither send RS nor take addresses (§2)."""
     return _derived(
         state, ("interface sysctls", host_netns), lambda: _if_sysctls(state, host_netns)
     )
@@ -193,11 +196,14 @@ def _if_sysctls(
     for workload in state.workloads:
         for nic in workload.interfaces:
             host[nic.tap] = {"disable_ipv6": "1"}
+    uplinks = {(ns.name, ns.ra_uplink) for ns in state.namespaces if ns.ra_uplink}
     for port in veth_ports(state):
-        found.setdefault(port.namespace, {})[port.ifname or ""] = {
-            "accept_ra": "0",
-            "accept_dad": "0",
-        }
+        ifname = port.ifname or ""
+        found.setdefault(port.namespace, {})[ifname] = (
+            {"accept_ra": "2", "autoconf": "0", "accept_dad": "0"}
+            if (port.namespace, ifname) in uplinks
+            else {"accept_ra": "0", "accept_dad": "0"}
+        )
     return found
 
 

@@ -19,6 +19,7 @@ from v6fabric.hoststate.model import (
     BRIDGE_PREFIX,
     DHCP_IF_PREFIX,
     DHCP_NS_PREFIX,
+    GATEWAY_IF_PREFIX,
     GRE_PREFIX,
     ROUTER_IF_PREFIX,
     ROUTER_NS_PREFIX,
@@ -28,7 +29,7 @@ from v6fabric.hoststate.model import (
 )
 
 OWNED_NAMESPACE_PREFIXES = (ROUTER_NS_PREFIX, DHCP_NS_PREFIX)
-OWNED_NS_LINK_PREFIXES = (ROUTER_IF_PREFIX, DHCP_IF_PREFIX)
+OWNED_NS_LINK_PREFIXES = (ROUTER_IF_PREFIX, GATEWAY_IF_PREFIX, DHCP_IF_PREFIX)
 DAEMON_KINDS = ("radvd", "dnsmasq")  # in a namespace of ours, one each per namespace
 HOST_DAEMON_KINDS = ("metadata",)  # in the agent's own namespace, one each per host
 HOST_DAEMON_DIR = "host"  # <run_dir>/host/: their files

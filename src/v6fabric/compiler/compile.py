@@ -12,6 +12,7 @@ from v6fabric.compiler.firewall import firewall_spec
 from v6fabric.compiler.index import PortView, build_index
 from v6fabric.compiler.links import (
     dhcp_ports,
+    gateway_ports,
     namespace_ports,
     network_specs,
     router_ports,
@@ -41,7 +42,8 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
     Every host gets the workload ports bound to it, the workloads it runs and a bridge per
     network it has a port of. The network host (``snapshot.network_host``) also gets every DHCP
     namespace, its ports, dnsmasq and the RAs of isolated networks; each router goes to its
-    scheduled host (``snapshot.router_host``) with its ports and radvd. A host running either
+    scheduled host (``snapshot.router_host``) with its interfaces, radvd and its external
+    gateway's leg (a router with only a gateway too, as Neutron's). A host running either
     gets the metadata proxy's listeners on those namespaces' legs with the ports and instances
     it answers for. A host with a tunnel endpoint joins the VXLAN segments of its networks
     (``overlay``); a host with an interface on a flat network's physical network puts it on
@@ -54,7 +56,13 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
     dnsmasq: list[DnsmasqSpec] = []
     metadata = MetadataSpec()
     every_router = router_ports(index) if host else {}
-    routers = {r: legs for r, legs in every_router.items() if snapshot.router_host(r) == host}
+    every_gateway = gateway_ports(index) if host else {}
+    routers = {
+        r: every_router.get(r, ())
+        for r in sorted(every_router.keys() | every_gateway.keys())
+        if snapshot.router_host(r) == host
+    }
+    gateways = {r: port for r, port in every_gateway.items() if r in routers}
     dhcp: dict[str, tuple[PortView, ...]] = {}
     serving: dict[str, PortView] = {}
     if host and host == snapshot.network_host:
@@ -64,8 +72,8 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
         radvd += isolated_radvd(index, serving, routed_subnet_ids(index, every_router))
         dnsmasq += dnsmasq_specs(index, serving)
     if dhcp or routers:
-        ports += namespace_ports(index, dhcp, routers)
-        namespaces += router_namespaces(index, routers)
+        ports += namespace_ports(index, dhcp, routers, gateways)
+        namespaces += router_namespaces(index, routers, gateways, snapshot.ipv6_gateway)
         radvd += router_radvd(index, routers)
         metadata = metadata_spec(index, serving, routers)
     networks, fdb = overlays(

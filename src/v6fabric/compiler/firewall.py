@@ -2,7 +2,11 @@
 
 From Neutron's wire shapes: a port's ``port_security_enabled`` (default True),
 ``security_groups`` and ``allowed_address_pairs`` (a pair without a MAC uses the port's);
-network-owned ports (router, DHCP) are never filtered, as in Neutron. Rules are translated from
+network-owned ports (router, DHCP) are never filtered, as in Neutron. A router's gateway leg
+(``qg-``) is a "router" port too: it forwards the tenants' traffic (their source addresses, not
+its own) and receives the upstream's RAs from the physical interface or the overlay, so no
+guard may sit on it; being in ``ra_taps`` only means its frames would pass the workloads' RA
+guard, and nothing sends RAs on it (the compiler gives it no radvd). Rules are translated from
 Neutron's encoding (protocol names, ICMP type and code in ``port_range_min``/``max``) into
 ``SecurityGroupRule``'s. A group named as a rule's remote becomes a set of its members'
 addresses, from every port in the group on any host: a peer on another host is a member too.

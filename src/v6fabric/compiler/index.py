@@ -91,6 +91,7 @@ class RouterView:
     id: str
     admin_up: bool
     routes: tuple[tuple[IPNetwork, IPAddress], ...]
+    gateway_network: str | None = None  # ``external_gateway_info.network_id``; None: no gateway
 
 
 @dataclass(frozen=True)
@@ -252,10 +253,12 @@ def _single_address(text: object) -> IPAddress | None:
 
 
 def _router(data: Wire) -> RouterView:
+    gateway = data.get("external_gateway_info") or {}
     return RouterView(
         id=data["id"],
         admin_up=bool(data.get("admin_state_up", True)),
         routes=_routes(data.get("routes"), None),
+        gateway_network=gateway.get("network_id") or None,
     )
 
 

@@ -1,15 +1,21 @@
 """Bridges, ports and workloads: which links a host has and what they are called.
 
-Workload ports live where they are bound (``binding:host_id``). DHCP and router ports live on
-the network host, whatever their binding says: the compiler places them, the binding follows.
+Workload ports live where they are bound (``binding:host_id``). DHCP ports live on the network
+host, a router's interfaces (``qr-``) and its gateway port (``qg-``) on its router's host,
+whatever their binding says: the compiler places them, the binding follows.
 """
 
 from __future__ import annotations
 
 from v6fabric.compiler.index import Index, PortView
-from v6fabric.domain.constants import DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE
+from v6fabric.domain.constants import (
+    DEVICE_OWNER_DHCP,
+    DEVICE_OWNER_ROUTER_GATEWAY,
+    DEVICE_OWNER_ROUTER_INTERFACE,
+)
 from v6fabric.hoststate.model import (
     DHCP_IF_PREFIX,
+    GATEWAY_IF_PREFIX,
     ID_CHARS,
     ROUTER_IF_PREFIX,
     NetworkSpec,
@@ -38,6 +44,10 @@ def dhcp_ifname(port: PortView) -> str:
 
 def router_ifname(port: PortView) -> str:
     return ROUTER_IF_PREFIX + port.id[:ID_CHARS]
+
+
+def gateway_ifname(port: PortView) -> str:
+    return GATEWAY_IF_PREFIX + port.id[:ID_CHARS]
 
 
 def workload_ports(index: Index, host: str) -> list[PortSpec]:
@@ -132,12 +142,31 @@ def router_ports(index: Index) -> dict[str, tuple[PortView, ...]]:
     return {router_id: tuple(ports) for router_id, ports in found.items()}
 
 
+def gateway_ports(index: Index) -> dict[str, PortView]:
+    """Each router's gateway port (its external leg), by router id, of routers that are up and
+    whose ``external_gateway_info`` names the port's network (the first port by id, should
+    there be two). Kept apart from ``router_ports``, which are the router's interfaces: the
+    gateway leg gets no RAs, no metadata listener, and its subnets are not advertised."""
+    found: dict[str, PortView] = {}
+    for port in index.ports:
+        if port.device_owner != DEVICE_OWNER_ROUTER_GATEWAY:
+            continue
+        router = index.routers.get(port.device_id)
+        if router is None or not router.admin_up or router.gateway_network != port.network_id:
+            continue
+        if port.network_id in index.networks:
+            found.setdefault(router.id, port)
+    return found
+
+
 def namespace_ports(
     index: Index,
     dhcp: dict[str, tuple[PortView, ...]],
     routers: dict[str, tuple[PortView, ...]],
+    gateways: dict[str, PortView] | None = None,
 ) -> list[PortSpec]:
-    """The veth pairs of DHCP (``ns-``) and router (``qr-``) ports, with their addresses."""
+    """The veth pairs of DHCP (``ns-``), router (``qr-``) and gateway (``qg-``) ports, with
+    their addresses (a gateway port's on the external subnets, possibly none)."""
     specs = []
     for network_id, ports in dhcp.items():
         for port in ports:
@@ -151,6 +180,12 @@ def namespace_ports(
                     index, port, "router", router_namespace(router_id), router_ifname(port)
                 )
             )
+    for router_id, port in (gateways or {}).items():
+        specs.append(
+            _namespace_port(
+                index, port, "router", router_namespace(router_id), gateway_ifname(port)
+            )
+        )
     return specs
 
 

@@ -12,8 +12,10 @@ A host needs the ports bound to it (or NICs of its workloads); the network host 
 every network-owned port, every port of a network with a subnet dnsmasq serves (a reservation
 per port), every port of a network with a DHCP or router leg (the metadata proxy answers them)
 and every port of the workloads owning those (their network_data.json names all their NICs).
-An L3 host needs every port of the networks its routers (``router_hosts``) have legs on,
-and every port of the workloads owning those (the metadata proxy again).
+An L3 host needs every port of the networks its routers (``router_hosts``) have interfaces on,
+and every port of the workloads owning those (the metadata proxy again), and its routers'
+gateway ports (an external network has no listener: its other ports matter only to the
+overlay, below).
 A host with a tunnel endpoint also needs every port of its networks (``compiler.overlay``: the
 MACs behind the other hosts).
 Everything else (networks, subnets, routers, groups, workloads) is small and passed whole.
@@ -30,7 +32,11 @@ from v6fabric.compiler.dhcp import range_mode
 from v6fabric.compiler.firewall import member_cidrs
 from v6fabric.compiler.index import NETWORK_OWNER_PREFIX, parse_subnet
 from v6fabric.compiler.snapshot import Snapshot, Wire
-from v6fabric.domain.constants import DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE
+from v6fabric.domain.constants import (
+    DEVICE_OWNER_DHCP,
+    DEVICE_OWNER_ROUTER_GATEWAY,
+    DEVICE_OWNER_ROUTER_INTERFACE,
+)
 from v6fabric.hoststate.firewall import MemberBucket, RemoteGroup, member_bucket
 
 KINDS = ("networks", "subnets", "ports", "routers", "workloads", "security_groups")
@@ -109,11 +115,13 @@ class LiveInputs:
         self.physical_interfaces: tuple[tuple[str, str, str], ...] = ()  # (host, physnet, if)
         self.router_hosts: dict[str, str] | None = None  # the L3 scheduler's (``Snapshot``)
         self.dns_domain: str | None = None
+        self.ipv6_gateway: str | None = None  # routers' configured upstream next hop
         self._by_host: dict[str, set[str]] = {}
         self._by_network: dict[str, set[str]] = {}
         self._network_owned: set[str] = set()
         self._legs: dict[str, set[str]] = {}  # DHCP and router interface ports by network
         self._router_legs: dict[str, set[str]] = {}  # router interface ports by router
+        self._gateway_legs: dict[str, set[str]] = {}  # router gateway ports by router
         self._members = _Memberships()
         self._served: set[str] | None = None  # networks with a subnet dnsmasq serves
 
@@ -186,11 +194,14 @@ class LiveInputs:
                     self._legs.setdefault(network, set()).add(port_id)
                 if owner == DEVICE_OWNER_ROUTER_INTERFACE:
                     self._router_legs.setdefault(wire.get("device_id") or "", set()).add(port_id)
+                if owner == DEVICE_OWNER_ROUTER_GATEWAY:
+                    self._gateway_legs.setdefault(wire.get("device_id") or "", set()).add(port_id)
             else:
                 _discard(self._by_host, host, port_id)
                 _discard(self._by_network, network, port_id)
                 _discard(self._legs, network, port_id)
                 _discard(self._router_legs, wire.get("device_id") or "", port_id)
+                _discard(self._gateway_legs, wire.get("device_id") or "", port_id)
                 self._network_owned.discard(port_id)
         self._members.set_port(port_id, new)
 
@@ -222,7 +233,14 @@ class LiveInputs:
             }
             for network_id in {ports[p]["network_id"] for p in legs if p in ports}:
                 wanted |= self._by_network.get(network_id, set())
-            namespaces_here = namespaces_here or bool(legs)
+            gateways = {
+                port_id
+                for router_id, where in self.router_hosts.items()
+                if where == host
+                for port_id in self._gateway_legs.get(router_id, ())
+            }
+            wanted |= gateways
+            namespaces_here = namespaces_here or bool(legs) or bool(gateways)
         if namespaces_here:
             wanted |= self._owners_ports(wanted)
         if host in self.tunnel_endpoints:  # the overlay: every port of the host's networks
@@ -260,6 +278,7 @@ class LiveInputs:
             tunnel_endpoints=self.tunnel_endpoints,
             physical_interfaces=self.physical_interfaces,
             router_hosts=self.router_hosts,
+            ipv6_gateway=self.ipv6_gateway,
         )
 
     def _remote_groups(self, ports: Iterable[Wire]) -> dict[str, RemoteGroup]:

@@ -9,7 +9,8 @@ host's endpoint (``FdbEntry``). A port added on one host therefore changes the s
 hosts that share its network by one entry, and of no other host.
 
 Where a port is: a workload's where it is bound; a DHCP port on the network host, a router
-interface on its router's host (the L3 scheduler's). A host without an endpoint in the overlay's family takes
+interface and a router's gateway port on its router's host (the L3 scheduler's): a VXLAN
+external network so joins the router's host to its segment. A host without an endpoint in the overlay's family takes
 no part: its networks stay on its own bridges (a single host needs none).
 
 A network of type ``gre`` (key = its segmentation id) has the same hosts and remotes, but GRE
@@ -23,11 +24,16 @@ from collections.abc import Callable, Mapping
 
 from v6fabric.compiler.index import Index, PortView
 from v6fabric.domain.addresses import eui64_link_local
-from v6fabric.domain.constants import DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE
+from v6fabric.domain.constants import (
+    DEVICE_OWNER_DHCP,
+    DEVICE_OWNER_ROUTER_GATEWAY,
+    DEVICE_OWNER_ROUTER_INTERFACE,
+)
 from v6fabric.hoststate.model import GRE_PREFIX, FdbEntry, NetworkSpec, OverlaySpec, vxlan_name
 
 OVERLAY_TYPES = frozenset({"vxlan", "gre"})
-NAMESPACE_OWNERS = frozenset({DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE})
+NAMESPACE_OWNERS = frozenset({DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE})  # send RAs
+ROUTER_LEGS = frozenset({DEVICE_OWNER_ROUTER_INTERFACE, DEVICE_OWNER_ROUTER_GATEWAY})
 
 
 def port_location(
@@ -36,14 +42,14 @@ def port_location(
     router_host: Callable[[str], str | None] | None = None,
 ) -> str | None:
     """The host whose bridge the port's interface is on; None: nowhere yet (unbound, or its
-    router not scheduled). A router's interfaces are on its router's host (``router_host``
-    of its id; without one, the network host's)."""
-    if port.device_owner == DEVICE_OWNER_ROUTER_INTERFACE and router_host is not None:
+    router not scheduled). A router's interfaces and gateway port are on its router's host
+    (``router_host`` of its id; without one, the network host's)."""
+    if port.device_owner in ROUTER_LEGS and router_host is not None:
         return router_host(port.device_id)
-    if port.device_owner in NAMESPACE_OWNERS:
+    if port.device_owner in NAMESPACE_OWNERS or port.device_owner in ROUTER_LEGS:
         return network_host
     if port.network_owned:
-        return None  # floating IPs, gateways: no interface of their own on a tenant bridge
+        return None  # floating IPs: no interface of their own on a bridge
     return port.host or None
 
 

@@ -52,6 +52,10 @@ class Snapshot:
     # Where the L3 scheduler placed each router (router id, host), sorted by router; a router
     # not in it runs nowhere. None: no scheduler, every router on the network host.
     router_hosts: tuple[tuple[str, str], ...] | None = None
+    # The upstream next hop of routers' external gateways (Neutron's l3 agent ``ipv6_gateway``,
+    # typically a link-local), used where the external network has no IPv6 gateway of its own;
+    # None: such a router learns its default route from the upstream's RAs.
+    ipv6_gateway: str | None = None
 
     @classmethod
     def build(
@@ -70,6 +74,7 @@ class Snapshot:
         tunnel_endpoints: Mapping[str, str] | Iterable[tuple[str, str]] = (),
         physical_interfaces: Iterable[tuple[str, str, str]] = (),
         router_hosts: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        ipv6_gateway: str | None = None,
     ) -> Snapshot:
         """A snapshot from any iterables (lists from a query, generators), as tuples."""
         return cls(
@@ -92,6 +97,7 @@ class Snapshot:
             ),
             physical_interfaces=tuple(sorted(tuple(item) for item in physical_interfaces)),
             router_hosts=None if router_hosts is None else _sorted_pairs(router_hosts),
+            ipv6_gateway=ipv6_gateway or None,
         )
 
     @property

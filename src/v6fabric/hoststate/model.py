@@ -7,6 +7,7 @@ here (by the compiler), so that the agent recognises its own objects after a cra
 * ``v6b-<network id[:11]>`` a network's Linux bridge
 * ``tap<port id[:11]>`` the host-side end of every port (workload, router or DHCP)
 * ``qr-<port id[:11]>`` / ``ns-<port id[:11]>`` the namespace side of a router / DHCP port
+* ``qg-<port id[:11]>`` the namespace side of a router's gateway port (its external leg)
 * ``v6r-<router id>`` a router's namespace, ``v6d-<network id>`` a network's DHCP/RA namespace
 * ``v6w-<workload id>`` a workload's namespace (a stand-in for a VM), ``eth0``.. inside it
 * ``vx-<network id[:11]>`` a network's VXLAN device, on its bridge
@@ -33,6 +34,7 @@ HOSTSTATE_VERSION = 1
 BRIDGE_PREFIX = "v6b-"
 TAP_PREFIX = "tap"
 ROUTER_IF_PREFIX = "qr-"
+GATEWAY_IF_PREFIX = "qg-"
 DHCP_IF_PREFIX = "ns-"
 ROUTER_NS_PREFIX = "v6r-"
 DHCP_NS_PREFIX = "v6d-"
@@ -137,7 +139,8 @@ class PortSpec:
     ``kind`` "workload": the tap is created by whoever plugs the workload (as Nova does); the
     agent enslaves it once it appears and then reports the port ACTIVE. "router" and "dhcp": the
     agent creates a veth pair, ``tap`` on the bridge and ``ifname`` inside ``namespace`` with the
-    port's MAC and ``addresses``.
+    port's MAC and ``addresses``. A router's gateway port is a "router" port too (``qg-``, on
+    the external network's bridge): unfiltered, as it forwards the tenants' traffic.
     """
 
     port_id: str
@@ -161,11 +164,18 @@ class RouteSpec:
 
 @dataclass(frozen=True)
 class NamespaceSpec:
-    """A router (``v6r-``) or DHCP/RA (``v6d-``) namespace and its sysctls and routes."""
+    """A router (``v6r-``) or DHCP/RA (``v6d-``) namespace and its sysctls and routes.
+
+    ``ra_uplink``: the interface (a router's ``qg-`` leg) whose upstream RAs give the namespace
+    its default route, when neither the external subnet's gateway nor a configured next hop
+    does: the agent sets ``accept_ra=2`` on it (a forwarding namespace ignores RAs otherwise)
+    and ``autoconf=0`` (the router takes no SLAAC address the API does not know). The kernel
+    installs that route itself (proto ra), so it is not one of ``routes``."""
 
     name: str
     forwarding: bool = False
     routes: tuple[RouteSpec, ...] = ()
+    ra_uplink: str | None = None
 
 
 @dataclass(frozen=True)
