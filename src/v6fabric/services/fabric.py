@@ -149,6 +149,7 @@ class FabricService:
                 "tunnel_endpoints": self.tunnel_endpoints(conn),
                 "physical_interfaces": self.physical_interfaces(conn),
                 "router_hosts": l3_scheduler.placements(conn),
+                "ipv6_gateway": self.settings.ipv6_gateway,
             }
 
     def read_kind(

@@ -67,6 +67,7 @@ class FabricMirror:
         self._live.network_hosts = tuple(self._fabric.network_hosts(conn))
         self._live.tunnel_endpoints = self._fabric.tunnel_endpoints(conn)
         self._live.physical_interfaces = self._fabric.physical_interfaces(conn)
+        self._live.ipv6_gateway = self._fabric.settings.ipv6_gateway
         self._read_router_hosts(conn)
 
     def _read_router_hosts(self, conn: Connection) -> None:
