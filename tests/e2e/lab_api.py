@@ -241,3 +241,16 @@ def _force_remove(names: Iterable[str]) -> list[str]:
 def _collection(kind: str) -> str:
     """``security_group`` -> ``/v2.0/security-groups`` (body keys use _, URLs use -)."""
     return "/v2.0/" + f"{kind}s".replace("_", "-")
+
+
+def open_group(lab: LabApi, name: str) -> dict[str, Any]:
+    """A group letting everything in (a new group already lets everything out)."""
+    group = lab.create("security_group", name=name)
+    for ethertype in ("IPv6", "IPv4"):
+        lab.create(
+            "security_group_rule",
+            security_group_id=group["id"],
+            direction="ingress",
+            ethertype=ethertype,
+        )
+    return group

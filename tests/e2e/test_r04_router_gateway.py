@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import eui64, remove_tagged, wait_for
+from tests.e2e.lab_api import open_group
 from tests.e2e.multihost import MultiHostLab, multihost_lab
 from tests.e2e.probes import tcp_echo
 from tests.e2e.traffic import pings
@@ -146,7 +147,7 @@ def test_a_workload_and_a_host_behind_the_upstream_reach_each_other_through_the_
     assert nexthop == ROUTER_EXTERNAL if mode == "subnet" else nexthop.startswith("fe80::")
     _ip(up, f"route add {TENANT} via {nexthop} dev eth0")
 
-    port = compute.port(net)
+    port = compute.port(net, security_groups=[open_group(admin, "r4-open")["id"]])
     vm = compute.workload("r4-vm", port)
     address = str(eui64(TENANT, port["mac_address"]))
     compute.wait_active(port, timeout=90)

@@ -59,6 +59,7 @@ import pytest
 
 from tests.e2e.conftest import wait_for
 from tests.e2e.lab import SLAAC, STATEFUL, Lab, default_routers, fixed_ip
+from tests.e2e.lab_api import open_group
 from tests.e2e.traffic import dnsmasq_argv, pings
 from v6fabric.drivers.commands import pid_alive, read_pid, run, spawn
 from v6fabric.hoststate.model import tap_name
@@ -172,19 +173,6 @@ class Scene:
 
     def members(self) -> tuple[Member, ...]:
         return (self.victim, self.peer, self.attacker)
-
-
-def open_group(lab: Lab, name: str) -> dict[str, Any]:
-    """A group letting everything in (a new group already lets everything out)."""
-    group = lab.create("security_group", name=name)
-    for ethertype in ("IPv6", "IPv4"):
-        lab.create(
-            "security_group_rule",
-            security_group_id=group["id"],
-            direction="ingress",
-            ethertype=ethertype,
-        )
-    return group
 
 
 def join(lab: Lab, net: dict[str, Any], group: dict[str, Any], name: str, **attrs: Any) -> Member:
