@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 from v6fabric.hoststate.buckets import grouped
 from v6fabric.hoststate.firewall import FirewallSpec
+from v6fabric.hoststate.vrrp import VrrpSpec
 
 HOSTSTATE_VERSION = 1
 
@@ -97,6 +98,11 @@ class OverlaySpec:
     # "gre": no multipoint device; one tap per remote (``gre_name``), ``vni`` is the GRE key,
     # ``device`` unused by the agent, and no ``FdbEntry``s (the bridges learn).
     kind: str = "vxlan"
+    # VXLAN only: learn the MACs not in the fdb from the wire. Set on a network with an HA
+    # router's legs, whose MACs move between hosts with the VRRP master (the new master's
+    # first frames, multicast and so flooded everywhere, teach every host at once, without
+    # the server in the failover's path); pinned entries are never overwritten by learning.
+    learning: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,6 +159,10 @@ class PortSpec:
     namespace: str | None = None
     ifname: str | None = None
     addresses: tuple[str, ...] = ()
+    # A leg of an HA router (``hoststate.vrrp``): its link state and global addresses are
+    # keepalived's (up with them on the master, down on a backup); the agent creates the veth,
+    # enslaves the tap and sets the MAC, and leaves the rest alone.
+    vrrp_managed: bool = False
 
 
 @dataclass(frozen=True)
@@ -217,6 +227,9 @@ class RaInterface:
 class RadvdSpec:
     namespace: str
     interfaces: tuple[RaInterface, ...]
+    # An HA router's radvd runs only on the VRRP master: keepalived's notify hook starts and
+    # kills it; the agent writes its config and reloads it where it runs, nothing more.
+    vrrp: bool = False
 
 
 @dataclass(frozen=True)
@@ -420,4 +433,5 @@ class HostState:
     firewall: FirewallSpec = field(default_factory=FirewallSpec)
     metadata: MetadataSpec = field(default_factory=MetadataSpec)
     fdb: tuple[FdbEntry, ...] = ()  # sorted by ``entry_id``
+    vrrp: tuple[VrrpSpec, ...] = ()  # HA router instances here, sorted by namespace
     version: int = field(default=HOSTSTATE_VERSION)
