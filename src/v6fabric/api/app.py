@@ -34,8 +34,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        """The periodic L3 rescheduling runs while the app does (``services.l3_scheduler``)."""
-        rescheduler = Rescheduler(app.state.services.l3_scheduler).start()
+        """The periodic L3 and DHCP rescheduling runs while the app does
+        (``services.l3_scheduler``, ``services.dhcp_scheduler``)."""
+        services = app.state.services
+        rescheduler = Rescheduler(services.l3_scheduler, services.dhcp_scheduler).start()
         try:
             yield
         finally:

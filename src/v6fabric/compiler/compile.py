@@ -40,8 +40,8 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
     """Everything ``host`` should have at ``snapshot.revision``.
 
     Every host gets the workload ports bound to it, the workloads it runs and a bridge per
-    network it has a port of. The network host (``snapshot.network_host``) also gets every DHCP
-    namespace, its ports, dnsmasq and the RAs of isolated networks; each router goes to its
+    network it has a port of. Each network's DHCP namespace, its ports, dnsmasq and the RAs of
+    its isolated subnets go to its DHCP host (``snapshot.dhcp_host``); each router goes to its
     scheduled host (``snapshot.router_host``) with its interfaces, radvd and its external
     gateway's leg (a router with only a gateway too, as Neutron's). A host running either
     gets the metadata proxy's listeners on those namespaces' legs with the ports and instances
@@ -65,8 +65,12 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
     gateways = {r: port for r, port in every_gateway.items() if r in routers}
     dhcp: dict[str, tuple[PortView, ...]] = {}
     serving: dict[str, PortView] = {}
-    if host and host == snapshot.network_host:
-        dhcp = dhcp_ports(index)
+    if snapshot.runs_dhcp(host):
+        dhcp = {
+            network_id: legs
+            for network_id, legs in dhcp_ports(index).items()
+            if snapshot.dhcp_host(network_id) == host
+        }
         serving = serving_dhcp_ports(index, dhcp)
         namespaces += dhcp_namespaces(dhcp)
         radvd += isolated_radvd(index, serving, routed_subnet_ids(index, every_router))
@@ -83,6 +87,7 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
         snapshot.network_host,
         dict(snapshot.tunnel_endpoints),
         snapshot.router_host,
+        snapshot.dhcp_host,
     )
     networks = attach_physical(index, networks, host_mappings(snapshot.physical_interfaces, host))
     return HostState(

@@ -8,8 +8,10 @@ host from ``snapshot_for(host)``: the records that can matter to that host, and 
 members maintained incrementally in buckets. ``compile_host(snapshot_for(h), h)`` equals
 ``compile_host(snapshot(), h)`` (the tests check it over random histories).
 
-A host needs the ports bound to it (or NICs of its workloads); the network host also needs
-every network-owned port, every port of a network with a subnet dnsmasq serves (a reservation
+A host needs the ports bound to it (or NICs of its workloads); a DHCP host (``dhcp_hosts``)
+needs every port of the networks whose DHCP it runs, and the workloads' ports as below; without
+the schedulers (no ``dhcp_hosts`` or ``router_hosts``) the first network host needs every
+network-owned port, every port of a network with a subnet dnsmasq serves (a reservation
 per port), every port of a network with a DHCP or router leg (the metadata proxy answers them)
 and every port of the workloads owning those (their network_data.json names all their NICs).
 An L3 host needs every port of the networks its routers (``router_hosts``) have interfaces on,
@@ -114,6 +116,7 @@ class LiveInputs:
         self.tunnel_endpoints: dict[str, str] = {}  # host -> endpoint in the overlay's family
         self.physical_interfaces: tuple[tuple[str, str, str], ...] = ()  # (host, physnet, if)
         self.router_hosts: dict[str, str] | None = None  # the L3 scheduler's (``Snapshot``)
+        self.dhcp_hosts: dict[str, str] | None = None  # the DHCP scheduler's (``Snapshot``)
         self.dns_domain: str | None = None
         self.ipv6_gateway: str | None = None  # routers' configured upstream next hop
         self._by_host: dict[str, set[str]] = {}
@@ -219,11 +222,17 @@ class LiveInputs:
             if workload.get("host") == host:
                 wanted.update(workload.get("port_ids") or ())
         namespaces_here = False
-        if host and self.network_hosts and host == self.network_hosts[0]:
+        unscheduled = self.dhcp_hosts is None or self.router_hosts is None
+        if unscheduled and host and self.network_hosts and host == self.network_hosts[0]:
             wanted |= self._network_owned
             for network_id in self._served_networks() | set(self._legs):
                 wanted |= self._by_network.get(network_id, set())
             namespaces_here = True
+        if host and self.dhcp_hosts is not None:  # its networks' DHCP: every port of them
+            placed = [n for n, where in self.dhcp_hosts.items() if where == host]
+            for network_id in placed:
+                wanted |= self._by_network.get(network_id, set())
+            namespaces_here = namespaces_here or bool(placed)
         if host and self.router_hosts is not None:  # its routers' legs, and their networks
             legs = {
                 port_id
@@ -279,6 +288,7 @@ class LiveInputs:
             physical_interfaces=self.physical_interfaces,
             router_hosts=self.router_hosts,
             ipv6_gateway=self.ipv6_gateway,
+            dhcp_hosts=self.dhcp_hosts,
         )
 
     def _remote_groups(self, ports: Iterable[Wire]) -> dict[str, RemoteGroup]:

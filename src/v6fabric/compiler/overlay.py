@@ -8,10 +8,11 @@ hosts of the network (head-end replication), and every remote port's MAC is pinn
 host's endpoint (``FdbEntry``). A port added on one host therefore changes the state of the
 hosts that share its network by one entry, and of no other host.
 
-Where a port is: a workload's where it is bound; a DHCP port on the network host, a router
-interface and a router's gateway port on its router's host (the L3 scheduler's): a VXLAN
-external network so joins the router's host to its segment. A host without an endpoint in the overlay's family takes
-no part: its networks stay on its own bridges (a single host needs none).
+Where a port is: a workload's where it is bound; a DHCP port on its network's DHCP host (the
+DHCP scheduler's), a router interface and a router's gateway port on its router's host (the L3
+scheduler's): a VXLAN external network so joins the router's host to its segment. A host
+without an endpoint in the overlay's family takes no part: its networks stay on its own bridges
+(a single host needs none).
 
 A network of type ``gre`` (key = its segmentation id) has the same hosts and remotes, but GRE
 has no multipoint device with a forwarding table: the agent makes one tap per remote
@@ -40,12 +41,16 @@ def port_location(
     port: PortView,
     network_host: str | None,
     router_host: Callable[[str], str | None] | None = None,
+    dhcp_host: Callable[[str], str | None] | None = None,
 ) -> str | None:
     """The host whose bridge the port's interface is on; None: nowhere yet (unbound, or its
-    router not scheduled). A router's interfaces and gateway port are on its router's host
-    (``router_host`` of its id; without one, the network host's)."""
+    router or network's DHCP not scheduled). A router's interfaces and gateway port are on its
+    router's host (``router_host`` of its id), a DHCP port on its network's DHCP host
+    (``dhcp_host`` of its network id); without them, on the network host."""
     if port.device_owner in ROUTER_LEGS and router_host is not None:
         return router_host(port.device_id)
+    if port.device_owner == DEVICE_OWNER_DHCP and dhcp_host is not None:
+        return dhcp_host(port.network_id)
     if port.device_owner in NAMESPACE_OWNERS or port.device_owner in ROUTER_LEGS:
         return network_host
     if port.network_owned:
@@ -60,6 +65,7 @@ def overlays(
     network_host: str | None,
     endpoints: Mapping[str, str],
     router_host: Callable[[str], str | None] | None = None,
+    dhcp_host: Callable[[str], str | None] | None = None,
 ) -> tuple[list[NetworkSpec], list[FdbEntry]]:
     """``networks`` (this host's bridges) with their overlays, and the forwarding entries of
     the ports other hosts have on them."""
@@ -76,7 +82,7 @@ def overlays(
         device = GRE_PREFIX + spec.network_id[:6] if gre else vxlan_name(spec.network_id)
         remotes = set()
         for port in index.ports_by_network.get(spec.network_id, ()):
-            where = port_location(port, network_host, router_host)
+            where = port_location(port, network_host, router_host, dhcp_host)
             if where is None or where == host or where not in endpoints:
                 continue
             remote = endpoints[where]

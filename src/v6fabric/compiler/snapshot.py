@@ -24,8 +24,9 @@ class Snapshot:
 
     ``workloads`` are ``{id, name, host, port_ids, project_id, user_data, public_keys,
     properties}`` dicts (the API's wire form), ``port_ids`` in NIC order.
-    ``network_hosts`` are the hosts with the network role; every ``v6d-`` object is placed on
-    the first of them, each router on its host in ``router_hosts`` (the L3 scheduler's).
+    ``network_hosts`` are the hosts with the network role; each network's ``v6d-`` objects are
+    placed on its host in ``dhcp_hosts`` (the DHCP scheduler's), each router on its host in
+    ``router_hosts`` (the L3 scheduler's); without a scheduler, on the first network host.
     ``dns_domain`` is sent as DNSSL in RAs and as the DHCP domain search.
 
     The tuples hold dicts, so a ``Snapshot`` compares by value but is not hashable.
@@ -56,6 +57,9 @@ class Snapshot:
     # typically a link-local), used where the external network has no IPv6 gateway of its own;
     # None: such a router learns its default route from the upstream's RAs.
     ipv6_gateway: str | None = None
+    # Where the DHCP scheduler placed each network's DHCP (network id, host), sorted by network;
+    # a network not in it has its DHCP nowhere. None: no scheduler, all on the network host.
+    dhcp_hosts: tuple[tuple[str, str], ...] | None = None
 
     @classmethod
     def build(
@@ -75,6 +79,7 @@ class Snapshot:
         physical_interfaces: Iterable[tuple[str, str, str]] = (),
         router_hosts: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         ipv6_gateway: str | None = None,
+        dhcp_hosts: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
     ) -> Snapshot:
         """A snapshot from any iterables (lists from a query, generators), as tuples."""
         return cls(
@@ -98,12 +103,13 @@ class Snapshot:
             physical_interfaces=tuple(sorted(tuple(item) for item in physical_interfaces)),
             router_hosts=None if router_hosts is None else _sorted_pairs(router_hosts),
             ipv6_gateway=ipv6_gateway or None,
+            dhcp_hosts=None if dhcp_hosts is None else _sorted_pairs(dhcp_hosts),
         )
 
     @property
     def network_host(self) -> str | None:
-        """The host of every DHCP namespace (and of every router when ``router_hosts`` is
-        None)."""
+        """The host of every DHCP namespace when ``dhcp_hosts`` is None, and of every router
+        when ``router_hosts`` is None."""
         return self.network_hosts[0] if self.network_hosts else None
 
     @cached_property
@@ -114,6 +120,22 @@ class Snapshot:
         """The host running the router; None: nowhere (not scheduled)."""
         placement = self.router_placement
         return self.network_host if placement is None else placement.get(router_id)
+
+    @cached_property
+    def dhcp_placement(self) -> dict[str, str] | None:
+        return None if self.dhcp_hosts is None else dict(self.dhcp_hosts)
+
+    def dhcp_host(self, network_id: str) -> str | None:
+        """The host running the network's DHCP namespace; None: nowhere (not placed)."""
+        placement = self.dhcp_placement
+        return self.network_host if placement is None else placement.get(network_id)
+
+    def runs_dhcp(self, host: str) -> bool:
+        """Whether ``host`` runs the DHCP namespace of any network."""
+        placement = self.dhcp_placement
+        if placement is None:
+            return bool(host) and host == self.network_host
+        return bool(host) and host in placement.values()
 
 
 def _sorted_pairs(

@@ -1,10 +1,11 @@
-"""Neutron's agents view of the fabric's hosts (``GET /v2.0/agents``, the ``agent`` and
-``l3_agent_scheduler`` extensions), admin-only as in Neutron.
+"""Neutron's agents view of the fabric's hosts (``GET /v2.0/agents``, the ``agent``,
+``l3_agent_scheduler`` and ``dhcp_agent_scheduler`` extensions), admin-only as in Neutron.
 
 One host agent does every job here; it shows as the agents Neutron would run for the host's
 roles: an ``L3 agent`` and a ``DHCP agent`` on each host with the ``network`` role. An agent's
 id is derived from its host and type, so it stays the same across restarts and servers.
-``alive`` is the L3 scheduler's liveness (``Settings.l3_agent_down_seconds``).
+``alive`` is the L3 scheduler's liveness (``Settings.l3_agent_down_seconds``), which the DHCP
+scheduler shares. A DHCP agent's ``configurations.networks`` counts the networks it serves.
 """
 
 from __future__ import annotations
@@ -16,13 +17,18 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from v6fabric.domain.errors import NotFound, PolicyNotAuthorized, RouterNotFound
+from v6fabric.domain.errors import (
+    NetworkNotFound,
+    NotFound,
+    PolicyNotAuthorized,
+    RouterNotFound,
+)
 from v6fabric.identity.context import RequestContext
-from v6fabric.services import common
+from v6fabric.services import common, dhcp_scheduler, l3_scheduler
 from v6fabric.services.l3_scheduler import L3_ROLE, is_alive, placements
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database
-from v6fabric.store.tables import hosts, routers
+from v6fabric.store.tables import hosts, network_dhcp_hosts, networks, router_hosts, routers
 
 AGENT_NAMESPACE = uuid.UUID("5c1f6c2e-7a3c-4c55-9a8e-6f6162726963")  # uuid5 ids of agents
 L3_AGENT = "L3 agent"
@@ -88,20 +94,44 @@ class AgentService:
         with self.db.read() as conn:
             return sorted(r for r, host in placements(conn).items() if host == agent["host"])
 
+    def hosting_network(self, ctx: RequestContext, network_id: str) -> list[dict[str, Any]]:
+        """The DHCP agent hosting the network's DHCP (none while it is unplaced: no DHCP
+        port, or no live network host since it got one)."""
+        if not ctx.is_admin:
+            raise PolicyNotAuthorized(action="get_dhcp-agents")
+        with self.db.read() as conn:
+            found = conn.execute(select(networks.c.id).where(networks.c.id == network_id))
+            if found.first() is None:
+                raise NetworkNotFound(net_id=network_id)
+            host = dhcp_scheduler.placements(conn).get(network_id)
+            agents = self._agents(conn)
+        return [a for a in agents if a["agent_type"] == DHCP_AGENT and a["host"] == host]
+
+    def networks_on(self, ctx: RequestContext, found_id: str) -> list[str]:
+        """Ids of the networks whose DHCP a DHCP agent hosts."""
+        agent = self.get(ctx, found_id)
+        if agent["agent_type"] != DHCP_AGENT:
+            return []
+        with self.db.read() as conn:
+            placed = dhcp_scheduler.placements(conn)
+        return sorted(n for n, host in placed.items() if host == agent["host"])
+
     def _agents(self, conn: Connection) -> list[dict[str, Any]]:
         now = common.utcnow()
-        load: dict[str, int] = {}
-        for host in placements(conn).values():
-            load[host] = load.get(host, 0) + 1
+        loads = {
+            L3_AGENT: l3_scheduler.loads_in(conn, router_hosts),
+            DHCP_AGENT: l3_scheduler.loads_in(conn, network_dhcp_hosts),
+        }
         found = []
         for row in conn.execute(select(hosts).order_by(hosts.c.name)):
             for agent_type, (role, binary, topic) in AGENT_TYPES.items():
                 if role not in (row.roles or ()):
                     continue
+                placed = loads[agent_type].get(row.name, 0)
                 configurations = (
-                    {"routers": load.get(row.name, 0), "agent_mode": "legacy"}
+                    {"routers": placed, "agent_mode": "legacy"}
                     if agent_type == L3_AGENT
-                    else {}
+                    else {"networks": placed}
                 )
                 found.append(
                     {

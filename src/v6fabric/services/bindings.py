@@ -28,7 +28,7 @@ from v6fabric.domain.errors import PortBindingFailed
 from v6fabric.services.fabric import UNDERLAY_FAMILIES, FabricService
 from v6fabric.services.router_placement import placements
 from v6fabric.settings import Settings
-from v6fabric.store.tables import hosts, networks, ports
+from v6fabric.store.tables import hosts, network_dhcp_hosts, networks, ports
 
 KERNEL_FEATURE = {"vxlan": "vxlan", "vlan": "vlan", "gre": "gre"}  # network type -> probe
 OVERLAYS = OVERLAY_TYPES  # realized with tunnel endpoints (compiler.overlay): vxlan, gre
@@ -113,8 +113,9 @@ def _reason(
 
 
 def _hosts_of_network(conn: Connection, network_id: str) -> set[str]:
-    """Hosts with an interface on the network: bound ports, the network host for its DHCP
-    ports, and each router's host (the L3 scheduler's) for its interfaces and gateway."""
+    """Hosts with an interface on the network: bound ports, its DHCP host (the DHCP
+    scheduler's) for its DHCP ports, and each router's host (the L3 scheduler's) for its
+    interfaces and gateway."""
     found: set[str] = set()
     rows = conn.execute(
         select(ports.c.binding_host_id, ports.c.device_owner, ports.c.device_id).where(
@@ -133,5 +134,9 @@ def _hosts_of_network(conn: Connection, network_id: str) -> set[str]:
         elif row.binding_host_id and not row.device_owner.startswith("network:"):
             found.add(row.binding_host_id)
     if dhcp:
-        found.update(FabricService.network_hosts(conn)[:1])
+        placed = conn.execute(
+            select(network_dhcp_hosts.c.host).where(network_dhcp_hosts.c.network_id == network_id)
+        ).scalar()
+        if placed is not None:
+            found.add(placed)
     return found

@@ -3,7 +3,8 @@
 As Neutron's DHCP agent does, a network with at least one DHCP-enabled subnet has one port
 owned by ``network:dhcp`` with an address on each such subnet: dnsmasq can only serve a subnet
 from an interface that holds an address in it. The port is kept in step with the subnets
-inside the same transaction as the subnet change, so it never lags behind.
+inside the same transaction as the subnet change, so it never lags behind; so is the network's
+placement on a DHCP host (``dhcp_scheduler``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 
 from v6fabric.domain.constants import DEVICE_OWNER_DHCP
-from v6fabric.services import fixed_ips
+from v6fabric.services import dhcp_scheduler, fixed_ips
 from v6fabric.services.network_ports import insert_network_port
+from v6fabric.settings import Settings
 from v6fabric.store.tables import ip_allocations, networks, ports, subnets
 
 
@@ -38,8 +40,9 @@ def release_dhcp_addresses(conn: Connection, subnet_id: str) -> None:
     )
 
 
-def sync_dhcp_port(conn: Connection, network_id: str) -> None:
-    """One DHCP port while any subnet has DHCP, with an address on each DHCP subnet."""
+def sync_dhcp_port(conn: Connection, settings: Settings, network_id: str) -> None:
+    """One DHCP port while any subnet has DHCP, with an address on each DHCP subnet; the
+    network's DHCP placement (``dhcp_scheduler``) follows the port."""
     wanted = list(
         conn.execute(
             select(subnets.c.id)
@@ -48,6 +51,7 @@ def sync_dhcp_port(conn: Connection, network_id: str) -> None:
         ).scalars()
     )
     existing = dhcp_port_ids(conn, network_id)
+    dhcp_scheduler.follow_dhcp_port(conn, settings, network_id, bool(wanted))
     if not wanted:
         if existing:
             conn.execute(delete(ports).where(ports.c.id.in_(existing)))

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select, update
 
 from v6fabric.domain.errors import HostNotFound, invalid_attribute
 from v6fabric.identity.context import RequestContext
-from v6fabric.services import common, l3_scheduler
+from v6fabric.services import common, dhcp_scheduler, l3_scheduler
 from v6fabric.services.query import ListQuery
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
@@ -77,8 +77,9 @@ class FabricService:
                     .where(hosts.c.name == name)
                     .values(roles=roles, capabilities=capabilities, seen_at=now)
                 )
-            if "network" in roles:  # routers made while no L3 host was live get one now
+            if "network" in roles:  # routers and DHCP placed while no host was live get one now
                 l3_scheduler.place_unplaced(txn.conn, self.settings)
+                dhcp_scheduler.place_unplaced(txn.conn, self.settings)
             return _host_wire(txn.conn.execute(select(hosts).where(hosts.c.name == name)).one())
 
         return self.db.write(operation)
@@ -150,6 +151,7 @@ class FabricService:
                 "physical_interfaces": self.physical_interfaces(conn),
                 "router_hosts": l3_scheduler.placements(conn),
                 "ipv6_gateway": self.settings.ipv6_gateway,
+                "dhcp_hosts": dhcp_scheduler.placements(conn),
             }
 
     def read_kind(
@@ -166,7 +168,8 @@ class FabricService:
 
     @staticmethod
     def network_hosts(conn: Connection) -> list[str]:
-        """Hosts with the network role, oldest first (the first one runs DHCP and routers)."""
+        """Hosts with the network role, oldest first (the first one runs DHCP and routers when
+        no scheduler placed them: a ``Snapshot`` without ``router_hosts``/``dhcp_hosts``)."""
         return [
             row.name
             for row in conn.execute(select(hosts).order_by(hosts.c.registered_at, hosts.c.name))

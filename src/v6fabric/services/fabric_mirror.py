@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 from v6fabric.compiler.compile import compile_host
 from v6fabric.compiler.live import LiveInputs
 from v6fabric.compiler.snapshot import Snapshot
-from v6fabric.services import l3_scheduler
+from v6fabric.services import dhcp_scheduler, l3_scheduler
 from v6fabric.services.fabric import SNAPSHOT_KINDS, read_revision
 from v6fabric.store.journal import ALL, Changes
 
@@ -69,9 +69,13 @@ class FabricMirror:
         self._live.physical_interfaces = self._fabric.physical_interfaces(conn)
         self._live.ipv6_gateway = self._fabric.settings.ipv6_gateway
         self._read_router_hosts(conn)
+        self._read_dhcp_hosts(conn)
 
     def _read_router_hosts(self, conn: Connection) -> None:
         self._live.router_hosts = l3_scheduler.placements(conn)
+
+    def _read_dhcp_hosts(self, conn: Connection) -> None:
+        self._live.dhcp_hosts = dhcp_scheduler.placements(conn)
 
     def _read_changes(self, conn: Connection, changes: Changes) -> None:
         wanted: dict[str, set[str] | None] = dict(changes.ids)
@@ -88,8 +92,11 @@ class FabricMirror:
                     wanted[dependent] = (wanted.get(dependent) or set()) | ids
         if "hosts" in wanted:
             self._read_hosts(conn)
-        elif "routers" in wanted:  # made, deleted or moved (``router_hosts`` reports routers)
+            return
+        if "routers" in wanted:  # made, deleted or moved (``router_hosts`` reports routers)
             self._read_router_hosts(conn)
+        if "networks" in wanted:  # DHCP placed, moved or unplaced (``network_dhcp_hosts``)
+            self._read_dhcp_hosts(conn)
 
     def _read(self, conn: Connection, kind: str, ids: set[str] | None) -> set[str]:
         """Re-read these records of ``kind``; the ids that are gone."""
@@ -114,6 +121,7 @@ class FabricMirror:
             hosts = {wire.get("binding:host_id") or "" for wire in full.ports}
             hosts |= {wire.get("host") or "" for wire in full.workloads}
             hosts |= {host for _router, host in full.router_hosts or ()}
+            hosts |= {host for _network, host in full.dhcp_hosts or ()}
             for host in sorted(hosts | set(full.network_hosts)):
                 mine = compile_host(self._live.snapshot_for(host), host)
                 if mine != compile_host(full, host):

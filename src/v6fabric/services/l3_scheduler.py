@@ -12,17 +12,21 @@ server (``Rescheduler``, Neutron's ``allow_automatic_l3agent_failover``) moves t
 host that is not live to live L3 hosts, least-loaded first, one write per move: the revision
 bump makes both hosts' agents follow. With no live L3 host the routers stay where they are
 (a warning says so): moving them nowhere would only make the outage permanent.
+
+``Scheduler`` is that logic for any placement table; the DHCP scheduler
+(``services.dhcp_scheduler``) places networks' DHCP with it, and ``Rescheduler`` runs both.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Column, Connection, Table, insert, select, update
 
 from v6fabric.domain.errors import NoL3HostForExternalNetwork
 from v6fabric.services import common
@@ -56,15 +60,32 @@ def live_l3_hosts(conn: Connection, settings: Settings, now: datetime) -> list[s
 
 
 def least_loaded(candidates: Iterable[str], load: dict[str, int]) -> str | None:
-    """The candidate with the fewest routers; the first by name among equals."""
+    """The candidate running the fewest (routers, or networks' DHCP); the first by name among
+    equals."""
     return min(candidates, key=lambda host: (load.get(host, 0), host), default=None)
 
 
-def _loads(conn: Connection) -> dict[str, int]:
+def placements_in(conn: Connection, table: Table) -> dict[str, str]:
+    """Id -> host of every row of a placement table (``router_hosts``, ``network_dhcp_hosts``:
+    keyed by the placed thing's id, with a ``host`` and a ``scheduled_at``)."""
+    return {row[0]: row[1] for row in conn.execute(select(_key(table), table.c.host))}
+
+
+def _key(table: Table) -> Column[Any]:
+    (key,) = table.primary_key.columns
+    return key
+
+
+def loads_in(conn: Connection, table: Table) -> dict[str, int]:
+    """Host -> how many things of the placement table it runs."""
     load: dict[str, int] = {}
-    for host in placements(conn).values():
+    for host in placements_in(conn, table).values():
         load[host] = load.get(host, 0) + 1
     return load
+
+
+def _loads(conn: Connection) -> dict[str, int]:
+    return loads_in(conn, router_hosts)
 
 
 def external_networks(conn: Connection) -> dict[str, str]:
@@ -98,20 +119,32 @@ def place(conn: Connection, settings: Settings, router_ids: Iterable[str]) -> di
     """Schedule these unscheduled routers inside the caller's transaction; the ones placed.
     None are placed when no L3 host is live (or none can carry a router's external network):
     they wait for one (``place_unplaced``)."""
+    return place_in(conn, settings, router_hosts, router_ids, external_networks(conn).get)
+
+
+def place_in(
+    conn: Connection,
+    settings: Settings,
+    table: Table,
+    ids: Iterable[str],
+    carried: Callable[[str], str | None],
+) -> dict[str, str]:
+    """``place`` for any placement table: each id on the least-loaded live network host that
+    can carry the network ``carried(id)`` names (any live one for None)."""
     now = common.utcnow()
     live = live_l3_hosts(conn, settings, now)
     placed: dict[str, str] = {}
     if not live:
         return placed
-    load = _loads(conn)
-    external = external_networks(conn)
-    for router_id in sorted(router_ids):
-        host = least_loaded(carriers(conn, settings, external.get(router_id), live)[0], load)
+    load = loads_in(conn, table)
+    for thing_id in sorted(ids):
+        host = least_loaded(carriers(conn, settings, carried(thing_id), live)[0], load)
         if host is None:
             continue
-        conn.execute(insert(router_hosts).values(router_id=router_id, host=host, scheduled_at=now))
+        row = {_key(table).name: thing_id, "host": host, "scheduled_at": now}
+        conn.execute(insert(table).values(row))
         load[host] = load.get(host, 0) + 1
-        placed[router_id] = host
+        placed[thing_id] = host
     return placed
 
 
@@ -158,81 +191,119 @@ def place_unplaced(conn: Connection, settings: Settings) -> dict[str, str]:
 
 @dataclass
 class RescheduleReport:
-    """What one pass did: routers moved (router -> (from, to)), routers newly placed, and
-    routers left on a host that is not live because no L3 host is."""
+    """What one pass did: things moved (id -> (from, to)), things newly placed, and things
+    left on a host that is not live because no network host is."""
 
     moved: dict[str, tuple[str, str]] = field(default_factory=dict)
     placed: dict[str, str] = field(default_factory=dict)
     stranded: dict[str, str] = field(default_factory=dict)
 
 
-class L3Scheduler:
+class Scheduler:
+    """Placement on the live network hosts and failover for one placement table: routers
+    (``L3Scheduler``), networks' DHCP (``services.dhcp_scheduler.DhcpScheduler``)."""
+
+    table: Table = router_hosts
+    what = "router"  # in log lines: "<what> <id> moved ..."
+    hosts_noun = "L3"  # "no live <hosts_noun> host"
+
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
 
+    def unplaced(self, conn: Connection) -> list[str]:
+        """Ids that should have a host and have none."""
+        raise NotImplementedError
+
+    def carried(self, conn: Connection) -> Callable[[str], str | None]:
+        """Id -> the network its host must be able to carry (None: any host will do)."""
+        raise NotImplementedError
+
     def reschedule(self) -> RescheduleReport:
-        """One pass of the periodic task: place unscheduled routers and move routers off hosts
-        that are not live L3 hosts (stopped reporting, or lost the role). Writes nothing when
-        nothing is to be done, so an idle fabric's revision stays put."""
+        """One pass of the periodic task: place unscheduled things and move things off hosts
+        that are not live network hosts (stopped reporting, or lost the role). Writes nothing
+        when nothing is to be done, so an idle fabric's revision stays put."""
         report = RescheduleReport()
         with self.db.read() as conn:
             now = common.utcnow()
             live = set(live_l3_hosts(conn, self.settings, now))
-            current = placements(conn)
-            unplaced = unplaced_routers(conn)
-        if unplaced and live:
-            report.placed = self.db.write(lambda txn: place_unplaced(txn.conn, self.settings))
-        for router_id, host in sorted(current.items()):
+            current = placements_in(conn, self.table)
+            carried = self.carried(conn)
+            placeable = [  # one no live host can carry waits without a write per pass
+                thing_id
+                for thing_id in self.unplaced(conn)
+                if carriers(conn, self.settings, carried(thing_id), live)[0]
+            ]
+        if placeable and live:
+            report.placed = self.db.write(lambda txn: self._place_unplaced(txn.conn))
+        for thing_id, host in sorted(current.items()):
             if host in live:
                 continue
             if not live:
-                report.stranded[router_id] = host
+                report.stranded[thing_id] = host
                 continue
-            target = self.db.write(lambda txn, r=router_id, h=host: self._move(txn, r, h))
+            target = self.db.write(lambda txn, t=thing_id, h=host: self._move(txn, t, h))
             if target is not None:
-                report.moved[router_id] = (host, target)
-        for router_id, (old, new) in report.moved.items():
-            log.warning("router %s moved from host %s (not live) to %s", router_id, old, new)
+                report.moved[thing_id] = (host, target)
+        for thing_id, (old, new) in report.moved.items():
+            log.warning("%s %s moved from host %s (not live) to %s", self.what, thing_id, old, new)
         if report.stranded:
             log.warning(
-                "no live L3 host: routers stay on hosts that are not live: %s",
-                ", ".join(f"{r} on {h}" for r, h in sorted(report.stranded.items())),
+                "no live %s host: %ss stay on hosts that are not live: %s",
+                self.hosts_noun,
+                self.what,
+                ", ".join(f"{t} on {h}" for t, h in sorted(report.stranded.items())),
             )
         return report
 
-    def _move(self, txn: WriteTxn, router_id: str, old: str) -> str | None:
-        """Move one router if it is still on ``old`` and ``old`` is still not live: the
+    def _place_unplaced(self, conn: Connection) -> dict[str, str]:
+        ids = self.unplaced(conn)
+        return place_in(conn, self.settings, self.table, ids, self.carried(conn))
+
+    def _move(self, txn: WriteTxn, thing_id: str, old: str) -> str | None:
+        """Move one thing if it is still on ``old`` and ``old`` is still not live: the
         decision is taken again inside the write (a heartbeat may have come in between)."""
         conn = txn.conn
         now = common.utcnow()
         live = live_l3_hosts(conn, self.settings, now)
         if old in live or not live:
             return None
-        found = conn.execute(
-            select(router_hosts.c.host).where(router_hosts.c.router_id == router_id)
-        ).scalar()
+        key = _key(self.table)
+        found = conn.execute(select(self.table.c.host).where(key == thing_id)).scalar()
         if found != old:
             return None
-        external = external_networks(conn).get(router_id)
-        target = least_loaded(carriers(conn, self.settings, external, live)[0], _loads(conn))
+        able = carriers(conn, self.settings, self.carried(conn)(thing_id), live)[0]
+        target = least_loaded(able, loads_in(conn, self.table))
         if target is None:
             return None
         moved = conn.execute(  # only from ``old``: another server's pass may have moved it
-            update(router_hosts)
-            .where(router_hosts.c.router_id == router_id, router_hosts.c.host == old)
+            update(self.table)
+            .where(key == thing_id, self.table.c.host == old)
             .values(host=target, scheduled_at=now)
         )
         return target if moved.rowcount else None
 
 
-class Rescheduler:
-    """The server's periodic task: ``L3Scheduler.reschedule`` every ``interval`` seconds on a
-    thread of its own, from the app's start to its shutdown."""
+class L3Scheduler(Scheduler):
+    table = router_hosts
+    what = "router"
+    hosts_noun = "L3"
 
-    def __init__(self, scheduler: L3Scheduler, interval: float | None = None) -> None:
-        down = scheduler.settings.l3_agent_down_seconds
-        self.scheduler = scheduler
+    def unplaced(self, conn: Connection) -> list[str]:
+        return unplaced_routers(conn)
+
+    def carried(self, conn: Connection) -> Callable[[str], str | None]:
+        return external_networks(conn).get
+
+
+class Rescheduler:
+    """The server's periodic task: each scheduler's ``reschedule`` (the L3 scheduler's, the DHCP
+    scheduler's) every ``interval`` seconds on a thread of its own, from the app's start to its
+    shutdown."""
+
+    def __init__(self, *schedulers: Scheduler, interval: float | None = None) -> None:
+        down = schedulers[0].settings.l3_agent_down_seconds
+        self.schedulers = schedulers
         self.interval = interval if interval is not None else min(10.0, max(0.5, down / 4))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="l3-rescheduler", daemon=True)
@@ -247,7 +318,8 @@ class Rescheduler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            try:
-                self.scheduler.reschedule()
-            except Exception:  # a database hiccup must not end failover for good
-                log.exception("L3 rescheduling failed")
+            for scheduler in self.schedulers:
+                try:
+                    scheduler.reschedule()
+                except Exception:  # a database hiccup must not end failover for good
+                    log.exception("%s rescheduling failed", scheduler.hosts_noun)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from v6fabric.services.agents import AgentService
+from v6fabric.services.dhcp_scheduler import DhcpScheduler
 from v6fabric.services.fabric import FabricService
 from v6fabric.services.fabric_mirror import FabricMirror
 from v6fabric.services.l3_scheduler import L3Scheduler
@@ -34,5 +35,6 @@ class Services:
         self.fabric = FabricService(db, settings, self)
         self.fabric_mirror = FabricMirror(self.fabric)
         self.l3_scheduler = L3Scheduler(db, settings)
+        self.dhcp_scheduler = DhcpScheduler(db, settings)
         self.agents = AgentService(db, settings)
         self.upstream_routes = UpstreamRouteService(db)

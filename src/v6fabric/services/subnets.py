@@ -230,7 +230,7 @@ class SubnetService:
         row = conn.execute(select(subnets).where(c.id == subnet_id)).one()
         if allocations.is_auto(row):
             allocations.add_eui64_to_network_ports(conn, row)
-        dhcp_ports.sync_dhcp_port(conn, network.id)
+        dhcp_ports.sync_dhcp_port(conn, self.settings, network.id)
         return row
 
     def update(self, ctx: RequestContext, subnet_id: str, body: Mapping[str, Any]) -> dict:
@@ -270,7 +270,7 @@ class SubnetService:
                 )
             conn.execute(update(subnets).where(c.id == row.id).values(**values))
             if "enable_dhcp" in values:
-                dhcp_ports.sync_dhcp_port(conn, row.network_id)
+                dhcp_ports.sync_dhcp_port(conn, self.settings, row.network_id)
             return to_wire(conn.execute(select(subnets).where(c.id == row.id)).one())
 
         return self.db.write(operation)
@@ -290,6 +290,6 @@ class SubnetService:
             if in_use is not None:
                 raise SubnetInUse(subnet_id=row.id)
             conn.execute(delete(subnets).where(c.id == row.id))
-            dhcp_ports.sync_dhcp_port(conn, row.network_id)
+            dhcp_ports.sync_dhcp_port(conn, self.settings, row.network_id)
 
         self.db.write(operation)

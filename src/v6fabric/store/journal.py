@@ -36,6 +36,7 @@ TRACKED: dict[str, tuple[str, str]] = {
     "security_groups": ("security_groups", "id"),
     "hosts": ("hosts", "name"),
     "router_hosts": ("routers", "router_id"),  # a router moved: its record is read again
+    "network_dhcp_hosts": ("networks", "network_id"),  # a network's DHCP moved
     "ip_allocations": ("ports", "port_id"),
     "port_security_groups": ("ports", "port_id"),
     "allowed_address_pairs": ("ports", "port_id"),

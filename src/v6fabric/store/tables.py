@@ -244,6 +244,19 @@ router_hosts = Table(
     Column("scheduled_at", DateTime, nullable=False),
 )
 
+# Where each network's DHCP runs (issue 6, the DHCP scheduler): its ``v6d-`` namespace, DHCP
+# ports, dnsmasq and the RAs of its isolated subnets. One row per network with a DHCP port;
+# gone with the network, or with its DHCP port.
+network_dhcp_hosts = Table(
+    "network_dhcp_hosts",
+    metadata,
+    Column(
+        "network_id", String(ID), ForeignKey("networks.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("host", String(255), nullable=False, index=True),
+    Column("scheduled_at", DateTime, nullable=False),
+)
+
 workloads = Table(
     "workloads",
     metadata,

@@ -1,5 +1,6 @@
-"""Neutron's agent views (``agent`` and ``l3_agent_scheduler`` extensions): the hosts as the
-agents they stand for, and which L3 agent hosts a router (``services.agents``)."""
+"""Neutron's agent views (``agent``, ``l3_agent_scheduler`` and ``dhcp_agent_scheduler``
+extensions): the hosts as the agents they stand for, which L3 agent hosts a router and which
+DHCP agent a network (``services.agents``)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,19 @@ def add_agent_routes(router: APIRouter) -> None:
         request: Request, router_id: str, ctx: RequestContext = Depends(caller)
     ) -> Response:
         return JSONBody({"agents": _agents(request).hosting_router(ctx, router_id)})
+
+    @router.get(
+        "/v2.0/agents/{agent_id}/dhcp-networks", tags=tag, summary="Networks of a DHCP agent"
+    )
+    def agent_networks(
+        request: Request, agent_id: str, ctx: RequestContext = Depends(caller)
+    ) -> Response:
+        ids = _agents(request).networks_on(ctx, agent_id)
+        services = request.app.state.services
+        return JSONBody({"networks": [services.networks.get(ctx, net_id) for net_id in ids]})
+
+    @router.get("/v2.0/networks/{network_id}/dhcp-agents", tags=["networks"], summary="DHCP agents")
+    def network_agents(
+        request: Request, network_id: str, ctx: RequestContext = Depends(caller)
+    ) -> Response:
+        return JSONBody({"agents": _agents(request).hosting_network(ctx, network_id)})

@@ -7,6 +7,7 @@ UPDATED = "2026-11-28T00:00:00-00:00"
 EXTENSIONS: list[tuple[str, str, str]] = [
     ("agent", "agent", "The agent management extension."),
     ("l3_agent_scheduler", "L3 Agent Scheduler", "Schedule routers among l3 agents"),
+    ("dhcp_agent_scheduler", "DHCP Agent Scheduler", "Schedule networks among dhcp agents"),
     (
         "external-net",
         "Neutron external network",
