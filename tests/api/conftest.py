@@ -141,6 +141,25 @@ def api(tmp_path: Path, identity_template: Template) -> Iterator[Api]:
     app.state.db.dispose()
 
 
+@pytest.fixture
+def two_l3(api: Api) -> Api:
+    """Two network hosts (``l3a``, ``l3b``) and a compute host (``c1``) registered."""
+    for host, roles in (("l3a", ["network"]), ("l3b", ["compute", "network"]), ("c1", ["compute"])):
+        r = api.put(f"/fabric/v1/hosts/{host}", {"roles": roles}, "admin")
+        assert r.status_code == 200, r.text
+    return api
+
+
+@pytest.fixture
+def quick_api(tmp_path: Path, identity_template: Template) -> Iterator[Api]:
+    """The app with a 2 s down time: its own periodic task does the moving (the schedulers)."""
+    shutil.copy(identity_template.path, tmp_path / "v6fabric.db")
+    app = create_app(Settings(state_dir=tmp_path, l3_agent_down_seconds=2.0))
+    with TestClient(app) as client:
+        yield Api(client, identity_template)
+    app.state.db.dispose()
+
+
 def error_of(response: Any) -> dict[str, str]:
     body = response.json()
     assert set(body) == {"NeutronError"}, body

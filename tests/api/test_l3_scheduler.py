@@ -3,25 +3,19 @@ that stopped reporting, shown as Neutron's agents (``/v2.0/agents``, ``/l3-agent
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from tests.api.conftest import Api, Template, assert_error
-from v6fabric.api.app import create_app
+from tests.api.conftest import Api, assert_error
 from v6fabric.hoststate.codec import decode
 from v6fabric.hoststate.model import HostState, router_namespace
 from v6fabric.services import common
 from v6fabric.services.agents import agent_id
-from v6fabric.settings import Settings
 from v6fabric.store.tables import hosts
 
 
@@ -64,14 +58,6 @@ def _routed_router(api: Api, n: int) -> dict[str, Any]:
 
 def _namespaces(state: HostState) -> set[str]:
     return {ns.name for ns in state.namespaces}
-
-
-@pytest.fixture
-def two_l3(api: Api) -> Api:
-    _register(api, "l3a", ["network"])
-    _register(api, "l3b", ["compute", "network"])
-    _register(api, "c1", ["compute"])
-    return api
 
 
 def test_six_routers_spread_three_and_three_and_run_only_on_their_host(two_l3: Api) -> None:
@@ -203,16 +189,6 @@ def test_a_host_that_lost_the_network_role_loses_its_routers(two_l3: Api) -> Non
     _register(api, "l3a", ["compute"])
     _reschedule(api)
     assert _hosting(api, router["id"]) == ["l3b"]
-
-
-@pytest.fixture
-def quick_api(tmp_path: Path, identity_template: Template) -> Iterator[Api]:
-    """The app with a 2 s down time: its own periodic task does the moving."""
-    shutil.copy(identity_template.path, tmp_path / "v6fabric.db")
-    app = create_app(Settings(state_dir=tmp_path, l3_agent_down_seconds=2.0))
-    with TestClient(app) as client:
-        yield Api(client, identity_template)
-    app.state.db.dispose()
 
 
 def test_the_servers_periodic_task_moves_routers_off_a_host_that_stops_reporting(

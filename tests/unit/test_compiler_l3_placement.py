@@ -1,6 +1,7 @@
 """Routers on their scheduled hosts (``Snapshot.router_hosts``): a router's namespace, legs,
-radvd and metadata listeners are on its host and nowhere else, DHCP stays on the network
-host, and the other hosts reach a router's legs over the overlay at its host's endpoint."""
+radvd and metadata listeners are on its host and nowhere else, DHCP stays on its DHCP host
+(``test_compiler_dhcp_placement``), and the other hosts reach a router's legs over the overlay
+at its host's endpoint."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def test_every_router_runs_on_its_scheduled_host_only(snap: Snapshot) -> None:
         namespaces = {ns.name for ns in state.namespaces}
         expected = {router_namespace(r) for r in running if host and snap.router_host(r) == host}
         assert {n for n in namespaces if n.startswith("v6r-")} == expected
-        if host != snap.network_host or not host:
+        if not snap.runs_dhcp(host):
             assert not any(n.startswith("v6d-") for n in namespaces) and state.dnsmasq == ()
         for spec in state.radvd:
             assert spec.namespace in namespaces

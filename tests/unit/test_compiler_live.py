@@ -107,6 +107,7 @@ def with_groups(draw: st.DrawFn) -> Snapshot:
         physical_interfaces=tuple(sorted(physical)),
         router_hosts=draw(placements(snap)),
         ipv6_gateway=draw(st.sampled_from([None, "fe80::1"])),
+        dhcp_hosts=draw(dhcp_placements(snap)),
     )
 
 
@@ -124,6 +125,23 @@ def placements(draw: st.DrawFn, snap: Snapshot) -> tuple[tuple[str, str], ...] |
             found[wire["id"]] = host
     if draw(st.integers(0, 3)) == 0:
         found["gone-router"] = draw(st.sampled_from(HOSTS))
+    return tuple(sorted(found.items()))
+
+
+@st.composite
+def dhcp_placements(draw: st.DrawFn, snap: Snapshot) -> tuple[tuple[str, str], ...] | None:
+    """The DHCP scheduler's placement: mostly each network's DHCP on any host (a compute-only
+    one too) or unplaced, now and then a stale row; sometimes none at all (every network's
+    DHCP on the network host)."""
+    if draw(st.integers(0, 4)) == 0:
+        return None
+    found = {}
+    for wire in snap.networks:
+        host = draw(st.sampled_from([*HOSTS, None]))
+        if host is not None:
+            found[wire["id"]] = host
+    if draw(st.integers(0, 3)) == 0:
+        found["gone-network"] = draw(st.sampled_from(HOSTS))
     return tuple(sorted(found.items()))
 
 
@@ -146,6 +164,7 @@ def bring_forward(live: LiveInputs, old: Snapshot | None, new: Snapshot) -> None
     live.physical_interfaces = new.physical_interfaces
     live.router_hosts = None if new.router_hosts is None else dict(new.router_hosts)
     live.ipv6_gateway = new.ipv6_gateway
+    live.dhcp_hosts = None if new.dhcp_hosts is None else dict(new.dhcp_hosts)
 
 
 def assert_same_compile(live: LiveInputs, full: Snapshot) -> None:
