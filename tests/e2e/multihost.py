@@ -7,7 +7,8 @@ workload on host 2 and whose ``guest``/``wait_addresses`` look at it there; the 
 helpers (``network``, ``subnet``, ``router``, ``port``...) are the one-host lab's
 (``lab_api.LabApi``), the ids shared by all views. ``mh.reset()`` between tests deletes what
 a test made through the API and waits for the agents to remove it; leaving the ``with``
-removes the whole lab and fails if anything of it is left.
+removes the whole lab and fails if anything of it is left. ``die(mh, i)`` makes host ``i`` die
+as a machine does; ``claimed(run_dir)`` is what a host's agent made (the failover tests).
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from typing import Any
 
 import httpx
 
+from tests.e2e.conftest import _kill, namespaces, remove_tagged
 from tests.e2e.lab_api import LabApi
+from tests.e2e.traffic import processes_mentioning
+from v6fabric.drivers.commands import run
 from v6fabric.lab import LabHandle, LabHost
 from v6fabric.lab import up as lab_up
 
@@ -74,3 +78,25 @@ def multihost_lab(hosts: int = 3, underlay: str = "ipv6", **options: Any) -> Ite
         lab = MultiHostLab(handle, http)
         stack.callback(lab.reset)  # first: the agents remove what the tests made
         yield lab
+
+
+def claimed(run_dir: Path) -> set[str]:
+    """The namespaces a host's agent made (its claims), present now."""
+    claims = run_dir / "claims" / "netns"
+    mine = {p.name for p in claims.iterdir()} if claims.exists() else set()
+    return mine & namespaces()
+
+
+def die(mh: MultiHostLab, index: int) -> None:
+    """Host ``index`` dies as a machine does: its agent and everything it started (daemons),
+    the router and DHCP namespaces it made (names are global on this one machine, and a dead
+    machine's go with it), its underlay link."""
+    host = mh.handle.host(index)
+    made = {n for n in claimed(host.run_dir) if n.startswith(("v6r-", "v6d-"))}
+    assert _kill(host.pid), f"agent {host.pid} survived SIGKILL"
+    for pid in processes_mentioning(str(host.run_dir)):
+        _kill(pid)
+    for name in sorted(made):
+        remove_tagged(name, [])
+    link = mh.handle.plan.hosts[index - 1].link
+    run(["ip", "link", "set", link, "down"], netns=host.netns)

@@ -21,15 +21,13 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import _kill, namespaces, remove_tagged, wait_for
+from tests.e2e.conftest import wait_for
 from tests.e2e.lab_api import SLAAC, fixed_ip
-from tests.e2e.multihost import HostLab, MultiHostLab, multihost_lab
-from tests.e2e.traffic import ContinuousPing, processes_mentioning
-from v6fabric.drivers.commands import run
+from tests.e2e.multihost import HostLab, MultiHostLab, claimed, die, multihost_lab
+from tests.e2e.traffic import ContinuousPing
 from v6fabric.hoststate.model import router_namespace
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: real namespaces")
@@ -57,13 +55,6 @@ def _hosting(view: HostLab, router: dict) -> list[str]:
     return [agent["host"] for agent in found]
 
 
-def _claimed(run_dir: Path) -> set[str]:
-    """The namespaces a host's agent made (its claims), present now."""
-    claims = run_dir / "claims" / "netns"
-    mine = {p.name for p in claims.iterdir()} if claims.exists() else set()
-    return mine & namespaces()
-
-
 def _routed_pair(h1: HostLab, h3: HostLab, n: int) -> tuple[dict, list[dict], list[str]]:
     """A router between two networks, a workload of each on host 3; the router, the
     workloads, their addresses (SLAAC, from that router's RAs)."""
@@ -76,20 +67,6 @@ def _routed_pair(h1: HostLab, h3: HostLab, n: int) -> tuple[dict, list[dict], li
         addresses.append(fixed_ip(port))
     router = h1.router(*subnets, name=f"l3-router-{n}")
     return router, vms, addresses
-
-
-def _die(mh: MultiHostLab, index: int) -> None:
-    """Host ``index`` dies as a machine does: its agent and everything it started, the router
-    namespaces it made, its underlay link."""
-    host = mh.handle.host(index)
-    made = {n for n in _claimed(host.run_dir) if n.startswith("v6r-")}
-    assert _kill(host.pid), f"agent {host.pid} survived SIGKILL"
-    for pid in processes_mentioning(str(host.run_dir)):
-        _kill(pid)
-    for name in sorted(made):
-        remove_tagged(name, [])
-    link = mh.handle.plan.hosts[index - 1].link
-    run(["ip", "link", "set", link, "down"], netns=host.netns)
 
 
 def test_routers_spread_over_the_l3_hosts_and_move_off_one_that_dies(mh: MultiHostLab) -> None:
@@ -106,10 +83,10 @@ def test_routers_spread_over_the_l3_hosts_and_move_off_one_that_dies(mh: MultiHo
     assert spread == dict.fromkeys(names, 3), spread
     for router, vms, addresses in pairs:
         (host,) = hosting[router["id"]]
-        assert router_namespace(router["id"]) in _claimed(mh.handle.host(host).run_dir)
+        assert router_namespace(router["id"]) in claimed(mh.handle.host(host).run_dir)
         assert h3.ping(vms[0], addresses[1], count=3), f"across {router['name']} on {host}"
 
-    # the router on host 2 is the one to move (host 1 also runs DHCP; both would do)
+    # the router on host 2 is the one to move (both would do)
     doomed, survivor = mh.handle.host(2), mh.handle.host(1)
     moving, vms, addresses = next(p for p in pairs if hosting[p[0]["id"]] == [doomed.name])
     staying, other_vms, other_addresses = next(p for p in pairs if p[0] is not moving)
@@ -117,7 +94,7 @@ def test_routers_spread_over_the_l3_hosts_and_move_off_one_that_dies(mh: MultiHo
     try:
         time.sleep(1)  # a few answered pings before the death
         died = time.monotonic()
-        _die(mh, 2)
+        die(mh, 2)
         wait_for(
             f"{moving['name']} on {survivor.name} in /l3-agents",
             lambda: _hosting(h1, moving) == [survivor.name],
@@ -126,7 +103,7 @@ def test_routers_spread_over_the_l3_hosts_and_move_off_one_that_dies(mh: MultiHo
         moved = time.monotonic()
         wait_for(
             f"v6r- of {moving['name']} made by {survivor.name}'s agent",
-            lambda: router_namespace(moving["id"]) in _claimed(survivor.run_dir),
+            lambda: router_namespace(moving["id"]) in claimed(survivor.run_dir),
             FAILOVER_TIMEOUT,
         )
         wait_for(
