@@ -121,8 +121,8 @@ def plan(
     *,
     l3_hosts: int = 1,
 ) -> LabPlan:
-    """The lab of ``hosts`` hosts; hosts 1..``l3_hosts`` are compute+network (DHCP runs on
-    host 1, the routers are spread over them), the others compute."""
+    """The lab of ``hosts`` hosts; hosts 1..``l3_hosts`` are compute+network (routers and
+    networks' DHCP are spread over them), the others compute."""
     if not 0 <= len(physical_networks) <= MAX_PHYSICAL or len(set(physical_networks)) != len(
         physical_networks
     ):
