@@ -195,3 +195,32 @@ def test_the_servers_periodic_task_moves_dhcp_off_a_host_that_stops_reporting(
     while not heartbeat_a_only():
         assert time.monotonic() < deadline, "the networks' DHCP stayed on the silent host"
         time.sleep(0.2)
+
+
+def _register_physnets(api: Api, host: str, physnets: dict[str, str]) -> None:
+    body = {"roles": ["network"], "capabilities": {"physical_networks": physnets}}
+    r = api.put(f"/fabric/v1/hosts/{host}", body, "admin")
+    assert r.status_code == 200, r.text
+
+
+def _flat(api: Api) -> dict[str, Any]:
+    flat = {"provider:network_type": "flat", "provider:physical_network": "physnet1"}
+    net = api.network("admin", name="flat", **flat)
+    api.subnet(net["id"], "2001:db8:2::/64", "admin", **STATEFUL)
+    return net
+
+
+def test_a_flat_networks_dhcp_goes_to_a_host_on_its_physical_network(api: Api) -> None:
+    _register_physnets(api, "l3a", {})  # reported: no interface on any physical network
+    _register_physnets(api, "l3b", {"physnet1": "eth1"})
+    net = _flat(api)
+    assert _hosting(api, net["id"]) == ["l3b"]  # l3a runs less, but cannot carry it
+    assert api.delete(f"/v2.0/networks/{net['id']}", "admin").status_code == 204
+    _register_physnets(api, "l3b", {})
+    net = _flat(api)
+    assert _hosting(api, net["id"]) == []  # no network host can carry it: it waits
+    revision = _revision(api)
+    assert _reschedule(api).placed == {}
+    assert _revision(api) == revision  # and waiting costs no write per pass
+    _register_physnets(api, "l3b", {"physnet1": "eth1"})  # placed when one can
+    assert _hosting(api, net["id"]) == ["l3b"]
