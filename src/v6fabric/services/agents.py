@@ -4,7 +4,9 @@
 One host agent does every job here; it shows as the agents Neutron would run for the host's
 roles: an ``L3 agent`` and a ``DHCP agent`` on each host with the ``network`` role. An agent's
 id is derived from its host and type, so it stays the same across restarts and servers.
-``alive`` is the L3 scheduler's liveness (``Settings.l3_agent_down_seconds``).
+``alive`` is the L3 scheduler's liveness (``Settings.l3_agent_down_seconds``). The L3 agents
+hosting a router carry ``ha_state`` as Neutron's do: what each host's agent reported of its
+instance of an HA router ("active" | "standby", None until reported), None for other routers.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from sqlalchemy import Connection, select
 from v6fabric.domain.errors import NotFound, PolicyNotAuthorized, RouterNotFound
 from v6fabric.identity.context import RequestContext
 from v6fabric.services import common
-from v6fabric.services.l3_scheduler import L3_ROLE, is_alive, placements
+from v6fabric.services.l3_scheduler import L3_ROLE, is_alive
+from v6fabric.services.router_placement import ha_states, instances
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database
 from v6fabric.store.tables import hosts, routers
@@ -70,15 +73,24 @@ class AgentService:
         raise AgentNotFound(id=found_id)
 
     def hosting_router(self, ctx: RequestContext, router_id: str) -> list[dict[str, Any]]:
-        """The L3 agent hosting the router (none while it is unscheduled)."""
+        """The L3 agents hosting the router (none while it is unscheduled; one per instance of
+        an HA router), each with its instance's ``ha_state``."""
         if not ctx.is_admin:
             raise PolicyNotAuthorized(action="get_l3-agents")
         with self.db.read() as conn:
-            if conn.execute(select(routers.c.id).where(routers.c.id == router_id)).first() is None:
+            found = conn.execute(
+                select(routers.c.id, routers.c.ha).where(routers.c.id == router_id)
+            )
+            router = found.first()
+            if router is None:
                 raise RouterNotFound(router_id=router_id)
-            host = placements(conn).get(router_id)
+            states = ha_states(conn, router_id)
             agents = self._agents(conn)
-        return [a for a in agents if a["agent_type"] == L3_AGENT and a["host"] == host]
+        return [
+            {**a, "ha_state": states[(router_id, a["host"])] if router.ha else None}
+            for a in agents
+            if a["agent_type"] == L3_AGENT and (router_id, a["host"]) in states
+        ]
 
     def routers_on(self, ctx: RequestContext, found_id: str) -> list[str]:
         """Ids of the routers an L3 agent hosts."""
@@ -86,13 +98,14 @@ class AgentService:
         if agent["agent_type"] != L3_AGENT:
             return []
         with self.db.read() as conn:
-            return sorted(r for r, host in placements(conn).items() if host == agent["host"])
+            return sorted(r for r, hosts in instances(conn).items() if agent["host"] in hosts)
 
     def _agents(self, conn: Connection) -> list[dict[str, Any]]:
         now = common.utcnow()
         load: dict[str, int] = {}
-        for host in placements(conn).values():
-            load[host] = load.get(host, 0) + 1
+        for found_hosts in instances(conn).values():
+            for host in found_hosts:
+                load[host] = load.get(host, 0) + 1
         found = []
         for row in conn.execute(select(hosts).order_by(hosts.c.name)):
             for agent_type, (role, binary, topic) in AGENT_TYPES.items():
