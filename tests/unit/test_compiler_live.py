@@ -144,8 +144,10 @@ def bring_forward(live: LiveInputs, old: Snapshot | None, new: Snapshot) -> None
     live.dns_domain = new.dns_domain
     live.tunnel_endpoints = dict(new.tunnel_endpoints)
     live.physical_interfaces = new.physical_interfaces
-    live.router_hosts = None if new.router_hosts is None else dict(new.router_hosts)
+    live.router_hosts = new.router_hosts
     live.ipv6_gateway = new.ipv6_gateway
+    live.ha_vrids = dict(new.ha_vrids)
+    live.ha_advert_interval = new.ha_advert_interval
 
 
 def assert_same_compile(live: LiveInputs, full: Snapshot) -> None:
