@@ -23,8 +23,7 @@ NEW = "router_hosts_0007"
 
 def upgrade() -> None:
     _rebuild_router_hosts(ha=True)
-    with op.batch_alter_table("routers", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("ha_vr_id", sa.Integer(), nullable=True))
+    op.add_column("routers", sa.Column("ha_vr_id", sa.Integer(), nullable=True))
     op.create_index(
         "ix_routers_project_ha_vr_id", "routers", ["project_id", "ha_vr_id"], unique=True
     )
@@ -41,8 +40,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("ha_networks")
     op.drop_index("ix_routers_project_ha_vr_id", table_name="routers")
-    with op.batch_alter_table("routers", schema=None) as batch_op:
-        batch_op.drop_column("ha_vr_id")
+    # Not batch mode: SQLite's copy-and-move would drop ``routers``, and with it (the foreign
+    # key's cascade) every ``router_hosts`` row; SQLite >= 3.35 drops a column in place.
+    op.drop_column("routers", "ha_vr_id")
     _rebuild_router_hosts(ha=False)
 
 
