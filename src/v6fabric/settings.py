@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from v6fabric.hoststate.vrrp import VRRP_ADVERT_INTERVAL
+
 DEFAULT_STATE_DIR = Path("/var/lib/v6fabric")
 
 
@@ -34,6 +36,12 @@ class Settings:
     # gateway_ip), usually the upstream router's link-local: Neutron's l3 agent ``ipv6_gateway``.
     # None: such routers take their default route from the upstream's RAs.
     ipv6_gateway: str | None = None
+    # L3 HA (issue 7): whether a router is made ``ha`` when its creator does not say (Neutron's
+    # ``l3_ha``), on how many L3 hosts at most an HA router runs (``max_l3_agents_per_router``),
+    # and keepalived's advert interval in seconds (master down after ~3 adverts missed).
+    l3_ha: bool = False
+    max_l3_agents_per_router: int = 2
+    ha_advert_interval: float = VRRP_ADVERT_INTERVAL
 
     @property
     def base_url(self) -> str:
@@ -64,6 +72,12 @@ class Settings:
             values["l3_agent_down_seconds"] = _positive_seconds(env_down)
         if env_gateway := os.environ.get("V6FABRIC_IPV6_GATEWAY"):
             values["ipv6_gateway"] = _ipv6_address(env_gateway)
+        if env_ha := os.environ.get("V6FABRIC_L3_HA"):
+            values["l3_ha"] = _boolean("V6FABRIC_L3_HA", env_ha)
+        if env_max := os.environ.get("V6FABRIC_MAX_L3_AGENTS_PER_ROUTER"):
+            values["max_l3_agents_per_router"] = _agents_per_router(env_max)
+        if env_advert := os.environ.get("V6FABRIC_HA_ADVERT_INTERVAL"):
+            values["ha_advert_interval"] = _advert_interval(env_advert)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
@@ -92,3 +106,36 @@ def _ipv6_address(text: str) -> str:
     except ValueError:
         raise ValueError(f"V6FABRIC_IPV6_GATEWAY must be an IPv6 address, not {text!r}") from None
     return str(address)
+
+
+def _boolean(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false, not {text!r}")
+
+
+def _agents_per_router(text: str) -> int:
+    """At least 2: one instance is no HA (Neutron refuses less too)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 2:
+        raise ValueError(f"V6FABRIC_MAX_L3_AGENTS_PER_ROUTER must be an integer >= 2, not {text!r}")
+    return value
+
+
+def _advert_interval(text: str) -> float:
+    """VRRPv3 counts in centiseconds: 0.01 s to 40.95 s."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0.01 <= value <= 40.95:
+        raise ValueError(
+            f"V6FABRIC_HA_ADVERT_INTERVAL must be seconds between 0.01 and 40.95, not {text!r}"
+        )
+    return value

@@ -104,10 +104,10 @@ def test_a_gateway_on_a_network_that_is_not_external_is_refused_dvr_and_ha_too(a
         "rule:create_router:distributed is disallowed by policy",
     )
     assert_error(
-        api.post("/v2.0/routers", {"router": {"ha": True}}, "admin"),
+        api.post("/v2.0/routers", {"router": {"ha": True, "distributed": True}}, "admin"),
         400,
         "BadRequest",
-        "Bad router request: HA routers are not supported yet.",
+        "Bad router request: Distributed HA routers are not supported yet.",
     )
     assert_error(
         api.post("/v2.0/routers", {"router": {"distributed": True}}, "admin"),

@@ -28,7 +28,9 @@ def test_every_router_runs_on_its_scheduled_host_only(snap: Snapshot) -> None:
     running = router_ports(index).keys() | gateway_ports(index).keys()  # a gateway is enough
     for host, state in states.items():
         namespaces = {ns.name for ns in state.namespaces}
-        expected = {router_namespace(r) for r in running if host and snap.router_host(r) == host}
+        expected = {
+            router_namespace(r) for r in running if host and host in snap.router_hosts_of(r)
+        }
         assert {n for n in namespaces if n.startswith("v6r-")} == expected
         if not snap.runs_dhcp(host):
             assert not any(n.startswith("v6d-") for n in namespaces) and state.dnsmasq == ()
@@ -38,6 +40,18 @@ def test_every_router_runs_on_its_scheduled_host_only(snap: Snapshot) -> None:
             assert listener.namespace in namespaces
         legs = {p.namespace for p in state.ports if p.kind == "router"}
         assert legs <= expected
+        # HA routers (issue 7): keepalived on each instance host, and it alone owns the legs
+        ha = {router_namespace(r) for r, view in index.routers.items() if view.ha}
+        for spec in state.vrrp:
+            assert spec.namespace in namespaces and spec.namespace in ha
+            assert host in snap.router_hosts_of(spec.router_id)
+            assert set(spec.legs) <= {p.ifname for p in state.ports if p.vrrp_managed}
+        for leg in state.ports:
+            if leg.kind == "router" and leg.ifname and leg.ifname[:3] in ("qr-", "qg-"):
+                assert leg.vrrp_managed == (leg.namespace in ha)
+                assert not leg.vrrp_managed or leg.addresses == ()
+        for spec in state.radvd:
+            assert spec.vrrp == (spec.namespace in ha)
 
 
 def test_a_routers_legs_are_reached_at_its_hosts_endpoint() -> None:

@@ -76,6 +76,11 @@ def with_groups(draw: st.DrawFn) -> Snapshot:
         ports.append({**leg, "project_id": ""})
         info = {"network_id": external["id"], "enable_snat": False, "external_fixed_ips": []}
         routers.append({**wire, "external_gateway_info": info})
+    routers = [{**r, "ha": True} if draw(st.integers(0, 2)) == 0 else r for r in routers]
+    ha = {r["id"] for r in routers if r.get("ha")}
+    router_hosts = draw(placements(snap, ha))
+    ha_ports, ha_networks, vrids = draw(ha_legs(routers, router_hosts))
+    ports += ha_ports
     endpoints = draw(st.dictionaries(st.sampled_from(HOSTS), st.sampled_from(ENDPOINTS)))
     networks = []
     for net in snap.networks:  # some are flat provider networks on a physical network
@@ -99,33 +104,73 @@ def with_groups(draw: st.DrawFn) -> Snapshot:
     )
     return replace(
         snap,
-        networks=tuple(networks),
+        networks=(*networks, *ha_networks),
         ports=tuple(ports),
         routers=tuple(routers),
         security_groups=tuple(groups),
         tunnel_endpoints=tuple(sorted(endpoints.items())),
         physical_interfaces=tuple(sorted(physical)),
-        router_hosts=draw(placements(snap)),
+        router_hosts=router_hosts,
         ipv6_gateway=draw(st.sampled_from([None, "fe80::1"])),
         dhcp_hosts=draw(dhcp_placements(snap)),
+        ha_vrids=tuple(sorted(vrids.items())),
+        ha_advert_interval=draw(st.sampled_from([0.2, 1.0])),
     )
 
 
 @st.composite
-def placements(draw: st.DrawFn, snap: Snapshot) -> tuple[tuple[str, str], ...] | None:
+def ha_legs(
+    draw: st.DrawFn,
+    routers: list[dict[str, Any]],
+    router_hosts: tuple[tuple[str, str], ...] | None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
+    """The HA routers' (issue 7) ``ha-`` ports on one HA network, mostly one per instance host
+    (now and then one missing or one on a host without an instance), and their VRIDs (now
+    and then none)."""
+    ha = [wire for wire in routers if wire.get("ha")]
+    if not ha:
+        return [], [], {}
+    ha_net = {**network(90), "project_id": ""}
+    ports, vrids = [], {}
+    for number, wire in enumerate(ha, start=1):
+        if draw(st.integers(0, 5)):
+            vrids[wire["id"]] = number
+        hosts = {h for r, h in router_hosts or () if r == wire["id"]}
+        if draw(st.integers(0, 3)) == 0:
+            hosts ^= {draw(st.sampled_from(HOSTS))}
+        for host in sorted(hosts):
+            ha_port = client_port(
+                9000 + 10 * number + HOSTS.index(host),
+                ha_net,
+                owner="network:router_ha_interface",
+                device_id=wire["id"],
+                host=host,
+            )
+            ports.append({**ha_port, "project_id": ""})
+    return ports, [ha_net], vrids
+
+
+@st.composite
+def placements(
+    draw: st.DrawFn, snap: Snapshot, ha: set[str] = frozenset()
+) -> tuple[tuple[str, str], ...] | None:
     """The L3 scheduler's placement: mostly each router on any host (a compute-only one too)
-    or unscheduled, plus now and then a stale row; sometimes none at all (every router on the
-    network host)."""
+    or unscheduled, an HA router on up to three, plus now and then a stale row; sometimes none
+    at all (every router on the network host)."""
     if draw(st.integers(0, 4)) == 0:
         return None
-    found = {}
+    found: set[tuple[str, str]] = set()
     for wire in snap.routers:
+        if wire["id"] in ha:
+            hosts = draw(st.lists(st.sampled_from(HOSTS), unique=True, max_size=3))
+            found.update((wire["id"], host) for host in hosts)
+            continue
         host = draw(st.sampled_from([*HOSTS, None]))
         if host is not None:
-            found[wire["id"]] = host
+            found.add((wire["id"], host))
     if draw(st.integers(0, 3)) == 0:
-        found["gone-router"] = draw(st.sampled_from(HOSTS))
-    return tuple(sorted(found.items()))
+        found.add(("gone-router", draw(st.sampled_from(HOSTS))))
+    return tuple(sorted(found))
 
 
 @st.composite
@@ -162,9 +207,11 @@ def bring_forward(live: LiveInputs, old: Snapshot | None, new: Snapshot) -> None
     live.dns_domain = new.dns_domain
     live.tunnel_endpoints = dict(new.tunnel_endpoints)
     live.physical_interfaces = new.physical_interfaces
-    live.router_hosts = None if new.router_hosts is None else dict(new.router_hosts)
+    live.router_hosts = new.router_hosts
     live.ipv6_gateway = new.ipv6_gateway
     live.dhcp_hosts = None if new.dhcp_hosts is None else dict(new.dhcp_hosts)
+    live.ha_vrids = dict(new.ha_vrids)
+    live.ha_advert_interval = new.ha_advert_interval
 
 
 def assert_same_compile(live: LiveInputs, full: Snapshot) -> None:

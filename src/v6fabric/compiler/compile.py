@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from v6fabric.compiler.dhcp import dnsmasq_specs
 from v6fabric.compiler.firewall import firewall_spec
+from v6fabric.compiler.ha import (
+    ha_legs,
+    ha_ports,
+    ha_router_ids,
+    vrrp_managed,
+    vrrp_radvd,
+    vrrp_specs,
+)
 from v6fabric.compiler.index import PortView, build_index
 from v6fabric.compiler.links import (
     dhcp_ports,
@@ -34,6 +42,7 @@ from v6fabric.hoststate.model import (
     PortSpec,
     RadvdSpec,
 )
+from v6fabric.hoststate.vrrp import VrrpSpec
 
 
 def compile_host(snapshot: Snapshot, host: str) -> HostState:
@@ -42,8 +51,9 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
     Every host gets the workload ports bound to it, the workloads it runs and a bridge per
     network it has a port of. Each network's DHCP namespace, its ports, dnsmasq and the RAs of
     its isolated subnets go to its DHCP host (``snapshot.dhcp_host``); each router goes to its
-    scheduled host (``snapshot.router_host``) with its interfaces, radvd and its external
-    gateway's leg (a router with only a gateway too, as Neutron's). A host running either
+    scheduled host (``snapshot.router_hosts_of``) with its interfaces, radvd and its external
+    gateway's leg (a router with only a gateway too, as Neutron's); an HA router to each of its
+    hosts, with keepalived in charge of its legs (``compiler.ha``). A host running either
     gets the metadata proxy's listeners on those namespaces' legs with the ports and instances
     it answers for. A host with a tunnel endpoint joins the VXLAN segments of its networks
     (``overlay``); a host with an interface on a flat network's physical network puts it on
@@ -60,8 +70,10 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
     routers = {
         r: every_router.get(r, ())
         for r in sorted(every_router.keys() | every_gateway.keys())
-        if snapshot.router_host(r) == host
+        if host in snapshot.router_hosts_of(r)
     }
+    ha = ha_router_ids(index, routers)
+    by_router = ha_ports(index, ha)
     gateways = {r: port for r, port in every_gateway.items() if r in routers}
     dhcp: dict[str, tuple[PortView, ...]] = {}
     serving: dict[str, PortView] = {}
@@ -75,10 +87,13 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
         namespaces += dhcp_namespaces(dhcp)
         radvd += isolated_radvd(index, serving, routed_subnet_ids(index, every_router))
         dnsmasq += dnsmasq_specs(index, serving)
+    vrrp: list[VrrpSpec] = []
     if dhcp or routers:
-        ports += namespace_ports(index, dhcp, routers, gateways)
+        legs = namespace_ports(index, dhcp, routers, gateways)
+        vrrp = vrrp_specs(snapshot, by_router, ha, legs, host)
+        ports += vrrp_managed(legs, ha) + ha_legs(index, by_router, ha, host)
         namespaces += router_namespaces(index, routers, gateways, snapshot.ipv6_gateway)
-        radvd += router_radvd(index, routers)
+        radvd += vrrp_radvd(router_radvd(index, routers), ha)
         metadata = metadata_spec(index, serving, routers)
     networks, fdb = overlays(
         index,
@@ -86,7 +101,7 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
         network_specs(index, ports),
         snapshot.network_host,
         dict(snapshot.tunnel_endpoints),
-        snapshot.router_host,
+        snapshot.router_hosts_of,
         snapshot.dhcp_host,
     )
     networks = attach_physical(index, networks, host_mappings(snapshot.physical_interfaces, host))
@@ -102,4 +117,5 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
         firewall=firewall_spec(snapshot, index, ports, networks),
         metadata=metadata,
         fdb=tuple(fdb),
+        vrrp=tuple(sorted(vrrp, key=lambda spec: spec.namespace)),
     )

@@ -92,6 +92,7 @@ class RouterView:
     admin_up: bool
     routes: tuple[tuple[IPNetwork, IPAddress], ...]
     gateway_network: str | None = None  # ``external_gateway_info.network_id``; None: no gateway
+    ha: bool = False  # an HA router (issue 7): on several hosts, VRRP between them
 
 
 @dataclass(frozen=True)
@@ -259,6 +260,7 @@ def _router(data: Wire) -> RouterView:
         admin_up=bool(data.get("admin_state_up", True)),
         routes=_routes(data.get("routes"), None),
         gateway_network=gateway.get("network_id") or None,
+        ha=bool(data.get("ha", False)),
     )
 
 

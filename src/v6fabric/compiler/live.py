@@ -17,7 +17,8 @@ and every port of the workloads owning those (their network_data.json names all 
 An L3 host needs every port of the networks its routers (``router_hosts``) have interfaces on,
 and every port of the workloads owning those (the metadata proxy again), and its routers'
 gateway ports (an external network has no listener: its other ports matter only to the
-overlay, below).
+overlay, below), and every ``ha-`` port of its HA routers (the other instances are its VRRP
+peers).
 A host with a tunnel endpoint also needs every port of its networks (``compiler.overlay``: the
 MACs behind the other hosts).
 Everything else (networks, subnets, routers, groups, workloads) is small and passed whole.
@@ -37,9 +38,11 @@ from v6fabric.compiler.snapshot import Snapshot, Wire
 from v6fabric.domain.constants import (
     DEVICE_OWNER_DHCP,
     DEVICE_OWNER_ROUTER_GATEWAY,
+    DEVICE_OWNER_ROUTER_HA_PORT,
     DEVICE_OWNER_ROUTER_INTERFACE,
 )
 from v6fabric.hoststate.firewall import MemberBucket, RemoteGroup, member_bucket
+from v6fabric.hoststate.vrrp import VRRP_ADVERT_INTERVAL
 
 KINDS = ("networks", "subnets", "ports", "routers", "workloads", "security_groups")
 LEG_OWNERS = frozenset({DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE})  # metadata listeners
@@ -115,8 +118,11 @@ class LiveInputs:
         self.network_hosts: tuple[str, ...] = ()
         self.tunnel_endpoints: dict[str, str] = {}  # host -> endpoint in the overlay's family
         self.physical_interfaces: tuple[tuple[str, str, str], ...] = ()  # (host, physnet, if)
-        self.router_hosts: dict[str, str] | None = None  # the L3 scheduler's (``Snapshot``)
+        # the L3 scheduler's (router, host) pairs, one per instance (``Snapshot.router_hosts``)
+        self.router_hosts: tuple[tuple[str, str], ...] | None = None
         self.dhcp_hosts: dict[str, str] | None = None  # the DHCP scheduler's (``Snapshot``)
+        self.ha_vrids: dict[str, int] = {}  # HA routers' VRIDs (``Snapshot.ha_vrids``)
+        self.ha_advert_interval: float = VRRP_ADVERT_INTERVAL
         self.dns_domain: str | None = None
         self.ipv6_gateway: str | None = None  # routers' configured upstream next hop
         self._by_host: dict[str, set[str]] = {}
@@ -125,6 +131,7 @@ class LiveInputs:
         self._legs: dict[str, set[str]] = {}  # DHCP and router interface ports by network
         self._router_legs: dict[str, set[str]] = {}  # router interface ports by router
         self._gateway_legs: dict[str, set[str]] = {}  # router gateway ports by router
+        self._ha_legs: dict[str, set[str]] = {}  # HA routers' ``ha-`` ports by router
         self._members = _Memberships()
         self._served: set[str] | None = None  # networks with a subnet dnsmasq serves
 
@@ -199,12 +206,15 @@ class LiveInputs:
                     self._router_legs.setdefault(wire.get("device_id") or "", set()).add(port_id)
                 if owner == DEVICE_OWNER_ROUTER_GATEWAY:
                     self._gateway_legs.setdefault(wire.get("device_id") or "", set()).add(port_id)
+                if owner == DEVICE_OWNER_ROUTER_HA_PORT:
+                    self._ha_legs.setdefault(wire.get("device_id") or "", set()).add(port_id)
             else:
                 _discard(self._by_host, host, port_id)
                 _discard(self._by_network, network, port_id)
                 _discard(self._legs, network, port_id)
                 _discard(self._router_legs, wire.get("device_id") or "", port_id)
                 _discard(self._gateway_legs, wire.get("device_id") or "", port_id)
+                _discard(self._ha_legs, wire.get("device_id") or "", port_id)
                 self._network_owned.discard(port_id)
         self._members.set_port(port_id, new)
 
@@ -234,21 +244,13 @@ class LiveInputs:
                 wanted |= self._by_network.get(network_id, set())
             namespaces_here = namespaces_here or bool(placed)
         if host and self.router_hosts is not None:  # its routers' legs, and their networks
-            legs = {
-                port_id
-                for router_id, where in self.router_hosts.items()
-                if where == host
-                for port_id in self._router_legs.get(router_id, ())
-            }
+            here = {router_id for router_id, where in self.router_hosts if where == host}
+            legs = {p for r in here for p in self._router_legs.get(r, ())}
             for network_id in {ports[p]["network_id"] for p in legs if p in ports}:
                 wanted |= self._by_network.get(network_id, set())
-            gateways = {
-                port_id
-                for router_id, where in self.router_hosts.items()
-                if where == host
-                for port_id in self._gateway_legs.get(router_id, ())
-            }
+            gateways = {p for r in here for p in self._gateway_legs.get(r, ())}
             wanted |= gateways
+            wanted |= {p for r in here for p in self._ha_legs.get(r, ())}  # VRRP peers
             namespaces_here = namespaces_here or bool(legs) or bool(gateways)
         if namespaces_here:
             wanted |= self._owners_ports(wanted)
@@ -289,6 +291,8 @@ class LiveInputs:
             router_hosts=self.router_hosts,
             ipv6_gateway=self.ipv6_gateway,
             dhcp_hosts=self.dhcp_hosts,
+            ha_vrids=self.ha_vrids,
+            ha_advert_interval=self.ha_advert_interval,
         )
 
     def _remote_groups(self, ports: Iterable[Wire]) -> dict[str, RemoteGroup]:

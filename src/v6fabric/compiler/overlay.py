@@ -9,10 +9,11 @@ host's endpoint (``FdbEntry``). A port added on one host therefore changes the s
 hosts that share its network by one entry, and of no other host.
 
 Where a port is: a workload's where it is bound; a DHCP port on its network's DHCP host (the
-DHCP scheduler's), a router interface and a router's gateway port on its router's host (the L3
-scheduler's): a VXLAN external network so joins the router's host to its segment. A host
-without an endpoint in the overlay's family takes no part: its networks stay on its own bridges
-(a single host needs none).
+DHCP scheduler's), a router interface and a router's gateway port on its router's hosts (the L3
+scheduler's): a VXLAN external network so joins the router's host to its segment. An HA
+router's legs are on each of its hosts (their MACs follow the VRRP master: learnt, not pinned),
+its ``ha-`` ports where bound. A host without an endpoint in the overlay's family takes no part:
+its networks stay on its own bridges (a single host needs none).
 
 A network of type ``gre`` (key = its segmentation id) has the same hosts and remotes, but GRE
 has no multipoint device with a forwarding table: the agent makes one tap per remote
@@ -28,6 +29,7 @@ from v6fabric.domain.addresses import eui64_link_local
 from v6fabric.domain.constants import (
     DEVICE_OWNER_DHCP,
     DEVICE_OWNER_ROUTER_GATEWAY,
+    DEVICE_OWNER_ROUTER_HA_PORT,
     DEVICE_OWNER_ROUTER_INTERFACE,
 )
 from v6fabric.hoststate.model import GRE_PREFIX, FdbEntry, NetworkSpec, OverlaySpec, vxlan_name
@@ -37,25 +39,35 @@ NAMESPACE_OWNERS = frozenset({DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE})
 ROUTER_LEGS = frozenset({DEVICE_OWNER_ROUTER_INTERFACE, DEVICE_OWNER_ROUTER_GATEWAY})
 
 
-def port_location(
+def port_locations(
     port: PortView,
     network_host: str | None,
-    router_host: Callable[[str], str | None] | None = None,
+    router_hosts: Callable[[str], tuple[str, ...]] | None = None,
     dhcp_host: Callable[[str], str | None] | None = None,
-) -> str | None:
-    """The host whose bridge the port's interface is on; None: nowhere yet (unbound, or its
+) -> tuple[str, ...]:
+    """The hosts whose bridges the port's interface is on; none: nowhere yet (unbound, or its
     router or network's DHCP not scheduled). A router's interfaces and gateway port are on its
-    router's host (``router_host`` of its id), a DHCP port on its network's DHCP host
-    (``dhcp_host`` of its network id); without them, on the network host."""
-    if port.device_owner in ROUTER_LEGS and router_host is not None:
-        return router_host(port.device_id)
+    router's hosts (``router_hosts`` of its id: several for an HA router), a DHCP port on its
+    network's DHCP host (``dhcp_host`` of its network id); without them, on the network host;
+    an HA router's ``ha-`` port where it is bound."""
+    if port.device_owner in ROUTER_LEGS and router_hosts is not None:
+        return router_hosts(port.device_id)
     if port.device_owner == DEVICE_OWNER_DHCP and dhcp_host is not None:
-        return dhcp_host(port.network_id)
+        found = dhcp_host(port.network_id)
+        return (found,) if found else ()
     if port.device_owner in NAMESPACE_OWNERS or port.device_owner in ROUTER_LEGS:
-        return network_host
-    if port.network_owned:
-        return None  # floating IPs: no interface of their own on a bridge
-    return port.host or None
+        return (network_host,) if network_host else ()
+    if port.network_owned and port.device_owner != DEVICE_OWNER_ROUTER_HA_PORT:
+        return ()  # floating IPs: no interface of their own on a bridge
+    return (port.host,) if port.host else ()
+
+
+def moving(index: Index, port: PortView) -> bool:
+    """A leg of an HA router: its MAC is behind whichever instance is the VRRP master."""
+    if port.device_owner not in ROUTER_LEGS:
+        return False
+    router = index.routers.get(port.device_id)
+    return router is not None and router.ha
 
 
 def overlays(
@@ -64,11 +76,13 @@ def overlays(
     networks: list[NetworkSpec],
     network_host: str | None,
     endpoints: Mapping[str, str],
-    router_host: Callable[[str], str | None] | None = None,
+    router_hosts: Callable[[str], tuple[str, ...]] | None = None,
     dhcp_host: Callable[[str], str | None] | None = None,
 ) -> tuple[list[NetworkSpec], list[FdbEntry]]:
     """``networks`` (this host's bridges) with their overlays, and the forwarding entries of
-    the ports other hosts have on them."""
+    the ports other hosts have on them. The legs of HA routers get no entry: the VXLAN device
+    of a network with one learns them (``OverlaySpec.learning``), from the new master's first
+    frames after a failover, without the server in the way."""
     local = endpoints.get(host)
     if local is None:
         return networks, []
@@ -81,20 +95,24 @@ def overlays(
         gre = view.network_type == "gre"
         device = GRE_PREFIX + spec.network_id[:6] if gre else vxlan_name(spec.network_id)
         remotes = set()
+        learning = False
         for port in index.ports_by_network.get(spec.network_id, ()):
-            where = port_location(port, network_host, router_host, dhcp_host)
-            if where is None or where == host or where not in endpoints:
-                continue
-            remote = endpoints[where]
-            remotes.add(remote)
-            if not gre:
-                fdb.append(FdbEntry(device=device, mac=port.mac.lower(), remote=remote))
+            moves = moving(index, port)
+            learning = learning or moves
+            for where in port_locations(port, network_host, router_hosts, dhcp_host):
+                if where == host or where not in endpoints:
+                    continue
+                remote = endpoints[where]
+                remotes.add(remote)
+                if not gre and not moves:
+                    fdb.append(FdbEntry(device=device, mac=port.mac.lower(), remote=remote))
         overlay = OverlaySpec(
             device=device,
             vni=view.segmentation_id,
             local=local,
             remotes=tuple(sorted(remotes)),
             kind="gre" if gre else "vxlan",
+            learning=learning and not gre,
         )
         specs.append(NetworkSpec(spec.network_id, spec.bridge, spec.mtu, overlay))
     return specs, sorted(fdb, key=lambda entry: entry.entry_id)

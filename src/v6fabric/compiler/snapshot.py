@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from v6fabric.hoststate.firewall import RemoteGroup
+from v6fabric.hoststate.vrrp import VRRP_ADVERT_INTERVAL
 
 Wire = Mapping[str, Any]
 
@@ -50,8 +51,9 @@ class Snapshot:
     # Each host's interfaces on physical networks ``(host, physnet, iface)``, sorted, as its
     # agent registered them (``--physical-network``): flat networks' bridges take them.
     physical_interfaces: tuple[tuple[str, str, str], ...] = ()
-    # Where the L3 scheduler placed each router (router id, host), sorted by router; a router
-    # not in it runs nowhere. None: no scheduler, every router on the network host.
+    # Where the L3 scheduler placed each router (router id, host), sorted: one pair per
+    # instance (several for an HA router); a router not in it runs nowhere. None: no
+    # scheduler, every router on the network host.
     router_hosts: tuple[tuple[str, str], ...] | None = None
     # The upstream next hop of routers' external gateways (Neutron's l3 agent ``ipv6_gateway``,
     # typically a link-local), used where the external network has no IPv6 gateway of its own;
@@ -60,6 +62,10 @@ class Snapshot:
     # Where the DHCP scheduler placed each network's DHCP (network id, host), sorted by network;
     # a network not in it has its DHCP nowhere. None: no scheduler, all on the network host.
     dhcp_hosts: tuple[tuple[str, str], ...] | None = None
+    # Each HA router's VRRP virtual router id (router id, vrid), sorted (issue 7), and the
+    # adverts' interval in seconds (``Settings.ha_advert_interval``).
+    ha_vrids: tuple[tuple[str, int], ...] = ()
+    ha_advert_interval: float = VRRP_ADVERT_INTERVAL
 
     @classmethod
     def build(
@@ -80,6 +86,8 @@ class Snapshot:
         router_hosts: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
         ipv6_gateway: str | None = None,
         dhcp_hosts: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        ha_vrids: Mapping[str, int] | Iterable[tuple[str, int]] = (),
+        ha_advert_interval: float = VRRP_ADVERT_INTERVAL,
     ) -> Snapshot:
         """A snapshot from any iterables (lists from a query, generators), as tuples."""
         return cls(
@@ -104,6 +112,8 @@ class Snapshot:
             router_hosts=None if router_hosts is None else _sorted_pairs(router_hosts),
             ipv6_gateway=ipv6_gateway or None,
             dhcp_hosts=None if dhcp_hosts is None else _sorted_pairs(dhcp_hosts),
+            ha_vrids=tuple(sorted(ha_vrids.items() if isinstance(ha_vrids, Mapping) else ha_vrids)),
+            ha_advert_interval=ha_advert_interval,
         )
 
     @property
@@ -113,13 +123,28 @@ class Snapshot:
         return self.network_hosts[0] if self.network_hosts else None
 
     @cached_property
-    def router_placement(self) -> dict[str, str] | None:
-        return None if self.router_hosts is None else dict(self.router_hosts)
+    def router_placement(self) -> dict[str, tuple[str, ...]] | None:
+        if self.router_hosts is None:
+            return None
+        found: dict[str, list[str]] = {}
+        for router_id, host in self.router_hosts:
+            found.setdefault(router_id, []).append(host)
+        return {router_id: tuple(sorted(set(hosts))) for router_id, hosts in found.items()}
+
+    def router_hosts_of(self, router_id: str) -> tuple[str, ...]:
+        """The hosts running the router (several for an HA router); none: not scheduled."""
+        placement = self.router_placement
+        if placement is None:
+            return (self.network_host,) if self.network_host else ()
+        return placement.get(router_id, ())
 
     def router_host(self, router_id: str) -> str | None:
-        """The host running the router; None: nowhere (not scheduled)."""
-        placement = self.router_placement
-        return self.network_host if placement is None else placement.get(router_id)
+        """The host running the router (an HA router's first); None: nowhere."""
+        return next(iter(self.router_hosts_of(router_id)), None)
+
+    @cached_property
+    def vrids(self) -> dict[str, int]:
+        return dict(self.ha_vrids)
 
     @cached_property
     def dhcp_placement(self) -> dict[str, str] | None:

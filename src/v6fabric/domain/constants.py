@@ -6,6 +6,9 @@ DEVICE_OWNER_ROUTER_INTERFACE = "network:router_interface"
 DEVICE_OWNER_ROUTER_HA_INTERFACE = "network:ha_router_replicated_interface"
 DEVICE_OWNER_DVR_INTERFACE = "network:router_interface_distributed"
 DEVICE_OWNER_ROUTER_GATEWAY = "network:router_gateway"
+# An HA router instance's port on its project's HA network (the ``ha-`` leg keepalived speaks
+# VRRP on): one per instance, bound to the instance's host, no project, no addresses.
+DEVICE_OWNER_ROUTER_HA_PORT = "network:router_ha_interface"
 DEVICE_OWNER_DHCP = "network:dhcp"
 DEVICE_OWNER_FLOATINGIP = "network:floatingip"
 
@@ -20,7 +23,10 @@ ROUTER_INTERFACE_OWNERS = frozenset(
     }
 )
 # Every port a router owns: deleted only through the router API.
-ROUTER_PORT_OWNERS = ROUTER_INTERFACE_OWNERS | {DEVICE_OWNER_ROUTER_GATEWAY}
+ROUTER_PORT_OWNERS = ROUTER_INTERFACE_OWNERS | {
+    DEVICE_OWNER_ROUTER_GATEWAY,
+    DEVICE_OWNER_ROUTER_HA_PORT,
+}
 
 VNIC_TYPES = (
     "normal",

@@ -5,7 +5,10 @@ One host agent does every job here; it shows as the agents Neutron would run for
 roles: an ``L3 agent`` and a ``DHCP agent`` on each host with the ``network`` role. An agent's
 id is derived from its host and type, so it stays the same across restarts and servers.
 ``alive`` is the L3 scheduler's liveness (``Settings.l3_agent_down_seconds``), which the DHCP
-scheduler shares. A DHCP agent's ``configurations.networks`` counts the networks it serves.
+scheduler shares. A DHCP agent's ``configurations.networks`` counts the networks it serves. The
+L3 agents hosting a router carry ``ha_state`` as Neutron's do: what each host's agent reported
+of its instance of an HA router ("active" | "standby", None until reported), None for other
+routers.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from v6fabric.domain.errors import (
 )
 from v6fabric.identity.context import RequestContext
 from v6fabric.services import common, dhcp_scheduler, l3_scheduler
-from v6fabric.services.l3_scheduler import L3_ROLE, is_alive, placements
+from v6fabric.services.l3_scheduler import L3_ROLE, is_alive
+from v6fabric.services.router_placement import ha_states, instances
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database
 from v6fabric.store.tables import hosts, network_dhcp_hosts, networks, router_hosts, routers
@@ -76,15 +80,24 @@ class AgentService:
         raise AgentNotFound(id=found_id)
 
     def hosting_router(self, ctx: RequestContext, router_id: str) -> list[dict[str, Any]]:
-        """The L3 agent hosting the router (none while it is unscheduled)."""
+        """The L3 agents hosting the router (none while it is unscheduled; one per instance of
+        an HA router), each with its instance's ``ha_state``."""
         if not ctx.is_admin:
             raise PolicyNotAuthorized(action="get_l3-agents")
         with self.db.read() as conn:
-            if conn.execute(select(routers.c.id).where(routers.c.id == router_id)).first() is None:
+            found = conn.execute(
+                select(routers.c.id, routers.c.ha).where(routers.c.id == router_id)
+            )
+            router = found.first()
+            if router is None:
                 raise RouterNotFound(router_id=router_id)
-            host = placements(conn).get(router_id)
+            states = ha_states(conn, router_id)
             agents = self._agents(conn)
-        return [a for a in agents if a["agent_type"] == L3_AGENT and a["host"] == host]
+        return [
+            {**a, "ha_state": states[(router_id, a["host"])] if router.ha else None}
+            for a in agents
+            if a["agent_type"] == L3_AGENT and (router_id, a["host"]) in states
+        ]
 
     def routers_on(self, ctx: RequestContext, found_id: str) -> list[str]:
         """Ids of the routers an L3 agent hosts."""
@@ -92,7 +105,7 @@ class AgentService:
         if agent["agent_type"] != L3_AGENT:
             return []
         with self.db.read() as conn:
-            return sorted(r for r, host in placements(conn).items() if host == agent["host"])
+            return sorted(r for r, hosts in instances(conn).items() if agent["host"] in hosts)
 
     def hosting_network(self, ctx: RequestContext, network_id: str) -> list[dict[str, Any]]:
         """The DHCP agent hosting the network's DHCP (none while it is unplaced: no DHCP

@@ -22,11 +22,12 @@ from v6fabric.compiler.physical import PHYSICAL_TYPES
 from v6fabric.domain.constants import (
     DEVICE_OWNER_DHCP,
     DEVICE_OWNER_ROUTER_GATEWAY,
+    DEVICE_OWNER_ROUTER_HA_PORT,
     DEVICE_OWNER_ROUTER_INTERFACE,
 )
 from v6fabric.domain.errors import PortBindingFailed
 from v6fabric.services.fabric import UNDERLAY_FAMILIES, FabricService
-from v6fabric.services.router_placement import placements
+from v6fabric.services.router_placement import instances
 from v6fabric.settings import Settings
 from v6fabric.store.tables import hosts, network_dhcp_hosts, networks, ports
 
@@ -114,8 +115,8 @@ def _reason(
 
 def _hosts_of_network(conn: Connection, network_id: str) -> set[str]:
     """Hosts with an interface on the network: bound ports, its DHCP host (the DHCP
-    scheduler's) for its DHCP ports, and each router's host (the L3 scheduler's) for its
-    interfaces and gateway."""
+    scheduler's) for its DHCP ports, and each router's hosts (the L3 scheduler's: several for an
+    HA router) for its interfaces and gateway (an HA router's ``ha-`` ports are bound ports)."""
     found: set[str] = set()
     rows = conn.execute(
         select(ports.c.binding_host_id, ports.c.device_owner, ports.c.device_id).where(
@@ -123,20 +124,22 @@ def _hosts_of_network(conn: Connection, network_id: str) -> set[str]:
         )
     )
     dhcp = False
-    placed: dict[str, str] | None = None
+    placed: dict[str, tuple[str, ...]] | None = None
     for row in rows:
         if row.device_owner == DEVICE_OWNER_DHCP:
             dhcp = True
         elif row.device_owner in (DEVICE_OWNER_ROUTER_INTERFACE, DEVICE_OWNER_ROUTER_GATEWAY):
-            placed = placements(conn) if placed is None else placed
-            if row.device_id in placed:
-                found.add(placed[row.device_id])
-        elif row.binding_host_id and not row.device_owner.startswith("network:"):
+            placed = instances(conn) if placed is None else placed
+            found.update(placed.get(row.device_id, ()))
+        elif row.binding_host_id and (
+            row.device_owner == DEVICE_OWNER_ROUTER_HA_PORT
+            or not row.device_owner.startswith("network:")
+        ):
             found.add(row.binding_host_id)
     if dhcp:
-        placed = conn.execute(
+        dhcp_host = conn.execute(
             select(network_dhcp_hosts.c.host).where(network_dhcp_hosts.c.network_id == network_id)
         ).scalar()
-        if placed is not None:
-            found.add(placed)
+        if dhcp_host is not None:
+            found.add(dhcp_host)
     return found

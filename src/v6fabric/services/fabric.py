@@ -7,15 +7,16 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 
 from v6fabric.domain.errors import HostNotFound, invalid_attribute
 from v6fabric.identity.context import RequestContext
-from v6fabric.services import common, dhcp_scheduler, l3_scheduler
+from v6fabric.services import common, dhcp_scheduler, ha_routers, l3_scheduler
 from v6fabric.services.query import ListQuery
+from v6fabric.services.router_placement import instance_pairs
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
-from v6fabric.store.tables import fabric_revision, hosts, ports, workloads
+from v6fabric.store.tables import fabric_revision, hosts, ports, router_hosts, workloads
 
 if TYPE_CHECKING:
     from v6fabric.services.registry import Services
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 ROLES = ("compute", "network")
 UNDERLAY_FAMILIES = {4: "ipv4", 6: "ipv6"}  # capabilities["underlay"] keys by IP version
 PORT_STATUSES = ("ACTIVE", "DOWN", "BUILD", "ERROR")
+HA_STATES = ("active", "standby")  # an HA router instance's VRRP state, as the agent reports it
 MAX_IFNAME = 15  # IFNAMSIZ - 1
 
 
@@ -101,12 +103,19 @@ class FabricService:
 
         ``ports`` and ``workloads`` may name every port and workload of the host or only those
         whose status changed since the agent's last report: only rows whose status differs
-        are written either way."""
+        are written either way. ``routers`` maps HA routers to their instance's state here
+        (``HA_STATES``); an instance not on this host is ignored."""
         statuses = body.get("ports") or {}
         workload_statuses = body.get("workloads") or {}
+        ha = body.get("routers") or {}
         for value in [*statuses.values(), *workload_statuses.values()]:
             if value not in PORT_STATUSES:
                 raise invalid_attribute("status", f"'{value}' is not in {list(PORT_STATUSES)}")
+        if not isinstance(ha, dict):
+            raise invalid_attribute("routers", "must map router ids to HA states")
+        for value in ha.values():
+            if value not in HA_STATES:
+                raise invalid_attribute("routers", f"'{value}' is not in {list(HA_STATES)}")
 
         def operation(txn: WriteTxn) -> None:
             conn = txn.conn
@@ -133,6 +142,16 @@ class FabricService:
                     )
                     .values(status=status)
                 )
+            for state, ids in _by_status(ha).items():
+                conn.execute(
+                    update(router_hosts)
+                    .where(
+                        router_hosts.c.router_id.in_(ids),
+                        router_hosts.c.host == name,
+                        or_(router_hosts.c.ha_state.is_(None), router_hosts.c.ha_state != state),
+                    )
+                    .values(ha_state=state)
+                )
 
         self.db.write(operation, bump_revision=False)
 
@@ -149,9 +168,11 @@ class FabricService:
                 "dns_domain": self.settings.dns_domain,
                 "tunnel_endpoints": self.tunnel_endpoints(conn),
                 "physical_interfaces": self.physical_interfaces(conn),
-                "router_hosts": l3_scheduler.placements(conn),
+                "router_hosts": instance_pairs(conn),
                 "ipv6_gateway": self.settings.ipv6_gateway,
                 "dhcp_hosts": dhcp_scheduler.placements(conn),
+                "ha_vrids": ha_routers.vrids(conn),
+                "ha_advert_interval": self.settings.ha_advert_interval,
             }
 
     def read_kind(

@@ -16,8 +16,9 @@ from sqlalchemy import Connection
 from v6fabric.compiler.compile import compile_host
 from v6fabric.compiler.live import LiveInputs
 from v6fabric.compiler.snapshot import Snapshot
-from v6fabric.services import dhcp_scheduler, l3_scheduler
+from v6fabric.services import dhcp_scheduler, ha_routers
 from v6fabric.services.fabric import SNAPSHOT_KINDS, read_revision
+from v6fabric.services.router_placement import instance_pairs
 from v6fabric.store.journal import ALL, Changes
 
 if TYPE_CHECKING:
@@ -68,11 +69,13 @@ class FabricMirror:
         self._live.tunnel_endpoints = self._fabric.tunnel_endpoints(conn)
         self._live.physical_interfaces = self._fabric.physical_interfaces(conn)
         self._live.ipv6_gateway = self._fabric.settings.ipv6_gateway
+        self._live.ha_advert_interval = self._fabric.settings.ha_advert_interval
         self._read_router_hosts(conn)
         self._read_dhcp_hosts(conn)
 
     def _read_router_hosts(self, conn: Connection) -> None:
-        self._live.router_hosts = l3_scheduler.placements(conn)
+        self._live.router_hosts = instance_pairs(conn)
+        self._live.ha_vrids = ha_routers.vrids(conn)
 
     def _read_dhcp_hosts(self, conn: Connection) -> None:
         self._live.dhcp_hosts = dhcp_scheduler.placements(conn)

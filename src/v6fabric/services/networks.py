@@ -18,7 +18,7 @@ from v6fabric.domain.errors import (
     PolicyNotAuthorized,
 )
 from v6fabric.identity.context import RequestContext
-from v6fabric.services import common, router_gateway
+from v6fabric.services import common, ha_routers, router_gateway
 from v6fabric.services.access import ResourceAccess
 from v6fabric.services.query import (
     ListQuery,
@@ -214,7 +214,7 @@ class NetworkService:
                 .where(ports.c.network_id == row.id, ports.c.device_owner != DEVICE_OWNER_DHCP)
                 .limit(1)
             ).first()
-            if in_use is not None:
+            if in_use is not None or ha_routers.in_use(conn, row.id):
                 raise NetworkInUse(net_id=row.id)
             conn.execute(delete(ports).where(ports.c.network_id == row.id))
             conn.execute(delete(subnets).where(subnets.c.network_id == row.id))

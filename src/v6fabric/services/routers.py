@@ -5,7 +5,9 @@ id as device_id; each holds the gateway addresses of the subnets it serves. As i
 IPv6 subnet of one network goes onto one shared interface port (several prefixes on one link,
 R17) while each IPv4 subnet gets a port of its own. The external gateway (R4) is a port of its
 own too (``router_gateway``); its router goes to an L3 host that can carry the external network
-(``l3_scheduler.follow_gateway``). DVR and HA are refused until they arrive.
+(``l3_scheduler.follow_gateway``). An HA router (``ha``, admin only, default
+``Settings.l3_ha``) runs on several L3 hosts with VRRP between them (``ha_routers``); its ``ha``
+changes only while it is administratively down, as in Neutron. DVR is refused until it arrives.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from v6fabric.domain.errors import (
     router_error,
 )
 from v6fabric.identity.context import RequestContext
-from v6fabric.services import common, l3_scheduler, router_gateway
+from v6fabric.services import common, ha_routers, l3_scheduler, router_gateway
 from v6fabric.services import subnets as subnet_service
 from v6fabric.services.access import ResourceAccess
 from v6fabric.services.ports import ACCESS as PORT_ACCESS
@@ -113,10 +115,16 @@ def fresh(conn: Connection, ctx: RequestContext, router_id: str) -> dict:
 
 
 def _check_unsupported(body: Mapping[str, Any]) -> None:
+    if body.get("distributed") and body.get("ha"):
+        raise router_error("Distributed HA routers are not supported yet")
     if body.get("distributed"):
         raise router_error("Distributed routers are not supported yet")
-    if body.get("ha"):
-        raise router_error("HA routers are not supported yet")
+
+
+ACTIVE_HA_CHANGE = (
+    "Cannot change HA attribute of active routers. Please set router admin_state_up to False "
+    "prior to upgrade"
+)
 
 
 class RouterService:
@@ -152,7 +160,10 @@ class RouterService:
 
         def operation(txn: WriteTxn) -> list[dict]:
             conn = txn.conn
-            rows = [self._insert(conn, ctx, body) for body in bodies]
+            rows = [self._insert(conn, ctx, body, self._wants_ha(body)) for body in bodies]
+            for row in rows:
+                if row.ha:  # the project's HA network comes with its first HA router
+                    ha_routers.ensure_network(conn, self.settings, row.project_id)
             for row, gateway in zip(rows, gateways, strict=True):
                 if gateway is not None:
                     self._set_gateway(conn, row, gateway)
@@ -164,8 +175,11 @@ class RouterService:
 
         return self.db.write(operation)
 
+    def _wants_ha(self, body: Mapping[str, Any]) -> bool:
+        return self.settings.l3_ha if body.get("ha") is None else bool(body["ha"])
+
     @staticmethod
-    def _insert(conn: Connection, ctx: RequestContext, body: Mapping[str, Any]) -> Any:
+    def _insert(conn: Connection, ctx: RequestContext, body: Mapping[str, Any], ha: bool) -> Any:
         project = common.owner_project(ctx, body, "router")
         common.check_quota(conn, project, "router", routers)
         router_id = common.new_id()
@@ -181,7 +195,12 @@ class RouterService:
                 ha=False,
             )
         )
-        return conn.execute(select(routers).where(c.id == router_id)).one()
+        row = conn.execute(select(routers).where(c.id == router_id)).one()
+        if ha:
+            vrid = ha_routers.allocate_vrid(conn, row)
+            conn.execute(update(routers).where(c.id == router_id).values(ha=True, ha_vr_id=vrid))
+            row = conn.execute(select(routers).where(c.id == router_id)).one()
+        return row
 
     def update(self, ctx: RequestContext, router_id: str, body: Mapping[str, Any]) -> dict:
         changes_gateway = "external_gateway_info" in body
@@ -193,10 +212,16 @@ class RouterService:
             conn = txn.conn
             row = ACCESS.fetch_owned(conn, ctx, router_id, "update_router")
             _check_unsupported(body)
+            changes_ha = body.get("ha") is not None and bool(body["ha"]) != row.ha
+            if changes_ha:
+                self._change_ha(conn, row, body)
             if changes_gateway:
                 self._set_gateway(conn, row, gateway)
                 if gateway is not None:
                     l3_scheduler.follow_gateway(conn, self.settings, row.id, gateway.network_id)
+            if changes_ha and body["ha"]:  # its instances on as many hosts as it should have
+                l3_scheduler.top_up(conn, self.settings, [row.id])
+                l3_scheduler.place(conn, self.settings, self._unplaced(conn, row.id))
             values = common.touched(row)
             for attr in ("name", "description", "admin_state_up"):
                 if body.get(attr) is not None:
@@ -221,9 +246,27 @@ class RouterService:
                 reason = "has ports still attached: " + ", ".join(attached)
                 raise RouterInUse(router_id=row.id, reason=reason)
             router_gateway.set_gateway(conn, row, None)  # Neutron removes the gateway with it
+            ha_routers.forget(conn, row)
             conn.execute(delete(routers).where(c.id == row.id))
+            ha_routers.release_network(conn, row.project_id)
 
         self.db.write(operation)
+
+    def _change_ha(self, conn: Connection, row: Any, body: Mapping[str, Any]) -> None:
+        """Neutron's rule: only a router that is (or is being set) administratively down."""
+        admin_up = (
+            row.admin_state_up if body.get("admin_state_up") is None else body["admin_state_up"]
+        )
+        if admin_up:
+            raise router_error(ACTIVE_HA_CHANGE)
+        if body["ha"]:
+            ha_routers.make_ha(conn, self.settings, row)
+        else:
+            ha_routers.make_plain(conn, row)
+
+    @staticmethod
+    def _unplaced(conn: Connection, router_id: str) -> list[str]:
+        return [r for r in l3_scheduler.unplaced_routers(conn) if r == router_id]
 
     @staticmethod
     def _set_gateway(

@@ -219,6 +219,24 @@ routers = Table(
     Column("routes", JSON, nullable=False),  # extraroute: [{"destination", "nexthop"}]
     Column("distributed", Boolean, nullable=False, default=False),
     Column("ha", Boolean, nullable=False, default=False),
+    # An HA router's VRRP virtual router id (1..255), unique among its project's HA routers
+    # (they share the project's HA network); null for other routers.
+    Column("ha_vr_id", Integer, nullable=True),
+    Index("ix_routers_project_ha_vr_id", "project_id", "ha_vr_id", unique=True),
+)
+
+# Each project's HA network (issue 7): made with its first HA router, gone with its last.
+ha_networks = Table(
+    "ha_networks",
+    metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column(
+        "network_id",
+        String(ID),
+        ForeignKey("networks.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
 )
 
 # --- the fabric: hosts and workloads (issue 3) ----------------------------------------------
@@ -234,14 +252,17 @@ hosts = Table(
     Column("applied_hash", String(64), nullable=True),  # the HostState the agent last applied
 )
 
-# Where each router runs (issue 6, the L3 scheduler): one row per scheduled router; a router
-# without one is unscheduled (no live L3 host when it was made). Gone with its router.
+# Where each router runs (issue 6, the L3 scheduler): one row per instance, one for a router,
+# one per host for an HA router (issue 7); a router without one is unscheduled (no live L3
+# host when it was made). Gone with its router. ``ha_state`` is what the host's agent last
+# reported of an HA instance ("active" | "standby"); null until then, and for other routers.
 router_hosts = Table(
     "router_hosts",
     metadata,
     Column("router_id", String(ID), ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True),
-    Column("host", String(255), nullable=False, index=True),
+    Column("host", String(255), primary_key=True, index=True),
     Column("scheduled_at", DateTime, nullable=False),
+    Column("ha_state", String(16), nullable=True),
 )
 
 # Where each network's DHCP runs (issue 6, the DHCP scheduler): its ``v6d-`` namespace, DHCP

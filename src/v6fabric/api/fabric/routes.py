@@ -58,6 +58,7 @@ class HostStatus(BaseModel):
     applied: str | None = None
     ports: dict[str, str] | None = None
     workloads: dict[str, str] | None = None
+    routers: dict[str, str] | None = None  # HA router id -> "active" | "standby" (issue 7)
 
 
 class WorkloadCreate(BaseModel):
