@@ -15,8 +15,8 @@ from v6fabric.api.neutron.routes import build_router as build_neutron_router
 from v6fabric.api.request_id import RequestIdMiddleware
 from v6fabric.api.responses import JSONBody
 from v6fabric.identity.service import IdentityService
-from v6fabric.services.l3_scheduler import Rescheduler
 from v6fabric.services.registry import Services
+from v6fabric.services.scheduling import Rescheduler
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, migrate
 

@@ -27,9 +27,9 @@ from v6fabric.domain.errors import (
     RouterNotFound,
 )
 from v6fabric.identity.context import RequestContext
-from v6fabric.services import common, dhcp_scheduler, l3_scheduler
-from v6fabric.services.l3_scheduler import L3_ROLE, is_alive
+from v6fabric.services import common, dhcp_scheduler, scheduling
 from v6fabric.services.router_placement import ha_states, instances
+from v6fabric.services.scheduling import L3_ROLE, is_alive
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database
 from v6fabric.store.tables import hosts, network_dhcp_hosts, networks, router_hosts, routers
@@ -132,8 +132,8 @@ class AgentService:
     def _agents(self, conn: Connection) -> list[dict[str, Any]]:
         now = common.utcnow()
         loads = {
-            L3_AGENT: l3_scheduler.loads_in(conn, router_hosts),
-            DHCP_AGENT: l3_scheduler.loads_in(conn, network_dhcp_hosts),
+            L3_AGENT: scheduling.loads_in(conn, router_hosts),
+            DHCP_AGENT: scheduling.loads_in(conn, network_dhcp_hosts),
         }
         found = []
         for row in conn.execute(select(hosts).order_by(hosts.c.name)):

@@ -8,7 +8,7 @@ DHCP-enabled subnet) on the live network host running the fewest networks' DHCP,
 by name, among those that can carry the network (``bindings.refusal``: a flat network's
 physical network, the segment type, a tunnel endpoint); it loses its placement with its DHCP
 port. Liveness, failover and their guarded
-writes are the L3 scheduler's (``l3_scheduler.Scheduler``, run by the same ``Rescheduler``
+writes are the L3 scheduler's (``scheduling.Scheduler``, run by the same ``Rescheduler``
 thread): a network whose DHCP host is not live moves to the least-loaded live one, and the
 revision bump makes both hosts' agents follow. A network placed while no network host was live
 is placed when one registers (``FabricService.register_host``) or by the next pass.
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection, delete, select
 
 from v6fabric.domain.constants import DEVICE_OWNER_DHCP
-from v6fabric.services.l3_scheduler import Scheduler, place_in, placements_in
+from v6fabric.services.scheduling import Scheduler, place_in, placements_in
 from v6fabric.settings import Settings
 from v6fabric.store.tables import network_dhcp_hosts, ports
 
