@@ -29,7 +29,10 @@ class FakeClient:
         self.entered = threading.Event()
         self.done = threading.Condition()
 
-    def put_status(self, host: str, etag: str, ports: Any, workloads: Any) -> None:
+    def put_status(
+        self, host: str, etag: str, ports: Any, workloads: Any, routers: Any = None
+    ) -> None:
+        self.routers = dict(routers or {})
         self.entered.set()
         self.gate.wait(5)
         if self.fail:

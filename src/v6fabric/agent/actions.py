@@ -110,17 +110,22 @@ class StartDaemon:
     loaded: str
     interfaces: tuple[str, ...] = ()
     restart: bool = False
+    clear: tuple[Path, ...] = ()  # removed before the start (stale pid files)
 
 
 @dataclass(frozen=True)
 class ReloadDaemon:
-    """SIGHUP: radvd re-reads its config, dnsmasq its hosts and options files (leases kept)."""
+    """SIGHUP: radvd re-reads its config, dnsmasq its hosts and options files (leases kept),
+    keepalived both (its VRRP state kept). ``if_running``: a daemon someone else starts (an HA
+    router's radvd, by the notify hook) is signalled only if it runs; either way ``loaded`` is
+    recorded, as the files it will read when started are those just written."""
 
     kind: str
     netns: str | None  # None: the agent's own (a host-wide daemon)
     pid_file: Path
     marker: Path
     loaded: str
+    if_running: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,7 +195,8 @@ Action = (
 _CONTENT_FIELDS = frozenset(
     {"values", "text", "loaded", "digest", "argv", "files", "restart", "mtu", "mac", "up"}
     | {"script", "spec", "base"}
-    | {"master", "peer_mac", "interfaces", "log_file", "marker", "pid_file"}
+    | {"master", "peer_mac", "interfaces", "log_file", "marker", "pid_file", "clear"}
+    | {"if_running"}
 )
 
 

@@ -131,11 +131,24 @@ class FabricStateClient:
         return self._held
 
     def put_status(
-        self, host: str, applied: str, ports: dict[str, str], workloads: dict[str, str]
+        self,
+        host: str,
+        applied: str,
+        ports: dict[str, str],
+        workloads: dict[str, str],
+        routers: dict[str, str] | None = None,
     ) -> None:
         """``ports`` and ``workloads``: every one of the host's, or only what changed since
-        the last report the server took (``status_changes``); the server accepts both."""
-        body = {"applied": plain_etag(applied), "ports": ports, "workloads": workloads}
+        the last report the server took (``status_changes``); the server accepts both.
+        ``routers``: the HA router instances' VRRP states here ("active" | "standby"), all of
+        them, sent only when the host has some (a server without HA knows no such key)."""
+        body: dict[str, object] = {
+            "applied": plain_etag(applied),
+            "ports": ports,
+            "workloads": workloads,
+        }
+        if routers:
+            body["routers"] = routers
         self._send("PUT", f"/fabric/v1/hosts/{host}/status", body=body)
 
 

@@ -143,6 +143,7 @@ def _namespaces(state: HostState) -> dict[str, NamespaceSpec]:
     found = {ns.name: ns for ns in state.namespaces}
     mentioned = [p.namespace for p in veth_ports(state)]
     mentioned += [r.namespace for r in state.radvd] + [d.namespace for d in state.dnsmasq]
+    mentioned += [v.namespace for v in state.vrrp]
     for name in mentioned:
         if name:
             found.setdefault(name, NamespaceSpec(name))
@@ -171,7 +172,9 @@ def interface_sysctls(
     (``accept_ra=2``: the namespace forwards) but no SLAAC address (``autoconf=0``: one the API
     does not know would be deleted by the agent and re-added by the kernel at every RA); bridges
     and host-side taps, overlay devices and physical interfaces have IPv6 disabled so they
-    neither send RS nor take addresses (§2)."""
+    neither send RS nor take addresses (§2). An HA router's legs (``vrrp_managed``) send
+    unsolicited NAs when they come up on a new master (``ndisc_notify``: the hook sets it too,
+    before it raises them)."""
     return _derived(
         state, ("interface sysctls", host_netns), lambda: _if_sysctls(state, host_netns)
     )
@@ -199,11 +202,14 @@ def _if_sysctls(
     uplinks = {(ns.name, ns.ra_uplink) for ns in state.namespaces if ns.ra_uplink}
     for port in veth_ports(state):
         ifname = port.ifname or ""
-        found.setdefault(port.namespace, {})[ifname] = (
+        values = (
             {"accept_ra": "2", "autoconf": "0", "accept_dad": "0"}
             if (port.namespace, ifname) in uplinks
             else {"accept_ra": "0", "accept_dad": "0"}
         )
+        if port.vrrp_managed:
+            values["ndisc_notify"] = "1"
+        found.setdefault(port.namespace, {})[ifname] = values
     return found
 
 
@@ -262,6 +268,10 @@ class DaemonDesired:
     conf_digest: str
     data_digest: str
     interfaces: tuple[str, ...]
+    clear: tuple[Path, ...] = ()  # stale files removed before a start (keepalived's pid files)
+    # started and killed by an HA router's notify hook, never by the agent (an HA router's
+    # radvd runs on the VRRP master only): the agent writes its files and SIGHUPs it if it runs
+    hooked: bool = False
 
     @property
     def loaded(self) -> str:
@@ -286,6 +296,7 @@ def _radvd(spec: RadvdSpec, layout: Layout, render: Renderers) -> DaemonDesired:
         conf_digest=digest(conf),
         data_digest="",
         interfaces=tuple(i.ifname for i in spec.interfaces),
+        hooked=spec.vrrp,
     )
 
 

@@ -27,10 +27,12 @@ from v6fabric.hoststate.model import (
     VXLAN_PREFIX,
     WORKLOAD_NS_PREFIX,
 )
+from v6fabric.hoststate.vrrp import HA_IF_PREFIX
 
 OWNED_NAMESPACE_PREFIXES = (ROUTER_NS_PREFIX, DHCP_NS_PREFIX)
-OWNED_NS_LINK_PREFIXES = (ROUTER_IF_PREFIX, GATEWAY_IF_PREFIX, DHCP_IF_PREFIX)
-DAEMON_KINDS = ("radvd", "dnsmasq")  # in a namespace of ours, one each per namespace
+OWNED_NS_LINK_PREFIXES = (ROUTER_IF_PREFIX, GATEWAY_IF_PREFIX, DHCP_IF_PREFIX, HA_IF_PREFIX)
+# in a namespace of ours, one each per namespace (keepalived: an HA router instance's)
+DAEMON_KINDS = ("radvd", "dnsmasq", "keepalived")
 HOST_DAEMON_KINDS = ("metadata",)  # in the agent's own namespace, one each per host
 HOST_DAEMON_DIR = "host"  # <run_dir>/host/: their files
 

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from v6fabric.agent import capabilities as caps
+from v6fabric.agent import vrrp
 from v6fabric.agent.actions import Action, action_key
 from v6fabric.agent.client import FabricStateClient
 from v6fabric.agent.desired import Renderers
@@ -62,6 +63,7 @@ class Report:
     pending: list[Action] = field(default_factory=list)  # still to do: failed, or backing off
     ports: dict[str, str] = field(default_factory=dict)
     workloads: dict[str, str] = field(default_factory=dict)
+    routers: dict[str, str] = field(default_factory=dict)  # HA router id -> active|standby
     rounds: int = 0
     seconds: float = 0.0
     state: HostState | None = None  # the state the pass ended with (a newer one taken up)
@@ -163,6 +165,7 @@ class Agent:
         started = time.monotonic()
         report = Report()
         self._prepare()
+        state = vrrp.localise(state, self.layout.host_netns)
         failed: set[tuple[object, ...]] = set()  # an object fails at most once a pass
         done: set[Action] = set()  # and an action is not repeated within it
         now = time.monotonic()
@@ -214,7 +217,7 @@ class Agent:
             later = newer() if newer is not None and taken_up < MAX_TAKEN_UP else None
             if later is not None:
                 taken_up += 1
-                state = later
+                state = vrrp.localise(later, self.layout.host_netns)
                 stale = stale.merged(unsettled(state, observed))
             observed = observe(self.drivers, self.layout, state, previous=observed, stale=stale)
         report.state = state
@@ -222,6 +225,7 @@ class Agent:
         self._backoff = {k: v for k, v in self._backoff.items() if k in still}
         report.ports = port_statuses(state, observed)
         report.workloads = workload_statuses(state, observed)
+        report.routers = self.router_states(state)
         report.seconds = time.monotonic() - started
         self.last_observed, self.last_state = observed, state
         if report.failed or report.pending:
@@ -236,6 +240,13 @@ class Agent:
                 report.seconds,
             )
         return report
+
+    def router_states(self, state: HostState | None = None) -> dict[str, str]:
+        """The HA router instances' states as their hooks last recorded them (``vrrp``)."""
+        state = state if state is not None else self.last_state
+        if state is None or not state.vrrp:
+            return {}
+        return vrrp.router_states(state, self.layout, self.drivers.files)
 
     def retry_in(self) -> float | None:
         """Seconds until the earliest backed-off action may be retried; None if none waits."""
@@ -300,7 +311,10 @@ class Agent:
                     report = self.run_once(state, resync=got is None, newer=newer)
                     if taken:  # the pass ended with the state it took up last
                         (state, etag), taken[:] = taken[0], []
-                    reporter.offer(Status(etag, report.ports, report.workloads, report.state))
+                    status = Status(
+                        etag, report.ports, report.workloads, report.state, report.routers
+                    )
+                    reporter.offer(status)
                     pause = BACKOFF_FIRST
                 except Exception:  # a bug or a broken host tool must not end the agent
                     log.exception("agent pass failed")
@@ -315,16 +329,24 @@ class Agent:
         """The next state, or None when ``timeout`` is over, ``stop`` is set, or a tap the
         agent awaits has appeared. A hypervisor plugs a VM's tap after the port's binding
         (Nova's order), and no state change follows: without this look the port would wait
-        for the next full read of the host (up to ``FULL_OBSERVE_SECONDS``)."""
+        for the next full read of the host (up to ``FULL_OBSERVE_SECONDS``). Likewise when an
+        HA router's hook recorded a transition: a pass reports it."""
         deadline = time.monotonic() + timeout
         awaited = self._awaited_taps()  # the last pass's view: it cannot change meanwhile
+        routers = self.router_states()
+        watch = TAP_WATCH_SECONDS if awaited or routers or self._has_vrrp() else STOP_CHECK
         while (left := deadline - time.monotonic()) > 0 and not stop.is_set():
-            got = feed.take(timeout=min(left, TAP_WATCH_SECONDS if awaited else STOP_CHECK))
+            got = feed.take(timeout=min(left, watch))
             if got is not None:
                 return got
             if awaited and self.drivers.netlink.read_links(self.layout.host_netns, awaited):
                 return None  # one appeared: a pass now
+            if watch != STOP_CHECK and self.router_states() != routers:
+                return None  # a VRRP transition: a pass and its report now
         return None
+
+    def _has_vrrp(self) -> bool:
+        return bool(self.last_state is not None and self.last_state.vrrp)
 
     def _awaited_taps(self) -> list[str]:
         """Taps of admin-up ports that were missing at the last read and have been awaited

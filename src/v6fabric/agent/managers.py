@@ -7,6 +7,7 @@ managers. A failed action is reported, never raised: the loop keeps it pending a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import time
@@ -35,6 +36,7 @@ from v6fabric.agent.actions import (
 from v6fabric.agent.host import Drivers
 from v6fabric.agent.layout import Layout
 from v6fabric.agent.observe import remember_loaded
+from v6fabric.drivers.commands import CommandError
 from v6fabric.drivers.netlink import (
     AddAddress,
     AddBridge,
@@ -49,6 +51,7 @@ from v6fabric.drivers.netlink import (
     SetBridgeOptions,
     SetBridgePort,
     SetLink,
+    SetVxlanLearning,
 )
 from v6fabric.hoststate.firewall import changed_buckets
 
@@ -59,6 +62,7 @@ LINK_OPS = (
     SetBridgeOptions,
     AddVeth,
     AddVxlan,
+    SetVxlanLearning,
     AddGretap,
     AddVlan,
     SetBridgePort,
@@ -112,9 +116,9 @@ class NamespaceManager:
 
 
 class DaemonManager:
-    """radvd and dnsmasq: started once their interfaces' link-locals are usable (an RS answered
-    from a tentative address is lost: dataplane.md §1), reloaded by SIGHUP, restarted only when
-    dnsmasq's main config changes; the lease file survives both."""
+    """radvd, dnsmasq and keepalived: started once their interfaces' link-locals are usable
+    (an RS answered from a tentative address is lost: dataplane.md §1), reloaded by SIGHUP,
+    restarted only when dnsmasq's main config changes; the lease file survives both."""
 
     def __init__(self, drivers: Drivers, *, link_local_timeout: float = 3.0) -> None:
         self.drivers = drivers
@@ -144,6 +148,8 @@ class DaemonManager:
         waiting = self._link_locals_ready(action)
         if waiting:
             return waiting
+        for path in action.clear:
+            self.drivers.files.remove(path)
         pid = processes.start(
             action.argv, netns=action.netns, pid_file=action.pid_file, log_file=action.log_file
         )
@@ -152,7 +158,11 @@ class DaemonManager:
         return None
 
     def reload(self, action: ReloadDaemon) -> None:
-        self.drivers.processes.signal(action.pid_file, signal.SIGHUP)
+        if not action.if_running:
+            self.drivers.processes.signal(action.pid_file, signal.SIGHUP)
+        elif self.drivers.processes.pid(action.pid_file) is not None:
+            with contextlib.suppress(CommandError, ProcessLookupError):  # killed meanwhile
+                self.drivers.processes.signal(action.pid_file, signal.SIGHUP)
         self.drivers.files.write(action.marker, action.loaded + "\n")
 
     def stop(self, action: StopDaemon) -> None:

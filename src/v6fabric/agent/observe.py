@@ -49,7 +49,7 @@ from v6fabric.hoststate.firewall import FirewallSpec, RemoteGroup
 from v6fabric.hoststate.model import HostState
 from v6fabric.render.nftables import TABLE as FIREWALL_TABLE
 
-CONFIG_SUFFIXES = ("conf", "hosts", "opts")
+CONFIG_SUFFIXES = ("conf", "hosts", "opts", "notify")  # "notify": keepalived's hook
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,13 @@ multi-host). What the state asks (``desired``), what the host has (``observe_fdb
 device itself is read with the other links) and the actions between them (``plan``, pure,
 called from ``reconcile.plan``).
 
-The device (``vx-<network>``, ours by its prefix as bridges are) learns nothing from the wire:
-its table is exactly one all-zeros entry per remote endpoint (head-end replication of
-broadcast, multicast and unknown unicast) and one entry per remote port's MAC. A device whose
+The device (``vx-<network>``, ours by its prefix as bridges are) learns nothing from the wire
+unless its network has an HA router's legs (``OverlaySpec.learning``: their MACs move with the
+VRRP master); its table is one all-zeros entry per remote endpoint (head-end replication of
+broadcast, multicast and unknown unicast) and one entry per remote port's MAC, plus, when it
+learns, what it learnt (``drivers.fdb`` reads only the pinned entries). A device whose
 VNI, local endpoint or port differ is made again (the kernel cannot change them in place) and
-its table with it; MTU and bridge are set in place. Only ``self`` entries with a destination
+its table with it; MTU, bridge and learning are set in place. Only ``self`` entries with a destination
 are ours (``drivers.fdb``): the kernel's own entries on the device are never touched. A device
 that goes takes its table with it: no entry is deleted then.
 """
@@ -23,7 +25,7 @@ from v6fabric.agent.host import Drivers
 from v6fabric.agent.layout import is_our_vxlan
 from v6fabric.drivers.commands import CommandError
 from v6fabric.drivers.fdb import ZERO_MAC, FdbEntries, normalise_ip
-from v6fabric.drivers.netlink import Link, NetnsView
+from v6fabric.drivers.netlink import Link, NetnsView, SetVxlanLearning
 from v6fabric.hoststate.memo import IdentityMemo
 from v6fabric.hoststate.model import FdbEntry, HostState, NetworkSpec
 
@@ -43,6 +45,7 @@ class Overlay:
     vni: int
     local: str
     dstport: int
+    learning: bool
     entries: FdbEntries  # (mac, remote): the all-zeros MAC once per remote, then the ports'
 
 
@@ -72,19 +75,19 @@ def _desired(networks: Iterable[NetworkSpec], fdb: Iterable[FdbEntry]) -> dict[s
             spec.vni,
             normalise_ip(spec.local),
             spec.dstport,
+            spec.learning,
             frozenset(entries),
         )
     return found
 
 
 def _same_device(link: Link, want: Overlay) -> bool:
-    """What cannot change in place: kind, VNI, local endpoint, port and no learning."""
+    """What cannot change in place: kind, VNI, local endpoint and port."""
     return (
         link.kind == "vxlan"
         and link.vni == want.vni
         and link.vxlan_local == want.local
         and link.dstport == want.dstport
-        and link.learning is False
     )
 
 
@@ -112,10 +115,18 @@ def plan(
             link = None
         if link is None:
             steps.append(
-                (CREATE, AddVxlan(host, device, want.mtu, want.vni, want.local, want.dstport))
+                (
+                    CREATE,
+                    AddVxlan(
+                        host, device, want.mtu, want.vni, want.local, want.dstport, want.learning
+                    ),
+                )
             )
             made.add((host, device))
-            link, have = Link(device, 0, "vxlan", "", want.mtu, up=False), frozenset()
+            link = Link(device, 0, "vxlan", "", want.mtu, up=False, learning=want.learning)
+            have = frozenset()
+        if bool(link.learning) != want.learning:
+            steps.append((SETUP, SetVxlanLearning(host, device, want.learning)))
         master = None if (host, want.bridge) in created else link.master
         changes = {
             key: value

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from v6fabric.agent import desired as want
-from v6fabric.agent import metadata_proxy, overlay, physical, segments
+from v6fabric.agent import metadata_proxy, overlay, physical, segments, vrrp
 from v6fabric.agent import plan_order as order
 from v6fabric.agent.actions import (
     Action,
@@ -128,6 +128,7 @@ def plan(
     if (
         desired.radvd
         or desired.dnsmasq
+        or desired.vrrp
         or desired.metadata.listeners
         or observed.daemons
         or observed.daemon_dirs
@@ -226,9 +227,8 @@ def _ports(p: _Plan) -> None:
             tap = Link(port.tap, 0, "veth", "", port.mtu, up=False)
             inside = Link(port.ifname, 0, "veth", port.mac.lower(), port.mtu, up=False)
         _set_link(p, host, port.tap, tap, master=bridge, mtu=port.mtu, up=port.admin_up)
-        _set_link(
-            p, port.namespace, port.ifname, inside, mac=port.mac.lower(), mtu=port.mtu, up=True
-        )
+        up = None if port.vrrp_managed else True  # an HA leg's link state is the hook's
+        _set_link(p, port.namespace, port.ifname, inside, mac=port.mac.lower(), mtu=port.mtu, up=up)
 
 
 def _stray_links(p: _Plan, namespaces: dict) -> None:
@@ -276,12 +276,15 @@ def _is_link_local(cidr: str) -> bool:
 
 def _addresses(p: _Plan) -> None:
     """The ports' addresses, and the metadata service's where it listens; the kernel's own
-    link-local stays, the metadata one (ours) goes when the interface stops serving."""
+    link-local stays, the metadata one (ours) goes when the interface stops serving. An HA
+    leg's other addresses are keepalived's (on the master only): neither added nor removed."""
     serving = metadata_proxy.addresses(p.desired.metadata)
     for port in want.veth_ports(p.desired):
         ifname = port.ifname or ""
         link = p.link(port.namespace, ifname)
         have = set(link.addresses) if link is not None else set()
+        if port.vrrp_managed:
+            have &= {metadata_proxy.IPV6_CIDR, metadata_proxy.IPV4_CIDR}
         wanted = {normalise_cidr(a) for a in port.addresses}
         wanted.update(serving.get((port.namespace or "", ifname), ()))
         for cidr in sorted(wanted - have):
@@ -370,6 +373,7 @@ _TEXT_DIGESTS = IdentityMemo(256)
 def _daemons(p: _Plan, renderers: want.Renderers) -> None:
     layout = p.observed.layout
     wanted = want.daemons(p.desired, layout, renderers)
+    wanted.update(vrrp.daemons(p.desired, layout))
     proxy = metadata_proxy.desired(p.desired.metadata, layout, p.backend)
     if proxy is not None:
         wanted[(proxy.kind, proxy.netns)] = proxy
@@ -393,8 +397,15 @@ def _daemons(p: _Plan, renderers: want.Renderers) -> None:
             daemon.marker,
             daemon.loaded,
             daemon.interfaces,
+            clear=daemon.clear,
         )
-        if seen is None or seen.pid is None:
+        if daemon.hooked:  # the notify hook starts and kills it: reload it where it runs
+            if seen is None or seen.loaded != daemon.loaded:
+                reload = ReloadDaemon(
+                    daemon.kind, daemon.netns, daemon.pid_file, daemon.marker, daemon.loaded, True
+                )
+                p.add(DAEMON, reload)
+        elif seen is None or seen.pid is None:
             p.add(DAEMON, start)
         elif daemon.netns is not None and daemon.netns not in p.observed.namespaces:
             # it runs in a namespace that is gone
@@ -437,7 +448,8 @@ def port_statuses(desired: HostState, observed: Observed) -> dict[str, str]:
         )
         if ok and port.kind != "workload" and port.namespace and port.ifname:
             inside = observed.view(port.namespace).links.get(port.ifname)
-            ok = bool(inside and inside.up and inside.mac == port.mac.lower())
+            up = port.vrrp_managed or bool(inside and inside.up)  # an HA leg: up on the master
+            ok = bool(inside and up and inside.mac == port.mac.lower())
         statuses[port.port_id] = "ACTIVE" if ok else "DOWN"
     return statuses
 

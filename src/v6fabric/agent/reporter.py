@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from v6fabric.agent.client import FabricStateClient, status_changes
 from v6fabric.agent.feed import BACKOFF_FIRST, BACKOFF_MAX, StateFeed
@@ -42,6 +42,7 @@ class Status:
     ports: dict[str, str]
     workloads: dict[str, str]
     state: HostState | None  # the state they are of (its workloads tell which ports moved)
+    routers: dict[str, str] = field(default_factory=dict)  # HA router id -> active|standby
 
     def same(self, other: Status | None) -> bool:
         return (
@@ -49,6 +50,7 @@ class Status:
             and self.etag == other.etag
             and self.ports == other.ports
             and self.workloads == other.workloads
+            and self.routers == other.routers
         )
 
 
@@ -131,7 +133,7 @@ class StatusReporter:
         full = self._sent is None or time.monotonic() >= self._full_due
         since = None if full else (self._sent.ports, self._sent.workloads)  # type: ignore[union-attr]
         ports, workloads = status_changes(status.ports, status.workloads, status.state, since)
-        self._client.put_status(self._host, status.etag, ports, workloads)
+        self._client.put_status(self._host, status.etag, ports, workloads, routers=status.routers)
         self._sent, self._sent_at = status, time.monotonic()
         if full:
             self._full_due = time.monotonic() + FULL_STATUS_SECONDS

@@ -33,6 +33,7 @@ from v6fabric.drivers.netlink import (
     SetBridgeOptions,
     SetBridgePort,
     SetLink,
+    SetVxlanLearning,
     tolerated,
 )
 
@@ -62,6 +63,7 @@ class FakeLink:
     sysctls: dict[str, str] = field(default_factory=dict)
     mtu_by_user: bool = False  # bridges: an MTU set after creation sticks; else min of ports
     vxlan: tuple[int, str, int] | None = None  # VXLAN devices: (vni, local, dstport)
+    learning: bool = False  # VXLAN devices: learns remote MACs
     gre: tuple[int, str, str] | None = None  # gretap/ip6gretap: (key, local, remote)
     vlan: tuple[str, int] | None = None  # 802.1Q sub-interfaces: (lower, id)
     isolated: bool = False  # as a bridge port
@@ -188,6 +190,12 @@ class FakeKernel:
                     raise FakeError("RTNETLINK answers: File exists")
                 link = self._new(netns, op.name, "vxlan", "", op.mtu)
                 link.vxlan = (op.vni, op.local, op.dstport)
+                link.learning = op.learning
+            case SetVxlanLearning():
+                found = links.get(op.name)
+                if found is None or found.vxlan is None:
+                    raise FakeError(f"Cannot find device {op.name}")
+                found.learning = op.learning
             case AddGretap():
                 if op.name in links:
                     raise FakeError("RTNETLINK answers: File exists")
@@ -346,7 +354,7 @@ def _vxlan_fields(fake: FakeLink) -> dict[str, object]:
     if fake.vxlan is None:
         return {}
     vni, local, dstport = fake.vxlan
-    return {"vni": vni, "vxlan_local": local, "dstport": dstport, "learning": False}
+    return {"vni": vni, "vxlan_local": local, "dstport": dstport, "learning": fake.learning}
 
 
 def _segment_fields(fake: FakeLink) -> dict[str, object]:

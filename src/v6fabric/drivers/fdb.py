@@ -75,11 +75,16 @@ def normalise_ip(text: str) -> str:
 
 
 def entries(raws: Iterable[Mapping[str, Any]]) -> FdbEntries:
-    """Ours among ``bridge -json fdb show`` objects: ``self`` entries with a ``dst``."""
+    """Ours among ``bridge -json fdb show`` objects: permanent ``self`` entries with a
+    ``dst`` (a device that learns, ``OverlaySpec.learning``, also holds what it learnt from
+    the wire: those are the kernel's, not ours, and are never deleted by the agent)."""
     return frozenset(
         (str(raw["mac"]).lower(), normalise_ip(str(raw["dst"])))
         for raw in raws
-        if raw.get("dst") and raw.get("mac") and "self" in (raw.get("flags") or ())
+        if raw.get("dst")
+        and raw.get("mac")
+        and "self" in (raw.get("flags") or ())
+        and raw.get("state", "permanent") == "permanent"
     )
 
 

@@ -117,8 +117,9 @@ class AddVeth:
 
 @dataclass(frozen=True)
 class AddVxlan:
-    """A VXLAN device that learns nothing from the wire: its forwarding table is the agent's
-    (``drivers.fdb``). UDP checksums as the kernel defaults (on over IPv6, where they are due)."""
+    """A VXLAN device that learns nothing from the wire unless ``learning``: its forwarding
+    table is the agent's (``drivers.fdb``). UDP checksums as the kernel defaults (on over IPv6,
+    where they are due)."""
 
     netns: str | None
     name: str
@@ -126,6 +127,17 @@ class AddVxlan:
     vni: int
     local: str
     dstport: int
+    learning: bool = False
+
+
+@dataclass(frozen=True)
+class SetVxlanLearning:
+    """Whether a VXLAN device learns remote MACs from the wire: changed in place (measured on
+    this kernel: ``ip link set DEV type vxlan [no]learning`` on an enslaved, up device)."""
+
+    netns: str | None
+    name: str
+    learning: bool
 
 
 @dataclass(frozen=True)
@@ -213,6 +225,7 @@ LinkOp = (
     | SetBridgeOptions
     | AddVeth
     | AddVxlan
+    | SetVxlanLearning
     | AddGretap
     | AddVlan
     | SetBridgePort
@@ -292,8 +305,10 @@ def _op_line(op: LinkOp) -> str:
         case AddVxlan():
             return (
                 f"link add {op.name} mtu {op.mtu} type vxlan id {op.vni} local {op.local}"
-                f" dstport {op.dstport} nolearning"
+                f" dstport {op.dstport} {'learning' if op.learning else 'nolearning'}"
             )
+        case SetVxlanLearning(name=name, learning=learning):
+            return f"link set dev {name} type vxlan {'learning' if learning else 'nolearning'}"
         case AddGretap():
             # over IPv6 without the tunnel encapsulation limit option (8 bytes more than the
             # overhead network MTUs are computed with: ``services.segments.OVERHEAD``)

@@ -41,6 +41,7 @@ IFLA_VXLAN_ID, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LEARNING = 1, 4, 7
 IFLA_VXLAN_PORT, IFLA_VXLAN_LOCAL6 = 15, 17
 RTM_NEWNEIGH, RTM_GETNEIGH = 28, 30
 NDA_DST, NDA_LLADDR = 1, 2
+NUD_PERMANENT = 0x80  # an fdb entry added by us, not learnt
 NTF_SELF = 0x02
 IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
 IFA_F_DADFAILED, IFA_F_TENTATIVE = 0x08, 0x40
@@ -292,13 +293,18 @@ def _gre_data(payload: bytes) -> dict[str, Any]:
 def _fdb_entry(message: bytes) -> dict[str, Any] | None:
     """A ``self`` entry with a destination, as ``bridge -json fdb show`` prints it (``mac``,
     ``dst``); None for any other (the bridge's, the device's own MAC)."""
-    _family, _pad, _pad2, _index, _state, flags, _type = _NDMSG.unpack_from(message, _HDR.size)
+    _family, _pad, _pad2, _index, state, flags, _type = _NDMSG.unpack_from(message, _HDR.size)
     attrs = _attrs(message, _HDR.size + _NDMSG.size, len(message))
     dst, mac = attrs.get(NDA_DST), attrs.get(NDA_LLADDR)
     if not flags & NTF_SELF or mac is None or dst is None or len(dst) not in (4, 16):
         return None
     family = socket.AF_INET if len(dst) == 4 else socket.AF_INET6
-    return {"mac": mac.hex(":"), "dst": socket.inet_ntop(family, dst), "flags": ["self"]}
+    return {
+        "mac": mac.hex(":"),
+        "dst": socket.inet_ntop(family, dst),
+        "flags": ["self"],
+        "state": "permanent" if state & NUD_PERMANENT else "",
+    }
 
 
 def read_fdb(netns: str | None, names: Sequence[str]) -> dict[str, list[dict[str, Any]]]:

@@ -1,0 +1,124 @@
+"""keepalived's notify hook for one HA router instance: a POSIX shell script (``/bin/sh``).
+
+keepalived runs it on every transition (``INSTANCE <name> <state> <priority>``). It is in the
+failover's path and must work while the agent is dead, so it is a script of builtins and three
+programs (``flock``, ``ip``, ``radvd``), with everything it needs written into it by the agent:
+
+* MASTER: ``ndisc_notify=1`` on every leg, then the legs up in one ``ip -batch`` (the kernel's
+  unsolicited NAs at link-up tell every bridge and VXLAN device where the MAC now is), then
+  radvd with the agent's config if there is one, then a watcher, then the state.
+* BACKUP, FAULT, STOP: radvd SIGKILLed (a stopping radvd's last RA, router lifetime 0, would
+  come from the shared link-local and delete the workloads' default route: dataplane.md §4),
+  the legs down, the state.
+* The watcher (``WATCH``): keepalived killed with SIGKILL runs no hook, and its legs would stay
+  up beside the new master's (two hosts answering for one MAC, RAs from a non-master). A
+  ``tail --pid`` on keepalived's VRRP process (it polls every 50 ms, no forks) runs the backup
+  side when that process dies; it is ended by the next transition.
+
+Transitions are taken one at a time (``flock``); each appends ``<uptime> <state>`` to the
+transition log (``/proc/uptime``: a builtin read, no fork) that tests compare with captures.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from v6fabric.hoststate.vrrp import VrrpSpec
+from v6fabric.render._common import GENERATED_BY, check_ifname, check_path
+
+ACTIVE, STANDBY = "active", "standby"  # what the state file says (the API's ha_state)
+WATCH_POLL_SECONDS = 0.05
+SCRIPT_PATH = "/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin"
+
+
+@dataclass(frozen=True)
+class HookPaths:
+    """The files the hook uses, all under the instance's namespace directory."""
+
+    state: str  # "active" | "standby", for the agent's status report
+    transitions: str  # "<uptime seconds> <STATE>" per transition, appended
+    lock: str
+    watcher_pid: str
+    keepalived_vrrp_pid: str  # keepalived's VRRP process (-r)
+    radvd_conf: str  # written by the agent (it may be absent: no RA on this router)
+    radvd_pid: str
+    radvd_log: str
+
+
+def render_notify_hook(spec: VrrpSpec, paths: HookPaths) -> str:
+    """The hook's text for ``spec``; raises ``ValueError`` on a name or path it will not
+    paste into a shell script."""
+    legs = " ".join(check_ifname(leg) for leg in spec.legs)
+    values = {
+        "LEGS": legs,
+        **{
+            name.upper(): check_path(os.fspath(getattr(paths, name)), name)
+            for name in HookPaths.__dataclass_fields__
+        },
+    }
+    assignments = "".join(f"{name}='{value}'\n" for name, value in values.items())
+    return (
+        f"#!/bin/sh\n# {GENERATED_BY}\n# keepalived notify hook for HA router {spec.router_id}"
+        f" in namespace {spec.namespace}\nPATH={SCRIPT_PATH}\n{assignments}{_BODY}"
+    )
+
+
+_BODY = f"""
+record() {{  # $1: active|standby, $2: the transition
+    printf '%s\\n' "$1" > "$STATE.tmp" && mv -f "$STATE.tmp" "$STATE"
+    read -r up _ < /proc/uptime
+    printf '%s %s\\n' "$up" "$2" >> "$TRANSITIONS"
+}}
+
+kill_pid_file() {{  # $1: a pid file, $2: the program it must be (a pid may have been reused)
+    pid=
+    read -r pid < "$1" 2>/dev/null
+    if [ -n "$pid" ] && read -r comm < "/proc/$pid/comm" 2>/dev/null && [ "$comm" = "$2" ]; then
+        kill -9 "$pid" 2>/dev/null
+    fi
+    rm -f "$1"
+}}
+
+legs() {{  # $1: up|down
+    for leg in $LEGS; do printf 'link set dev %s %s\\n' "$leg" "$1"; done | ip -force -batch -
+}}
+
+down() {{  # $1: the transition
+    kill_pid_file "$RADVD_PID" radvd
+    legs down
+    record {STANDBY} "$1"
+}}
+
+if [ "${{1:-}}" = WATCH ]; then  # started by MASTER below: keepalived's VRRP process is $2
+    tail --pid="$2" -s {WATCH_POLL_SECONDS} -f /dev/null &
+    printf '%s\\n' "$!" > "$WATCHER_PID"
+    wait "$!" || exit 0  # killed by a later transition
+    exec 9> "$LOCK"
+    flock 9
+    down KEEPALIVED-GONE
+    exit 0
+fi
+
+exec 9> "$LOCK"
+flock 9
+kill_pid_file "$WATCHER_PID" tail
+case "${{3:-}}" in
+MASTER)
+    for leg in $LEGS; do echo 1 2>/dev/null > "/proc/sys/net/ipv6/conf/$leg/ndisc_notify"; done
+    legs up
+    if [ -f "$RADVD_CONF" ]; then
+        kill_pid_file "$RADVD_PID" radvd
+        radvd -C "$RADVD_CONF" -p "$RADVD_PID" -m logfile -l "$RADVD_LOG"
+    fi
+    keepalived=
+    read -r keepalived < "$KEEPALIVED_VRRP_PID" 2>/dev/null
+    [ -n "$keepalived" ] || keepalived=$PPID
+    sh "$0" WATCH "$keepalived" 9>&- > /dev/null 2>&1 &
+    record {ACTIVE} MASTER
+    ;;
+BACKUP|FAULT|STOP)
+    down "$3"
+    ;;
+esac
+"""
