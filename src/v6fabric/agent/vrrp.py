@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 from pathlib import Path
 
 from v6fabric.agent.desired import DaemonDesired
@@ -57,7 +58,7 @@ def daemon(spec: VrrpSpec, layout: Layout) -> DaemonDesired | str:
         return layout.daemon_file(KIND, spec.namespace, suffix)
 
     try:
-        hook = render_notify_hook(spec, hook_paths(layout, spec.namespace))
+        hook = render_notify_hook(spec, hook_paths(layout, spec.namespace), python=sys.executable)
         conf = render_keepalived(spec, notify=path("notify"))
     except ValueError as exc:
         return str(exc)

@@ -12,11 +12,14 @@ programs (``flock``, ``ip``, ``radvd``), with everything it needs written into i
   the legs down, the state.
 * The watcher (``WATCH``): keepalived killed with SIGKILL runs no hook, and its legs would stay
   up beside the new master's (two hosts answering for one MAC, RAs from a non-master). A
-  ``tail --pid`` on keepalived's VRRP process (it polls every 50 ms, no forks) runs the backup
-  side when that process dies; it is ended by the next transition.
+  Python one-liner blocks on a pidfd of keepalived's VRRP process (readable the moment it
+  exits: no polling, and a zombie counts as gone, where ``tail --pid`` waited 1.4 s here for a
+  slow init to reap it), then the backup side runs; the next transition ends the watcher.
 
-Transitions are taken one at a time (``flock``); each appends ``<uptime> <state>`` to the
-transition log (``/proc/uptime``: a builtin read, no fork) that tests compare with captures.
+Transitions are taken one at a time (``flock``). Each appends ``<uptime> <state>`` to the
+transition log (``/proc/uptime``: a builtin read, no fork), MASTER before it acts and the others
+once they are done, so that between a down entry and the next MASTER this instance can send
+nothing: tests compare captures with it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from v6fabric.hoststate.vrrp import VrrpSpec
 from v6fabric.render._common import GENERATED_BY, check_ifname, check_path
 
 ACTIVE, STANDBY = "active", "standby"  # what the state file says (the API's ha_state)
-WATCH_POLL_SECONDS = 0.05
 SCRIPT_PATH = "/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin"
 
 
@@ -46,18 +48,31 @@ class HookPaths:
     radvd_log: str
 
 
-def render_notify_hook(spec: VrrpSpec, paths: HookPaths) -> str:
-    """The hook's text for ``spec``; raises ``ValueError`` on a name or path it will not
-    paste into a shell script."""
+# Exits 0 once the process (argv[1]) has exited or is gone; blocks without polling till then.
+_WAIT_FOR_EXIT = (
+    "import os, select, sys\n"
+    "try: fd = os.pidfd_open(int(sys.argv[1]))\n"
+    "except ProcessLookupError: raise SystemExit(0)\n"
+    "select.select([fd], [], [])"
+)
+
+
+def render_notify_hook(
+    spec: VrrpSpec, paths: HookPaths, *, python: str = "/usr/bin/python3"
+) -> str:
+    """The hook's text for ``spec``; ``python`` runs the watcher. Raises ``ValueError`` on a
+    name or path it will not paste into a shell script."""
     legs = " ".join(check_ifname(leg) for leg in spec.legs)
     values = {
         "LEGS": legs,
+        "PYTHON": check_path(python, "python"),
         **{
             name.upper(): check_path(os.fspath(getattr(paths, name)), name)
             for name in HookPaths.__dataclass_fields__
         },
     }
     assignments = "".join(f"{name}='{value}'\n" for name, value in values.items())
+    assignments += f"WAIT_FOR_EXIT='{_WAIT_FOR_EXIT}'\n"
     return (
         f"#!/bin/sh\n# {GENERATED_BY}\n# keepalived notify hook for HA router {spec.router_id}"
         f" in namespace {spec.namespace}\nPATH={SCRIPT_PATH}\n{assignments}{_BODY}"
@@ -65,10 +80,13 @@ def render_notify_hook(spec: VrrpSpec, paths: HookPaths) -> str:
 
 
 _BODY = f"""
-record() {{  # $1: active|standby, $2: the transition
-    printf '%s\\n' "$1" > "$STATE.tmp" && mv -f "$STATE.tmp" "$STATE"
+log() {{  # $1: the transition
     read -r up _ < /proc/uptime
-    printf '%s %s\\n' "$up" "$2" >> "$TRANSITIONS"
+    printf '%s %s\\n' "$up" "$1" >> "$TRANSITIONS"
+}}
+
+record() {{  # $1: active|standby
+    printf '%s\\n' "$1" > "$STATE.tmp" && mv -f "$STATE.tmp" "$STATE"
 }}
 
 kill_pid_file() {{  # $1: a pid file, $2: the program it must be (a pid may have been reused)
@@ -87,11 +105,12 @@ legs() {{  # $1: up|down
 down() {{  # $1: the transition
     kill_pid_file "$RADVD_PID" radvd
     legs down
-    record {STANDBY} "$1"
+    record {STANDBY}
+    log "$1"
 }}
 
 if [ "${{1:-}}" = WATCH ]; then  # started by MASTER below: keepalived's VRRP process is $2
-    tail --pid="$2" -s {WATCH_POLL_SECONDS} -f /dev/null &
+    "$PYTHON" -I -S -c "$WAIT_FOR_EXIT" "$2" &
     printf '%s\\n' "$!" > "$WATCHER_PID"
     wait "$!" || exit 0  # killed by a later transition
     exec 9> "$LOCK"
@@ -102,20 +121,21 @@ fi
 
 exec 9> "$LOCK"
 flock 9
-kill_pid_file "$WATCHER_PID" tail
+kill_pid_file "$WATCHER_PID" "${{PYTHON##*/}}"
 case "${{3:-}}" in
 MASTER)
+    log MASTER
     for leg in $LEGS; do echo 1 2>/dev/null > "/proc/sys/net/ipv6/conf/$leg/ndisc_notify"; done
     legs up
     if [ -f "$RADVD_CONF" ]; then
         kill_pid_file "$RADVD_PID" radvd
-        radvd -C "$RADVD_CONF" -p "$RADVD_PID" -m logfile -l "$RADVD_LOG"
+        radvd -C "$RADVD_CONF" -p "$RADVD_PID" -m logfile -l "$RADVD_LOG" 9>&-  # not the lock
     fi
     keepalived=
     read -r keepalived < "$KEEPALIVED_VRRP_PID" 2>/dev/null
     [ -n "$keepalived" ] || keepalived=$PPID
     sh "$0" WATCH "$keepalived" 9>&- > /dev/null 2>&1 &
-    record {ACTIVE} MASTER
+    record {ACTIVE}
     ;;
 BACKUP|FAULT|STOP)
     down "$3"

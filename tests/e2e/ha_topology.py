@@ -1,0 +1,427 @@
+"""An HA router on two hosts, built by agents from hand-made ``HostState``s (no server): the
+topology of ``test_r22_l3_ha.py`` and ``bench/ha_failover.py``, with the failures they cause
+and the measurements they take.
+
+Three "hosts" (``v6h-<tag>a``/``b``/``c``) on one underlay bridge (namespace ``t7-<tag>-ul``),
+each with an agent. Hosts a and b each run an instance of router r1 (the same legs, port ids and
+MACs; keepalived on an ``ha-`` leg of the HA network, unicast to the other); host c runs the
+workload (tenant network, SLAAC from the master's RAs) and the far host (external network,
+static address, route to the tenant prefix via the router's external address). All three
+networks are VXLAN over the IPv6 underlay; the tenant and external ones learn (the router's
+MACs move with the master), the HA network's two ports are pinned.
+
+Measurements: ``TimedPing`` (``ping -D`` every 10 ms: the longest time without a reply is the
+interruption), ``RaCapture`` (tcpdump on host c's underlay: every RA, with its time and the
+host whose endpoint sent it), ``Transitions`` (the hooks' logs, in the same clock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.e2e.conftest import eui64, wait_for
+from tests.e2e.probes import EchoServer, TcpSession
+from tests.e2e.traffic import pings
+from v6fabric.agent import vrrp
+from v6fabric.agent.loop import Agent, Report
+from v6fabric.drivers.commands import in_netns, read_pid, run
+from v6fabric.drivers.sysctl import ProcSysctls
+from v6fabric.hoststate.model import (
+    FdbEntry,
+    HostState,
+    NamespaceSpec,
+    NetworkSpec,
+    OverlaySpec,
+    PortSpec,
+    RadvdSpec,
+    RaInterface,
+    RaPrefix,
+    WorkloadInterface,
+    WorkloadSpec,
+    bridge_name,
+    router_namespace,
+    tap_name,
+    vxlan_name,
+    workload_namespace,
+)
+from v6fabric.hoststate.vrrp import VirtualAddress, VrrpSpec
+from v6fabric.render._common import eui64_link_local
+
+MTU = 1430  # VXLAN over a 1500-byte IPv6 underlay
+HOSTS = ("a", "b", "c")
+L3_HOSTS = ("a", "b")
+ENDPOINT = {"a": "fd00:7e::a", "b": "fd00:7e::b", "c": "fd00:7e::c"}
+TENANT_PREFIX, EXTERNAL_PREFIX = "2001:db8:7a::/64", "2001:db8:7e::/64"
+GATEWAY, EXTERNAL_GATEWAY = "2001:db8:7a::1/64", "2001:db8:7e::1/64"
+FAR = "2001:db8:7e::100"
+MAC = {
+    "qr": "fa:16:3e:7a:00:01",
+    "qg": "fa:16:3e:7e:00:01",
+    "ha-a": "fa:16:3e:7f:00:0a",
+    "ha-b": "fa:16:3e:7f:00:0b",
+    "workload": "fa:16:3e:7a:00:64",
+    "far": "fa:16:3e:7e:01:00",
+}
+VNI = {"tenant": 7001, "external": 7002, "ha": 7003}
+ECHO_PORT = 7007
+
+
+@dataclass
+class HaLab:
+    tag: str
+    run_dir: Path
+    advert_interval: float = 0.2
+    agents: dict[str, Agent] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
+
+    # --- names ---------------------------------------------------------------------------
+
+    def netns(self, host: str) -> str:
+        return f"v6h-{self.tag}{host}"
+
+    @property
+    def underlay(self) -> str:
+        return f"t7-{self.tag}-ul"
+
+    @property
+    def router(self) -> str:
+        return f"{self.tag}r1"
+
+    def router_netns(self, host: str) -> str:
+        """Where host's instance runs (``agent.vrrp.ha_namespace``: names are per machine)."""
+        return vrrp.ha_namespace(router_namespace(self.router), self.netns(host))
+
+    def network(self, name: str) -> str:
+        return f"{self.tag}{name[:2]}-{name}"
+
+    def port(self, name: str) -> str:
+        return f"{self.tag}p{name}"
+
+    def workload(self, name: str) -> WorkloadSpec:
+        port = self.port(name)
+        nic = WorkloadInterface(port, "eth0", tap_name(port), MAC[name], MTU)
+        workload_id = f"{self.tag}w{name[:3]}"
+        return WorkloadSpec(workload_id, name, workload_namespace(workload_id), (nic,))
+
+    @property
+    def workload_ns(self) -> str:
+        return self.workload("workload").namespace
+
+    @property
+    def far_ns(self) -> str:
+        return self.workload("far").namespace
+
+    @property
+    def workload_address(self) -> str:
+        return str(eui64(TENANT_PREFIX, MAC["workload"]))
+
+    def leg(self, kind: str) -> str:
+        return f"{kind}-{self.port(kind)[:11]}"
+
+    # --- states ------------------------------------------------------------------------------
+
+    def state(self, host: str, revision: int = 1) -> HostState:
+        networks, ports, fdb = [], [], []
+        others = [h for h in HOSTS if h != host]
+        for name in ("tenant", "external"):
+            net = self.network(name)
+            overlay = OverlaySpec(
+                vxlan_name(net),
+                VNI[name],
+                ENDPOINT[host],
+                tuple(ENDPOINT[h] for h in others),
+                learning=True,
+            )
+            networks.append(NetworkSpec(net, bridge_name(net), MTU, overlay))
+            guest = "workload" if name == "tenant" else "far"
+            if host == "c":
+                port = self.port(guest)
+                ports.append(PortSpec(port, net, "workload", tap_name(port), MAC[guest], MTU))
+            else:
+                fdb.append(FdbEntry(vxlan_name(net), MAC[guest], ENDPOINT["c"]))
+        if host == "c":
+            return HostState(
+                f"host-{host}",
+                revision,
+                networks=tuple(networks),
+                ports=tuple(ports),
+                workloads=(self.workload("workload"), self.workload("far")),
+                fdb=tuple(sorted(fdb, key=lambda e: e.entry_id)),
+            )
+        other = "b" if host == "a" else "a"
+        ha_net = self.network("ha")
+        ha_overlay = OverlaySpec(vxlan_name(ha_net), VNI["ha"], ENDPOINT[host], (ENDPOINT[other],))
+        networks.append(NetworkSpec(ha_net, bridge_name(ha_net), MTU, ha_overlay))
+        fdb.append(FdbEntry(vxlan_name(ha_net), MAC[f"ha-{other}"], ENDPOINT[other]))
+        namespace = router_namespace(self.router)
+        for kind, name in (("qr", "tenant"), ("qg", "external")):
+            port = self.port(kind)
+            ports.append(
+                PortSpec(
+                    port,
+                    self.network(name),
+                    "router",
+                    tap_name(port),
+                    MAC[kind],
+                    MTU,
+                    namespace=namespace,
+                    ifname=self.leg(kind),
+                    vrrp_managed=True,
+                )
+            )
+        ha_port = f"{self.tag}pha-{host}"
+        ports.append(
+            PortSpec(
+                ha_port,
+                ha_net,
+                "router",
+                tap_name(ha_port),
+                MAC[f"ha-{host}"],
+                MTU,
+                namespace=namespace,
+                ifname=f"ha-{ha_port[:11]}",
+            )
+        )
+        qr, qg = self.leg("qr"), self.leg("qg")
+        radvd = RadvdSpec(
+            namespace,
+            (
+                RaInterface(
+                    qr,
+                    managed=False,
+                    other=False,
+                    mtu=MTU,
+                    prefixes=(RaPrefix(TENANT_PREFIX, autonomous=True),),
+                    source=str(eui64_link_local(MAC["qr"])),
+                ),
+            ),
+            vrrp=True,
+        )
+        spec = VrrpSpec(
+            namespace,
+            self.router,
+            vrid=1,
+            interface=f"ha-{ha_port[:11]}",
+            legs=tuple(sorted((qr, qg))),
+            addresses=(VirtualAddress(EXTERNAL_GATEWAY, qg), VirtualAddress(GATEWAY, qr)),
+            peers=(str(eui64_link_local(MAC[f"ha-{other}"])),),
+            advert_interval=self.advert_interval,
+        )
+        return HostState(
+            f"host-{host}",
+            revision,
+            networks=tuple(networks),
+            ports=tuple(sorted(ports, key=lambda p: p.port_id)),
+            namespaces=(NamespaceSpec(namespace, forwarding=True),),
+            radvd=(radvd,),
+            fdb=tuple(sorted(fdb, key=lambda e: e.entry_id)),
+            vrrp=(spec,),
+        )
+
+    # --- building -------------------------------------------------------------------------
+
+    def build_underlay(self) -> None:
+        """The hosts' namespaces (IPv6 off by default, as an agent makes them) on a bridge."""
+        run(["ip", "netns", "add", self.underlay])
+        lines = ["link set lo up", "link add br0 type bridge", "link set br0 up"]
+        for host in HOSTS:
+            run(["ip", "netns", "add", self.netns(host)])
+            ProcSysctls().write(self.netns(host), {"net.ipv6.conf.default.disable_ipv6": "1"})
+            lines += [
+                f"link add ul-{host} type veth peer name ul0 netns {self.netns(host)}",
+                f"link set ul-{host} master br0 up",
+            ]
+        run(["ip", "-n", self.underlay, "-batch", "-"], input="\n".join(lines) + "\n")
+        for host in HOSTS:
+            ProcSysctls().write(
+                self.netns(host),
+                {"net.ipv6.conf.ul0.disable_ipv6": "0", "net.ipv6.conf.ul0.accept_dad": "0"},
+            )
+            batch = [f"addr add {ENDPOINT[host]}/64 dev ul0 nodad", "link set ul0 up"]
+            run(["ip", "-n", self.netns(host), "-batch", "-"], input="\n".join(batch) + "\n")
+
+    def converge(self, host: str) -> Report:
+        """Agent passes until one applies nothing that fails (plugging a workload takes two)."""
+        agent = self.agents.setdefault(
+            host, Agent(f"host-{host}", host_netns=self.netns(host), run_dir=self.run_dir / host)
+        )
+
+        def done() -> Report | None:
+            report = agent.run_once(self.state(host))
+            return report if report.converged else None
+
+        return wait_for(f"host {host}'s agent to converge", done, timeout=60)
+
+    def build(self) -> None:
+        """Everything, until the workload reaches the far host through the router."""
+        self.build_underlay()
+        for host in HOSTS:
+            self.converge(host)
+        far = [f"link set eth0 mtu {MTU}", f"addr add {FAR}/64 dev eth0 nodad"]
+        far.append(f"route add {TENANT_PREFIX} via {EXTERNAL_GATEWAY.split('/')[0]}")
+        run(["ip", "-n", self.far_ns, "-batch", "-"], input="\n".join(far) + "\n")
+        wait_for("a master", self.master, timeout=30)
+        wait_for(
+            "the workload to reach the far host",
+            lambda: pings(self.workload_ns, FAR),
+            timeout=60,
+        )
+
+    # --- looking -------------------------------------------------------------------------
+
+    def states(self) -> dict[str, str]:
+        """Host -> active|standby as its hook recorded it (hosts still there)."""
+        found = {}
+        for host in L3_HOSTS:
+            if host in self.removed:
+                continue
+            paths = vrrp.hook_paths(self.agents[host].layout, self.router_netns(host))
+            with contextlib.suppress(OSError):
+                found[host] = Path(paths.state).read_text().strip()
+        return found
+
+    def master(self) -> str | None:
+        masters = [h for h, s in self.states().items() if s == "active"]
+        return masters[0] if len(masters) == 1 else None
+
+    def transitions(self, host: str) -> list[tuple[float, str]]:
+        paths = vrrp.hook_paths(self.agents[host].layout, self.router_netns(host))
+        try:
+            lines = Path(paths.transitions).read_text().splitlines()
+        except OSError:
+            return []
+        return [(float(at), what) for at, what in (line.split() for line in lines)]
+
+    def keepalived_pids(self, host: str) -> list[int]:
+        layout = self.agents[host].layout
+        files = ("pid", "vrrp.pid")
+        found = [
+            read_pid(layout.daemon_file("keepalived", self.router_netns(host), f)) for f in files
+        ]
+        return [pid for pid in found if pid is not None]
+
+    # --- failures ------------------------------------------------------------------------
+
+    def kill_keepalived(self, host: str) -> None:
+        for pid in self.keepalived_pids(host):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def link(self, host: str, up: bool) -> None:
+        """The host's underlay link down, or up again with its address (gone with the link)."""
+        lines = ["link set ul0 " + ("up" if up else "down")]
+        if up:
+            lines.append(f"addr replace {ENDPOINT[host]}/64 dev ul0 nodad")
+        run(["ip", "-n", self.netns(host), "-batch", "-"], input="\n".join(lines) + "\n")
+
+    def remove_host(self, host: str) -> None:
+        """As a machine that dies: everything of it goes at once."""
+        self.removed.add(host)
+        for name in (self.router_netns(host), self.netns(host)):
+            pids = run(["ip", "netns", "pids", name], check=False).stdout.split()
+            if pids:
+                run(["kill", "-9", *pids], check=False)
+            run(["ip", "netns", "delete", name], check=False)
+
+
+def uptime_offset() -> float:
+    """Wall clock minus /proc/uptime (the hooks' clock), to 10 ms."""
+    with open("/proc/uptime") as uptime:
+        return time.time() - float(uptime.read().split()[0])
+
+
+_REPLY = re.compile(r"^\[(\d+\.\d+)\].*icmp_seq=(\d+)", re.M)
+
+
+class TimedPing:
+    """``ping -D -i 0.01`` from ``namespace`` until ``stop``: the longest time without a reply."""
+
+    def __init__(self, namespace: str, address: str, interval: float = 0.01) -> None:
+        argv = ["ping", "-6", "-n", "-D", "-i", str(interval), "-W", "1", address]
+        self.proc = subprocess.Popen(
+            in_netns(argv, namespace), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.started = time.time()
+
+    def stop(self) -> tuple[float, int, int]:
+        """(longest gap between replies in seconds, replies, the highest sequence sent)."""
+        self.proc.send_signal(signal.SIGINT)
+        out, _ = self.proc.communicate(timeout=30)
+        replies = [(float(at), int(seq)) for at, seq in _REPLY.findall(out)]
+        times = [self.started] + [at for at, _ in replies]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        sent = re.search(r"(\d+) packets transmitted", out)
+        return (
+            max(gaps) if gaps else float("inf"),
+            len(replies),
+            int(sent.group(1)) if sent else 0,
+        )
+
+
+class RaCapture:
+    """tcpdump of VXLAN on host c's underlay: every RA, its time and the endpoint it came from."""
+
+    def __init__(self, lab: HaLab) -> None:
+        self.path = lab.run_dir / "ra.pcap"
+        argv = ["tcpdump", "-i", "ul0", "-U", "-s", "256", "-w", str(self.path), "udp port 4789"]
+        self.proc = subprocess.Popen(
+            in_netns(argv, lab.netns("c")), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        time.sleep(1.0)  # tcpdump opens the interface (no readiness signal but its stderr)
+
+    def stop(self) -> list[tuple[float, str]]:
+        from scapy.layers.inet6 import ICMPv6ND_RA, IPv6
+        from scapy.layers.vxlan import VXLAN
+        from scapy.utils import PcapReader
+
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.communicate(timeout=30)
+        found = []
+        with PcapReader(str(self.path)) as frames:
+            for frame in frames:
+                if VXLAN in frame and ICMPv6ND_RA in frame[VXLAN]:
+                    found.append((float(frame.time), frame[IPv6].src))
+        return found
+
+
+class TcpStream:
+    """A TCP session from the workload to the far host, exchanging a line every 20 ms in a
+    thread: it survives a failover when every line comes back and it keeps going."""
+
+    def __init__(self, lab: HaLab) -> None:
+        self.server = EchoServer(lab.far_ns, FAR, ECHO_PORT)
+        self.session = TcpSession(lab.workload_ns, FAR, ECHO_PORT, timeout=60)
+        assert self.session.connected, self.session.status
+        self.errors: list[str] = []
+        self.count = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            line = f"line-{self.count}"
+            reply = self.session.exchange(line)
+            if reply != f"echo:{line}":
+                self.errors.append(reply)
+                return
+            self.count += 1
+            time.sleep(0.02)
+
+    def progress(self, after: int) -> bool:
+        return self.count > after
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(70)
+        self.session.close()
+        self.server.close()
