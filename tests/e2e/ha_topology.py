@@ -393,6 +393,30 @@ class RaCapture:
         return found
 
 
+class Soliciting:
+    """The workload sends a router solicitation every ``interval`` (``rdisc6``) until
+    ``stop``: whatever instance has radvd running and its legs up answers at once (a unicast
+    RA), so an instance that advertises when it must not is seen within that time, not at its
+    next unsolicited RA (3-10 s)."""
+
+    def __init__(self, lab: HaLab, interval: float = 0.2) -> None:
+        self.argv = in_netns(
+            ["rdisc6", "-1", "-q", "-r", "1", "-w", "100", "eth0"], lab.workload_ns
+        )
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            subprocess.run(self.argv, capture_output=True, check=False, timeout=10)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(20)
+
+
 class TcpStream:
     """A TCP session from the workload to the far host, exchanging a line every 20 ms in a
     thread: it survives a failover when every line comes back and it keeps going."""

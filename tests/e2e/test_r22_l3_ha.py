@@ -7,9 +7,10 @@ the master fails three ways in turn: its keepalived is SIGKILLed (no hook runs: 
 takes its legs down), its underlay link goes down (it stays master alone; the other takes
 over), then its whole host goes (namespaces and processes). Each time: traffic resumes through
 the other instance, the TCP session carries on, and the interruption (the longest time without
-an echo reply) is printed. A capture on host c's underlay shows every RA with the host it came
-from; none came from a host while its hook had it down (transition logs), so none from a
-backup and none while both were down. Nothing here is timed: the figures are printed.
+an echo reply) is printed. The workload solicits RAs every 0.2 s, and a capture on host c's
+underlay shows every RA with the host it came from; none came from a host while its hook had
+it down (transition logs), so none from a backup and none while both were down. Nothing here
+is timed: the figures are printed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tests.e2e.ha_topology import (
     FAR,
     HaLab,
     RaCapture,
+    Soliciting,
     TcpStream,
     TimedPing,
     uptime_offset,
@@ -89,6 +91,7 @@ def test_an_ha_router_fails_over_three_ways_without_a_backup_ever_advertising(
     lab.build()
     offset = uptime_offset()
     capture = RaCapture(lab)
+    soliciting = Soliciting(lab)
     stream = TcpStream(lab)
     figures: dict[str, float] = {}
     try:
@@ -117,6 +120,7 @@ def test_an_ha_router_fails_over_three_ways_without_a_backup_ever_advertising(
         print(f"master {third}: host removed")
         figures["host removed"] = failover(lab, stream, lambda: lab.remove_host(third), third)
     finally:
+        soliciting.stop()
         ras = capture.stop()
         stream.close()
     print("interruptions:", {k: round(v, 3) for k, v in figures.items()})
