@@ -18,6 +18,11 @@ Why each setting (measured on this machine: dataplane.md §4 and docs/ha.md):
   out at the transition, while the legs are still down (the hook raises them just after); the
   delayed round, a second later, reaches the wire. The kernel's (``ndisc_notify``) at link-up
   are the first.
+* ``vrrp_garp_lower_prio_delay 0`` + ``vrrp_higher_prio_send_advert``: when two masters meet
+  (a master cut off comes back), the one that steps down sends a last advert and the one that
+  stays answers it with its NAs at once. The survivor had no transition, so no link-up NAs:
+  without this the hosts' VXLAN devices kept sending to the one that stepped down until
+  keepalived's delayed NAs a second later (measured: up to 1.02 s without traffic).
 """
 
 from __future__ import annotations
@@ -96,6 +101,9 @@ def render_keepalived(spec: VrrpSpec, *, notify: str | os.PathLike[str]) -> str:
         "enable_script_security",
         f"vrrp_garp_master_delay {GARP_MASTER_DELAY}",
         f"vrrp_garp_master_repeat {GARP_MASTER_REPEAT}",
+        "vrrp_garp_lower_prio_delay 0",
+        "vrrp_garp_lower_prio_repeat 1",
+        "vrrp_higher_prio_send_advert true",
     ]
     return (
         header(f"keepalived for HA router {spec.router_id} in namespace {spec.namespace}")
