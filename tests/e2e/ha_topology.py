@@ -32,6 +32,7 @@ from tests.e2e.conftest import eui64, wait_for
 from tests.e2e.probes import EchoServer, TcpSession
 from tests.e2e.traffic import pings
 from v6fabric.agent import vrrp
+from v6fabric.agent.layout import Layout
 from v6fabric.agent.loop import Agent, Report
 from v6fabric.drivers.commands import in_netns, read_pid, run
 from v6fabric.drivers.sysctl import ProcSysctls
@@ -294,12 +295,7 @@ class HaLab:
         return masters[0] if len(masters) == 1 else None
 
     def transitions(self, host: str) -> list[tuple[float, str]]:
-        paths = vrrp.hook_paths(self.agents[host].layout, self.router_netns(host))
-        try:
-            lines = Path(paths.transitions).read_text().splitlines()
-        except OSError:
-            return []
-        return [(float(at), what) for at, what in (line.split() for line in lines)]
+        return transitions(self.agents[host].layout.run_dir, self.router_netns(host))
 
     def keepalived_pids(self, host: str) -> list[int]:
         layout = self.agents[host].layout
@@ -331,6 +327,38 @@ class HaLab:
             if pids:
                 run(["kill", "-9", *pids], check=False)
             run(["ip", "netns", "delete", name], check=False)
+
+
+def transitions(run_dir: Path, namespace: str) -> list[tuple[float, str]]:
+    """An instance's hook log: (uptime, transition), oldest first."""
+    paths = vrrp.hook_paths(Layout(run_dir), namespace)
+    try:
+        lines = Path(paths.transitions).read_text().splitlines()
+    except OSError:
+        return []
+    return [(float(at), what) for at, what in (line.split() for line in lines)]
+
+
+DOWN_STATES = {"BACKUP", "FAULT", "STOP", "KEEPALIVED-GONE"}
+CLOCK_STEP = 0.02  # the hooks' clock (/proc/uptime) has 10 ms steps, the offset as much again
+CAPTURE_SLACK = 0.05  # an RA sent just before a hook's kill is captured a little later
+
+
+def backup_ras(
+    ras: list[tuple[float, str]],
+    logs: dict[str, list[tuple[float, str]]],
+    offset: float,
+) -> list[str]:
+    """RAs (wall clock, sending endpoint) from an endpoint whose instance's last transition
+    before them took it down (``logs``: endpoint -> its hook log, in uptime; ``offset``: wall
+    clock minus uptime). An endpoint without a log sent an RA it had no business sending."""
+    found = []
+    for at, source in ras:
+        when = at - offset
+        before = [t for t in logs.get(source, []) if t[0] <= when + CLOCK_STEP]
+        if not before or (before[-1][1] in DOWN_STATES and when - before[-1][0] > CAPTURE_SLACK):
+            found.append(f"RA from {source} at {when:.2f}, after {before[-1:] or 'nothing'}")
+    return found
 
 
 def uptime_offset() -> float:
@@ -368,15 +396,20 @@ class TimedPing:
 
 
 class RaCapture:
-    """tcpdump of VXLAN on host c's underlay: every RA, its time and the endpoint it came from."""
+    """tcpdump of VXLAN on a host's underlay link: every RA, its time and the endpoint it came
+    from (``of``: host c's of an ``HaLab``)."""
 
-    def __init__(self, lab: HaLab) -> None:
-        self.path = lab.run_dir / "ra.pcap"
-        argv = ["tcpdump", "-i", "ul0", "-U", "-s", "256", "-w", str(self.path), "udp port 4789"]
+    def __init__(self, netns: str, ifname: str, path: Path) -> None:
+        self.path = path
+        argv = ["tcpdump", "-i", ifname, "-U", "-s", "256", "-w", str(path), "udp port 4789"]
         self.proc = subprocess.Popen(
-            in_netns(argv, lab.netns("c")), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            in_netns(argv, netns), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         time.sleep(1.0)  # tcpdump opens the interface (no readiness signal but its stderr)
+
+    @classmethod
+    def of(cls, lab: HaLab) -> RaCapture:
+        return cls(lab.netns("c"), "ul0", lab.run_dir / "ra.pcap")
 
     def stop(self) -> list[tuple[float, str]]:
         from scapy.layers.inet6 import ICMPv6ND_RA, IPv6
@@ -399,10 +432,8 @@ class Soliciting:
     RA), so an instance that advertises when it must not is seen within that time, not at its
     next unsolicited RA (3-10 s)."""
 
-    def __init__(self, lab: HaLab, interval: float = 0.2) -> None:
-        self.argv = in_netns(
-            ["rdisc6", "-1", "-q", "-r", "1", "-w", "100", "eth0"], lab.workload_ns
-        )
+    def __init__(self, namespace: str, interval: float = 0.2) -> None:
+        self.argv = in_netns(["rdisc6", "-1", "-q", "-r", "1", "-w", "100", "eth0"], namespace)
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -418,12 +449,13 @@ class Soliciting:
 
 
 class TcpStream:
-    """A TCP session from the workload to the far host, exchanging a line every 20 ms in a
-    thread: it survives a failover when every line comes back and it keeps going."""
+    """A TCP session from ``client`` to ``server`` (namespaces) at ``address``, exchanging a
+    line every 20 ms in a thread: it survives a failover when every line comes back and it
+    keeps going."""
 
-    def __init__(self, lab: HaLab) -> None:
-        self.server = EchoServer(lab.far_ns, FAR, ECHO_PORT)
-        self.session = TcpSession(lab.workload_ns, FAR, ECHO_PORT, timeout=60)
+    def __init__(self, client: str, server: str, address: str) -> None:
+        self.server = EchoServer(server, address, ECHO_PORT)
+        self.session = TcpSession(client, address, ECHO_PORT, timeout=60)
         assert self.session.connected, self.session.status
         self.errors: list[str] = []
         self.count = 0
