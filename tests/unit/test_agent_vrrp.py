@@ -12,7 +12,10 @@ import dataclasses
 import signal
 from pathlib import Path
 
-from tests.unit.test_reconcile import RUN_DIR, STAND_IN
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.unit.test_reconcile import EMPTY, FAST, RUN_DIR, STAND_IN, assert_nothing_of_ours
 from v6fabric.agent import vrrp
 from v6fabric.agent.actions import (
     AddVeth,
@@ -233,3 +236,31 @@ def test_vxlan_learning_changes_in_place_and_learnt_entries_are_not_ours() -> No
         {"mac": "fa:16:3e:00:00:03", "dst": "fd00::4", "flags": ["self"]},  # older iproute2
     ]
     assert entries(raws) == {("fa:16:3e:00:00:01", "fd00::2"), ("fa:16:3e:00:00:03", "fd00::4")}
+
+
+def ha_variants() -> list[HostState]:
+    base = ha_state()
+    return [
+        base,
+        ha_state(revision=2, prefix="2001:db8:9::/64"),
+        ha_state(revision=3, vips=False),
+        dataclasses.replace(base, revision=4, vrrp=()),  # no longer HA
+        dataclasses.replace(base, revision=5, radvd=()),  # no RA
+        HostState("h1", 6),
+    ]
+
+
+@FAST
+@given(sequence=st.lists(st.sampled_from(range(6)), min_size=1, max_size=5))
+def test_any_ha_state_after_any_other_converges_and_leaves_nothing(sequence: list[int]) -> None:
+    fake, agent = new_agent("v6h-unit")
+    variants = ha_variants()
+    for index in sequence:
+        state = variants[index]
+        assert agent.run_once(state).converged
+        fresh = Agent("h1", host_netns="v6h-unit", run_dir=RUN_DIR, drivers=fake.drivers,
+                      renderers=STAND_IN)  # fmt: skip
+        writes = fake.kernel.writes
+        assert fresh.run_once(state).applied == [] and fake.kernel.writes == writes
+    assert agent.run_once(EMPTY).converged
+    assert_nothing_of_ours(fake, "v6h-unit")
