@@ -91,9 +91,10 @@ record() {{  # $1: active|standby
 
 kill_pid_file() {{  # $1: a pid file, $2: the program it must be (a pid may have been reused)
     pid=
+    comm=
     read -r pid < "$1" 2>/dev/null
-    if [ -n "$pid" ] && read -r comm < "/proc/$pid/comm" 2>/dev/null && [ "$comm" = "$2" ]; then
-        kill -9 "$pid" 2>/dev/null
+    if [ -n "$pid" ] && read -r comm < "/proc/$pid/comm" 2>/dev/null && [ -n "$comm" ]; then
+        case "$2" in "$comm"*) kill -9 "$pid" 2>/dev/null ;; esac  # comm: 15 bytes at most
     fi
     rm -f "$1"
 }}
