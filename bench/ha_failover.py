@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(1, str(ROOT))
 
 from tests.e2e.conftest import remove_tagged, wait_for  # noqa: E402
-from tests.e2e.ha_topology import FAR, HaLab, TimedPing  # noqa: E402
+from tests.e2e.ha_probes import TimedPing  # noqa: E402
+from tests.e2e.ha_topology import FAR, HaLab  # noqa: E402
 from tests.e2e.traffic import pings  # noqa: E402
 
 from v6fabric.agent.layout import Layout  # noqa: E402

@@ -26,10 +26,7 @@ import pytest
 pytest.importorskip("scapy")
 
 from tests.e2e.conftest import wait_for
-from tests.e2e.ha_topology import (
-    ENDPOINT,
-    FAR,
-    HaLab,
+from tests.e2e.ha_probes import (
     RaCapture,
     Soliciting,
     TcpStream,
@@ -37,6 +34,7 @@ from tests.e2e.ha_topology import (
     backup_ras,
     uptime_offset,
 )
+from tests.e2e.ha_topology import ENDPOINT, FAR, HaLab
 from tests.e2e.traffic import pings
 
 pytestmark = [

@@ -37,7 +37,7 @@ import pytest
 pytest.importorskip("scapy")
 
 from tests.e2e.conftest import namespaces, wait_for
-from tests.e2e.ha_topology import (
+from tests.e2e.ha_probes import (
     RaCapture,
     Soliciting,
     TcpStream,
