@@ -148,6 +148,7 @@ def up(
     l3_agent_down_seconds: float | None = None,
     heartbeat_seconds: float | None = None,
     ipv6_gateway: str | None = None,
+    max_l3_agents_per_router: int | None = None,
 ) -> LabHandle:
     """Start a lab of ``hosts`` hosts; on any failure everything made so far is removed.
     ``state_dir``: the lab's directory (default ``/run/v6fabric/labs/<tag>``), removed by
@@ -156,7 +157,8 @@ def up(
     ``l3_hosts``: hosts 1..n have the network role (routers spread over them).
     ``l3_agent_down_seconds`` (the server's) and ``heartbeat_seconds`` (the agents'): short
     ones make router failover quick. ``ipv6_gateway``: the server's upstream next hop for
-    routers whose external network gives none (``V6FABRIC_IPV6_GATEWAY``)."""
+    routers whose external network gives none (``V6FABRIC_IPV6_GATEWAY``).
+    ``max_l3_agents_per_router``: how many instances an HA router gets (the server's)."""
     started = time.monotonic()
     lab = plan(hosts, underlay, tag, tuple(physical_networks), l3_hosts=l3_hosts)
     lab_dir = Path(state_dir) if state_dir else LAB_ROOT / lab.tag
@@ -169,7 +171,12 @@ def up(
         lab_dir.mkdir(parents=True)
         lab_dir.chmod(0o755)  # dnsmasq reads its hosts file as nobody
         port = _free_port()
-        server = _start_server(lab, lab_dir, port, l3_agent_down_seconds, ipv6_gateway)
+        server_env = {
+            "V6FABRIC_L3_AGENT_DOWN_SECONDS": l3_agent_down_seconds,
+            "V6FABRIC_IPV6_GATEWAY": ipv6_gateway,
+            "V6FABRIC_MAX_L3_AGENTS_PER_ROUTER": max_l3_agents_per_router,
+        }
+        server = _start_server(lab, lab_dir, port, server_env)
         processes.append(server)
         record["server_pid"] = server.pid
         cleanup.write_record(lab.tag, record)
@@ -236,12 +243,9 @@ def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def _start_server(
-    lab: LabPlan,
-    lab_dir: Path,
-    port: int,
-    l3_agent_down_seconds: float | None = None,
-    ipv6_gateway: str | None = None,
+    lab: LabPlan, lab_dir: Path, port: int, settings: dict[str, object]
 ) -> subprocess.Popen[bytes]:
+    """``settings``: the server's V6FABRIC_* variables (None: its default)."""
     argv = _python_argv(
         "up",
         "--no-agent",
@@ -256,11 +260,7 @@ def _start_server(
     )
     for address in lab.controller_addresses:
         argv += ["--listen-address", address]
-    extra = {}
-    if l3_agent_down_seconds is not None:
-        extra["V6FABRIC_L3_AGENT_DOWN_SECONDS"] = str(l3_agent_down_seconds)
-    if ipv6_gateway is not None:
-        extra["V6FABRIC_IPV6_GATEWAY"] = ipv6_gateway
+    extra = {name: str(value) for name, value in settings.items() if value is not None}
     return _spawn(argv, _child_env(extra), lab_dir / "server.log")
 
 

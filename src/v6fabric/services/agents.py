@@ -7,8 +7,8 @@ id is derived from its host and type, so it stays the same across restarts and s
 ``alive`` is the L3 scheduler's liveness (``Settings.l3_agent_down_seconds``), which the DHCP
 scheduler shares. A DHCP agent's ``configurations.networks`` counts the networks it serves. The
 L3 agents hosting a router carry ``ha_state`` as Neutron's do: what each host's agent reported
-of its instance of an HA router ("active" | "standby", None until reported), None for other
-routers.
+of its instance of an HA router ("active" | "standby", None until reported, "unknown" once
+the agent is not alive), None for other routers.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ class AgentService:
             states = ha_states(conn, router_id)
             agents = self._agents(conn)
         return [
-            {**a, "ha_state": states[(router_id, a["host"])] if router.ha else None}
+            {**a, "ha_state": _ha_state(states[(router_id, a["host"])], a) if router.ha else None}
             for a in agents
             if a["agent_type"] == L3_AGENT and (router_id, a["host"]) in states
         ]
@@ -176,3 +176,9 @@ def _matches(agent: Mapping[str, Any], filters: Mapping[str, list[str]]) -> bool
         if text not in [w.lower() if isinstance(value, bool) else w for w in wanted]:
             return False
     return True
+
+
+def _ha_state(reported: str | None, agent: dict[str, Any]) -> str | None:
+    """What the host's agent last reported of its instance; "unknown" once the agent is not
+    alive (Neutron's ``HA_ROUTER_STATE_UNKNOWN``): its last word may no longer be true."""
+    return reported if agent["alive"] else "unknown"

@@ -16,8 +16,9 @@ bump makes both hosts' agents follow. With no live L3 host the routers stay wher
 An HA router (issue 7, ``services.ha_routers``) runs on ``wanted_instances`` distinct live L3
 hosts at once (as many as can carry its external network, at most
 ``Settings.max_l3_agents_per_router``); it gets more when hosts come (on registration and in
-each pass), and an instance on a host that is not live moves to a live one without an instance
-of it, its ``ha-`` port with it. With no such host the instance stays: the others carry on.
+each pass). An instance on a host that is not live stays there while another instance is on a
+live host (keepalived fails over; ``_another_live`` says why); when none is, it moves to a live
+host without an instance of it, its ``ha-`` port with it.
 
 The generic part (liveness, carriers, ``Scheduler``, ``Rescheduler``) is ``services.scheduling``;
 ``L3Scheduler`` adds HA instances to it.
@@ -271,6 +272,8 @@ class L3Scheduler(Scheduler):
                 if not live:
                     report.stranded[router_id] = host
                     continue
+                if router_id in ha and _another_live(found, host, live):
+                    continue  # keepalived fails over; a move could make a second master
                 target = self.db.write(lambda txn, r=router_id, h=host: self._move(txn, r, h))
                 if target is None:
                     continue
@@ -307,6 +310,8 @@ class L3Scheduler(Scheduler):
         external = external_networks(conn).get(router_id)
         able = carriers(conn, self.settings, external, live)[0]
         if router_id in ha_routers.ha_router_ids(conn):
+            if _another_live(current, old, live):
+                return None
             target = least_loaded([h for h in able if h not in current], _loads(conn))
             if target is None:
                 return None
@@ -320,3 +325,15 @@ class L3Scheduler(Scheduler):
             .values(host=target, scheduled_at=now)
         )
         return target if moved.rowcount else None
+
+
+def _another_live(hosts: Iterable[str], host: str, live: Iterable[str]) -> bool:
+    """Whether an HA router with an instance on ``host`` has another one on a live host.
+
+    Then the instance on ``host`` is not moved, only when every instance's host is silent: a
+    silent agent does not mean a dead keepalived (the agent alone may have died), and an
+    instance made elsewhere would not hear the old one's adverts through a split HA network
+    it could not reach either; two masters would answer for one MAC. Neutron does not move
+    HA routers off dead agents either; keepalived is what fails over."""
+    alive = set(live)
+    return any(other in alive for other in hosts if other != host)
