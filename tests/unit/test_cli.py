@@ -552,3 +552,13 @@ def test_router_gateway_options_and_the_upstream_routes_view(
     result = run("--json", "router", "routes", "r1")
     assert result.exit_code == 0, result.output
     assert [r["destination"] for r in json.loads(result.stdout)] == ["2001:db8:1::/64"]
+
+
+def test_router_ha_option(run: Callable[..., Result], cloud: FakeCloud) -> None:
+    assert run("router", "create", "r1", "--ha").exit_code == 0
+    assert cloud.bodies("POST", "/v2.0/routers") == [{"router": {"name": "r1", "ha": True}}]
+    router = next(iter(cloud.store["routers"].values()))
+    assert run("router", "set", "r1", "--disable", "--no-ha").exit_code == 0
+    assert cloud.bodies("PUT", f"/v2.0/routers/{router['id']}") == [
+        {"router": {"admin_state_up": False, "ha": False}}
+    ]

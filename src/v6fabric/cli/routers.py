@@ -36,6 +36,10 @@ ExternalGateway = Annotated[
     str | None,
     typer.Option("--external-gateway", help="External network (name or ID) for the gateway."),
 ]
+Ha = Annotated[
+    bool | None,
+    typer.Option("--ha/--no-ha", help="L3 HA: instances on several L3 hosts (admin)."),
+]
 Snat = Annotated[
     bool | None,
     typer.Option(
@@ -61,12 +65,13 @@ def router_create(
     external_gateway: ExternalGateway = None,
     fixed_ip: FixedIps = None,
     snat: Snat = None,
+    ha: Ha = None,
     json_flag: JsonOption = False,
 ) -> None:
     """Create a router, with a gateway on an external network if --external-gateway."""
     api = client(ctx)
     attributes = compact(
-        name=name, admin_state_up=False if disable else None, description=description
+        name=name, admin_state_up=False if disable else None, description=description, ha=ha
     )
     if external_gateway:
         attributes["external_gateway_info"] = _gateway(api, external_gateway, fixed_ip, snat)
@@ -112,12 +117,14 @@ def router_set(
     no_external_gateway: Annotated[
         bool, typer.Option("--no-external-gateway", help="Remove the gateway.")
     ] = False,
+    ha: Ha = None,
     json_flag: JsonOption = False,
 ) -> None:
-    """Change a router; --route adds to its routes (after --no-route, replaces them)."""
+    """Change a router; --route adds to its routes (after --no-route, replaces them).
+    --ha/--no-ha needs the router down (--disable, in the same call or before)."""
     api = client(ctx)
     current = api.find("routers", router)
-    attributes = compact(name=name, admin_state_up=state)
+    attributes = compact(name=name, admin_state_up=state, ha=ha)
     if no_external_gateway and (external_gateway or fixed_ip or snat is not None):
         ctx.fail("--no-external-gateway takes no other gateway option.")
     if no_external_gateway:
