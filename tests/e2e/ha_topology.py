@@ -1,5 +1,5 @@
 """An HA router on two hosts, built by agents from hand-made ``HostState``s (no server): the
-topology of ``test_r22_l3_ha.py`` and ``bench/ha_failover.py``, with the failures they cause
+topology of ``test_r22_l3_ha_hosts.py`` and ``bench/ha_failover.py``, with the failures they cause
 and the measurements they take.
 
 Three "hosts" (``v6h-<tag>a``/``b``/``c``) on one underlay bridge (namespace ``t7-<tag>-ul``),

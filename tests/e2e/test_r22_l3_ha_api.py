@@ -161,7 +161,20 @@ def test_an_ha_router_through_the_api_fails_over_and_shows_its_states(mh: MultiH
     vm1, vm2 = vms
     # Not one shot: when instances start together two may become master before they hear each
     # other; the one that stays sends its NAs at once, but a loaded machine can delay that.
-    wait_for("traffic across the master", lambda: h4.ping(vm1, addresses[1], count=1), TIMEOUT)
+    # KNOWN FLAKE (not understood): run right after test_r22_l3_ha_hosts.py in one process
+    # (no pause), this test failed 4 times in 6, here or at "all back, two standby"; alone, or
+    # with 8 s between, it passed every time. Hence the module name that runs it first. On a
+    # failure here the masters' addresses, routes and hook transitions are printed.
+    try:
+        wait_for("traffic across the master", lambda: h4.ping(vm1, addresses[1], count=1), TIMEOUT)
+    except AssertionError:
+        for name in [master, *standby]:
+            plan_host = mh.handle.plan.hosts[index_of(mh, name) - 1]
+            ns = ha_namespace(router_namespace(router["id"]), plan_host.netns)
+            print(name, run(["ip", "-n", ns, "-br", "addr"], check=False).stdout)
+            print(name, run(["ip", "-n", ns, "-6", "route"], check=False).stdout)
+            print(name, transitions(mh.handle.host(name).run_dir, ns))
+        raise
 
     plan = {h.name: h for h in mh.handle.plan.hosts}
     endpoints = {name: plan[name].ipv6 for name in plan}
@@ -176,7 +189,13 @@ def test_an_ha_router_through_the_api_fails_over_and_shows_its_states(mh: MultiH
             mh, router, vm1, addresses[1], lambda: set_link(mh, master, False), master
         )
         set_link(mh, master, True)
-        master, standby = wait_for("all back, two standby", lambda: settled(mh, router), TIMEOUT)
+        try:
+            master, standby = wait_for(
+                "all back, two standby", lambda: settled(mh, router), TIMEOUT
+            )
+        except AssertionError:
+            print("states:", ha_states(mh, router))
+            raise
         print(f"  link back: {master} active, {standby} standby")
 
         print(f"{master}: agent and keepalived SIGKILLed")

@@ -264,3 +264,15 @@ def test_any_ha_state_after_any_other_converges_and_leaves_nothing(sequence: lis
         assert fresh.run_once(state).applied == [] and fake.kernel.writes == writes
     assert agent.run_once(EMPTY).converged
     assert_nothing_of_ours(fake, "v6h-unit")
+
+
+def test_the_hook_is_refreshed_when_legs_or_radvd_config_come_after_its_transition() -> None:
+    """A master's hook ran before a leg existed (an interface added to the router later) or
+    before radvd had a config: the agent runs the hook's REFRESH, which acts only on a master."""
+    fake, agent = new_agent()
+    hook = str(vrrp.hook_script(agent.layout, NS))
+    assert agent.run_once(ha_state()).converged
+    assert fake.processes.ran == [(NS, ("sh", hook, "REFRESH"))]  # the leg was made
+    assert agent.run_once(ha_state()).applied == [] and len(fake.processes.ran) == 1
+    assert agent.run_once(ha_state(revision=2, prefix="2001:db8:2::/64")).converged
+    assert fake.processes.ran[1:] == [(NS, ("sh", hook, "REFRESH"))]  # radvd's new config

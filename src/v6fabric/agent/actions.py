@@ -48,6 +48,7 @@ __all__ = [
     "LinkOp",
     "LoadFirewall",
     "PlugWorkload",
+    "RefreshVrrp",
     "ReloadDaemon",
     "RemoveDir",
     "RemoveFile",
@@ -129,6 +130,17 @@ class ReloadDaemon:
 
 
 @dataclass(frozen=True)
+class RefreshVrrp:
+    """Run an HA instance's notify hook with ``REFRESH``: on the master (its state file says so,
+    read under the hook's lock) it brings up the legs made since its MASTER transition and
+    starts radvd if its config came later; on a backup it does nothing. The legs and radvd are
+    the hook's, and it alone knows the state without a race."""
+
+    netns: str
+    hook: Path
+
+
+@dataclass(frozen=True)
 class StopDaemon:
     kind: str
     netns: str | None  # None: the agent's own (a host-wide daemon)
@@ -183,6 +195,7 @@ Action = (
     | RemoveFile
     | StartDaemon
     | ReloadDaemon
+    | RefreshVrrp
     | StopDaemon
     | RemoveDir
     | PlugWorkload

@@ -23,6 +23,7 @@ from v6fabric.agent.actions import (
     DeleteNamespace,
     LoadFirewall,
     PlugWorkload,
+    RefreshVrrp,
     ReloadDaemon,
     RemoveDir,
     RemoveFile,
@@ -318,6 +319,8 @@ class Managers:
                 error = self.daemons.start(action)
             case ReloadDaemon():
                 self.daemons.reload(action)
+            case RefreshVrrp():
+                self.drivers.processes.run(("sh", str(action.hook), "REFRESH"), netns=action.netns)
             case StopDaemon():
                 self.daemons.stop(action)
             case RemoveDir():

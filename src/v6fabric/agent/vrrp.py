@@ -50,6 +50,11 @@ def hook_paths(layout: Layout, namespace: str) -> HookPaths:
     )
 
 
+def hook_script(layout: Layout, namespace: str) -> Path:
+    """The instance's notify hook (``render.vrrp_notify``), also run by the agent (REFRESH)."""
+    return layout.daemon_file(KIND, namespace, "notify")
+
+
 @functools.lru_cache(maxsize=256)  # asked on every plan; changes only with its spec
 def daemon(spec: VrrpSpec, layout: Layout) -> DaemonDesired | str:
     """keepalived for ``spec``, or why its config cannot be rendered (left as it is)."""
@@ -59,7 +64,7 @@ def daemon(spec: VrrpSpec, layout: Layout) -> DaemonDesired | str:
 
     try:
         hook = render_notify_hook(spec, hook_paths(layout, spec.namespace), python=sys.executable)
-        conf = render_keepalived(spec, notify=path("notify"))
+        conf = render_keepalived(spec, notify=hook_script(layout, spec.namespace))
     except ValueError as exc:
         return str(exc)
     argv = (
@@ -71,7 +76,7 @@ def daemon(spec: VrrpSpec, layout: Layout) -> DaemonDesired | str:
     return DaemonDesired(
         kind=KIND,
         netns=spec.namespace,
-        files=((path("conf"), conf), (path("notify"), hook)),
+        files=((path("conf"), conf), (hook_script(layout, spec.namespace), hook)),
         argv=argv,
         pid_file=path("pid"),
         log_file=path("log"),

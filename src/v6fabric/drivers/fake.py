@@ -416,6 +416,7 @@ class FakeProcesses:
         self.files, self.kernel = files, kernel
         self.running: dict[int, tuple[str | None, tuple[str, ...]]] = {}
         self.signals: list[tuple[int, int]] = []
+        self.ran: list[tuple[str | None, tuple[str, ...]]] = []  # ``run``: (netns, argv)
         self.starts = 0
         self._pids = itertools.count(1000)
 
@@ -431,6 +432,11 @@ class FakeProcesses:
         self.files.write(log_file, "started\n")
         self.starts += 1
         return pid
+
+    def run(self, argv: Sequence[str], *, netns: str | None) -> None:
+        if netns not in self.kernel.links:
+            raise CommandError(list(argv), 1, f'Cannot open network namespace "{netns}"')
+        self.ran.append((netns, tuple(argv)))
 
     def pid(self, pid_file: Path) -> int | None:
         text = self.files.read(pid_file)

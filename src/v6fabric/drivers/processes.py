@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from v6fabric.drivers.commands import CommandError, pid_alive, read_pid, spawn
+from v6fabric.drivers.commands import CommandError, pid_alive, read_pid, run, spawn
 
 SBIN_PATH = "/usr/local/sbin:/usr/sbin:/sbin"
 
@@ -47,6 +47,10 @@ class Processes(Protocol):
 
     def kill(self, pid: int) -> None:
         """End a process found otherwise (e.g. left in a namespace being deleted)."""
+        ...
+
+    def run(self, argv: Sequence[str], *, netns: str | None) -> None:
+        """Run a short command (a hook) to its end; raise if it fails."""
         ...
 
 
@@ -123,3 +127,6 @@ class DaemonProcesses:
             self.kill(pid)
         with contextlib.suppress(FileNotFoundError):
             pid_file.unlink()
+
+    def run(self, argv: Sequence[str], *, netns: str | None) -> None:
+        run(argv, netns=netns, timeout=10)

@@ -16,6 +16,10 @@ programs (``flock``, ``ip``, ``radvd``), with everything it needs written into i
   exits: no polling, and a zombie counts as gone, where ``tail --pid`` waited 1.4 s here for a
   slow init to reap it), then the backup side runs; the next transition ends the watcher.
 
+* REFRESH (run by the agent, not keepalived): on the master, the legs made and the radvd config
+  written since its MASTER transition (an interface added to the router later) are brought up
+  and started; decided under the lock on the state file, so it never races a transition.
+
 Transitions are taken one at a time (``flock``). Each appends ``<uptime> <state>`` to the
 transition log (``/proc/uptime``: a builtin read, no fork), MASTER before it acts and the others
 once they are done, so that between a down entry and the next MASTER this instance can send
@@ -122,6 +126,22 @@ fi
 
 exec 9> "$LOCK"
 flock 9
+if [ "${{1:-}}" = REFRESH ]; then  # the agent: legs or radvd config that came after MASTER
+    state=
+    read -r state < "$STATE" 2>/dev/null
+    if [ "$state" = {ACTIVE} ]; then
+        for leg in $LEGS; do echo 1 2>/dev/null > "/proc/sys/net/ipv6/conf/$leg/ndisc_notify"; done
+        legs up
+        running=
+        pid=
+        read -r pid < "$RADVD_PID" 2>/dev/null
+        [ -n "$pid" ] && read -r running < "/proc/$pid/comm" 2>/dev/null
+        if [ -f "$RADVD_CONF" ] && [ "$running" != radvd ]; then
+            radvd -C "$RADVD_CONF" -p "$RADVD_PID" -m logfile -l "$RADVD_LOG" 9>&-
+        fi
+    fi
+    exit 0
+fi
 kill_pid_file "$WATCHER_PID" "${{PYTHON##*/}}"
 case "${{3:-}}" in
 MASTER)

@@ -59,6 +59,22 @@ fi
 
 exec 9> "$LOCK"
 flock 9
+if [ "${1:-}" = REFRESH ]; then  # the agent: legs or radvd config that came after MASTER
+    state=
+    read -r state < "$STATE" 2>/dev/null
+    if [ "$state" = active ]; then
+        for leg in $LEGS; do echo 1 2>/dev/null > "/proc/sys/net/ipv6/conf/$leg/ndisc_notify"; done
+        legs up
+        running=
+        pid=
+        read -r pid < "$RADVD_PID" 2>/dev/null
+        [ -n "$pid" ] && read -r running < "/proc/$pid/comm" 2>/dev/null
+        if [ -f "$RADVD_CONF" ] && [ "$running" != radvd ]; then
+            radvd -C "$RADVD_CONF" -p "$RADVD_PID" -m logfile -l "$RADVD_LOG" 9>&-
+        fi
+    fi
+    exit 0
+fi
 kill_pid_file "$WATCHER_PID" "${PYTHON##*/}"
 case "${3:-}" in
 MASTER)
