@@ -297,9 +297,11 @@ class Probe:
                 )  # fmt: skip
             return got
 
-        def timed_put_status(host: str, applied: str, ports: dict, workloads: dict) -> None:
+        def timed_put_status(
+            host: str, applied: str, ports: dict, workloads: dict, **more: Any
+        ) -> None:  # ``more``: the client's keywords (``routers``: HA states)
             started = now()
-            put_status(host, applied, ports, workloads)
+            put_status(host, applied, ports, workloads, **more)
             active = sum(1 for s in ports.values() if s == "ACTIVE")
             self.emit("status", t0=started, t1=now(), active=active, ports=len(ports))
 
