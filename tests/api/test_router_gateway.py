@@ -116,6 +116,11 @@ def test_an_admin_chooses_the_gateway_addresses_and_a_user_may_not(api: Api) -> 
         "Bad router request: External IP 2001:db8:ff::1 is the same as the gateway IP.",
     )
     assert api.get("/v2.0/routers", "admin").json()["routers"] == []
+    spelled_otherwise = {
+        "network_id": public["id"],
+        "external_fixed_ips": [{"ip_address": "2001:db8:ff:0:0::1"}],
+    }
+    assert_error(_router(api, "admin", external_gateway_info=spelled_otherwise), 400, "BadRequest")
     assert _gateway_ports(api) == []
     r = _router(api, "admin", external_gateway_info={**chosen, "enable_snat": False})
     assert r.status_code == 201, r.text

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from v6fabric.domain.addresses import parse_ip
 from v6fabric.domain.constants import DEVICE_OWNER_ROUTER_GATEWAY
 from v6fabric.domain.errors import (
     ExternalNetworkInUse,
@@ -166,14 +167,15 @@ def _check_network(conn: Connection, request: GatewayRequest) -> None:
     if not network.external:
         raise router_error(f"Network {request.network_id} is not an external network")
     gateways = {
-        row.gateway_ip
+        parse_ip(row.gateway_ip)
         for row in conn.execute(
             select(subnets.c.gateway_ip).where(subnets.c.network_id == request.network_id)
         )
         if row.gateway_ip
     }
     for entry in request.external_fixed_ips or ():
-        if entry.get("ip_address") in gateways:
+        wanted = parse_ip(entry.get("ip_address"))
+        if wanted is not None and wanted in gateways:  # any spelling of the same address
             raise router_error(f"External IP {entry['ip_address']} is the same as the gateway IP")
 
 

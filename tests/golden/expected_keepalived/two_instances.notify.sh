@@ -40,6 +40,15 @@ legs() {  # $1: up|down
     for leg in $LEGS; do printf 'link set dev %s %s\n' "$leg" "$1"; done | ip -force -batch -
 }
 
+up() {  # the legs up, the kernel announcing them (its unsolicited NAs teach every bridge)
+    for leg in $LEGS; do echo 1 2>/dev/null > "/proc/sys/net/ipv6/conf/$leg/ndisc_notify"; done
+    legs up
+}
+
+start_radvd() {  # with the agent-written config; not holding the lock
+    radvd -C "$RADVD_CONF" -p "$RADVD_PID" -m logfile -l "$RADVD_LOG" 9>&-
+}
+
 down() {  # $1: the transition
     kill_pid_file "$RADVD_PID" radvd
     legs down
@@ -63,15 +72,12 @@ if [ "${1:-}" = REFRESH ]; then  # the agent: legs or radvd config that came aft
     state=
     read -r state < "$STATE" 2>/dev/null
     if [ "$state" = active ]; then
-        for leg in $LEGS; do echo 1 2>/dev/null > "/proc/sys/net/ipv6/conf/$leg/ndisc_notify"; done
-        legs up
+        up
         running=
         pid=
         read -r pid < "$RADVD_PID" 2>/dev/null
         [ -n "$pid" ] && read -r running < "/proc/$pid/comm" 2>/dev/null
-        if [ -f "$RADVD_CONF" ] && [ "$running" != radvd ]; then
-            radvd -C "$RADVD_CONF" -p "$RADVD_PID" -m logfile -l "$RADVD_LOG" 9>&-
-        fi
+        if [ -f "$RADVD_CONF" ] && [ "$running" != radvd ]; then start_radvd; fi
     fi
     exit 0
 fi
@@ -79,11 +85,10 @@ kill_pid_file "$WATCHER_PID" "${PYTHON##*/}"
 case "${3:-}" in
 MASTER)
     log MASTER
-    for leg in $LEGS; do echo 1 2>/dev/null > "/proc/sys/net/ipv6/conf/$leg/ndisc_notify"; done
-    legs up
+    up
     if [ -f "$RADVD_CONF" ]; then
         kill_pid_file "$RADVD_PID" radvd
-        radvd -C "$RADVD_CONF" -p "$RADVD_PID" -m logfile -l "$RADVD_LOG" 9>&-  # not the lock
+        start_radvd
     fi
     keepalived=
     read -r keepalived < "$KEEPALIVED_VRRP_PID" 2>/dev/null
