@@ -83,6 +83,14 @@ class FirewallNetwork:
     bridge: str  # v6b-<id11>
     zone: int  # conntrack zone, 1..65535, unique on the host
     ra_sources: tuple[str, ...] = ()  # link-locals allowed to send RAs from outside the host
+    # The bridge's ports that lead off the host (``vx-``, ``gt-`` taps, a provider network's
+    # interface or ``vl-`` sub-interface), and addresses whose neighbour discovery must never
+    # cross them, in either direction (``hoststate.dvr``): a distributed router's gateway
+    # addresses, its legs' shared link-local, the metadata address. Dropped on the uplinks:
+    # NS and NA whose target is one of them, NS/NA/RA/redirect sent from one; ARP whose sender
+    # or target IP is one (IPv4 addresses among them).
+    uplinks: tuple[str, ...] = ()
+    local_only: tuple[str, ...] = ()  # plain addresses, IPv6 and IPv4
 
     def __post_init__(self) -> None:
         _normalise(self)

@@ -8,6 +8,8 @@ here (by the compiler), so that the agent recognises its own objects after a cra
 * ``tap<port id[:11]>`` the host-side end of every port (workload, router or DHCP)
 * ``qr-<port id[:11]>`` / ``ns-<port id[:11]>`` the namespace side of a router / DHCP port
 * ``qg-<port id[:11]>`` the namespace side of a router's gateway port (its external leg)
+* ``sg-<central leg id[:11]>`` a distributed router's central leg on one of its networks
+  (``hoststate.dvr``), in ``v6s-<router id>``, the router's central (north/south) namespace
 * ``v6r-<router id>`` a router's namespace, ``v6d-<network id>`` a network's DHCP/RA namespace
 * ``v6w-<workload id>`` a workload's namespace (a stand-in for a VM), ``eth0``.. inside it
 * ``vx-<network id[:11]>`` a network's VXLAN device, on its bridge
@@ -39,6 +41,8 @@ GATEWAY_IF_PREFIX = "qg-"
 DHCP_IF_PREFIX = "ns-"
 ROUTER_NS_PREFIX = "v6r-"
 DHCP_NS_PREFIX = "v6d-"
+CENTRAL_NS_PREFIX = "v6s-"  # a distributed router's central instance (its gateway, N/S)
+CENTRAL_IF_PREFIX = "sg-"
 WORKLOAD_NS_PREFIX = "v6w-"
 HOST_NS_PREFIX = "v6h-"
 VXLAN_PREFIX = "vx-"
@@ -58,6 +62,10 @@ def tap_name(port_id: str) -> str:
 
 def router_namespace(router_id: str) -> str:
     return ROUTER_NS_PREFIX + router_id
+
+
+def central_namespace(router_id: str) -> str:
+    return CENTRAL_NS_PREFIX + router_id
 
 
 def dhcp_namespace(network_id: str) -> str:
@@ -173,6 +181,17 @@ class RouteSpec:
 
 
 @dataclass(frozen=True)
+class NeighborSpec:
+    """A permanent neighbour entry: ``address`` is at ``mac`` on ``ifname``. A distributed
+    router's instances know every port of their networks this way, so they never solicit
+    (their solicitations would carry the shared gateway addresses onto the overlay)."""
+
+    ifname: str
+    address: str  # plain IPv6 or IPv4 address, no prefix length
+    mac: str  # lower case
+
+
+@dataclass(frozen=True)
 class NamespaceSpec:
     """A router (``v6r-``) or DHCP/RA (``v6d-``) namespace and its sysctls and routes.
 
@@ -186,6 +205,9 @@ class NamespaceSpec:
     forwarding: bool = False
     routes: tuple[RouteSpec, ...] = ()
     ra_uplink: str | None = None
+    # Permanent entries the agent keeps exactly (others of nud permanent removed), sorted by
+    # (ifname, address). Only distributed routers' namespaces have any (``hoststate.dvr``).
+    neighbors: tuple[NeighborSpec, ...] = ()
 
 
 @dataclass(frozen=True)
