@@ -24,19 +24,16 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import eui64, remove_tagged, wait_for
+from tests.e2e.conftest import eui64, wait_for
 from tests.e2e.lab_api import open_group
 from tests.e2e.multihost import MultiHostLab, multihost_lab
 from tests.e2e.probes import tcp_echo
 from tests.e2e.traffic import pings
-from v6fabric.drivers.commands import in_netns, run
+from tests.e2e.upstream import FAR, UPSTREAM_LL, ip_lines, upstream
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("radvd"), reason="needs root and radvd"
@@ -44,15 +41,7 @@ pytestmark = pytest.mark.skipif(
 
 TENANT = "2001:db8:41::/64"
 EXTERNAL = "2001:db8:e4::/64"  # the ``subnet`` mode's external subnet
-UPSTREAM_LL, UPSTREAM_EXTERNAL, ROUTER_EXTERNAL = "fe80::1", "2001:db8:e4::1", "2001:db8:e4::10"
-FAR_PREFIX, UPSTREAM_FAR, FAR = "2001:db8:f4::/64", "2001:db8:f4::1", "2001:db8:f4::2"
-RADVD_CONF = """interface eth0 {
-    AdvSendAdvert on;
-    MinRtrAdvInterval 3;
-    MaxRtrAdvInterval 4;
-    AdvDefaultLifetime 1800;
-};
-"""
+UPSTREAM_EXTERNAL, ROUTER_EXTERNAL = "2001:db8:e4::1", "2001:db8:e4::10"
 MODES = ("ra", "configured", "subnet")
 
 
@@ -66,63 +55,21 @@ def mode_lab(request: pytest.FixtureRequest) -> Iterator[tuple[str, MultiHostLab
         yield mode, lab
 
 
-def _ip(netns: str, *lines: str) -> None:
-    run(["ip", "-batch", "-"], netns=netns, input="\n".join(lines) + "\n")
-
-
 @pytest.fixture
-def upstream(mode_lab: tuple[str, MultiHostLab]) -> Iterator[tuple[str, str]]:
+def upstream_hosts(mode_lab: tuple[str, MultiHostLab]) -> Iterator[tuple[str, str]]:
     """The upstream router on physnet1 (radvd in ``ra`` mode) and the far host behind it:
     their namespaces."""
     mode, mh = mode_lab
     tag = f"t4gw{secrets.token_hex(3)}"
-    up, far = f"v6t-{tag}u", f"v6t-{tag}f"
-    work = Path(tempfile.mkdtemp(prefix=f"{tag}-"))
-    radvd = None
-    try:
-        for name in (up, far):
-            run(["ip", "netns", "add", name])
-        mh.handle.attach_physical("physnet1", up, "eth0")
-        run(["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"], netns=up)
-        run(["sysctl", "-qw", "net.ipv6.conf.eth0.addr_gen_mode=1"], netns=up)  # only fe80::1
-        _ip(up, f"link add far0 type veth peer name eth0 netns {far}")
-        _ip(
-            up,
-            "link set lo up",
-            f"address add {UPSTREAM_LL}/64 dev eth0 nodad",
-            f"address add {UPSTREAM_EXTERNAL}/64 dev eth0 nodad",
-            f"address add {UPSTREAM_FAR}/64 dev far0 nodad",
-            "link set eth0 up",
-            "link set far0 up",
-        )
-        _ip(
-            far,
-            "link set lo up",
-            f"address add {FAR}/64 dev eth0 nodad",
-            "link set eth0 up",
-            f"route add default via {UPSTREAM_FAR}",
-        )
-        if mode == "ra":
-            conf = work / "radvd.conf"
-            conf.write_text(RADVD_CONF)
-            argv = ["radvd", "-n", "-C", str(conf), "-p", str(work / "radvd.pid")]
-            argv += ["-m", "logfile", "-l", str(work / "radvd.log")]
-            radvd = subprocess.Popen(
-                in_netns(argv, up), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-        yield up, far
-    finally:
-        if radvd is not None:
-            radvd.kill()
-            radvd.wait(10)
-        remove_tagged(tag, [work])
+    with upstream(mh, "physnet1", tag, [f"{UPSTREAM_EXTERNAL}/64"], radvd=mode == "ra") as found:
+        yield found
 
 
 def test_a_workload_and_a_host_behind_the_upstream_reach_each_other_through_the_gateway(
-    mode_lab: tuple[str, MultiHostLab], upstream: tuple[str, str]
+    mode_lab: tuple[str, MultiHostLab], upstream_hosts: tuple[str, str]
 ) -> None:
     mode, mh = mode_lab
-    up, far = upstream
+    up, far = upstream_hosts
     admin, compute = mh.on(1), mh.on(2)
     public = admin.network(
         name="r4-public",
@@ -145,7 +92,7 @@ def test_a_workload_and_a_host_behind_the_upstream_reach_each_other_through_the_
     assert route["destination"] == TENANT
     nexthop = route["nexthop"]
     assert nexthop == ROUTER_EXTERNAL if mode == "subnet" else nexthop.startswith("fe80::")
-    _ip(up, f"route add {TENANT} via {nexthop} dev eth0")
+    ip_lines(up, f"route add {TENANT} via {nexthop} dev eth0")
 
     port = compute.port(net, security_groups=[open_group(admin, "r4-open")["id"]])
     vm = compute.workload("r4-vm", port)

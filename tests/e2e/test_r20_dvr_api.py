@@ -1,0 +1,182 @@
+"""R20 through the API in a multi-host lab: a distributed router routes where the workloads are.
+
+Three hosts on an IPv6 underlay: host 1 has the network role (the router's central instance,
+its gateway on ``physnet1``), hosts 2 and 3 run workloads. An admin makes a router with
+``distributed=True`` between two SLAAC networks A and B, with a gateway on a flat external
+network; the upstream (the test's namespace on physnet1) routes the tenant prefixes back as
+``/v2.0/upstream_routes`` says. Workloads: a2 (A) and b2 (B) on host 2, b3 (B) on host 3.
+
+Proved by traffic, with a capture of every VXLAN datagram on each host's underlay and a watch
+of every bridge's forwarding table on each host:
+* every workload's default route is the same link-local (the EUI-64 of the router port's
+  API MAC) on every host;
+* a2 <-> b2 (same host): nothing of it crosses the underlay;
+* a2 <-> b3: each echo request crosses once, on B's VNI, from host 2's own leg MAC (routed on
+  host 2); each reply once, on A's VNI, from host 3's (routed on host 3); none via host 1;
+* no frame on any underlay carries a router port's API MAC, and no NS/NA/RA/redirect from or
+  about the router's gateway addresses crosses;
+* no MAC is ever seen behind two ports of one bridge;
+* north/south both ways: the workloads reach the far host behind the upstream and it reaches
+  them, by ping and TCP, with their own addresses (no NAT), through the central instance.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+pytest.importorskip("scapy")
+
+from tests.e2e.conftest import eui64, wait_for
+from tests.e2e.dvr_probes import (
+    Crossing,
+    FdbWatch,
+    VxlanCapture,
+    echoes,
+    flaps,
+    neighbor_discovery_about,
+)
+from tests.e2e.lab_api import default_routers, open_group
+from tests.e2e.multihost import MultiHostLab, multihost_lab
+from tests.e2e.probes import tcp_echo
+from tests.e2e.traffic import ping_stats, pings
+from tests.e2e.upstream import FAR, ip_lines, upstream
+from v6fabric.domain.addresses import eui64_link_local
+from v6fabric.hoststate.dvr import central_leg_mac, host_leg_mac
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not all(shutil.which(t) for t in ("radvd", "tcpdump", "bridge")),
+    reason="needs root, radvd, tcpdump and bridge",
+)
+
+PREFIXES = {"A": "2001:db8:2a::/64", "B": "2001:db8:2b::/64"}
+EXTERNAL, UPSTREAM_EXTERNAL, ROUTER_EXTERNAL = (
+    "2001:db8:e20::/64",
+    "2001:db8:e20::1",
+    "2001:db8:e20::10",
+)
+COUNT = 5
+TIMEOUT = 120.0
+
+
+@pytest.fixture(scope="module")
+def mh() -> Iterator[MultiHostLab]:
+    with multihost_lab(hosts=3, underlay="ipv6", physical_networks=("physnet1",)) as lab:
+        yield lab
+
+
+@pytest.fixture
+def upstream_hosts(mh: MultiHostLab) -> Iterator[tuple[str, str]]:
+    with upstream(
+        mh, "physnet1", f"t20{secrets.token_hex(3)}", [f"{UPSTREAM_EXTERNAL}/64"]
+    ) as found:
+        yield found
+
+
+def test_a_distributed_router_routes_on_the_senders_host(
+    mh: MultiHostLab, upstream_hosts: tuple[str, str]
+) -> None:
+    up, far = upstream_hosts
+    admin, h2, h3 = mh.on(1), mh.on(2), mh.on(3)
+    public = admin.network(
+        name="r20-public",
+        **{"router:external": True, "provider:network_type": "flat"},
+        **{"provider:physical_network": "physnet1"},
+    )
+    external = admin.subnet(public, EXTERNAL, gateway_ip=UPSTREAM_EXTERNAL, enable_dhcp=False)
+    nets, subnets = {}, {}
+    for side, cidr in PREFIXES.items():
+        nets[side] = admin.network(name=f"r20-{side}")
+        subnets[side] = admin.subnet(
+            nets[side], cidr, ipv6_ra_mode="slaac", ipv6_address_mode="slaac"
+        )
+    gateway = {
+        "network_id": public["id"],
+        "external_fixed_ips": [{"subnet_id": external["id"], "ip_address": ROUTER_EXTERNAL}],
+    }
+    router = admin.router(
+        subnets["A"], subnets["B"], name="r20-dvr", distributed=True, external_gateway_info=gateway
+    )
+    assert admin.show("router", router["id"])["distributed"] is True
+    routes = admin.call("GET", f"/v2.0/upstream_routes?router_id={router['id']}", None, 200)
+    for route in routes["upstream_routes"]:
+        ip_lines(up, f"route add {route['destination']} via {route['nexthop']} dev eth0")
+
+    legs = admin.call("GET", f"/v2.0/ports?device_id={router['id']}", None, 200)["ports"]
+    leg = {side: next(p for p in legs if p["network_id"] == nets[side]["id"]) for side in PREFIXES}
+    shared_macs = {p["mac_address"].lower() for p in legs}
+    gateway_ll = {side: str(eui64_link_local(leg[side]["mac_address"])) for side in PREFIXES}
+    gateway_addresses = {ip["ip_address"] for p in legs for ip in p["fixed_ips"]}
+    vni = {
+        side: admin.show("network", nets[side]["id"])["provider:segmentation_id"]
+        for side in PREFIXES
+    }
+
+    group = open_group(admin, "r20-open")["id"]
+    placed = {"a2": (h2, "A"), "b2": (h2, "B"), "b3": (h3, "B")}
+    vms, ports, address = {}, {}, {}
+    for name, (host, side) in placed.items():
+        ports[name] = host.port(nets[side], security_groups=[group])
+        vms[name] = host.workload(f"r20-{name}", ports[name])
+        address[name] = str(eui64(PREFIXES[side], ports[name]["mac_address"]))
+    for name, (host, side) in placed.items():
+        host.wait_active(ports[name], timeout=TIMEOUT)
+        host.wait_addresses(vms[name], address[name], default_route=True, timeout=TIMEOUT)
+        nic = host.guest(vms[name]).interfaces.get("eth0")
+        assert default_routers(nic) == {gateway_ll[side]}, f"{name}: the shared link-local"
+    wait_for("a2 reaches b3", lambda: h2.ping(vms["a2"], address["b3"], count=1), TIMEOUT)
+    wait_for("a2 reaches b2", lambda: h2.ping(vms["a2"], address["b2"], count=1), TIMEOUT)
+    wait_for("b3 reaches a2", lambda: h3.ping(vms["b3"], address["a2"], count=1), TIMEOUT)
+
+    plan = {h.index: h for h in mh.handle.plan.hosts}
+    captures = {
+        i: VxlanCapture(plan[i].netns, plan[i].link, mh.handle.lab_dir / f"r20-{i}.pcap")
+        for i in plan
+    }
+    watches = {i: FdbWatch(plan[i].netns) for i in plan}
+    try:
+        same = ping_stats(vms["a2"]["namespace"], address["b2"], count=COUNT)
+        cross = ping_stats(vms["a2"]["namespace"], address["b3"], count=COUNT)
+        back = ping_stats(vms["b3"]["namespace"], address["a2"], count=COUNT)
+        wait_for("a2 reaches the far host", lambda: h2.ping(vms["a2"], FAR, count=1), TIMEOUT)
+        assert pings(far, address["b3"], count=3), "the far host reaches b3"
+        outbound = tcp_echo(far, FAR, vms["b3"]["namespace"], FAR, "out")
+        inbound = tcp_echo(vms["a2"]["namespace"], address["a2"], far, address["a2"], "in")
+    finally:
+        crossed = {i: captures[i].stop() for i in plan}
+        seen = {i: watches[i].stop() for i in plan}
+    assert same.received == COUNT and cross.received == COUNT and back.received == COUNT
+    assert outbound.reply == "echo:out" and [str(p) for p in outbound.peers] == [address["b3"]]
+    assert inbound.reply == "echo:in" and [str(p) for p in inbound.peers] == [FAR]
+
+    host2, host3 = h2.host, h3.host
+    everything: list[Crossing] = [c for found in crossed.values() for c in found]
+    for i in plan:  # same host: never on any underlay
+        assert echoes(crossed[i], address["a2"], address["b2"]) == []
+        assert echoes(crossed[i], address["b2"], address["a2"], reply=True) == []
+    sent = echoes(crossed[2], address["a2"], address["b3"])
+    assert len(sent) == COUNT, "each request crosses host 2's underlay once"
+    assert {(c.vni, c.src_mac, c.dst_mac) for c in sent} == {
+        (vni["B"], host_leg_mac(host2, leg["B"]["id"]), ports["b3"]["mac_address"].lower())
+    }, "routed on host 2: on B's segment, from host 2's own leg"
+    replies = echoes(crossed[2], address["b3"], address["a2"], reply=True)
+    assert len(replies) == COUNT, "each reply crosses once"
+    assert {(c.vni, c.src_mac) for c in replies} == {
+        (vni["A"], host_leg_mac(host3, leg["A"]["id"]))
+    }
+    assert len(echoes(crossed[3], address["a2"], address["b3"])) == COUNT
+    assert echoes(crossed[1], address["a2"], address["b3"]) == [], "not via host 1"
+    north = echoes(crossed[2], address["a2"], FAR)
+    central = {central_leg_mac(router["id"], nets[s]["id"]) for s in PREFIXES}
+    assert north and {c.dst_mac for c in north} <= central, "north/south via the central legs"
+
+    shared = [c for c in everything if {c.src_mac, c.dst_mac} & shared_macs]
+    assert shared == [], f"{len(shared)} frames with a router port's shared MAC on the underlay"
+    about = neighbor_discovery_about(everything, gateway_addresses | set(gateway_ll.values()))
+    assert about == [], about
+    for i in plan:
+        assert flaps(seen[i]) == [], f"host {i}: a MAC behind two ports"
