@@ -276,3 +276,24 @@ def test_the_hook_is_refreshed_when_legs_or_radvd_config_come_after_its_transiti
     assert agent.run_once(ha_state()).applied == [] and len(fake.processes.ran) == 1
     assert agent.run_once(ha_state(revision=2, prefix="2001:db8:2::/64")).converged
     assert fake.processes.ran[1:] == [(NS, ("sh", hook, "REFRESH"))]  # radvd's new config
+
+
+def test_a_lab_names_a_distributed_routers_instance_per_host_and_no_other_namespace() -> None:
+    shared, alone = "v6r-dvr", "v6r-legacy"
+    state = HostState(
+        host="h1",
+        revision=1,
+        namespaces=(
+            NamespaceSpec(shared, forwarding=True, distributed=True),
+            NamespaceSpec(alone, forwarding=True),
+        ),
+    )
+    localised = vrrp.localise(state, "v6h-unit")
+    assert [ns.name for ns in localised.namespaces] == [f"{shared}@v6h-unit", alone]
+    assert vrrp.localise(state, None) is state
+    assert (
+        vrrp.localise(dataclasses.replace(state, namespaces=state.namespaces[1:]), "v6h-unit")
+        .namespaces[0]
+        .name
+        == alone
+    )

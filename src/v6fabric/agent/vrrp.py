@@ -115,15 +115,21 @@ _LOCALISED = IdentityMemo(4)  # the same state object is asked on every pass
 
 
 def localise(state: HostState, host_netns: str | None) -> HostState:
-    """``state`` with its HA routers' namespaces named for this host (``ha_namespace``); the
-    very same object when there is nothing to rename."""
-    if host_netns is None or not state.vrrp:
+    """``state`` with the namespaces that also exist on other hosts (HA routers' instances,
+    distributed routers' ``NamespaceSpec.distributed``) named for this host
+    (``ha_namespace``); the very same object when there is nothing to rename."""
+    if host_netns is None or not _shared_namespaces(state):
         return state
     return _LOCALISED.get(state, lambda: _localise(state, host_netns))
 
 
+def _shared_namespaces(state: HostState) -> set[str]:
+    shared = {spec.namespace for spec in state.vrrp}
+    return shared | {spec.name for spec in state.namespaces if spec.distributed}
+
+
 def _localise(state: HostState, host_netns: str) -> HostState:
-    names = {spec.namespace: ha_namespace(spec.namespace, host_netns) for spec in state.vrrp}
+    names = {name: ha_namespace(name, host_netns) for name in _shared_namespaces(state)}
 
     def rename(item: object, attr: str = "namespace") -> object:
         name = getattr(item, attr)

@@ -208,6 +208,9 @@ class NamespaceSpec:
     # Permanent entries the agent keeps exactly (others of nud permanent removed), sorted by
     # (ifname, address). Only distributed routers' namespaces have any (``hoststate.dvr``).
     neighbors: tuple[NeighborSpec, ...] = ()
+    # An instance of a distributed router: the same namespace exists on other hosts too (only
+    # labs that run several hosts on one machine care: they name it per host, ``localise``).
+    distributed: bool = False
 
 
 @dataclass(frozen=True)
