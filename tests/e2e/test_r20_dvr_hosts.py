@@ -180,6 +180,7 @@ class DvrLab:
                     namespace,
                     forwarding=True,
                     neighbors=tuple(sorted(neighbors, key=lambda n: (n.ifname, n.address))),
+                    distributed=True,
                 ),
             ),
             radvd=(RadvdSpec(namespace, tuple(ras)),),
