@@ -92,7 +92,7 @@ def die(mh: MultiHostLab, index: int) -> None:
     the router and DHCP namespaces it made (names are global on this one machine, and a dead
     machine's go with it), its underlay link."""
     host = mh.handle.host(index)
-    made = {n for n in claimed(host.run_dir) if n.startswith(("v6r-", "v6d-"))}
+    made = {n for n in claimed(host.run_dir) if n.startswith(("v6r-", "v6d-", "v6s-"))}
     assert _kill(host.pid), f"agent {host.pid} survived SIGKILL"
     for pid in processes_mentioning(str(host.run_dir)):
         _kill(pid)

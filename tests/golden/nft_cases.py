@@ -216,16 +216,56 @@ OVERLAPPING = FirewallSpec(
 
 EMPTY = FirewallSpec()
 
+# A distributed router's networks (R20): network A over VXLAN, network B over GRE (a tap per
+# remote host) reusing A's IPv4 gateway address. Their gateways, the legs' shared link-local
+# and the metadata addresses never cross the uplinks in neighbour discovery.
+DVR = replace(
+    TENANT,
+    networks=(
+        FirewallNetwork(
+            NET_A,
+            "v6b-3f1c2b9a-5d",
+            zone=1,
+            uplinks=("vx-3f1c2b9a-5d",),
+            local_only=(
+                "2001:db8:1::1",
+                "fe80::f816:3eff:fe00:fe",
+                "fe80::a9fe:a9fe",
+                "10.0.0.1",
+                "169.254.169.254",
+            ),
+        ),
+        FirewallNetwork(
+            NET_B,
+            "v6b-8d2e4f60-1a",
+            zone=2,
+            uplinks=("gt-8d2e4f-1a2b3", "gt-8d2e4f-4c5d6"),
+            local_only=("2001:db8:2::1", "10.0.0.1"),
+        ),
+    ),
+)
+# A second gateway address on A, one remote host fewer on B: set elements only.
+DVR_CHANGED = replace(
+    DVR,
+    networks=(
+        replace(DVR.networks[0], local_only=(*DVR.networks[0].local_only, "2001:db8:1:1::1")),
+        replace(DVR.networks[1], uplinks=("gt-8d2e4f-1a2b3",)),
+    ),
+)
+
 RULESETS: dict[str, FirewallSpec] = {
     "tenant": TENANT,
     "provider_stateless": PROVIDER_STATELESS,
     "overlapping": OVERLAPPING,
     "empty": EMPTY,
+    "dvr_uplinks": DVR,
 }
 # name -> (old, new) for render_set_updates
 SET_UPDATES: dict[str, tuple[FirewallSpec, FirewallSpec]] = {
     "tenant_membership": (TENANT, TENANT_MEMBERSHIP),
     "tenant_wider_member": (TENANT_MEMBERSHIP, TENANT_WIDER_MEMBER),
+    "dvr_routed_here": (TENANT, DVR),
+    "dvr_local_only_changed": (DVR, DVR_CHANGED),
 }
 
 # name -> (old, new) for render_update: ports come and go, a group's rules change, the first

@@ -83,6 +83,7 @@ def test_hooks_and_priorities_follow_the_kernel_facts() -> None:
     assert hooks == [
         ("prerouting", "prerouting", "-200"),  # bridge: guards, ingress port mark
         ("forward", "forward", "-200"),  # bridge: egress port mark before br_netfilter (0)
+        ("uplinks", "forward", "-190"),  # bridge: the uplink guard (R20), also before it
         ("zones", "prerouting", "-300"),  # inet: before conntrack (-200)
         ("from_ports", "prerouting", "0"),
         ("to_ports", "forward", "0"),

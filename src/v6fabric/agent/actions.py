@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from v6fabric.drivers.fdb import AddFdb, DeleteFdb, FdbOp
+from v6fabric.drivers.neighbors import DeleteNeighbor, ReplaceNeighbor
 from v6fabric.drivers.netlink import (
     AddAddress,
     AddBridge,
@@ -43,6 +44,7 @@ __all__ = [
     "DeleteFdb",
     "DeleteLink",
     "DeleteNamespace",
+    "DeleteNeighbor",
     "DeleteRoute",
     "FdbOp",
     "LinkOp",
@@ -53,6 +55,7 @@ __all__ = [
     "RemoveDir",
     "RemoveFile",
     "RemoveFirewall",
+    "ReplaceNeighbor",
     "ReplaceRoute",
     "SetBridgeOptions",
     "SetBridgePort",

@@ -382,7 +382,7 @@ def _workload_digest(spec: WorkloadSpec) -> str:
 
 
 # Bump when render.nftables changes what a spec renders to, or the files the agent keeps of it.
-FIREWALL_FORMAT = "nft-8"
+FIREWALL_FORMAT = "nft-9"  # 9: the uplink guard (nft_uplinks)
 # (group id, bucket key) -> (the bucket, its digest), of the spec last digested
 _BUCKET_DIGESTS: dict[tuple[str, int], tuple[MemberBucket, str]] = {}
 

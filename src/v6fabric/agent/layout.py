@@ -17,6 +17,8 @@ from pathlib import Path
 
 from v6fabric.hoststate.model import (
     BRIDGE_PREFIX,
+    CENTRAL_IF_PREFIX,
+    CENTRAL_NS_PREFIX,
     DHCP_IF_PREFIX,
     DHCP_NS_PREFIX,
     GATEWAY_IF_PREFIX,
@@ -29,8 +31,15 @@ from v6fabric.hoststate.model import (
 )
 from v6fabric.hoststate.vrrp import HA_IF_PREFIX
 
-OWNED_NAMESPACE_PREFIXES = (ROUTER_NS_PREFIX, DHCP_NS_PREFIX)
-OWNED_NS_LINK_PREFIXES = (ROUTER_IF_PREFIX, GATEWAY_IF_PREFIX, DHCP_IF_PREFIX, HA_IF_PREFIX)
+# v6s-: a distributed router's central instance (``hoststate.dvr``), owned as a router's
+OWNED_NAMESPACE_PREFIXES = (ROUTER_NS_PREFIX, DHCP_NS_PREFIX, CENTRAL_NS_PREFIX)
+OWNED_NS_LINK_PREFIXES = (
+    ROUTER_IF_PREFIX,
+    GATEWAY_IF_PREFIX,
+    DHCP_IF_PREFIX,
+    HA_IF_PREFIX,
+    CENTRAL_IF_PREFIX,
+)
 # in a namespace of ours, one each per namespace (keepalived: an HA router instance's)
 DAEMON_KINDS = ("radvd", "dnsmasq", "keepalived")
 HOST_DAEMON_KINDS = ("metadata",)  # in the agent's own namespace, one each per host
@@ -38,7 +47,8 @@ HOST_DAEMON_DIR = "host"  # <run_dir>/host/: their files
 
 
 def is_our_namespace(name: str) -> bool:
-    """Router and DHCP namespaces (workload namespaces belong to the workloads package)."""
+    """Router (``v6r-``, ``v6s-``) and DHCP namespaces (workload namespaces belong to the
+    workloads package)."""
     return name.startswith(OWNED_NAMESPACE_PREFIXES)
 
 

@@ -38,6 +38,7 @@ from v6fabric.agent.host import Drivers
 from v6fabric.agent.layout import Layout
 from v6fabric.agent.observe import remember_loaded
 from v6fabric.drivers.commands import CommandError
+from v6fabric.drivers.neighbors import DeleteNeighbor, ReplaceNeighbor
 from v6fabric.drivers.netlink import (
     AddAddress,
     AddBridge,
@@ -73,6 +74,8 @@ LINK_OPS = (
     DeleteAddress,
     ReplaceRoute,
     DeleteRoute,
+    ReplaceNeighbor,
+    DeleteNeighbor,
 )
 FDB_OPS = (AddFdb, DeleteFdb)
 

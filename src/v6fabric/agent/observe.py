@@ -413,4 +413,7 @@ def _refresh_links(
             links.pop(name, None)
         with contextlib.suppress(CommandError):
             links.update(drivers.netlink.read_links(netns, orphans))
-    return NetnsView(links=links, routes=seen.routes)
+    # the kernel flushes a link's neighbours with it (set down: only from our own actions,
+    # which re-read the whole namespace)
+    neighbors = tuple(n for n in seen.neighbors if n.ifname not in gone)
+    return NetnsView(links=links, routes=seen.routes, neighbors=neighbors)

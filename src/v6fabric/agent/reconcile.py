@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from v6fabric.agent import desired as want
-from v6fabric.agent import metadata_proxy, overlay, physical, segments, vrrp
+from v6fabric.agent import metadata_proxy, neighbors, overlay, physical, segments, vrrp
 from v6fabric.agent import plan_order as order
 from v6fabric.agent.actions import (
     Action,
@@ -124,6 +124,11 @@ def plan(
     _sysctls(p, namespaces)
     _addresses(p)
     _routes(p, namespaces)
+    replaces, deletes = neighbors.plan(namespaces, observed, p.created)
+    for op in deletes:
+        p.add(DEL_ROUTE, op)
+    for op in replaces:  # after the links and their addresses: with the routes
+        p.add(ADD_ROUTE, op)
     _workloads(p)
     _firewall(p)
     if (

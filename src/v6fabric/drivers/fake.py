@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from v6fabric.drivers.commands import CommandError
+from v6fabric.drivers.neighbors import DeleteNeighbor, Neighbor, ReplaceNeighbor
 from v6fabric.drivers.netlink import (
     AddAddress,
     AddBridge,
@@ -81,6 +82,7 @@ class FakeKernel:
         self.sysctl: dict[str | None, dict[str, str]] = {None: {}}
         self.routes: dict[str | None, set[Route]] = {None: set()}
         self.pids: dict[str | None, set[int]] = {None: set()}
+        self.neighbors: dict[str | None, set[Neighbor]] = {None: set()}  # permanent ones
         self._index = itertools.count(2)
         self.writes = 0  # every successful change, to prove a resync changes nothing
 
@@ -94,6 +96,7 @@ class FakeKernel:
             if name not in self.links:
                 self.links[name] = {"lo": FakeLink("lo", 1, None, "00:00:00:00:00:00", 65536)}
                 self.sysctl[name], self.routes[name], self.pids[name] = {}, set(), set()
+                self.neighbors[name] = set()
                 self.writes += 1
         return [None] * len(names)
 
@@ -102,7 +105,7 @@ class FakeKernel:
             return
         for link in list(self.links[name].values()):
             self._delete(name, link.name)
-        for table in (self.links, self.sysctl, self.routes, self.pids):
+        for table in (self.links, self.sysctl, self.routes, self.pids, self.neighbors):
             table.pop(name, None)
         self.writes += 1
 
@@ -132,7 +135,11 @@ class FakeKernel:
                 **_vxlan_fields(fake),
                 **_segment_fields(fake),
             )
-        return NetnsView(links=links, routes=tuple(sorted(self.routes[netns], key=repr)))
+        return NetnsView(
+            links=links,
+            routes=tuple(sorted(self.routes[netns], key=repr)),
+            neighbors=tuple(sorted(self.neighbors[netns])),
+        )
 
     def read_links(self, netns: str | None, names: Sequence[str]) -> dict[str, Link]:
         if netns not in self.links:
@@ -241,6 +248,10 @@ class FakeKernel:
                 link.mac = op.mac or link.mac
                 link.mtu = op.mtu or link.mtu
                 link.mtu_by_user = link.mtu_by_user or bool(op.mtu and link.kind == "bridge")
+                if op.up is False:  # set down: the kernel flushes its neighbours
+                    self.neighbors[netns] = {
+                        n for n in self.neighbors[netns] if n.ifname != op.name
+                    }
                 link.up = link.up if op.up is None else op.up
                 self._bridge_mtus(netns)
             case DeleteLink():
@@ -273,6 +284,18 @@ class FakeKernel:
                 if route not in table:
                     raise FakeError("RTNETLINK answers: No such process")
                 table.discard(route)
+            case ReplaceNeighbor(neighbor=neighbor):
+                self._get(netns, neighbor.ifname)
+                entries = self.neighbors[netns]
+                key = (neighbor.ifname, neighbor.address)
+                entries -= {n for n in entries if (n.ifname, n.address) == key}
+                entries.add(neighbor)
+            case DeleteNeighbor():
+                entries = self.neighbors[netns]
+                found = {n for n in entries if (n.ifname, n.address) == (op.ifname, op.address)}
+                if not found:
+                    raise FakeError("RTNETLINK answers: No such file or directory")
+                entries -= found
 
     def _on_link(self, netns: str | None, gateway: str) -> str:
         address = ipaddress.ip_address(gateway)
@@ -295,6 +318,7 @@ class FakeKernel:
                 other.master = None
         self._bridge_mtus(netns)
         self.routes[netns] = {r for r in self.routes[netns] if r.device != name}
+        self.neighbors[netns] = {n for n in self.neighbors[netns] if n.ifname != name}
         if link.peer and link.peer[0] in self.links and link.peer[1] in self.links[link.peer[0]]:
             self._delete(*link.peer)
 

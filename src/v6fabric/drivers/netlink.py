@@ -29,8 +29,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from v6fabric.drivers import rtnetlink
+from v6fabric.drivers import neighbors, rtnetlink
 from v6fabric.drivers.commands import run
+from v6fabric.drivers.neighbors import (
+    DeleteNeighbor,
+    Neighbor,
+    ReplaceNeighbor,
+    neighbor_line,
+    parse_neighbors,
+)
 from v6fabric.drivers.netns import NETNS_RUN_DIR
 
 log = logging.getLogger(__name__)
@@ -85,6 +92,7 @@ class Route:
 class NetnsView:
     links: Mapping[str, Link] = field(default_factory=dict)
     routes: tuple[Route, ...] = ()
+    neighbors: tuple[Neighbor, ...] = ()  # the permanent entries (``drivers.neighbors``)
 
 
 # --- what is applied: one operation = one line of `ip -batch` --------------------------------
@@ -235,8 +243,10 @@ LinkOp = (
     | DeleteAddress
     | ReplaceRoute
     | DeleteRoute
+    | ReplaceNeighbor
+    | DeleteNeighbor
 )
-DELETE_OPS = (DeleteLink, DeleteAddress, DeleteRoute)
+DELETE_OPS = (DeleteLink, DeleteAddress, DeleteRoute, DeleteNeighbor)
 
 
 class Netlink(Protocol):
@@ -348,6 +358,8 @@ def _op_line(op: LinkOp) -> str:
             if route.device:
                 words += ["dev", route.device]
             return " ".join([*words, "proto", str(RTPROT_V6FABRIC)])
+        case ReplaceNeighbor() | DeleteNeighbor():
+            return neighbor_line(op)
     raise TypeError(f"not a link operation: {op!r}")
 
 
@@ -491,7 +503,9 @@ class IpNetlink:
         return [int(word) for word in done.stdout.split() if word.isdigit()]
 
     def read(self, netns: str | None) -> NetnsView:
-        script = f"addr show\nroute show table all proto {RTPROT_V6FABRIC}\n"
+        script = (
+            f"addr show\nroute show table all proto {RTPROT_V6FABRIC}\nneigh show nud permanent\n"
+        )
         argv = ["ip", *(["-n", netns] if netns else []), "-json", "-d", "-batch", "-"]
         done = run(argv, input=script)
         docs = _json_stream(done.stdout)
@@ -504,6 +518,7 @@ class IpNetlink:
         return NetnsView(
             links={link.name: link for link in links},
             routes=tuple(sorted(set(routes), key=repr)),
+            neighbors=parse_neighbors(docs[2] if len(docs) > 2 else []),
         )
 
     def read_links(self, netns: str | None, names: Sequence[str]) -> dict[str, Link]:
@@ -530,6 +545,22 @@ class IpNetlink:
         return {link.name: link for link in links if link.name in names}
 
     def apply(self, netns: str | None, ops: Sequence[LinkOp]) -> list[str | None]:
+        """Runs of neighbour operations go to ``ip`` apart (``drivers.neighbors``), in order."""
+        results: list[str | None] = []
+        start = 0
+        for end in range(1, len(ops) + 1):
+            kind = isinstance(ops[start], neighbors.NeighborOp)
+            if end < len(ops) and isinstance(ops[end], neighbors.NeighborOp) == kind:
+                continue
+            part = ops[start:end]
+            if kind:
+                results += neighbors.apply(netns, part, tolerated)  # type: ignore[arg-type]
+            else:
+                results += self._apply_lines(netns, part)
+            start = end
+        return results
+
+    def _apply_lines(self, netns: str | None, ops: Sequence[LinkOp]) -> list[str | None]:
         if not ops:
             return []
         script = "".join(_op_line(op) + "\n" for op in ops)

@@ -65,6 +65,7 @@ from v6fabric.render._common import check_ifname, check_mac, header, ip_prefix, 
 from v6fabric.render.nft_guards import BRIDGE_SETS, bridge_chains, guard_elements
 from v6fabric.render.nft_members import VERSIONS, group_elements, member_changes, member_sets
 from v6fabric.render.nft_script import TABLE, Chain, NftSet, Ruleset
+from v6fabric.render.nft_uplinks import UPLINK_SETS, uplink_chains, uplink_elements
 
 MAX_ZONE = 65535
 PORT_PROTOCOLS = {6: "tcp", 17: "udp", 33: "dccp", 132: "sctp", 136: "udplite"}
@@ -174,6 +175,7 @@ def _frame_model(spec: FirewallSpec) -> Ruleset:
     sets = _sets(spec, guarded, profiles)
     chains = [
         *(Chain("bridge", n, h, r) for n, h, r in bridge_chains()),
+        *(Chain("bridge", n, h, r) for n, h, r in uplink_chains()),
         *(Chain("inet", n, h, r) for n, h, r in _inet_chains(spec, profiles)),
     ]
     return Ruleset(
@@ -354,6 +356,8 @@ def _sets(
         for name, elements in guard_elements(port, nets[port.network_id].ra_sources):
             found[name].update(elements)
     sets = [NftSet("bridge", n, d, frozenset(found[n])) for n, d in BRIDGE_SETS.items()]
+    uplinks = uplink_elements(spec.networks)  # the uplink guard's (``nft_uplinks``)
+    sets += [NftSet("bridge", n, d, uplinks[n]) for n, d in UPLINK_SETS.items()]
     sets += [NftSet("inet", n, d, frozenset(found[n])) for n, d in _INET_SETS.items()]
     for group in spec.remote_groups:
         for version in VERSIONS:
