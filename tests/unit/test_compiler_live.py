@@ -77,6 +77,10 @@ def with_groups(draw: st.DrawFn) -> Snapshot:
         info = {"network_id": external["id"], "enable_snat": False, "external_fixed_ips": []}
         routers.append({**wire, "external_gateway_info": info})
     routers = [{**r, "ha": True} if draw(st.integers(0, 2)) == 0 else r for r in routers]
+    routers = [  # some others distributed (R20): an instance on every workload host
+        {**r, "distributed": True} if not r.get("ha") and draw(st.integers(0, 2)) == 0 else r
+        for r in routers
+    ]
     ha = {r["id"] for r in routers if r.get("ha")}
     router_hosts = draw(placements(snap, ha))
     ha_ports, ha_networks, vrids = draw(ha_legs(routers, router_hosts))
