@@ -9,10 +9,23 @@ import random
 from dataclasses import replace
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.unit.test_compiler import SLAAC, network, port, router, router_port, subnet, uid
+from tests.unit.test_compiler_live import bring_forward
+from tests.unit.test_compiler_properties import (
+    MAX_IFNAME,
+    MAX_NAMESPACE,
+    hosts_of,
+    names,
+    shuffled,
+    snapshots,
+)
 from v6fabric.compiler import Snapshot, compile_host
 from v6fabric.compiler.dvr import dvr_hosts, uplinks
 from v6fabric.compiler.index import build_index
+from v6fabric.compiler.live import LiveInputs
 from v6fabric.domain.addresses import eui64_link_local
 from v6fabric.hoststate.codec import decode, encode
 from v6fabric.hoststate.dvr import central_leg_id, central_leg_mac, host_leg_mac
@@ -417,3 +430,42 @@ def test_any_input_order_gives_the_same_state() -> None:
                 for kind in ("networks", "subnets", "ports", "routers")
             }
             assert compile_host(replace(snap, **items), host) == expected
+
+
+def test_live_inputs_give_each_host_what_a_full_compile_does() -> None:
+    snap, w = _world()
+    variants = [
+        snap,
+        replace(snap, tunnel_endpoints=()),  # no overlay: the interfaces still matter
+        _world(gateway=False)[0],
+        replace(snap, router_hosts=((w["router"]["id"], "c2"),)),
+    ]
+    for variant in variants:
+        live = LiveInputs()
+        bring_forward(live, None, variant)
+        for host in ("c1", "c2", "n1", ""):
+            assert compile_host(live.snapshot_for(host), host) == compile_host(variant, host)
+
+
+@settings(max_examples=60, deadline=None)
+@given(snapshots(), st.data())
+def test_generated_distributed_routers_give_consistent_states(snap, data):
+    routers = tuple({**r, "distributed": data.draw(st.booleans())} for r in snap.routers)
+    snap = replace(snap, routers=routers)
+    other = shuffled(data.draw, snap)
+    for host in hosts_of(snap):
+        state = compile_host(snap, host)
+        assert compile_host(other, host) == state
+        assert decode(encode(state)) == state
+        interfaces, namespaces = names(state)
+        assert all(0 < len(name) <= MAX_IFNAME for name in interfaces)
+        assert all(0 < len(name) <= MAX_NAMESPACE for name in namespaces)
+        taps = [p.tap for p in state.ports]
+        assert len(taps) == len(set(taps))
+        assert {p.network_id for p in state.ports} == {n.network_id for n in state.networks}
+        legs = {(p.namespace, p.ifname) for p in state.ports if p.namespace}
+        assert {ns for ns, _ in legs} <= {n.name for n in state.namespaces}
+        for namespace in state.namespaces:
+            assert {(namespace.name, n.ifname) for n in namespace.neighbors} <= legs
+            devices = {(namespace.name, r.device) for r in namespace.routes if r.device}
+            assert devices <= legs

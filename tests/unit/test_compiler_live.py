@@ -78,7 +78,7 @@ def with_groups(draw: st.DrawFn) -> Snapshot:
         routers.append({**wire, "external_gateway_info": info})
     routers = [{**r, "ha": True} if draw(st.integers(0, 2)) == 0 else r for r in routers]
     routers = [  # some others distributed (R20): an instance on every workload host
-        {**r, "distributed": True} if not r.get("ha") and draw(st.integers(0, 2)) == 0 else r
+        {**r, "distributed": True} if not r.get("ha") and draw(st.booleans()) else r
         for r in routers
     ]
     ha = {r["id"] for r in routers if r.get("ha")}
