@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.test_compiler import SLAAC, network, port, router, router_port, subnet, uid
-from tests.unit.test_compiler_live import bring_forward
+from tests.unit.test_compiler_live import bring_forward, with_groups
 from tests.unit.test_compiler_properties import (
+    HOSTS,
     MAX_IFNAME,
     MAX_NAMESPACE,
     hosts_of,
@@ -23,8 +24,10 @@ from tests.unit.test_compiler_properties import (
     snapshots,
 )
 from v6fabric.compiler import Snapshot, compile_host
-from v6fabric.compiler.dvr import dvr_hosts, uplinks
+from v6fabric.compiler.dvr import dvr_hosts
+from v6fabric.compiler.dvr_view import uplinks
 from v6fabric.compiler.index import build_index
+from v6fabric.compiler.links import gateway_ports, router_ports
 from v6fabric.compiler.live import LiveInputs
 from v6fabric.domain.addresses import eui64_link_local
 from v6fabric.hoststate.codec import decode, encode
@@ -469,3 +472,32 @@ def test_generated_distributed_routers_give_consistent_states(snap, data):
             assert {(namespace.name, n.ifname) for n in namespace.neighbors} <= legs
             devices = {(namespace.name, r.device) for r in namespace.routes if r.device}
             assert devices <= legs
+
+
+@settings(max_examples=60, deadline=None)
+@given(with_groups(distributed=True))
+def test_each_router_runs_where_its_kind_says(snap):
+    """Plain and HA routers on their scheduled hosts, distributed ones on their workload hosts
+    and their central instance (with a gateway) on the scheduled host."""
+    index = build_index(snap)
+    interfaces, gateways = router_ports(index), gateway_ports(index)
+    for host in (*HOSTS, ""):
+        state = compile_host(snap, host)
+        present = {ns.name for ns in state.namespaces}
+        expected = {
+            router_namespace(r)
+            for r in interfaces.keys() | gateways.keys()
+            if host
+            and (
+                host in dvr_hosts(index, r) and r in interfaces
+                if index.routers[r].distributed
+                else host in snap.router_hosts_of(r)
+            )
+        }
+        assert {n for n in present if n.startswith("v6r-")} == expected
+        central = {
+            central_namespace(r)
+            for r in gateways
+            if host and index.routers[r].distributed and host in snap.router_hosts_of(r)
+        }
+        assert {n for n in present if n.startswith("v6s-")} == central

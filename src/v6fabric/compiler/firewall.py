@@ -26,7 +26,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from v6fabric.compiler.dvr import any_distributed, local_only, uplinks
+from v6fabric.compiler.dvr_view import any_distributed, local_only, uplinks
 from v6fabric.compiler.index import IdentityMemo, Index, PortView, SubnetView
 from v6fabric.compiler.overlay import remote_ra_sources
 from v6fabric.compiler.snapshot import Snapshot, Wire

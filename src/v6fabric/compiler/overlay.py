@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from v6fabric.compiler.dvr import any_distributed, dvr_legs_on, is_dvr_leg
+from v6fabric.compiler.dvr_view import any_distributed, dvr_legs_on, is_dvr_leg
 from v6fabric.compiler.index import Index, PortView
 from v6fabric.domain.addresses import eui64_link_local
 from v6fabric.domain.constants import (
