@@ -185,6 +185,8 @@ def test_an_instance_routes_to_the_central_leg_and_knows_every_neighbour() -> No
                 NeighborSpec(qr2, "2001:db8:2::b", w["vm_b"]["mac_address"]),
                 # another router's plain port; not D's (distributed: a MAC per host)
                 NeighborSpec(qr2, "2001:db8:2::fe", w["plain_leg"]["mac_address"]),
+                # the next hop of the default route: never solicited either
+                NeighborSpec(qr1, central_ll, central_leg_mac(rid, w["net1"]["id"])),
             ],
             key=lambda n: (n.ifname, n.address),
         )

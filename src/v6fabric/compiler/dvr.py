@@ -104,33 +104,38 @@ def dvr_ports(
 def dvr_namespaces(index: Index, instances: dict[str, tuple[PortView, ...]]) -> list[NamespaceSpec]:
     """The instances' namespaces: a router's routes without a gateway leg (extra routes with
     an on-link next hop, its RAs' host routes), the default route to the central instance
-    when the router has a gateway (and no extra route takes ``::/0``), the neighbours."""
+    when the router has a gateway (and no extra route takes ``::/0``), the neighbours: every
+    port's addresses and, with that default route, the central leg's link-local (an instance
+    must not solicit it either)."""
     specs = []
     gateways = distributed_gateways(index)
     for spec in router_namespaces(index, instances):
         router_id = spec.name.removeprefix(router_namespace(""))
         routes = list(spec.routes)
-        default = _central_route(index, router_id) if router_id in gateways else None
-        if default is not None and all(r.destination != str(IPV6_DEFAULT) for r in routes):
-            routes.append(default)
         legs = [port for port in instances[router_id] if effective_up(index, port)]
+        found = list(neighbors(index, router_id, _instance_leg(legs)))
+        central = _central_leg(index, router_id) if router_id in gateways else None
+        if central is not None and all(r.destination != str(IPV6_DEFAULT) for r in routes):
+            ifname, mac = central
+            link_local = str(eui64_link_local(mac))
+            routes.append(RouteSpec(str(IPV6_DEFAULT), link_local, ifname))
+            found.append(NeighborSpec(ifname, link_local, mac))
         specs.append(
             replace(
                 spec,
                 routes=tuple(sorted(routes, key=_route_key)),
-                neighbors=neighbors(index, router_id, _instance_leg(legs)),
+                neighbors=tuple(sorted(found, key=lambda n: (n.ifname, n.address))),
             )
         )
     return specs
 
 
-def _central_route(index: Index, router_id: str) -> RouteSpec | None:
-    """``::/0`` via the central leg's link-local on the first network with an IPv6 subnet
-    whose leg is up (the central instance's leg there is up too)."""
+def _central_leg(index: Index, router_id: str) -> tuple[str, str] | None:
+    """The instance's ``qr-`` leg towards the central instance and the central leg's MAC: on
+    the first network with an IPv6 subnet whose leg is up (the central leg there is up too)."""
     for network_id, port in central_networks(index, router_id).items():
         if effective_up(index, port):
-            mac = central_leg_mac(router_id, network_id)
-            return RouteSpec(str(IPV6_DEFAULT), str(eui64_link_local(mac)), router_ifname(port))
+            return router_ifname(port), central_leg_mac(router_id, network_id)
     return None
 
 
@@ -244,13 +249,13 @@ def central_namespaces(
                 forwarding=True,
                 routes=tuple(sorted(routes, key=_route_key)),
                 ra_uplink=ra_uplink,
-                neighbors=neighbors(index, router_id, _central_leg(router_id, set(up))),
+                neighbors=neighbors(index, router_id, _sg_leg(router_id, set(up))),
             )
         )
     return specs
 
 
-def _central_leg(router_id: str, networks: set[str]) -> LegOf:
+def _sg_leg(router_id: str, networks: set[str]) -> LegOf:
     """The ``sg-`` leg of an address's network, if that leg is up (``networks``)."""
 
     def leg(network_id: str, _subnet_id: str, _version: int) -> str | None:
