@@ -35,6 +35,8 @@ class _Routers:
     interfaces: dict[str, tuple[PortView, ...]]
     hosts: dict[str, tuple[str, ...]] = field(default_factory=dict)
     gateways: dict[str, PortView] | None = None
+    # the interfaces of the distributed routers that are up, by network
+    running: dict[str, tuple[PortView, ...]] | None = None
 
 
 _VIEWS = IdentityMemo(4)
@@ -119,20 +121,31 @@ def interface_ports(index: Index, router_id: str) -> tuple[PortView, ...]:
 # --- what other hosts and the firewall see ------------------------------------------------
 
 
+def _running_on(index: Index, network_id: str) -> tuple[PortView, ...]:
+    """The interfaces on the network of the distributed routers that are up."""
+    view = _view(index)
+    if view.running is None:
+        found: dict[str, list[PortView]] = {}
+        for router_id, ports in view.interfaces.items():
+            router = index.routers.get(router_id)
+            if router is not None and router.distributed and router.admin_up:
+                for port in ports:
+                    found.setdefault(port.network_id, []).append(port)
+        view.running = {key: tuple(ports) for key, ports in found.items()}
+    return view.running.get(network_id, ())
+
+
 def dvr_legs_on(index: Index, network_id: str, router_hosts: HostsOf) -> list[tuple[str, str]]:
     """``(host, MAC)`` of every distributed router leg on the network: each instance's
     interface (``host_leg_mac``) and each central leg on its router's scheduled host."""
     found = []
+    ports = _running_on(index, network_id)
+    for port in ports:
+        found += [
+            (where, host_leg_mac(where, port.id)) for where in dvr_hosts(index, port.device_id)
+        ]
     gateways = distributed_gateways(index)
-    for router_id, ports in _view(index).interfaces.items():
-        router = index.routers.get(router_id)
-        if router is None or not router.distributed or not router.admin_up:
-            continue
-        for port in ports:
-            if port.network_id == network_id:
-                found += [
-                    (where, host_leg_mac(where, port.id)) for where in dvr_hosts(index, router_id)
-                ]
+    for router_id in sorted({port.device_id for port in ports}):
         if router_id in gateways and network_id in central_networks(index, router_id):
             mac = central_leg_mac(router_id, network_id)
             found += [(where, mac) for where in router_hosts(router_id)]
@@ -144,17 +157,11 @@ def local_only(index: Index, network_id: str) -> tuple[str, ...]:
     gateway addresses of the distributed routers (up) on the network, their legs' shared
     link-locals, and the metadata address they serve. Empty without one."""
     found: set[str] = set()
-    for router_id, ports in _view(index).interfaces.items():
-        router = index.routers.get(router_id)
-        if router is None or not router.distributed or not router.admin_up:
-            continue
-        for port in ports:
-            if port.network_id != network_id:
-                continue
-            found.update(str(ip.address) for ip in port.fixed_ips)
-            if port.mac:
-                found.add(str(eui64_link_local(port.mac)))
-            found.add(METADATA_IPV6)
+    for port in _running_on(index, network_id):
+        found.update(str(ip.address) for ip in port.fixed_ips)
+        if port.mac:
+            found.add(str(eui64_link_local(port.mac)))
+        found.add(METADATA_IPV6)
     return tuple(sorted(found))
 
 
