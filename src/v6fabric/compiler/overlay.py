@@ -14,8 +14,8 @@ scheduler's): a VXLAN external network so joins the router's host to its segment
 router's legs are on each of its hosts (their MACs follow the VRRP master: learnt, not pinned),
 its ``ha-`` ports where bound. A distributed router's interfaces are on every host of its
 ``dvr_hosts``, with a MAC per host, and its central legs on its scheduled host
-(``compiler.dvr``): all pinned, nothing to learn. A host without an endpoint in the overlay's family takes no part:
-its networks stay on its own bridges (a single host needs none).
+(``compiler.dvr``): all pinned, nothing to learn. A host without an endpoint in the overlay's
+family takes no part: its networks stay on its own bridges (a single host needs none).
 
 A network of type ``gre`` (key = its segmentation id) has the same hosts and remotes, but GRE
 has no multipoint device with a forwarding table: the agent makes one tap per remote
