@@ -65,9 +65,10 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
     hosts, with keepalived in charge of its legs (``compiler.ha``); a distributed router to
     every host with a workload on one of its networks, and its central instance to its
     scheduled host (``compiler.dvr``). A host running either gets the metadata proxy's
-    listeners on those namespaces' legs with the ports and instances it answers for. A host with a tunnel endpoint joins the VXLAN segments of its networks
-    (``overlay``); a host with an interface on a flat network's physical network puts it on
-    that network's bridge (``physical``).
+    listeners on those namespaces' legs with the ports and instances it answers for. A host
+    with a tunnel endpoint joins the VXLAN segments of its networks (``overlay``); a host with
+    an interface on a flat network's physical network puts it on that network's bridge
+    (``physical``).
     """
     index = build_index(snapshot)
     ports: list[PortSpec] = workload_ports(index, host)
