@@ -168,7 +168,7 @@ def test_an_instance_routes_to_the_central_leg_and_knows_every_neighbour() -> No
     snap, w = _world()
     rid = w["router"]["id"]
     ns = _namespace(compile_host(snap, "c1"), router_namespace(rid))
-    assert ns.forwarding and ns.ra_uplink is None
+    assert ns.forwarding and ns.distributed and ns.ra_uplink is None
     central_ll = _ll(central_leg_mac(rid, w["net1"]["id"]))  # net1: the first by id
     assert ns.routes == (
         RouteSpec("::/0", central_ll, _qr(w["leg1"])),
@@ -271,7 +271,7 @@ def test_the_central_instance_on_the_scheduled_host() -> None:
         )
         assert (leg.mac, leg.addresses) == (central_leg_mac(rid, net["id"]), ())
     ns = _namespace(state, central)
-    assert ns.forwarding
+    assert ns.forwarding and not ns.distributed  # on this host only
     assert ns.routes == (
         RouteSpec("::/0", "2001:db8:ff::1"),
         RouteSpec("2001:db8:1::/64", None, sg1),

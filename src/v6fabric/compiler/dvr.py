@@ -106,7 +106,7 @@ def dvr_namespaces(index: Index, instances: dict[str, tuple[PortView, ...]]) -> 
     an on-link next hop, its RAs' host routes), the default route to the central instance
     when the router has a gateway (and no extra route takes ``::/0``), the neighbours: every
     port's addresses and, with that default route, the central leg's link-local (an instance
-    must not solicit it either)."""
+    must not solicit it either). ``distributed``: the same namespace is on other hosts too."""
     specs = []
     gateways = distributed_gateways(index)
     for spec in router_namespaces(index, instances):
@@ -125,6 +125,7 @@ def dvr_namespaces(index: Index, instances: dict[str, tuple[PortView, ...]]) -> 
                 spec,
                 routes=tuple(sorted(routes, key=_route_key)),
                 neighbors=tuple(sorted(found, key=lambda n: (n.ifname, n.address))),
+                distributed=True,
             )
         )
     return specs
