@@ -42,6 +42,10 @@ class Settings:
     l3_ha: bool = False
     max_l3_agents_per_router: int = 2
     ha_advert_interval: float = VRRP_ADVERT_INTERVAL
+    # Whether a router is made ``distributed`` (R20) when its creator does not say (Neutron's
+    # ``router_distributed``). With ``l3_ha`` on too, a request naming neither gets a
+    # distributed router (distributed HA routers are not supported).
+    router_distributed: bool = False
 
     @property
     def base_url(self) -> str:
@@ -74,6 +78,8 @@ class Settings:
             values["ipv6_gateway"] = _ipv6_address(env_gateway)
         if env_ha := os.environ.get("V6FABRIC_L3_HA"):
             values["l3_ha"] = _boolean("V6FABRIC_L3_HA", env_ha)
+        if env_dvr := os.environ.get("V6FABRIC_ROUTER_DISTRIBUTED"):
+            values["router_distributed"] = _boolean("V6FABRIC_ROUTER_DISTRIBUTED", env_dvr)
         if env_max := os.environ.get("V6FABRIC_MAX_L3_AGENTS_PER_ROUTER"):
             values["max_l3_agents_per_router"] = _agents_per_router(env_max)
         if env_advert := os.environ.get("V6FABRIC_HA_ADVERT_INTERVAL"):

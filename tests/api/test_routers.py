@@ -109,12 +109,8 @@ def test_a_gateway_on_a_network_that_is_not_external_is_refused_dvr_and_ha_too(a
         "BadRequest",
         "Bad router request: Distributed HA routers are not supported yet.",
     )
-    assert_error(
-        api.post("/v2.0/routers", {"router": {"distributed": True}}, "admin"),
-        400,
-        "BadRequest",
-        "Bad router request: Distributed routers are not supported yet.",
-    )
+    r = api.post("/v2.0/routers", {"router": {"distributed": True}}, "admin")  # R20
+    assert r.status_code == 201 and r.json()["router"]["distributed"] is True, r.text
     admin_router = _router(api, "admin", distributed=False, ha=False)
     assert admin_router["distributed"] is False and admin_router["ha"] is False
     r = api.put(f"/v2.0/routers/{router['id']}", {"router": {"ha": False}})

@@ -25,8 +25,9 @@ IFACES = ("eth1", "eth2")  # hosts' interfaces on them
 
 
 @st.composite
-def with_groups(draw: st.DrawFn) -> Snapshot:
-    """A generated snapshot whose compute ports are in groups naming each other as remote."""
+def with_groups(draw: st.DrawFn, distributed: bool = False) -> Snapshot:
+    """A generated snapshot whose compute ports are in groups naming each other as remote;
+    ``distributed``: about half the routers that are not HA are distributed (R20)."""
     snap = draw(snapshots())
     groups = []
     for group_id in GROUPS:
@@ -77,6 +78,11 @@ def with_groups(draw: st.DrawFn) -> Snapshot:
         info = {"network_id": external["id"], "enable_snat": False, "external_fixed_ips": []}
         routers.append({**wire, "external_gateway_info": info})
     routers = [{**r, "ha": True} if draw(st.integers(0, 2)) == 0 else r for r in routers]
+    if distributed:
+        routers = [
+            {**r, "distributed": True} if not r.get("ha") and draw(st.booleans()) else r
+            for r in routers
+        ]
     ha = {r["id"] for r in routers if r.get("ha")}
     router_hosts = draw(placements(snap, ha))
     ha_ports, ha_networks, vrids = draw(ha_legs(routers, router_hosts))
@@ -221,7 +227,7 @@ def assert_same_compile(live: LiveInputs, full: Snapshot) -> None:
 
 
 @PROPERTY
-@given(st.lists(with_groups(), min_size=1, max_size=4))
+@given(st.lists(with_groups(distributed=True), min_size=1, max_size=4))
 def test_a_host_compiled_from_live_inputs_equals_a_full_compile(history):
     live = LiveInputs()
     previous = None

@@ -8,6 +8,15 @@ sorted by a stable key, so the same snapshot in any input order gives an equal `
 from __future__ import annotations
 
 from v6fabric.compiler.dhcp import dnsmasq_specs
+from v6fabric.compiler.dvr import (
+    central_gateways,
+    central_namespaces,
+    central_ports,
+    dvr_instances,
+    dvr_namespaces,
+    dvr_ports,
+    is_distributed,
+)
 from v6fabric.compiler.firewall import firewall_spec
 from v6fabric.compiler.ha import (
     ha_legs,
@@ -53,11 +62,13 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
     its isolated subnets go to its DHCP host (``snapshot.dhcp_host``); each router goes to its
     scheduled host (``snapshot.router_hosts_of``) with its interfaces, radvd and its external
     gateway's leg (a router with only a gateway too, as Neutron's); an HA router to each of its
-    hosts, with keepalived in charge of its legs (``compiler.ha``). A host running either
-    gets the metadata proxy's listeners on those namespaces' legs with the ports and instances
-    it answers for. A host with a tunnel endpoint joins the VXLAN segments of its networks
-    (``overlay``); a host with an interface on a flat network's physical network puts it on
-    that network's bridge (``physical``).
+    hosts, with keepalived in charge of its legs (``compiler.ha``); a distributed router to
+    every host with a workload on one of its networks, and its central instance to its
+    scheduled host (``compiler.dvr``). A host running either gets the metadata proxy's
+    listeners on those namespaces' legs with the ports and instances it answers for. A host
+    with a tunnel endpoint joins the VXLAN segments of its networks (``overlay``); a host with
+    an interface on a flat network's physical network puts it on that network's bridge
+    (``physical``).
     """
     index = build_index(snapshot)
     ports: list[PortSpec] = workload_ports(index, host)
@@ -70,8 +81,10 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
     routers = {
         r: every_router.get(r, ())
         for r in sorted(every_router.keys() | every_gateway.keys())
-        if host in snapshot.router_hosts_of(r)
+        if host in snapshot.router_hosts_of(r) and not is_distributed(index, r)
     }
+    instances = dvr_instances(index, host, every_router) if host else {}
+    central = central_gateways(index, host, every_gateway, snapshot.router_hosts_of)
     ha = ha_router_ids(index, routers)
     by_router = ha_ports(index, ha)
     gateways = {r: port for r, port in every_gateway.items() if r in routers}
@@ -88,13 +101,17 @@ def compile_host(snapshot: Snapshot, host: str) -> HostState:
         radvd += isolated_radvd(index, serving, routed_subnet_ids(index, every_router))
         dnsmasq += dnsmasq_specs(index, serving)
     vrrp: list[VrrpSpec] = []
-    if dhcp or routers:
+    if dhcp or routers or instances or central:
         legs = namespace_ports(index, dhcp, routers, gateways)
         vrrp = vrrp_specs(snapshot, by_router, ha, legs, host)
         ports += vrrp_managed(legs, ha) + ha_legs(index, by_router, ha, host)
+        ports += dvr_ports(index, host, instances) + central_ports(index, central)
         namespaces += router_namespaces(index, routers, gateways, snapshot.ipv6_gateway)
-        radvd += vrrp_radvd(router_radvd(index, routers), ha)
-        metadata = metadata_spec(index, serving, routers)
+        namespaces += dvr_namespaces(index, instances)
+        namespaces += central_namespaces(index, central, snapshot.ipv6_gateway)
+        answering = dict(sorted({**routers, **instances}.items()))  # radvd and metadata
+        radvd += vrrp_radvd(router_radvd(index, answering), ha)
+        metadata = metadata_spec(index, serving, answering)
     networks, fdb = overlays(
         index,
         host,

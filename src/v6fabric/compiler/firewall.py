@@ -11,6 +11,11 @@ Neutron's encoding (protocol names, ICMP type and code in ``port_range_min``/``m
 ``SecurityGroupRule``'s. A group named as a rule's remote becomes a set of its members'
 addresses, from every port in the group on any host: a peer on another host is a member too.
 
+Every network lists its uplinks (the bridge's ports off the host), and, where a distributed
+router has an interface, the addresses whose neighbour discovery must not cross them
+(``compiler.dvr.local_only``, ``hoststate.dvr``). A distributed router's legs are "router"
+ports with their per-host MACs, as they are plumbed.
+
 Conntrack zones are per network and stable: a hash of the network id, probed past collisions
 in id order, so a network keeps its zone (and its flows their state) while others come and go.
 """
@@ -21,6 +26,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from v6fabric.compiler.dvr_view import any_distributed, local_only, uplinks
 from v6fabric.compiler.index import IdentityMemo, Index, PortView, SubnetView
 from v6fabric.compiler.overlay import remote_ra_sources
 from v6fabric.compiler.snapshot import Snapshot, Wire
@@ -61,6 +67,7 @@ def firewall_spec(
         rule.remote_group for group in security_groups for rule in group.rules if rule.remote_group
     }
     zones = zone_numbers(net.network_id for net in networks)
+    distributed = any_distributed(index)
     return FirewallSpec(
         networks=tuple(
             FirewallNetwork(
@@ -71,6 +78,8 @@ def firewall_spec(
                     *_ra_sources(index.subnets_by_network.get(net.network_id, ())),
                     *remote_ra_sources(index, net),
                 ),
+                uplinks=uplinks(net),
+                local_only=local_only(index, net.network_id) if distributed else (),
             )
             for net in networks
         ),

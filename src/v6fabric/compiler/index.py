@@ -93,6 +93,7 @@ class RouterView:
     routes: tuple[tuple[IPNetwork, IPAddress], ...]
     gateway_network: str | None = None  # ``external_gateway_info.network_id``; None: no gateway
     ha: bool = False  # an HA router (issue 7): on several hosts, VRRP between them
+    distributed: bool = False  # a distributed router (R20): an instance per workload host
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,7 @@ def _router(data: Wire) -> RouterView:
         routes=_routes(data.get("routes"), None),
         gateway_network=gateway.get("network_id") or None,
         ha=bool(data.get("ha", False)),
+        distributed=bool(data.get("distributed", False)),
     )
 
 

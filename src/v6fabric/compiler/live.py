@@ -19,8 +19,13 @@ and every port of the workloads owning those (the metadata proxy again), and its
 gateway ports (an external network has no listener: its other ports matter only to the
 overlay, below), and every ``ha-`` port of its HA routers (the other instances are its VRRP
 peers).
+A distributed router's instance host (a workload bound to it on one of the router's networks)
+needs every port of every network of the router (its neighbours, and where its other instances
+are) and the router's gateway port (whether it has a central instance to route to).
 A host with a tunnel endpoint also needs every port of its networks (``compiler.overlay``: the
-MACs behind the other hosts).
+MACs behind the other hosts), and of every network of each distributed router on one of those
+(the hosts of its instances, each with its own leg MACs); a host without one, the interfaces
+of the distributed routers on its networks (their addresses are the firewall's ``local_only``).
 Everything else (networks, subnets, routers, groups, workloads) is small and passed whole.
 
 Not thread-safe: the caller serialises ``update`` and ``snapshot_for``.
@@ -252,13 +257,48 @@ class LiveInputs:
             wanted |= gateways
             wanted |= {p for r in here for p in self._ha_legs.get(r, ())}  # VRRP peers
             namespaces_here = namespaces_here or bool(legs) or bool(gateways)
+        distributed = self._distributed_networks()
+        if host and distributed:  # its distributed routers' instances
+            own = {
+                ports[p]["network_id"]
+                for p in self._by_host.get(host, ())
+                if p in ports and p not in self._network_owned
+            }
+            here = [r for r, networks in distributed.items() if networks & own]
+            wanted |= self._distributed_ports(here, distributed)
+            namespaces_here = namespaces_here or bool(here)
         if namespaces_here:
             wanted |= self._owners_ports(wanted)
+        networks = {ports[p]["network_id"] for p in wanted if p in ports}
+        on_them = [r for r, found in distributed.items() if found & networks]
         if host in self.tunnel_endpoints:  # the overlay: every port of the host's networks
-            for network_id in {ports[p]["network_id"] for p in wanted if p in ports}:
+            for network_id in networks:
                 wanted |= self._by_network.get(network_id, set())
+            wanted |= self._distributed_ports(on_them, distributed)
+        else:  # their gateway addresses stay on the host (the firewall's ``local_only``)
+            wanted |= {p for r in on_them for p in self._router_legs.get(r, ())}
         chosen = [ports[p] for p in wanted if p in ports]
         return self._snapshot(chosen, self._remote_groups(chosen))
+
+    def _distributed_networks(self) -> dict[str, set[str]]:
+        """Each distributed router's interface networks."""
+        ports = self.records["ports"]
+        return {
+            router_id: {ports[p]["network_id"] for p in self._router_legs.get(router_id, ())}
+            for router_id, wire in self.records["routers"].items()
+            if wire.get("distributed")
+        }
+
+    def _distributed_ports(
+        self, router_ids: Iterable[str], networks: dict[str, set[str]]
+    ) -> set[str]:
+        """Every port of the routers' networks, and their gateway ports."""
+        found: set[str] = set()
+        for router_id in router_ids:
+            for network_id in networks[router_id]:
+                found |= self._by_network.get(network_id, set())
+            found |= self._gateway_legs.get(router_id, set())
+        return found
 
     def _owners_ports(self, port_ids: set[str]) -> set[str]:
         """Every port of the workloads that are the device of one of ``port_ids``."""

@@ -12,8 +12,10 @@ Where a port is: a workload's where it is bound; a DHCP port on its network's DH
 DHCP scheduler's), a router interface and a router's gateway port on its router's hosts (the L3
 scheduler's): a VXLAN external network so joins the router's host to its segment. An HA
 router's legs are on each of its hosts (their MACs follow the VRRP master: learnt, not pinned),
-its ``ha-`` ports where bound. A host without an endpoint in the overlay's family takes no part:
-its networks stay on its own bridges (a single host needs none).
+its ``ha-`` ports where bound. A distributed router's interfaces are on every host of its
+``dvr_hosts``, with a MAC per host, and its central legs on its scheduled host
+(``compiler.dvr``): all pinned, nothing to learn. A host without an endpoint in the overlay's
+family takes no part: its networks stay on its own bridges (a single host needs none).
 
 A network of type ``gre`` (key = its segmentation id) has the same hosts and remotes, but GRE
 has no multipoint device with a forwarding table: the agent makes one tap per remote
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from v6fabric.compiler.dvr_view import any_distributed, dvr_legs_on, is_dvr_leg
 from v6fabric.compiler.index import Index, PortView
 from v6fabric.domain.addresses import eui64_link_local
 from v6fabric.domain.constants import (
@@ -87,6 +90,8 @@ def overlays(
     if local is None:
         return networks, []
     specs, fdb = [], []
+    distributed = any_distributed(index)
+    hosts_of = router_hosts or (lambda _router: (network_host,) if network_host else ())
     for spec in networks:
         view = index.networks.get(spec.network_id)
         if view is None or view.network_type not in OVERLAY_TYPES or not view.segmentation_id:
@@ -96,16 +101,26 @@ def overlays(
         device = GRE_PREFIX + spec.network_id[:6] if gre else vxlan_name(spec.network_id)
         remotes = set()
         learning = False
+        located: list[tuple[str, str]] = []  # (host, MAC) of the ports pinned where they are
         for port in index.ports_by_network.get(spec.network_id, ()):
+            if distributed and is_dvr_leg(index, port):
+                continue  # below: one MAC per host
             moves = moving(index, port)
             learning = learning or moves
             for where in port_locations(port, network_host, router_hosts, dhcp_host):
-                if where == host or where not in endpoints:
-                    continue
-                remote = endpoints[where]
-                remotes.add(remote)
-                if not gre and not moves:
-                    fdb.append(FdbEntry(device=device, mac=port.mac.lower(), remote=remote))
+                if moves and where != host and where in endpoints:
+                    remotes.add(endpoints[where])
+                elif not moves:
+                    located.append((where, port.mac.lower()))
+        if distributed:
+            located += dvr_legs_on(index, spec.network_id, hosts_of)
+        for where, mac in located:
+            if where == host or where not in endpoints:
+                continue
+            remote = endpoints[where]
+            remotes.add(remote)
+            if not gre:
+                fdb.append(FdbEntry(device=device, mac=mac, remote=remote))
         overlay = OverlaySpec(
             device=device,
             vni=view.segmentation_id,
@@ -122,13 +137,15 @@ def remote_ra_sources(index: Index, network: NetworkSpec) -> list[str]:
     """Link-locals that may send RAs into ``network`` over its overlay: its router and DHCP
     ports (radvd runs behind both), which live on the network host and the routers' hosts. The RA guard admits RAs
     from outside the host only from these (and a provider subnet's upstream gateway); a
-    workload's RA never gets that far: its own host drops it at its tap."""
+    workload's RA never gets that far: its own host drops it at its tap. A distributed
+    router's interfaces are left out: every host has its own instance, and a remote one's RAs
+    must be dropped (its link-local is the local instance's too)."""
     if network.overlay is None:
         return []
     return sorted(
         {
             str(eui64_link_local(port.mac))
             for port in index.ports_by_network.get(network.network_id, ())
-            if port.device_owner in NAMESPACE_OWNERS and port.mac
+            if port.device_owner in NAMESPACE_OWNERS and port.mac and not is_dvr_leg(index, port)
         }
     )

@@ -7,7 +7,8 @@ R17) while each IPv4 subnet gets a port of its own. The external gateway (R4) is
 own too (``router_gateway``); its router goes to an L3 host that can carry the external network
 (``l3_scheduler.follow_gateway``). An HA router (``ha``, admin only, default
 ``Settings.l3_ha``) runs on several L3 hosts with VRRP between them (``ha_routers``); its ``ha``
-changes only while it is administratively down, as in Neutron. DVR is refused until it arrives.
+changes only while it is administratively down, as in Neutron; so does ``distributed`` (R20,
+default ``Settings.router_distributed``, rules in ``dvr_routers``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from v6fabric.domain.errors import (
     router_error,
 )
 from v6fabric.identity.context import RequestContext
-from v6fabric.services import common, ha_routers, l3_scheduler, router_gateway
+from v6fabric.services import common, dvr_routers, ha_routers, l3_scheduler, router_gateway
 from v6fabric.services import subnets as subnet_service
 from v6fabric.services.access import ResourceAccess
 from v6fabric.services.ports import ACCESS as PORT_ACCESS
@@ -114,13 +115,6 @@ def fresh(conn: Connection, ctx: RequestContext, router_id: str) -> dict:
     return rendered(conn, ctx, [conn.execute(select(routers).where(c.id == router_id)).one()])[0]
 
 
-def _check_unsupported(body: Mapping[str, Any]) -> None:
-    if body.get("distributed") and body.get("ha"):
-        raise router_error("Distributed HA routers are not supported yet")
-    if body.get("distributed"):
-        raise router_error("Distributed routers are not supported yet")
-
-
 ACTIVE_HA_CHANGE = (
     "Cannot change HA attribute of active routers. Please set router admin_state_up to False "
     "prior to upgrade"
@@ -156,11 +150,11 @@ class RouterService:
         for body in bodies:
             common.require_admin_for(ctx, "create_router", body, *ADMIN_ATTRIBUTES)
             router_gateway.check_policy(ctx, "create_router", body)
-            _check_unsupported(body)
+        modes = [dvr_routers.new_modes(self.settings, body) for body in bodies]
 
         def operation(txn: WriteTxn) -> list[dict]:
             conn = txn.conn
-            rows = [self._insert(conn, ctx, body, self._wants_ha(body)) for body in bodies]
+            rows = [self._insert(conn, ctx, b, *m) for b, m in zip(bodies, modes, strict=True)]
             for row in rows:
                 if row.ha:  # the project's HA network comes with its first HA router
                     ha_routers.ensure_network(conn, self.settings, row.project_id)
@@ -175,11 +169,10 @@ class RouterService:
 
         return self.db.write(operation)
 
-    def _wants_ha(self, body: Mapping[str, Any]) -> bool:
-        return self.settings.l3_ha if body.get("ha") is None else bool(body["ha"])
-
     @staticmethod
-    def _insert(conn: Connection, ctx: RequestContext, body: Mapping[str, Any], ha: bool) -> Any:
+    def _insert(
+        conn: Connection, ctx: RequestContext, body: Mapping[str, Any], distributed: bool, ha: bool
+    ) -> Any:
         project = common.owner_project(ctx, body, "router")
         common.check_quota(conn, project, "router", routers)
         router_id = common.new_id()
@@ -191,7 +184,7 @@ class RouterService:
                 external_network_id=None,
                 enable_snat=True,
                 routes=[],
-                distributed=False,
+                distributed=distributed,
                 ha=False,
             )
         )
@@ -211,7 +204,7 @@ class RouterService:
         def operation(txn: WriteTxn) -> dict:
             conn = txn.conn
             row = ACCESS.fetch_owned(conn, ctx, router_id, "update_router")
-            _check_unsupported(body)
+            changes_dvr = dvr_routers.changes_distributed(row, body)
             changes_ha = body.get("ha") is not None and bool(body["ha"]) != row.ha
             if changes_ha:
                 self._change_ha(conn, row, body)
@@ -226,6 +219,8 @@ class RouterService:
             for attr in ("name", "description", "admin_state_up"):
                 if body.get(attr) is not None:
                     values[attr] = body[attr]
+            if changes_dvr:
+                values["distributed"] = bool(body["distributed"])
             if "routes" in body:
                 values["routes"] = validated_routes(
                     row.id, body["routes"], interfaces(conn, row.id, with_gateway=True)
