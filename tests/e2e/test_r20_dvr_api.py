@@ -10,6 +10,8 @@ Proved by traffic, with a capture of every VXLAN datagram on each host's underla
 of every bridge's forwarding table on each host:
 * every workload's default route is the same link-local (the EUI-64 of the router port's
   API MAC) on every host;
+* a workload's multicast solicitation for its gateway (global and link-local) is answered by
+  its own host's instance, with that host's leg MAC, and by no other;
 * a2 <-> b2 (same host): nothing of it crosses the underlay;
 * a2 <-> b3: each echo request crosses once, on B's VNI, from host 2's own leg MAC (routed on
   host 2); each reply once, on A's VNI, from host 3's (routed on host 3); none via host 1;
@@ -40,17 +42,18 @@ from tests.e2e.dvr_probes import (
     flaps,
     neighbor_discovery_about,
 )
-from tests.e2e.lab_api import default_routers, open_group
+from tests.e2e.lab_api import default_routers, fixed_ip, open_group
 from tests.e2e.multihost import MultiHostLab, multihost_lab
 from tests.e2e.probes import tcp_echo
 from tests.e2e.traffic import ping_stats, pings
 from tests.e2e.upstream import FAR, ip_lines, upstream
 from v6fabric.domain.addresses import eui64_link_local
+from v6fabric.drivers.commands import run
 from v6fabric.hoststate.dvr import central_leg_mac, host_leg_mac
 
 pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or not all(shutil.which(t) for t in ("radvd", "tcpdump", "bridge")),
-    reason="needs root, radvd, tcpdump and bridge",
+    os.geteuid() != 0 or not all(shutil.which(t) for t in ("radvd", "tcpdump", "bridge", "ndisc6")),
+    reason="needs root, radvd, tcpdump, bridge, ndisc6",
 )
 
 PREFIXES = {"A": "2001:db8:2a::/64", "B": "2001:db8:2b::/64"}
@@ -139,6 +142,14 @@ def test_a_distributed_router_routes_on_the_senders_host(
     }
     watches = {i: FdbWatch(plan[i].netns) for i in plan}
     try:
+        answers = {}
+        for name, (host, side) in placed.items():  # multicast NS for the gateway, as a fresh guest
+            namespace = vms[name]["namespace"]
+            run(["ip", "-6", "neigh", "flush", "dev", "eth0"], netns=namespace)
+            gateway_ip = fixed_ip(leg[side])
+            for target in (gateway_ip, gateway_ll[side]):
+                argv = ["ndisc6", "-1", "-n", "-r", "3", target, "eth0"]
+                answers[(name, target)] = (host.host, side, run(argv, netns=namespace).stdout)
         same = ping_stats(vms["a2"]["namespace"], address["b2"], count=COUNT)
         cross = ping_stats(vms["a2"]["namespace"], address["b3"], count=COUNT)
         back = ping_stats(vms["b3"]["namespace"], address["a2"], count=COUNT)
@@ -154,6 +165,9 @@ def test_a_distributed_router_routes_on_the_senders_host(
     assert inbound.reply == "echo:in" and [str(p) for p in inbound.peers] == [FAR]
 
     host2, host3 = h2.host, h3.host
+    for (name, target), (host_name, side, answer) in answers.items():
+        mine = host_leg_mac(host_name, leg[side]["id"])
+        assert mine in answer.lower(), f"{name} asked for {target}; its host answers: {answer}"
     everything: list[Crossing] = [c for found in crossed.values() for c in found]
     for i in plan:  # same host: never on any underlay
         assert echoes(crossed[i], address["a2"], address["b2"]) == []
