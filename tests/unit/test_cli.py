@@ -562,3 +562,15 @@ def test_router_ha_option(run: Callable[..., Result], cloud: FakeCloud) -> None:
     assert cloud.bodies("PUT", f"/v2.0/routers/{router['id']}") == [
         {"router": {"admin_state_up": False, "ha": False}}
     ]
+
+
+def test_router_distributed_option(run: Callable[..., Result], cloud: FakeCloud) -> None:
+    assert run("router", "create", "r1", "--distributed").exit_code == 0
+    assert cloud.bodies("POST", "/v2.0/routers") == [
+        {"router": {"name": "r1", "distributed": True}}
+    ]
+    router = next(iter(cloud.store["routers"].values()))
+    assert run("router", "set", "r1", "--disable", "--centralized").exit_code == 0
+    assert cloud.bodies("PUT", f"/v2.0/routers/{router['id']}") == [
+        {"router": {"admin_state_up": False, "distributed": False}}
+    ]

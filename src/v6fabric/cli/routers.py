@@ -40,6 +40,13 @@ Ha = Annotated[
     bool | None,
     typer.Option("--ha/--no-ha", help="L3 HA: instances on several L3 hosts (admin)."),
 ]
+Distributed = Annotated[
+    bool | None,
+    typer.Option(
+        "--distributed/--centralized",
+        help="DVR: routed on each workload's host, north/south via the L3 host (admin).",
+    ),
+]
 Snat = Annotated[
     bool | None,
     typer.Option(
@@ -66,12 +73,17 @@ def router_create(
     fixed_ip: FixedIps = None,
     snat: Snat = None,
     ha: Ha = None,
+    distributed: Distributed = None,
     json_flag: JsonOption = False,
 ) -> None:
     """Create a router, with a gateway on an external network if --external-gateway."""
     api = client(ctx)
     attributes = compact(
-        name=name, admin_state_up=False if disable else None, description=description, ha=ha
+        name=name,
+        admin_state_up=False if disable else None,
+        description=description,
+        ha=ha,
+        distributed=distributed,
     )
     if external_gateway:
         attributes["external_gateway_info"] = _gateway(api, external_gateway, fixed_ip, snat)
@@ -118,13 +130,15 @@ def router_set(
         bool, typer.Option("--no-external-gateway", help="Remove the gateway.")
     ] = False,
     ha: Ha = None,
+    distributed: Distributed = None,
     json_flag: JsonOption = False,
 ) -> None:
     """Change a router; --route adds to its routes (after --no-route, replaces them).
-    --ha/--no-ha needs the router down (--disable, in the same call or before)."""
+    --ha/--no-ha and --distributed/--centralized need the router down (--disable, in the
+    same call or before)."""
     api = client(ctx)
     current = api.find("routers", router)
-    attributes = compact(name=name, admin_state_up=state, ha=ha)
+    attributes = compact(name=name, admin_state_up=state, ha=ha, distributed=distributed)
     if no_external_gateway and (external_gateway or fixed_ip or snat is not None):
         ctx.fail("--no-external-gateway takes no other gateway option.")
     if no_external_gateway:
