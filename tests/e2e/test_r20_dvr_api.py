@@ -4,7 +4,8 @@ Three hosts on an IPv6 underlay: host 1 has the network role (the router's centr
 its gateway on ``physnet1``), hosts 2 and 3 run workloads. An admin makes a router with
 ``distributed=True`` between two SLAAC networks A and B, with a gateway on a flat external
 network; the upstream (the test's namespace on physnet1) routes the tenant prefixes back as
-``/v2.0/upstream_routes`` says. Workloads: a2 (A) and b2 (B) on host 2, b3 (B) on host 3.
+``/v2.0/upstream_routes`` says. Workloads: a2 (A) and b2 (B) on host 2, b3 (B) on host 3, and
+a1 (A) on host 1, which so runs an instance beside the central one.
 
 Proved by traffic, with a capture of every VXLAN datagram on each host's underlay and a watch
 of every bridge's forwarding table on each host:
@@ -19,7 +20,8 @@ of every bridge's forwarding table on each host:
   about the router's gateway addresses crosses;
 * no MAC is ever seen behind two ports of one bridge;
 * north/south both ways: the workloads reach the far host behind the upstream and it reaches
-  them, by ping and TCP, with their own addresses (no NAT), through the central instance.
+  them, by ping and TCP, with their own addresses (no NAT), through the central instance;
+* a1, beside the central instance, is routed by host 1's own instance like any other.
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def test_a_distributed_router_routes_on_the_senders_host(
     }
 
     group = open_group(admin, "r20-open")["id"]
-    placed = {"a2": (h2, "A"), "b2": (h2, "B"), "b3": (h3, "B")}
+    placed = {"a1": (admin, "A"), "a2": (h2, "A"), "b2": (h2, "B"), "b3": (h3, "B")}
     vms, ports, address = {}, {}, {}
     for name, (host, side) in placed.items():
         ports[name] = host.port(nets[side], security_groups=[group])
@@ -153,14 +155,16 @@ def test_a_distributed_router_routes_on_the_senders_host(
         same = ping_stats(vms["a2"]["namespace"], address["b2"], count=COUNT)
         cross = ping_stats(vms["a2"]["namespace"], address["b3"], count=COUNT)
         back = ping_stats(vms["b3"]["namespace"], address["a2"], count=COUNT)
+        beside = ping_stats(vms["a1"]["namespace"], address["b3"], count=COUNT)
         wait_for("a2 reaches the far host", lambda: h2.ping(vms["a2"], FAR, count=1), TIMEOUT)
+        wait_for("a1 reaches the far host", lambda: admin.ping(vms["a1"], FAR, count=1), TIMEOUT)
         assert pings(far, address["b3"], count=3), "the far host reaches b3"
         outbound = tcp_echo(far, FAR, vms["b3"]["namespace"], FAR, "out")
         inbound = tcp_echo(vms["a2"]["namespace"], address["a2"], far, address["a2"], "in")
     finally:
         crossed = {i: captures[i].stop() for i in plan}
         seen = {i: watches[i].stop() for i in plan}
-    assert same.received == COUNT and cross.received == COUNT and back.received == COUNT
+    assert {same.received, cross.received, back.received, beside.received} == {COUNT}
     assert outbound.reply == "echo:out" and [str(p) for p in outbound.peers] == [address["b3"]]
     assert inbound.reply == "echo:in" and [str(p) for p in inbound.peers] == [FAR]
 
@@ -184,6 +188,10 @@ def test_a_distributed_router_routes_on_the_senders_host(
     }
     assert len(echoes(crossed[3], address["a2"], address["b3"])) == COUNT
     assert echoes(crossed[1], address["a2"], address["b3"]) == [], "not via host 1"
+    # host 1 also runs the central instance: its own instance routes a1's traffic all the same
+    from_l3_host = echoes(crossed[1], address["a1"], address["b3"])
+    assert len(from_l3_host) == COUNT
+    assert {c.src_mac for c in from_l3_host} == {host_leg_mac(admin.host, leg["B"]["id"])}
     north = echoes(crossed[2], address["a2"], FAR)
     central = {central_leg_mac(router["id"], nets[s]["id"]) for s in PREFIXES}
     assert north and {c.dst_mac for c in north} <= central, "north/south via the central legs"
