@@ -145,3 +145,14 @@ def flaps(seen: dict[tuple[str, str], set[str]]) -> list[str]:
         for (bridge, mac), devs in seen.items()
         if len(devs) > 1
     ]
+
+
+def touching(crossings: Iterable[Crossing], address: str) -> list[Crossing]:
+    """The IPv6 packets from or to ``address`` among them."""
+    from scapy.layers.inet6 import IPv6
+
+    return [
+        c
+        for c in crossings
+        if IPv6 in c.frame and address in (c.frame[IPv6].src, c.frame[IPv6].dst)
+    ]

@@ -11,6 +11,7 @@ A class using ``LabApi`` provides ``http`` (an admin's client of the API), ``hos
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from pathlib import Path
@@ -20,6 +21,7 @@ import httpx
 
 from tests.e2e.conftest import namespaces, remove_tagged, wait_for
 from tests.e2e.traffic import pings
+from v6fabric.drivers.commands import run
 from v6fabric.hoststate.model import dhcp_namespace, router_namespace, workload_namespace
 from v6fabric.workloads import GuestAddress, GuestInterface, GuestView, observe
 
@@ -27,6 +29,22 @@ T = TypeVar("T")
 SLAAC = {"ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}
 STATEFUL = {"ipv6_ra_mode": "dhcpv6-stateful", "ipv6_address_mode": "dhcpv6-stateful"}
 NOT_DONE = frozenset({"tentative", "optimistic", "dadfailed"})  # DAD flags of unusable addresses
+
+
+METADATA_URL = "http://[fe80::a9fe:a9fe%eth0]/openstack/latest"
+
+
+def fetch_metadata(workload: dict, path: str = "meta_data.json", source: str | None = None) -> Any:
+    """One fetch from inside the workload now (curl, as a guest would): the JSON, or None when
+    no answer came or it was not a 200."""
+    argv = ["curl", "-sS", "-g", "--max-time", "3", "-o", "-", "-w", "\n%{http_code}"]
+    if source:
+        argv += ["--interface", source]
+    done = run([*argv, f"{METADATA_URL}/{path}"], netns=workload["namespace"], check=False)
+    body, _, code = done.stdout.rpartition("\n")
+    if done.returncode != 0 or code.strip() != "200":
+        return None
+    return json.loads(body)
 
 
 def fixed_ip(port: dict[str, Any], version: int = 6) -> str:

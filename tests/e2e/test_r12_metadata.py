@@ -22,6 +22,7 @@ import pytest
 
 from tests.e2e.conftest import wait_for
 from tests.e2e.lab import SLAAC, Lab
+from tests.e2e.lab_api import fetch_metadata
 from v6fabric.drivers.commands import run
 from v6fabric.hoststate.model import dhcp_namespace, router_namespace
 from v6fabric.workloads.paths import WorkloadPaths
@@ -33,7 +34,6 @@ pytestmark = [
 
 KEY_ONE = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGNvbnN0YW50LWtleS1mb3ItcjEyLW9uZS0wMDAwMDAw r12-one"
 KEY_TWO = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGNvbnN0YW50LWtleS1mb3ItcjEyLXR3by0wMDAwMDAw r12-two"
-METADATA_URL = "http://[fe80::a9fe:a9fe%eth0]/openstack/latest"
 
 
 def booted(lab: Lab, workload: dict) -> dict[str, Any]:
@@ -54,19 +54,6 @@ def booted(lab: Lab, workload: dict) -> dict[str, Any]:
     status["user_data"] = user_data.read_text() if user_data.exists() else None
     status["keys"] = paths.authorized_keys.read_text() if paths.authorized_keys.exists() else ""
     return status
-
-
-def fetch(workload: dict, path: str = "meta_data.json", source: str | None = None) -> Any:
-    """One fetch from inside the workload now (curl, as a guest would): the JSON, or None when
-    no answer came or it was not a 200."""
-    argv = ["curl", "-sS", "-g", "--max-time", "3", "-o", "-", "-w", "\n%{http_code}"]
-    if source:
-        argv += ["--interface", source]
-    done = run([*argv, f"{METADATA_URL}/{path}"], netns=workload["namespace"], check=False)
-    body, _, code = done.stdout.rpartition("\n")
-    if done.returncode != 0 or code.strip() != "200":
-        return None
-    return json.loads(body)
 
 
 def served_on(netns: str) -> bool:
@@ -125,11 +112,11 @@ def test_ipv6_only_workloads_fetch_their_own_metadata(clean: Lab) -> None:
         ["ip", "addr", "add", f"{first_global}/128", "dev", "eth0", "nodad"],
         netns=workloads[1]["namespace"],
     )
-    assert fetch(workloads[1], source=first_global) is None
-    assert fetch(workloads[1])["uuid"] == workloads[1]["id"]  # its own address still works
+    assert fetch_metadata(workloads[1], source=first_global) is None
+    assert fetch_metadata(workloads[1])["uuid"] == workloads[1]["id"]  # its own address still works
     # and so does asking from its own global address the same way (the control: binding a
     # source is not what failed above)
-    own = fetch(workloads[1], source=port_address(ports[1]))
+    own = fetch_metadata(workloads[1], source=port_address(ports[1]))
     assert own is not None and own["uuid"] == workloads[1]["id"]
 
 
@@ -151,7 +138,7 @@ def serving_pair(lab: Lab, name: str, cidr: str) -> tuple[dict, dict, dict, dict
 
 
 def answered(workload: dict) -> bool:
-    got = fetch(workload)
+    got = fetch_metadata(workload)
     return got is not None and got["uuid"] == workload["id"]
 
 

@@ -19,6 +19,7 @@ of every bridge's forwarding table on each host:
 * no frame on any underlay carries a router port's API MAC, and no NS/NA/RA/redirect from or
   about the router's gateway addresses crosses;
 * no MAC is ever seen behind two ports of one bridge;
+* a2 and b3 get their own metadata, answered on their own hosts (none of it crosses);
 * north/south both ways: the workloads reach the far host behind the upstream and it reaches
   them, by ping and TCP, with their own addresses (no NAT), through the central instance;
 * a1, beside the central instance, is routed by host 1's own instance like any other.
@@ -43,8 +44,9 @@ from tests.e2e.dvr_probes import (
     echoes,
     flaps,
     neighbor_discovery_about,
+    touching,
 )
-from tests.e2e.lab_api import default_routers, fixed_ip, open_group
+from tests.e2e.lab_api import default_routers, fetch_metadata, fixed_ip, open_group
 from tests.e2e.multihost import MultiHostLab, multihost_lab
 from tests.e2e.probes import tcp_echo
 from tests.e2e.traffic import ping_stats, pings
@@ -52,6 +54,7 @@ from tests.e2e.upstream import FAR, ip_lines, upstream
 from v6fabric.domain.addresses import eui64_link_local
 from v6fabric.drivers.commands import run
 from v6fabric.hoststate.dvr import central_leg_mac, host_leg_mac
+from v6fabric.hoststate.model import METADATA_IPV6
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not all(shutil.which(t) for t in ("radvd", "tcpdump", "bridge", "ndisc6")),
@@ -155,6 +158,9 @@ def test_a_distributed_router_routes_on_the_senders_host(
         same = ping_stats(vms["a2"]["namespace"], address["b2"], count=COUNT)
         cross = ping_stats(vms["a2"]["namespace"], address["b3"], count=COUNT)
         back = ping_stats(vms["b3"]["namespace"], address["a2"], count=COUNT)
+        for name in ("a2", "b3"):  # each from its own host's instance
+            meta = wait_for(f"{name}'s metadata", lambda n=name: fetch_metadata(vms[n]), TIMEOUT)
+            assert meta["uuid"] == vms[name]["id"]
         beside = ping_stats(vms["a1"]["namespace"], address["b3"], count=COUNT)
         wait_for("a2 reaches the far host", lambda: h2.ping(vms["a2"], FAR, count=1), TIMEOUT)
         wait_for("a1 reaches the far host", lambda: admin.ping(vms["a1"], FAR, count=1), TIMEOUT)
@@ -200,5 +206,6 @@ def test_a_distributed_router_routes_on_the_senders_host(
     assert shared == [], f"{len(shared)} frames with a router port's shared MAC on the underlay"
     about = neighbor_discovery_about(everything, gateway_addresses | set(gateway_ll.values()))
     assert about == [], about
+    assert touching(everything, METADATA_IPV6) == [], "metadata is answered on the host"
     for i in plan:
         assert flaps(seen[i]) == [], f"host {i}: a MAC behind two ports"
