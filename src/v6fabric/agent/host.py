@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from v6fabric.agent.workloads import FakeWorkloads, NamespaceWorkloads, Workloads
-from v6fabric.drivers.fake import FakeKernel, FakeProcesses, MemoryFiles
+from v6fabric.drivers.fake import FakeKernel
+from v6fabric.drivers.fake_daemons import FakeProcesses, MemoryFiles
 from v6fabric.drivers.fdb import BridgeFdb, FakeFdb, Fdb
 from v6fabric.drivers.files import Files, LocalFiles
 from v6fabric.drivers.iproute import IpNetlink

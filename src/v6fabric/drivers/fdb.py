@@ -27,7 +27,8 @@ from v6fabric.drivers.commands import CommandError, run
 from v6fabric.drivers.iproute import batch_results
 
 if TYPE_CHECKING:
-    from v6fabric.drivers.fake import FakeKernel, FakeLink
+    from v6fabric.drivers.fake import FakeKernel
+    from v6fabric.drivers.fake_links import FakeLink
 
 log = logging.getLogger(__name__)
 
