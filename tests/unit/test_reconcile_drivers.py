@@ -18,7 +18,7 @@ from tests.unit.test_reconcile import HOST_NS, RUN_DIR, STAND_IN
 from tests.unit.test_reconcile_cases import lab_state
 from v6fabric.agent.host import fake_drivers
 from v6fabric.agent.loop import Agent
-from v6fabric.cli.client import Credentials
+from v6fabric.cli.credentials import Credentials
 from v6fabric.drivers import iproute
 from v6fabric.drivers.files import LocalFiles
 from v6fabric.drivers.netlink import (
