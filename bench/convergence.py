@@ -324,7 +324,7 @@ def agent_child(argv: list[str], probe_class: type[Probe] | None = None) -> int:
     import logging
 
     from v6fabric.agent.loop import Agent
-    from v6fabric.cli.client import Credentials
+    from v6fabric.cli.credentials import Credentials
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -596,7 +596,7 @@ class StateWatcher(threading.Thread):
 
     def run(self) -> None:
         from v6fabric.agent.client import FabricStateClient
-        from v6fabric.cli.client import ApiError
+        from v6fabric.cli.errors import ApiError
 
         etag = None
         client = FabricStateClient(self.session.base, None)

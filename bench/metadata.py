@@ -59,7 +59,7 @@ from convergence import print_table  # noqa: E402
 
 from v6fabric.domain.addresses import eui64_link_local  # noqa: E402
 from v6fabric.drivers.commands import ip_batch, read_pid, run  # noqa: E402
-from v6fabric.hoststate.model import (  # noqa: E402
+from v6fabric.hoststate.metadata import (  # noqa: E402
     MetadataInstance,
     MetadataListener,
     MetadataPort,

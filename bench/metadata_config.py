@@ -37,7 +37,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 
 
 def spec_of(count: int) -> Any:
-    from v6fabric.hoststate.model import MetadataListener, MetadataSpec
+    from v6fabric.hoststate.metadata import MetadataListener, MetadataSpec
 
     listeners = (MetadataListener("v6d-net", "ns-net", "net", ipv4=True),)
     items = [item(n) for n in range(count)]
@@ -45,7 +45,7 @@ def spec_of(count: int) -> Any:
 
 
 def item(n: int) -> tuple[Any, Any]:
-    from v6fabric.hoststate.model import MetadataInstance, MetadataPort
+    from v6fabric.hoststate.metadata import MetadataInstance, MetadataPort
 
     mac = f"fa:16:3e:{n >> 16 & 255:02x}:{n >> 8 & 255:02x}:{n & 255:02x}"
     port = MetadataPort(
@@ -65,7 +65,7 @@ def bind(spec: Any, n: int) -> Any:
     import dataclasses
 
     from v6fabric.hoststate.buckets import bucket_key, edited
-    from v6fabric.hoststate.model import MetadataInstanceBucket, MetadataPortBucket
+    from v6fabric.hoststate.metadata import MetadataInstanceBucket, MetadataPortBucket
 
     port, instance = item(n)
     out = spec

@@ -95,7 +95,7 @@ def agent_child(base: str, token: str, host: str, pass_ms: str = "0") -> int:
     """As the agent: a feed thread long-polls (``state REVISION ARRIVED``), the main thread
     reports each newest state (``status FORM SECONDS``) while the next long-poll waits."""
     from v6fabric.agent.client import FabricStateClient, status_changes
-    from v6fabric.cli.client import ApiError
+    from v6fabric.cli.errors import ApiError
     from v6fabric.hoststate.model import HostState
 
     arrived: list[float] = []

@@ -16,7 +16,8 @@ from v6fabric.hoststate import codec, sections
 from v6fabric.hoststate.buckets import bucket_key
 from v6fabric.hoststate.codec import DELTA_MEDIA_TYPE
 from v6fabric.hoststate.firewall import member_bucket
-from v6fabric.hoststate.model import HostState, MetadataInstanceBucket, MetadataPortBucket
+from v6fabric.hoststate.metadata import MetadataInstanceBucket, MetadataPortBucket
+from v6fabric.hoststate.model import HostState
 
 STATE = "/fabric/v1/hosts/h1/state"
 ACCEPT = {"Accept": f"{DELTA_MEDIA_TYPE}, application/json"}

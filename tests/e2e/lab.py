@@ -35,7 +35,7 @@ from tests.e2e.lab_api import (
     usable,
 )
 from v6fabric.agent.loop import Agent, Report
-from v6fabric.cli.client import Credentials, parse_openrc
+from v6fabric.cli.credentials import Credentials, parse_openrc
 from v6fabric.hoststate.model import HostState
 
 # the helpers tests have always imported from here

@@ -28,6 +28,7 @@ from v6fabric.agent.actions import ReloadDaemon, WriteFile
 from v6fabric.agent.host import fake_drivers
 from v6fabric.agent.loop import Agent
 from v6fabric.drivers.commands import pid_alive, read_pid, run
+from v6fabric.drivers.iproute import IpNetlink
 from v6fabric.drivers.netlink import (
     AddAddress,
     AddBridge,
@@ -35,7 +36,6 @@ from v6fabric.drivers.netlink import (
     DeleteAddress,
     DeleteLink,
     DeleteRoute,
-    IpNetlink,
     ReplaceRoute,
     Route,
     SetLink,

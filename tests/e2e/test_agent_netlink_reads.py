@@ -16,7 +16,7 @@ import pytest
 from v6fabric.drivers import rtnetlink
 from v6fabric.drivers.commands import run
 from v6fabric.drivers.fdb import ZERO_MAC, AddFdb, BridgeFdb
-from v6fabric.drivers.netlink import IpNetlink, _parse_link
+from v6fabric.drivers.iproute import IpNetlink, _parse_link
 from v6fabric.drivers.sysctl import ProcSysctls
 
 pytestmark = [

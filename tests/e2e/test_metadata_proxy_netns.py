@@ -25,7 +25,7 @@ import pytest
 
 from tests.e2e.conftest import eui64, wait_for
 from v6fabric.drivers.commands import read_pid, run
-from v6fabric.hoststate.model import (
+from v6fabric.hoststate.metadata import (
     MetadataInstance,
     MetadataListener,
     MetadataPort,

@@ -34,7 +34,7 @@ from tests.e2e.traffic import pings
 from v6fabric.agent.loop import Agent
 from v6fabric.drivers.commands import run
 from v6fabric.drivers.fdb import ZERO_MAC, BridgeFdb
-from v6fabric.drivers.netlink import IpNetlink
+from v6fabric.drivers.iproute import IpNetlink
 from v6fabric.drivers.sysctl import ProcSysctls
 from v6fabric.hoststate.model import (
     FdbEntry,

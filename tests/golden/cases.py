@@ -6,8 +6,8 @@ paths are fixed here so that the golden files do not depend on where the tests r
 
 from __future__ import annotations
 
+from v6fabric.hoststate.metadata import METADATA_IPV6
 from v6fabric.hoststate.model import (
-    METADATA_IPV6,
     DhcpHost,
     DhcpOption,
     DhcpRange,

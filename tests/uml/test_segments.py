@@ -33,7 +33,7 @@ from v6fabric.agent.host import real_drivers
 from v6fabric.agent.loop import Agent
 from v6fabric.compiler import compile_host
 from v6fabric.drivers.commands import ip_batch, run
-from v6fabric.drivers.netlink import IpNetlink
+from v6fabric.drivers.iproute import IpNetlink
 from v6fabric.drivers.nftables import FakeNftables
 from v6fabric.hoststate.model import HostState, gre_name, vlan_name
 

@@ -3,7 +3,7 @@ and helpers to build listeners, ports and instances."""
 
 from __future__ import annotations
 
-from v6fabric.hoststate.model import (
+from v6fabric.hoststate.metadata import (
     MetadataInstance,
     MetadataListener,
     MetadataPort,

@@ -14,7 +14,7 @@ from v6fabric.agent.host import fake_drivers
 from v6fabric.agent.loop import Agent
 from v6fabric.agent.observe import observe
 from v6fabric.agent.reconcile import plan
-from v6fabric.drivers import neighbors, netlink
+from v6fabric.drivers import iproute, neighbors, netlink
 from v6fabric.drivers.neighbors import DeleteNeighbor, Neighbor, ReplaceNeighbor, parse_neighbors
 from v6fabric.drivers.netlink import AddAddress, AddVeth, SetLink
 from v6fabric.hoststate.dvr import central_leg_id, central_leg_mac, host_leg_mac
@@ -151,7 +151,7 @@ def test_the_leg_keeps_the_shared_link_local() -> None:
     fake, agent = new_agent()
     state = dvr_state((WA,))
     assert AddAddress(NS, QR, SHARED_LL) in current_plan(agent, state)
-    assert netlink._op_line(AddAddress(NS, QR, SHARED_LL)).endswith(" nodad")
+    assert iproute._op_line(AddAddress(NS, QR, SHARED_LL)).endswith(" nodad")
     agent.run_once(state)
     link = fake.kernel.links[NS][QR]
     assert SHARED_LL in link.addresses and link.mac == host_leg_mac("h1", LEG)
@@ -188,7 +188,7 @@ def test_a_lab_names_a_distributed_instance_per_host() -> None:
 
 
 def test_ip_lines_and_parsing() -> None:
-    line = netlink._op_line
+    line = iproute._op_line
     entry = Neighbor(QR, "2001:db8:1::a", "fa:16:3e:00:00:0a")
     assert line(ReplaceNeighbor(NS, entry)) == (
         f"neigh replace 2001:db8:1::a lladdr fa:16:3e:00:00:0a dev {QR} nud permanent"
@@ -216,7 +216,7 @@ def test_neighbour_lines_go_to_ip_apart_in_order(monkeypatch) -> None:
         error = "RTNETLINK answers: No such file or directory" if failed else ""
         return subprocess.CompletedProcess(argv, 2 if failed else 0, "", error)
 
-    monkeypatch.setattr(netlink, "run", fake_run)
+    monkeypatch.setattr(iproute, "run", fake_run)
     monkeypatch.setattr(neighbors, "run", fake_run)
     entry = Neighbor(QR, "2001:db8:1::a", "fa:16:3e:00:00:0a")
     ops = [
@@ -225,12 +225,12 @@ def test_neighbour_lines_go_to_ip_apart_in_order(monkeypatch) -> None:
         DeleteNeighbor(NS, QR, "2001:db8:1::b"),
         AddAddress(NS, QR, SHARED_LL),
     ]
-    assert netlink.IpNetlink().apply(NS, ops) == [None] * 4  # the delete: already gone
+    assert iproute.IpNetlink().apply(NS, ops) == [None] * 4  # the delete: already gone
     scripts = [script for _argv, script in calls]
     assert scripts[0] == f"link set dev {QR} up\n"
-    assert scripts[1].splitlines() == [netlink._op_line(ops[1]), netlink._op_line(ops[2])]
+    assert scripts[1].splitlines() == [iproute._op_line(ops[1]), iproute._op_line(ops[2])]
     assert [argv[3:] for argv, script in calls[2:4]] == [
-        netlink._op_line(ops[1]).split(),
-        netlink._op_line(ops[2]).split(),
+        iproute._op_line(ops[1]).split(),
+        iproute._op_line(ops[2]).split(),
     ]
     assert scripts[4].startswith("addr replace")

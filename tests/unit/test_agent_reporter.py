@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from v6fabric.agent.reporter import Status, StatusReporter
-from v6fabric.cli.client import ApiError
+from v6fabric.cli.errors import ApiError
 
 
 class FakeFeed:

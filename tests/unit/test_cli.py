@@ -17,8 +17,10 @@ import typer
 from typer.testing import CliRunner, Result
 
 from tests.unit.fake_cloud import ENDPOINT, ENV, PROJECT_ID, TOKEN, FakeCloud, neutron_error
-from v6fabric.cli.client import ApiError, Credentials, FabricClient, parse_openrc
+from v6fabric.cli.client import FabricClient
 from v6fabric.cli.context import CliState
+from v6fabric.cli.credentials import Credentials, parse_openrc
+from v6fabric.cli.errors import ApiError
 
 # --- client: auth and catalog -------------------------------------------------------------
 

@@ -32,8 +32,8 @@ from v6fabric.compiler.live import LiveInputs
 from v6fabric.domain.addresses import eui64_link_local
 from v6fabric.hoststate.codec import decode, encode
 from v6fabric.hoststate.dvr import central_leg_id, central_leg_mac, host_leg_mac
+from v6fabric.hoststate.metadata import METADATA_IPV6
 from v6fabric.hoststate.model import (
-    METADATA_IPV6,
     HostState,
     NeighborSpec,
     NetworkSpec,

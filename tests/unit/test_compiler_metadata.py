@@ -23,7 +23,7 @@ from tests.unit.test_compiler import (
 )
 from v6fabric.compiler import compile_host
 from v6fabric.compiler.metadata import hostname
-from v6fabric.hoststate.model import MetadataListener, MetadataPort
+from v6fabric.hoststate.metadata import MetadataListener, MetadataPort
 
 N1, N2, N3 = network(1, mtu=1450), network(2), network(3)
 V4 = subnet(1, N1, "10.0.1.0/24", dns=["10.0.0.53"])

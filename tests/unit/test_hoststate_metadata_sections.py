@@ -14,14 +14,14 @@ from v6fabric.agent.client import _applied
 from v6fabric.compiler import compile_host
 from v6fabric.hoststate import codec, sections
 from v6fabric.hoststate.buckets import bucket_key
-from v6fabric.hoststate.model import (
-    HostState,
+from v6fabric.hoststate.metadata import (
     MetadataInstance,
     MetadataInstanceBucket,
     MetadataListener,
     MetadataPort,
     MetadataSpec,
 )
+from v6fabric.hoststate.model import HostState
 from v6fabric.hoststate.sections import Sections
 from v6fabric.metadata.config import parse_config, to_json
 

@@ -15,13 +15,13 @@ from v6fabric.agent.loop import Agent
 from v6fabric.drivers.files import digest
 from v6fabric.drivers.netlink import DeleteAddress
 from v6fabric.hoststate.buckets import edited
-from v6fabric.hoststate.model import (
-    HostState,
+from v6fabric.hoststate.metadata import (
     MetadataInstance,
     MetadataListener,
     MetadataPort,
     MetadataSpec,
 )
+from v6fabric.hoststate.model import HostState
 from v6fabric.metadata.config import Backend, ProxyConfig, is_bucket_name, parse_config, to_json
 
 PID_FILE = RUN_DIR / "host" / "metadata.pid"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.unit.metadata_cases import KEY_A, NETWORK_DATA_A, instance_a, instance_b
-from v6fabric.hoststate.model import MetadataInstance
+from v6fabric.hoststate.metadata import MetadataInstance
 from v6fabric.metadata.documents import (
     JSON,
     OPENSTACK_VERSIONS,

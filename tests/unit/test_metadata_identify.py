@@ -7,7 +7,7 @@ import socket
 import struct
 
 from tests.unit.metadata_cases import MAC_A, MAC_B, port, two_networks
-from v6fabric.hoststate.model import MetadataSpec
+from v6fabric.hoststate.metadata import MetadataSpec
 from v6fabric.metadata.identify import PortIndex, identify, index_ports
 from v6fabric.metadata.neighbours import (
     NDA_DST,

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.unit.metadata_cases import MAC_A, MAC_B, instance_a, two_networks
-from v6fabric.hoststate.model import MetadataListener, MetadataSpec
+from v6fabric.hoststate.metadata import MetadataListener, MetadataSpec
 from v6fabric.metadata.config import Backend, ProxyConfig
 from v6fabric.metadata.identify import index_ports
 from v6fabric.metadata.server import MetadataProxy

@@ -18,8 +18,8 @@ from tests.unit.test_reconcile import HOST_NS, RUN_DIR, STAND_IN
 from tests.unit.test_reconcile_cases import lab_state
 from v6fabric.agent.host import fake_drivers
 from v6fabric.agent.loop import Agent
-from v6fabric.cli.client import Credentials
-from v6fabric.drivers import netlink
+from v6fabric.cli.credentials import Credentials
+from v6fabric.drivers import iproute
 from v6fabric.drivers.files import LocalFiles
 from v6fabric.drivers.netlink import (
     AddAddress,
@@ -38,7 +38,7 @@ from v6fabric.hoststate import codec
 
 
 def test_ip_batch_lines() -> None:
-    line = netlink._op_line
+    line = iproute._op_line
     assert line(AddBridge(None, "v6b-x", 1450)) == (
         "link add v6b-x mtu 1450 type bridge stp_state 0 forward_delay 0"
     )
@@ -82,17 +82,17 @@ def test_batch_errors_map_to_their_lines() -> None:
         'Cannot find device "gone"\nCommand failed -:2\n'
         "RTNETLINK answers: Operation not permitted\nCommand failed -:4\n"
     )
-    assert netlink.batch_results(ops, stderr, 1) == [
+    assert iproute.batch_results(ops, stderr, 1) == [
         "RTNETLINK answers: File exists",
         None,  # deleting what is gone is done
         None,
         "RTNETLINK answers: Operation not permitted",
     ]
     assert (
-        netlink.batch_results(ops[:2], "Cannot open network namespace", 255)
+        iproute.batch_results(ops[:2], "Cannot open network namespace", 255)
         == ["Cannot open network namespace"] * 2
     )
-    assert netlink.batch_results(
+    assert iproute.batch_results(
         ["netns add v6r-a"],
         'Cannot create namespace file "/run/netns/v6r-a": File exists\nCommand failed -:1\n',
         1,
@@ -154,8 +154,8 @@ def test_ip_json_is_read_into_links_and_routes(monkeypatch) -> None:
         assert argv[:3] == ["ip", "-n", "v6r-a"] and "-batch" in argv
         return type("Done", (), {"stdout": output, "stderr": "", "returncode": 0})()
 
-    monkeypatch.setattr(netlink, "run", fake_run)
-    view = netlink.IpNetlink().read("v6r-a")
+    monkeypatch.setattr(iproute, "run", fake_run)
+    view = iproute.IpNetlink().read("v6r-a")
     bridge, port = view.links["v6b-x"], view.links["qr-X"]
     assert (bridge.kind, bridge.stp, bridge.forward_delay, bridge.up) == (
         "bridge",

@@ -29,7 +29,7 @@ from v6fabric.agent.actions import (
 )
 from v6fabric.agent.overlay import DELETE, SETUP, fdb_steps
 from v6fabric.drivers.fdb import ZERO_MAC, fdb_line, tolerated
-from v6fabric.drivers.netlink import _op_line, _parse_link, batch_results
+from v6fabric.drivers.iproute import _op_line, _parse_link, batch_results
 from v6fabric.hoststate.model import (
     FdbEntry,
     HostState,

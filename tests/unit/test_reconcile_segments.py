@@ -27,7 +27,8 @@ from v6fabric.agent.actions import (
     SetBridgePort,
     SetLink,
 )
-from v6fabric.drivers.netlink import AddVeth, _op_line, _parse_link
+from v6fabric.drivers.iproute import _op_line, _parse_link
+from v6fabric.drivers.netlink import AddVeth
 from v6fabric.hoststate.model import (
     HostState,
     NetworkSpec,

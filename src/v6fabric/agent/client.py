@@ -18,7 +18,9 @@ from typing import Any
 
 import httpx
 
-from v6fabric.cli.client import ApiError, Credentials, FabricClient
+from v6fabric.cli.client import FabricClient
+from v6fabric.cli.credentials import Credentials
+from v6fabric.cli.errors import ApiError
 from v6fabric.hoststate import codec, sections
 from v6fabric.hoststate.model import HostState
 from v6fabric.hoststate.sections import Sections

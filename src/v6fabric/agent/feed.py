@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 
 from v6fabric.agent.client import FabricStateClient
-from v6fabric.cli.client import ApiError
+from v6fabric.cli.errors import ApiError
 from v6fabric.hoststate.model import HostState
 
 log = logging.getLogger(__name__)

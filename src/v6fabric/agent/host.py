@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from v6fabric.agent.workloads import FakeWorkloads, NamespaceWorkloads, Workloads
-from v6fabric.drivers.fake import FakeKernel, FakeProcesses, MemoryFiles
+from v6fabric.drivers.fake import FakeKernel
+from v6fabric.drivers.fake_daemons import FakeProcesses, MemoryFiles
 from v6fabric.drivers.fdb import BridgeFdb, FakeFdb, Fdb
 from v6fabric.drivers.files import Files, LocalFiles
-from v6fabric.drivers.netlink import IpNetlink, Netlink
+from v6fabric.drivers.iproute import IpNetlink
+from v6fabric.drivers.netlink import Netlink
 from v6fabric.drivers.nftables import FakeNftables, Nftables, default_nftables
 from v6fabric.drivers.processes import DaemonProcesses, Processes
 from v6fabric.drivers.sysctl import ProcSysctls, Sysctls

@@ -28,7 +28,7 @@ from v6fabric.agent.observe import DaemonObserved
 from v6fabric.drivers.files import digest
 from v6fabric.hoststate.buckets import changed
 from v6fabric.hoststate.memo import IdentityMemo
-from v6fabric.hoststate.model import METADATA_IPV4, METADATA_IPV6, MetadataSpec
+from v6fabric.hoststate.metadata import METADATA_IPV4, METADATA_IPV6, MetadataSpec
 from v6fabric.metadata.config import (
     Backend,
     Bucket,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from v6fabric.agent.client import FabricStateClient, status_changes
 from v6fabric.agent.feed import BACKOFF_FIRST, BACKOFF_MAX, StateFeed
-from v6fabric.cli.client import ApiError
+from v6fabric.cli.errors import ApiError
 from v6fabric.hoststate.model import HostState
 
 log = logging.getLogger(__name__)

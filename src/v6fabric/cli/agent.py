@@ -90,7 +90,7 @@ def agent(
 ) -> None:
     """Run the host agent in the foreground (admin credentials from OS_* or the state dir)."""
     from v6fabric.agent.loop import Agent
-    from v6fabric.cli.client import Credentials
+    from v6fabric.cli.credentials import Credentials
     from v6fabric.collector import tune_for_long_running
     from v6fabric.metadata.config import Backend
 

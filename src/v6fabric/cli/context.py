@@ -14,7 +14,8 @@ import httpx
 import typer
 from typer.core import TyperGroup
 
-from v6fabric.cli.client import ClientError, FabricClient
+from v6fabric.cli.client import FabricClient
+from v6fabric.cli.errors import ClientError
 from v6fabric.cli.output import print_error
 
 JsonOption = Annotated[

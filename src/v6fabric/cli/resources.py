@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from v6fabric.cli.client import ApiError, ClientError
 from v6fabric.cli.context import JsonOption, client, want_json
+from v6fabric.cli.errors import ApiError, ClientError
 from v6fabric.cli.output import Column, print_error, print_list, print_resource
 
 network_app = typer.Typer(help="Networks (/v2.0/networks).", no_args_is_help=True)

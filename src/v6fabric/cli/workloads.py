@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from v6fabric.cli.client import ApiError, ClientError, FabricClient
+from v6fabric.cli.client import FabricClient
 from v6fabric.cli.context import JsonOption, client, want_json
+from v6fabric.cli.errors import ApiError, ClientError
 from v6fabric.cli.options import key_values
 from v6fabric.cli.output import Column, print_error, print_list, print_resource
 

@@ -43,14 +43,8 @@ from v6fabric.compiler.physical import attach_physical, host_mappings
 from v6fabric.compiler.ra import isolated_radvd, routed_subnet_ids, router_radvd
 from v6fabric.compiler.routing import dhcp_namespaces, router_namespaces
 from v6fabric.compiler.snapshot import Snapshot
-from v6fabric.hoststate.model import (
-    DnsmasqSpec,
-    HostState,
-    MetadataSpec,
-    NamespaceSpec,
-    PortSpec,
-    RadvdSpec,
-)
+from v6fabric.hoststate.metadata import MetadataSpec
+from v6fabric.hoststate.model import DnsmasqSpec, HostState, NamespaceSpec, PortSpec, RadvdSpec
 from v6fabric.hoststate.vrrp import VrrpSpec
 
 

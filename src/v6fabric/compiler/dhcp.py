@@ -18,14 +18,8 @@ import ipaddress
 from v6fabric.compiler.index import Index, PortView, SubnetView, address_key
 from v6fabric.compiler.links import dhcp_ifname
 from v6fabric.domain.subnet_rules import Ipv6Mode
-from v6fabric.hoststate.model import (
-    METADATA_IPV4,
-    DhcpHost,
-    DhcpOption,
-    DhcpRange,
-    DnsmasqSpec,
-    dhcp_namespace,
-)
+from v6fabric.hoststate.metadata import METADATA_IPV4
+from v6fabric.hoststate.model import DhcpHost, DhcpOption, DhcpRange, DnsmasqSpec, dhcp_namespace
 
 STATIC = "static"
 STATELESS = "stateless"

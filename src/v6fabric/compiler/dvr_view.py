@@ -15,14 +15,8 @@ from v6fabric.domain.addresses import eui64_link_local
 from v6fabric.domain.constants import DEVICE_OWNER_ROUTER_INTERFACE
 from v6fabric.hoststate.dvr import central_leg_id, central_leg_mac, host_leg_mac
 from v6fabric.hoststate.memo import IdentityMemo
-from v6fabric.hoststate.model import (
-    CENTRAL_IF_PREFIX,
-    ID_CHARS,
-    METADATA_IPV6,
-    NetworkSpec,
-    gre_name,
-    vlan_name,
-)
+from v6fabric.hoststate.metadata import METADATA_IPV6
+from v6fabric.hoststate.model import CENTRAL_IF_PREFIX, ID_CHARS, NetworkSpec, gre_name, vlan_name
 
 HostsOf = Callable[[str], tuple[str, ...]]
 

@@ -35,16 +35,15 @@ from v6fabric.compiler.links import dhcp_ifname, effective_up, router_ifname
 from v6fabric.compiler.network_data import LinkInput, link_inputs, render_network_data
 from v6fabric.domain.addresses import eui64_link_local, parse_mac
 from v6fabric.hoststate.buckets import grouped
-from v6fabric.hoststate.model import (
+from v6fabric.hoststate.metadata import (
     MetadataInstance,
     MetadataInstanceBucket,
     MetadataListener,
     MetadataPort,
     MetadataPortBucket,
     MetadataSpec,
-    dhcp_namespace,
-    router_namespace,
 )
+from v6fabric.hoststate.model import dhcp_namespace, router_namespace
 
 MAX_HOSTNAME = 63  # one DNS label
 _NOT_HOSTNAME = re.compile(r"[^a-z0-9]+")
@@ -104,7 +103,7 @@ class _BucketMemo:
         self._last: dict[tuple[type, int], tuple[tuple[Any, ...], Any]] = {}  # items, bucket
 
     def of(self, cls: Any, items: Iterable[Any]) -> tuple[Any, ...]:
-        """As ``model.bucketed``, reusing the last bucket of the same items."""
+        """As ``hoststate.metadata.bucketed``, reusing the last bucket of the same items."""
         made = []
         for key, members in grouped(items, cls.NAME, cls.COUNT).items():
             last = self._last.get((cls, key))

@@ -17,8 +17,8 @@ from v6fabric.compiler.index import Index, PortView, SubnetView, network_key
 from v6fabric.compiler.links import dhcp_ifname, effective_up, router_ifname
 from v6fabric.domain.addresses import eui64_link_local
 from v6fabric.domain.subnet_rules import Ipv6Mode
+from v6fabric.hoststate.metadata import METADATA_IPV6
 from v6fabric.hoststate.model import (
-    METADATA_IPV6,
     RadvdSpec,
     RaInterface,
     RaPrefix,

@@ -1,8 +1,8 @@
-"""In-memory stand-ins for the drivers: a kernel (namespaces, links, addresses, routes, sysctls),
-files and daemons. They follow the real adapters' rules that matter to the agent (a veth pair
-dies with either end or its namespace, per-interface sysctls exist only while the interface does
-and start from the namespace's ``default`` values, a delete of something gone is done) so the
-reconcile tests exercise the agent's logic without root.
+"""In-memory stand-ins for the drivers: a kernel (namespaces, links, addresses, routes, sysctls)
+here, files and daemons in ``drivers.fake_daemons``. They follow the real adapters' rules that
+matter to the agent (a veth pair dies with either end or its namespace, per-interface sysctls
+exist only while the interface does and start from the namespace's ``default`` values, a delete
+of something gone is done) so the reconcile tests exercise the agent's logic without root.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ import dataclasses
 import ipaddress
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from v6fabric.drivers.commands import CommandError
+from v6fabric.drivers.fake_links import FakeLink, _segment_fields, _vxlan_fields
 from v6fabric.drivers.neighbors import DeleteNeighbor, Neighbor, ReplaceNeighbor
 from v6fabric.drivers.netlink import (
     AddAddress,
@@ -46,28 +45,6 @@ SYSCTL_DEFAULTS = {
     "keep_addr_on_down": "0",
     "ip_forward": "0",
 }
-
-
-@dataclass
-class FakeLink:
-    name: str
-    ifindex: int
-    kind: str | None
-    mac: str
-    mtu: int
-    up: bool = False
-    master: str | None = None
-    peer: tuple[str | None, str] | None = None  # (namespace, name)
-    addresses: set[str] = field(default_factory=set)
-    stp: bool | None = None
-    forward_delay: int | None = None
-    sysctls: dict[str, str] = field(default_factory=dict)
-    mtu_by_user: bool = False  # bridges: an MTU set after creation sticks; else min of ports
-    vxlan: tuple[int, str, int] | None = None  # VXLAN devices: (vni, local, dstport)
-    learning: bool = False  # VXLAN devices: learns remote MACs
-    gre: tuple[int, str, str] | None = None  # gretap/ip6gretap: (key, local, remote)
-    vlan: tuple[str, int] | None = None  # 802.1Q sub-interfaces: (lower, id)
-    isolated: bool = False  # as a bridge port
 
 
 class FakeError(Exception):
@@ -374,23 +351,6 @@ class FakeKernel:
         return FakeSysctls(self)
 
 
-def _vxlan_fields(fake: FakeLink) -> dict[str, object]:
-    if fake.vxlan is None:
-        return {}
-    vni, local, dstport = fake.vxlan
-    return {"vni": vni, "vxlan_local": local, "dstport": dstport, "learning": fake.learning}
-
-
-def _segment_fields(fake: FakeLink) -> dict[str, object]:
-    found: dict[str, object] = {"isolated": fake.isolated if fake.master else None}
-    if fake.gre is not None:
-        key, local, remote = fake.gre
-        found.update(gre_key=key, tunnel_local=local, tunnel_remote=remote)
-    if fake.vlan is not None:
-        found.update(lower=fake.vlan[0], vlan_id=fake.vlan[1])
-    return found
-
-
 class FakeSysctls:
     """The ``Sysctls`` face of a ``FakeKernel``."""
 
@@ -402,83 +362,3 @@ class FakeSysctls:
 
     def write(self, netns: str | None, values: Mapping[str, str]) -> None:
         self.kernel.write_sysctls(netns, values)
-
-
-class MemoryFiles:
-    """``Files`` in a dict."""
-
-    def __init__(self) -> None:
-        self.data: dict[Path, str] = {}
-        self.writes = 0
-
-    def write(self, path: Path, text: str) -> bool:
-        if self.data.get(path) == text:
-            return False
-        self.data[path] = text
-        self.writes += 1
-        return True
-
-    def read(self, path: Path) -> str | None:
-        return self.data.get(path)
-
-    def listdir(self, path: Path) -> list[str]:
-        names = {p.relative_to(path).parts[0] for p in self.data if path in p.parents}
-        return sorted(names)
-
-    def remove(self, path: Path) -> None:
-        self.data.pop(path, None)
-
-    def remove_tree(self, path: Path) -> None:
-        for key in [p for p in self.data if p == path or path in p.parents]:
-            del self.data[key]
-
-
-class FakeProcesses:
-    """``Processes`` that only write pid files; ``running`` maps pid -> (netns, argv)."""
-
-    def __init__(self, files: MemoryFiles, kernel: FakeKernel) -> None:
-        self.files, self.kernel = files, kernel
-        self.running: dict[int, tuple[str | None, tuple[str, ...]]] = {}
-        self.signals: list[tuple[int, int]] = []
-        self.ran: list[tuple[str | None, tuple[str, ...]]] = []  # ``run``: (netns, argv)
-        self.starts = 0
-        self._pids = itertools.count(1000)
-
-    def start(
-        self, argv: Sequence[str], *, netns: str | None, pid_file: Path, log_file: Path
-    ) -> int:
-        if netns not in self.kernel.links:
-            raise CommandError(list(argv), 1, f'Cannot open network namespace "{netns}"')
-        pid = next(self._pids)
-        self.running[pid] = (netns, tuple(argv))
-        self.kernel.pids[netns].add(pid)
-        self.files.write(pid_file, f"{pid}\n")
-        self.files.write(log_file, "started\n")
-        self.starts += 1
-        return pid
-
-    def run(self, argv: Sequence[str], *, netns: str | None) -> None:
-        if netns not in self.kernel.links:
-            raise CommandError(list(argv), 1, f'Cannot open network namespace "{netns}"')
-        self.ran.append((netns, tuple(argv)))
-
-    def pid(self, pid_file: Path) -> int | None:
-        text = self.files.read(pid_file)
-        pid = int(text) if text and text.strip().isdigit() else None
-        return pid if pid in self.running else None
-
-    def signal(self, pid_file: Path, signum: int) -> None:
-        pid = self.pid(pid_file)
-        if pid is None:
-            raise CommandError(["kill", str(signum)], 1, "not running")
-        self.signals.append((pid, signum))
-
-    def kill(self, pid: int) -> None:
-        netns, _argv = self.running.pop(pid, (None, ()))
-        self.kernel.pids.get(netns, set()).discard(pid)
-
-    def stop(self, pid_file: Path) -> None:
-        pid = self.pid(pid_file)
-        if pid is not None:
-            self.kill(pid)
-        self.files.remove(pid_file)

@@ -8,7 +8,7 @@ replication); any other MAC has one destination (``replace``, which moves it in 
 
 Reads go in-process (``rtnetlink.read_fdb``: a dump the kernel filters to the device, no
 fork), falling back to ``bridge -json fdb show``; writes are one ``bridge -force -batch -``
-per namespace and phase, a result per line as ``ip -batch`` gives (``netlink.batch_results``).
+per namespace and phase, a result per line as ``ip -batch`` gives (``iproute.batch_results``).
 The fake beside it, ``FakeFdb``, keeps entries on a ``drivers.fake.FakeKernel``'s devices.
 """
 
@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from v6fabric.drivers import rtnetlink
 from v6fabric.drivers.commands import CommandError, run
-from v6fabric.drivers.netlink import batch_results
+from v6fabric.drivers.iproute import batch_results
 
 if TYPE_CHECKING:
-    from v6fabric.drivers.fake import FakeKernel, FakeLink
+    from v6fabric.drivers.fake import FakeKernel
+    from v6fabric.drivers.fake_links import FakeLink
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,7 @@ import threading
 from typing import Protocol
 
 from v6fabric.drivers.commands import CommandError, run
-from v6fabric.drivers.netlink import NETNS_RUN_DIR
-from v6fabric.drivers.netns import enter_supported, run_in_netns
+from v6fabric.drivers.netns import NETNS_RUN_DIR, enter_supported, run_in_netns
 
 
 class Nftables(Protocol):

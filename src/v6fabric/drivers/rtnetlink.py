@@ -6,7 +6,7 @@ forking ``ip`` for that costs ~3 ms each time, most of such an observe. Here one
 ``RTM_GETADDR`` dump filtered by the kernel to that link (``NETLINK_GET_STRICT_CHK``), on a
 socket opened inside the namespace by a ``setns`` thread (``netns.run_in_netns``, ~0.1 ms) and
 closed after the read (a socket holds its namespace alive). The result is exactly the ``Link``
-``netlink._parse_link`` makes of ``ip``'s JSON, field by field (``tests/e2e`` compares both on
+``iproute._parse_link`` makes of ``ip``'s JSON, field by field (``tests/e2e`` compares both on
 real namespaces). VXLAN devices' forwarding tables (``read_fdb``) likewise: one RTM_GETNEIGH
 dump (AF_BRIDGE) filtered by the kernel to the device, for what ``bridge -json fdb show``
 gives. Standard library only, as ``metadata.neighbours``.

@@ -17,7 +17,8 @@ import orjson
 
 from v6fabric.hoststate import cuts
 from v6fabric.hoststate.firewall import FirewallSpec, MemberBucket, RemoteGroup
-from v6fabric.hoststate.model import HostState, MetadataSpec
+from v6fabric.hoststate.metadata import MetadataSpec
+from v6fabric.hoststate.model import HostState
 from v6fabric.hoststate.sections import BUCKETED, encoded
 
 

@@ -19,7 +19,8 @@ import orjson
 
 from v6fabric.hoststate import body, cuts, sections
 from v6fabric.hoststate.firewall import FirewallSpec, MemberBucket
-from v6fabric.hoststate.model import HOSTSTATE_VERSION, HostState, MetadataSpec
+from v6fabric.hoststate.metadata import MetadataSpec
+from v6fabric.hoststate.model import HOSTSTATE_VERSION, HostState
 from v6fabric.hoststate.sections import Delta, Sections
 
 # v2: metadata in buckets; v3: ports, workloads, firewall ports and dnsmasq hosts in buckets

@@ -8,12 +8,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from v6fabric.hoststate.firewall import FirewallSpec
-from v6fabric.hoststate.model import (
-    HostState,
-    MetadataInstanceBucket,
-    MetadataPortBucket,
-    MetadataSpec,
-)
+from v6fabric.hoststate.metadata import MetadataInstanceBucket, MetadataPortBucket, MetadataSpec
+from v6fabric.hoststate.model import HostState
 
 FIREWALL = "firewall."
 GROUPS = "firewall.remote_groups"

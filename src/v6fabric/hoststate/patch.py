@@ -15,7 +15,8 @@ from typing import Any
 
 from v6fabric.hoststate import buckets, cuts
 from v6fabric.hoststate.firewall import FirewallSpec, MemberBucket, RemoteGroup
-from v6fabric.hoststate.model import DnsmasqSpec, HostState, MetadataSpec
+from v6fabric.hoststate.metadata import MetadataSpec
+from v6fabric.hoststate.model import DnsmasqSpec, HostState
 from v6fabric.hoststate.names import BUCKET, BUCKETED, FIELDS, GROUPS, METADATA, bucketed
 
 

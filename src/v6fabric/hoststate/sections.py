@@ -37,7 +37,8 @@ import orjson
 
 from v6fabric.hoststate import cuts
 from v6fabric.hoststate.firewall import FirewallSpec, RemoteGroup
-from v6fabric.hoststate.model import HostState, MetadataSpec
+from v6fabric.hoststate.metadata import MetadataSpec
+from v6fabric.hoststate.model import HostState
 from v6fabric.hoststate.names import (  # the names of sections, here for their users
     BUCKET,
     BUCKETED,

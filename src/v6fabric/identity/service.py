@@ -28,7 +28,8 @@ from v6fabric.identity.credentials import (
     write_private_temp,
 )
 from v6fabric.identity.passwords import hash_password
-from v6fabric.identity.tokens import TokenService, find_row, require_row
+from v6fabric.identity.principals import find_row, require_row
+from v6fabric.identity.tokens import TokenService
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
 from v6fabric.store.tables import projects, role_assignments, users

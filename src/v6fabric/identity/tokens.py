@@ -23,21 +23,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
-from v6fabric.domain.constants import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, ROLES
-from v6fabric.domain.errors import BadRequest, NotAuthenticated, NotFound, PolicyNotAuthorized
+from v6fabric.domain.constants import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME
+from v6fabric.domain.errors import NotAuthenticated, NotFound, PolicyNotAuthorized
 from v6fabric.identity.context import RequestContext
 from v6fabric.identity.passwords import hash_password, needs_rehash, verify_password
+from v6fabric.identity.principals import (
+    expecting,
+    is_default_domain,
+    member,
+    roles_of,
+    scoped_project,
+)
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
-from v6fabric.store.tables import projects, role_assignments, tokens, users
+from v6fabric.store.tables import projects, tokens, users
 
-IMPLIED_ROLES: dict[str, tuple[str, ...]] = {
-    "admin": ("admin", "member", "reader"),
-    "member": ("member", "reader"),
-    "reader": ("reader",),
-}
 DOMAIN = {"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME}
 PURGE_INTERVAL_SECONDS = 60.0
 CACHE_MAX_ENTRIES = 10_000
@@ -56,54 +58,6 @@ def token_hash(token: str) -> str:
 def _iso(moment: datetime) -> str:
     """Keystone's timestamp form: UTC with microseconds and a trailing Z."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _expecting(attribute: str, target: str) -> BadRequest:
-    return BadRequest(
-        f"Expecting to find {attribute} in {target}. The server could not comply with the "
-        "request since it is either malformed or otherwise incorrect. The client is assumed to "
-        "be in error."
-    )
-
-
-def _member(container: Any, key: str, target: str) -> Any:
-    """``container[key]`` of a JSON object, or Keystone's 400 if it is missing."""
-    if not isinstance(container, Mapping) or container.get(key) is None:
-        raise _expecting(key, target)
-    return container[key]
-
-
-def _is_default_domain(domain: Any, target: str) -> bool:
-    if not isinstance(domain, Mapping) or not ({"id", "name"} & domain.keys()):
-        raise _expecting("domain", target)
-    if "id" in domain:
-        return domain["id"] == DEFAULT_DOMAIN_ID
-    return str(domain["name"]).lower() == DEFAULT_DOMAIN_NAME.lower()
-
-
-def find_row(conn: Connection, table: Table, ref: str) -> Row[Any] | None:
-    """A project or user by id, else by name in the default domain."""
-    row = conn.execute(select(table).where(table.c.id == ref)).first()
-    if row is None:
-        by_name = (table.c.domain_id == DEFAULT_DOMAIN_ID) & (table.c.name == ref)
-        row = conn.execute(select(table).where(by_name)).first()
-    return row
-
-
-def require_row(conn: Connection, table: Table, ref: str, kind: str) -> Row[Any]:
-    row = find_row(conn, table, ref)
-    if row is None:
-        raise NotFound(f"Could not find {kind}: {ref}.")
-    return row
-
-
-def roles_of(conn: Connection, user_id: str, project_id: str) -> tuple[str, ...]:
-    """The user's roles on the project, implied ones included, in ROLES order."""
-    query = select(role_assignments.c.role).where(
-        (role_assignments.c.user_id == user_id) & (role_assignments.c.project_id == project_id)
-    )
-    held = {implied for role in conn.scalars(query) for implied in IMPLIED_ROLES.get(role, ())}
-    return tuple(role for role in ROLES if role in held)
 
 
 @dataclass(frozen=True)
@@ -148,18 +102,18 @@ class TokenService:
         self, auth_body: Mapping[str, Any], *, catalog: bool = True
     ) -> tuple[str, dict[str, Any]]:
         """Issue a token for a Keystone v3 ``POST /auth/tokens`` body: (token, response body)."""
-        auth = _member(auth_body, "auth", "request body")
-        identity = _member(auth, "identity", "auth")
-        methods = _member(identity, "methods", "identity")
+        auth = member(auth_body, "auth", "request body")
+        identity = member(auth, "identity", "auth")
+        methods = member(identity, "methods", "identity")
         if not isinstance(methods, list) or len(methods) != 1:
             raise NotAuthenticated()
         scope = auth.get("scope")
         if methods[0] == "password":
-            user, new_hash = self._check_password(_member(identity, "password", "identity"))
+            user, new_hash = self._check_password(member(identity, "password", "identity"))
             token_methods: tuple[str, ...] = ("password",)
             expires_at = self._now() + timedelta(seconds=self._settings.token_ttl_seconds)
         elif methods[0] == "token":
-            subject = _member(_member(identity, "token", "identity"), "id", "token")
+            subject = member(member(identity, "token", "identity"), "id", "token")
             with self._db.read() as conn:
                 original = self._load(conn, token_hash(str(subject)))
                 user = conn.execute(select(users).where(users.c.id == original.user_id)).one()
@@ -169,7 +123,7 @@ class TokenService:
         else:
             raise NotAuthenticated()
         with self._db.read() as conn:
-            project = self._scope(conn, user, scope)
+            project = scoped_project(conn, user, scope)
             roles = roles_of(conn, user.id, project.id) if project is not None else ()
         token, now = secrets.token_urlsafe(32), self._now()
         record = _Token(
@@ -191,56 +145,23 @@ class TokenService:
 
     def _check_password(self, password_auth: Any) -> tuple[Row[Any], str | None]:
         """The user named in a password method, and a new hash if its stored one is outdated."""
-        user = _member(password_auth, "user", "password")
-        password = _member(user, "password", "user")
+        user = member(password_auth, "user", "password")
+        password = member(user, "password", "user")
         with self._db.read() as conn:
             if user.get("id") is not None:
                 row = conn.execute(select(users).where(users.c.id == str(user["id"]))).first()
             elif user.get("name") is not None:
-                default = _is_default_domain(user.get("domain"), "user")
+                default = is_default_domain(user.get("domain"), "user")
                 by_name = (users.c.domain_id == DEFAULT_DOMAIN_ID) & (
                     users.c.name == str(user["name"])
                 )
                 row = conn.execute(select(users).where(by_name)).first() if default else None
             else:
-                raise _expecting("id or name", "user")
+                raise expecting("id or name", "user")
         valid = verify_password(str(password), row.password_hash if row is not None else None)
         if row is None or not valid or not row.enabled:
             raise NotAuthenticated()
         return row, hash_password(str(password)) if needs_rehash(row.password_hash) else None
-
-    @staticmethod
-    def _scope(conn: Connection, user: Row[Any], scope: Any) -> Row[Any] | None:
-        """The project a new token is scoped to; None for an unscoped token."""
-        if scope is None:  # Keystone: the default project if usable, else unscoped
-            if user.default_project_id is None:
-                return None
-            row = conn.execute(select(projects).where(projects.c.id == user.default_project_id))
-            project = row.first()
-            usable = project is not None and project.enabled and roles_of(conn, user.id, project.id)
-            return project if usable else None
-        if scope == "unscoped":
-            return None
-        if not isinstance(scope, Mapping):
-            raise _expecting("project", "scope")
-        if "project" not in scope:
-            raise NotAuthenticated()  # domain and system scopes are not offered
-        wanted = _member(scope, "project", "scope")
-        if wanted.get("id") is not None:
-            project = conn.execute(
-                select(projects).where(projects.c.id == str(wanted["id"]))
-            ).first()
-        elif wanted.get("name") is not None:
-            default = _is_default_domain(wanted.get("domain"), "project")
-            by_name = (projects.c.domain_id == DEFAULT_DOMAIN_ID) & (
-                projects.c.name == str(wanted["name"])
-            )
-            project = conn.execute(select(projects).where(by_name)).first() if default else None
-        else:
-            raise _expecting("id or name", "project")
-        if project is None or not project.enabled or not roles_of(conn, user.id, project.id):
-            raise NotAuthenticated()
-        return project
 
     def _store_token(
         self, txn: WriteTxn, id_hash: str, record: _Token, new_hash: str | None

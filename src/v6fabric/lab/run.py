@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx
 
-from v6fabric.cli.client import Credentials, FabricClient, parse_openrc
+from v6fabric.cli.client import FabricClient
+from v6fabric.cli.credentials import Credentials, parse_openrc
 from v6fabric.cli.up import _die_with_parent
 from v6fabric.lab import cleanup
 from v6fabric.lab import underlay as wires

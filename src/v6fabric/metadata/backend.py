@@ -14,7 +14,7 @@ import logging
 
 import httpx
 
-from v6fabric.hoststate.model import MetadataPort
+from v6fabric.hoststate.metadata import MetadataPort
 from v6fabric.metadata.documents import TEXT, Answer
 
 log = logging.getLogger(__name__)

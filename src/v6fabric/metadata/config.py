@@ -38,7 +38,7 @@ import orjson
 
 from v6fabric.drivers.files import LocalFiles, digest
 from v6fabric.hoststate import codec
-from v6fabric.hoststate.model import (
+from v6fabric.hoststate.metadata import (
     MetadataInstanceBucket,
     MetadataListener,
     MetadataPortBucket,

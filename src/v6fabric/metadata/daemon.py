@@ -21,7 +21,7 @@ from pathlib import Path
 
 from v6fabric.drivers.commands import read_pid
 from v6fabric.drivers.files import LocalFiles
-from v6fabric.hoststate.model import MetadataListener
+from v6fabric.hoststate.metadata import MetadataListener
 from v6fabric.metadata.config import ConfigError, ProxyConfig, load_config
 from v6fabric.metadata.neighbours import NetlinkNeighbours
 from v6fabric.metadata.server import MetadataProxy

@@ -12,7 +12,7 @@ import functools
 import json
 from typing import NamedTuple
 
-from v6fabric.hoststate.model import MetadataInstance
+from v6fabric.hoststate.metadata import MetadataInstance
 
 TEXT = "text/plain; charset=utf-8"
 JSON = "application/json"

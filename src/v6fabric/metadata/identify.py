@@ -14,7 +14,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from v6fabric.hoststate.model import MetadataPort, MetadataSpec
+from v6fabric.hoststate.metadata import MetadataPort, MetadataSpec
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

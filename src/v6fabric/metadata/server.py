@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from v6fabric.hoststate.buckets import changed
-from v6fabric.hoststate.model import MetadataListener, MetadataPort, MetadataSpec
+from v6fabric.hoststate.metadata import MetadataListener, MetadataPort, MetadataSpec
 from v6fabric.metadata.backend import BackendClient
 from v6fabric.metadata.config import ProxyConfig
 from v6fabric.metadata.documents import Answer, InstanceDocuments

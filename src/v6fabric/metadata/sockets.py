@@ -20,9 +20,8 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from v6fabric.drivers.netlink import NETNS_RUN_DIR
-from v6fabric.drivers.netns import run_in_netns
-from v6fabric.hoststate.model import METADATA_IPV4, METADATA_IPV6, MetadataListener
+from v6fabric.drivers.netns import NETNS_RUN_DIR, run_in_netns
+from v6fabric.hoststate.metadata import METADATA_IPV4, METADATA_IPV6, MetadataListener
 
 IP_FREEBIND = 15
 IPV6_FREEBIND = 78

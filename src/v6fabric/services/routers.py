@@ -20,19 +20,20 @@ from sqlalchemy import Connection, delete, select, update
 
 from v6fabric.domain.constants import DEVICE_OWNER_ROUTER_INTERFACE
 from v6fabric.domain.errors import (
-    PortInUse,
-    RouterInterfaceNotFound,
-    RouterInterfaceNotFoundForSubnet,
     RouterInUse,
     RouterNotFound,
-    SubnetMismatchForPort,
     router_error,
 )
 from v6fabric.identity.context import RequestContext
-from v6fabric.services import common, dvr_routers, ha_routers, l3_scheduler, router_gateway
-from v6fabric.services import subnets as subnet_service
+from v6fabric.services import (
+    common,
+    dvr_routers,
+    ha_routers,
+    l3_scheduler,
+    router_attach,
+    router_gateway,
+)
 from v6fabric.services.access import ResourceAccess
-from v6fabric.services.ports import ACCESS as PORT_ACCESS
 from v6fabric.services.query import (
     ListQuery,
     ListSpec,
@@ -42,28 +43,19 @@ from v6fabric.services.query import (
     standard_columns,
 )
 from v6fabric.services.router_interfaces import (
-    Interface,
     by_port,
-    check_address_mode,
     check_new_subnets,
-    check_not_used_by_routes,
-    create_interface_port,
-    delete_port,
-    fixed_of,
-    in_pools,
     interface_info,
     interfaces,
-    readdress,
 )
 from v6fabric.services.router_routes import parse_routes, validated_routes
 from v6fabric.settings import Settings
 from v6fabric.store.db import Database, WriteTxn
-from v6fabric.store.tables import ip_allocations, ports, routers
+from v6fabric.store.tables import routers
 
 # --- tables, access, list spec ----------------------------------------------------------------
 
 c = routers.c
-a = ip_allocations.c
 ADMIN_ATTRIBUTES = ("distributed", "ha")
 SPEC = ListSpec(
     resource="routers",
@@ -321,9 +313,11 @@ class RouterService:
             router = ACCESS.fetch_owned(conn, ctx, router_id, "add_router_interface")
             existing = interfaces(conn, router.id)
             if by_port(body, for_removal=False):
-                port, subnet_ids = self._attach_port(conn, ctx, router, existing, body["port_id"])
+                port, subnet_ids = router_attach.attach_port(
+                    conn, ctx, router, existing, body["port_id"]
+                )
             else:
-                port, subnet_ids = self._attach_subnet(
+                port, subnet_ids = router_attach.attach_subnet(
                     conn, ctx, router, existing, body["subnet_id"]
                 )
             self._check_gateway_apart(conn, router.id)
@@ -332,66 +326,6 @@ class RouterService:
 
         return self.db.write(operation)
 
-    @staticmethod
-    def _attach_subnet(
-        conn: Connection, ctx: RequestContext, router: Any, existing: list[Interface], sid: str
-    ) -> tuple[Any, list[str]]:
-        subnet = subnet_service.ACCESS.fetch_visible(conn, ctx, sid)
-        if not subnet.gateway_ip:
-            raise router_error("Subnet for router interface must have a gateway IP")
-        if not ctx.is_admin and subnet.project_id != ctx.project_id:
-            # Neutron (LP-1757482): not even a subnet of a shared network
-            raise router_error(
-                f"Cannot add interface to router because subnet {subnet.id} is not owned by "
-                "project making the request"
-            )
-        check_address_mode(subnet)
-        check_new_subnets(existing, [subnet])
-        gateway = {"subnet_id": subnet.id, "ip_address": subnet.gateway_ip}
-        if subnet.ip_version == 6:
-            for iface in existing:
-                if iface.port.network_id == subnet.network_id and iface.has_ipv6:
-                    readdress(conn, iface.port, [*iface.requested(), gateway])
-                    return iface.port, [subnet.id]
-        return create_interface_port(conn, router, subnet.network_id, gateway), [subnet.id]
-
-    @staticmethod
-    def _attach_port(
-        conn: Connection, ctx: RequestContext, router: Any, existing: list[Interface], pid: str
-    ) -> tuple[Any, list[str]]:
-        port = PORT_ACCESS.fetch_owned(conn, ctx, pid, "add_router_interface")
-        if port.device_id:
-            raise PortInUse(port_id=port.id, net_id=port.network_id, device_id=port.device_id)
-        fixed = fixed_of(conn, [port.id])[port.id]
-        if not fixed:
-            raise router_error("Router port must have at least one fixed IP")
-        for subnet, _ in fixed:
-            check_address_mode(subnet)
-        candidate = Interface(port, fixed)
-        if candidate.has_ipv6:
-            for iface in existing:
-                if iface.port.network_id == port.network_id and iface.has_ipv6:
-                    raise router_error(
-                        f"Router already contains IPv6 port {iface.port.id} belonging to "
-                        f"network id {port.network_id}. Only one IPv6 port from the same "
-                        "network subnet can be connected to a router"
-                    )
-        check_new_subnets(existing, list({s.id: s for s, _ in fixed}.values()))
-        if sum(1 for subnet, _ in fixed if subnet.ip_version == 4) > 1:
-            raise router_error("Cannot have multiple IPv4 subnets on router port")
-        if not ctx.is_admin:
-            for subnet, ip in fixed:
-                if subnet.project_id != ctx.project_id and not in_pools(subnet, ip):
-                    raise router_error(
-                        f"Cannot add interface to router because specified port {port.id} has "
-                        f"an IP address out of the allocation pool of subnet {subnet.id}, which "
-                        "is not owned by the project making the request"
-                    )
-        values = common.touched(port)
-        values.update(device_id=router.id, device_owner=DEVICE_OWNER_ROUTER_INTERFACE)
-        conn.execute(update(ports).where(ports.c.id == port.id).values(**values))
-        return port, candidate.subnet_ids
-
     def remove_interface(
         self, ctx: RequestContext, router_id: str, body: Mapping[str, Any]
     ) -> dict:
@@ -399,45 +333,12 @@ class RouterService:
             conn = txn.conn
             router = ACCESS.fetch_owned(conn, ctx, router_id, "remove_router_interface")
             if by_port(body, for_removal=True):
-                info = self._detach_port(conn, router, body["port_id"], body.get("subnet_id"))
+                info = router_attach.detach_port(
+                    conn, router, body["port_id"], body.get("subnet_id")
+                )
             else:
-                info = self._detach_subnet(conn, ctx, router, body["subnet_id"])
+                info = router_attach.detach_subnet(conn, ctx, router, body["subnet_id"])
             common.touch_rows(conn, routers, [router.id])
             return info
 
         return self.db.write(operation)
-
-    @staticmethod
-    def _detach_port(conn: Connection, router: Any, port_id: str, subnet_id: str | None) -> dict:
-        iface = next((i for i in interfaces(conn, router.id) if i.port.id == port_id), None)
-        if iface is None:
-            raise RouterInterfaceNotFound(router_id=router.id, port_id=port_id)
-        subnet_ids = iface.subnet_ids
-        if subnet_id and subnet_id not in subnet_ids:
-            raise SubnetMismatchForPort(port_id=port_id, subnet_id=subnet_id)
-        for subnet in {s.id: s for s, _ in iface.fixed}.values():
-            check_not_used_by_routes(router, subnet)
-        delete_port(conn, iface.port.id)
-        return interface_info(
-            router.id, iface.port, subnet_ids[0] if subnet_ids else None, subnet_ids
-        )
-
-    @staticmethod
-    def _detach_subnet(conn: Connection, ctx: RequestContext, router: Any, sid: str) -> dict:
-        subnet = subnet_service.ACCESS.fetch_visible(conn, ctx, sid)
-        ifaces = interfaces(conn, router.id, subnet.network_id)
-        if ifaces:
-            check_not_used_by_routes(router, subnet)
-        for iface in ifaces:
-            if subnet.id not in iface.subnet_ids:
-                continue
-            remaining = [r for r in iface.requested() if r["subnet_id"] != subnet.id]
-            if remaining:  # a multi-prefix port: only this subnet's address goes
-                conn.execute(
-                    delete(ip_allocations).where(a.port_id == iface.port.id, a.subnet_id == sid)
-                )
-                common.touch_rows(conn, ports, [iface.port.id])
-            else:
-                delete_port(conn, iface.port.id)
-            return interface_info(router.id, iface.port, subnet.id, [subnet.id])
-        raise RouterInterfaceNotFoundForSubnet(router_id=router.id, subnet_id=subnet.id)

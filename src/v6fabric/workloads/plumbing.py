@@ -22,8 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from v6fabric.drivers.commands import CommandError, ip_batch, ip_in, run, spawn
-from v6fabric.drivers.netlink import NETNS_RUN_DIR
-from v6fabric.drivers.netns import enter_supported, run_in_netns
+from v6fabric.drivers.netns import NETNS_RUN_DIR, enter_supported, run_in_netns
 from v6fabric.drivers.sysctl import ProcSysctls
 from v6fabric.hoststate.model import WORKLOAD_NS_PREFIX, WorkloadSpec
 from v6fabric.workloads.dhcp import install_client_files
