@@ -54,7 +54,7 @@ from tests.e2e.upstream import FAR, ip_lines, upstream
 from v6fabric.domain.addresses import eui64_link_local
 from v6fabric.drivers.commands import run
 from v6fabric.hoststate.dvr import central_leg_mac, host_leg_mac
-from v6fabric.hoststate.model import METADATA_IPV6
+from v6fabric.hoststate.metadata import METADATA_IPV6
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not all(shutil.which(t) for t in ("radvd", "tcpdump", "bridge", "ndisc6")),
