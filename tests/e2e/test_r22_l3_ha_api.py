@@ -45,6 +45,7 @@ from tests.e2e.ha_probes import (
     TcpStream,
     TimedPing,
     backup_ras,
+    lab_picture,
     transitions,
     uptime_offset,
 )
@@ -127,6 +128,25 @@ def kill_agent_and_keepalived(mh: MultiHostLab, name: str) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
+def picture(mh: MultiHostLab, router: dict, vms: list[dict]) -> str:
+    """The lab's forwarding picture for the router's legs (``ha_probes.lab_picture``)."""
+    hosts = []
+    legs = {
+        port["mac_address"]
+        for port in mh.on(1).call("GET", f"/v2.0/ports?device_id={router['id']}", None, 200)[
+            "ports"
+        ]
+    }
+    for plan_host in mh.handle.plan.hosts:
+        router_ns = ""
+        if "network" in plan_host.roles:
+            router_ns = ha_namespace(router_namespace(router["id"]), plan_host.netns)
+        hosts.append(
+            (plan_host.name, plan_host.netns, router_ns, mh.handle.host(plan_host.name).run_dir)
+        )
+    return lab_picture(hosts, [vm["namespace"] for vm in vms], legs)
+
+
 def failover(
     mh: MultiHostLab, router: dict, vm1: dict, address: str, fail: Callable[[], None], old: str
 ) -> tuple[float, str]:
@@ -163,9 +183,14 @@ def test_an_ha_router_through_the_api_fails_over_and_shows_its_states(mh: MultiH
         addresses.append(fixed_ip(port))
     for vm, address in zip(vms, addresses, strict=True):
         wait_for(f"{vm['name']} plugged", lambda v=vm: v["namespace"] in namespaces(), TIMEOUT)
-        h4.wait_addresses(vm, address, default_route=True, timeout=TIMEOUT)
+        try:
+            h4.wait_addresses(vm, address, default_route=True, timeout=TIMEOUT)
+        except AssertionError:
+            print("AFTER FAILURE\n" + picture(mh, router, vms))
+            raise
     master, standby = wait_for("one active, two standby", lambda: settled(mh, router), TIMEOUT)
     print(f"\ninstances: {master} active, {standby} standby")
+    print(picture(mh, router, vms))
     vm1, vm2 = vms
     # Not one shot: when instances start together two may become master before they hear each
     # other; the one that stays sends its NAs at once, but a loaded machine can delay that.
@@ -175,12 +200,7 @@ def test_an_ha_router_through_the_api_fails_over_and_shows_its_states(mh: MultiH
     try:
         wait_for("traffic across the master", lambda: h4.ping(vm1, addresses[1], count=1), TIMEOUT)
     except AssertionError:
-        for name in [master, *standby]:
-            plan_host = mh.handle.plan.hosts[index_of(mh, name) - 1]
-            ns = ha_namespace(router_namespace(router["id"]), plan_host.netns)
-            print(name, run(["ip", "-n", ns, "-br", "addr"], check=False).stdout)
-            print(name, run(["ip", "-n", ns, "-6", "route"], check=False).stdout)
-            print(name, transitions(mh.handle.host(name).run_dir, ns))
+        print("AFTER FAILURE\n" + picture(mh, router, vms))
         raise
 
     plan = {h.name: h for h in mh.handle.plan.hosts}
@@ -202,6 +222,7 @@ def test_an_ha_router_through_the_api_fails_over_and_shows_its_states(mh: MultiH
             )
         except AssertionError:
             print("states:", ha_states(mh, router))
+            print("AFTER FAILURE\n" + picture(mh, router, vms))
             raise
         print(f"  link back: {master} active, {standby} standby")
 
@@ -217,7 +238,10 @@ def test_an_ha_router_through_the_api_fails_over_and_shows_its_states(mh: MultiH
         )
         time.sleep(DOWN_SECONDS / 2)  # two rescheduling passes (every 1.5 s) or more
         third = next(h for h in standby if h != master)
-        assert ha_states(mh, router) == {killed: "unknown", master: "active", third: "standby"}
+        states = ha_states(mh, router)
+        if states != {killed: "unknown", master: "active", third: "standby"}:
+            print("AFTER FAILURE\n" + picture(mh, router, vms))
+        assert states == {killed: "unknown", master: "active", third: "standby"}
         print(f"  {killed} unknown and kept, {third} still standby")
 
         print(f"{master}: host dies")
