@@ -276,3 +276,36 @@ def test_the_hook_is_refreshed_when_legs_or_radvd_config_come_after_its_transiti
     assert agent.run_once(ha_state()).applied == [] and len(fake.processes.ran) == 1
     assert agent.run_once(ha_state(revision=2, prefix="2001:db8:2::/64")).converged
     assert fake.processes.ran[1:] == [(NS, ("sh", hook, "REFRESH"))]  # radvd's new config
+
+
+def with_second_leg(state: HostState) -> HostState:
+    """``state`` with an interface added to the router: a second leg on another network."""
+    port_id, net = "haqrport002-port", "hanet000003-net"
+    leg = "qr-" + port_id[:11]
+    port = PortSpec(port_id, net, "router", tap_name(port_id), "fa:16:3e:00:00:02", 1450,
+                    namespace=NS, ifname=leg, vrrp_managed=True)  # fmt: skip
+    spec = state.vrrp[0]
+    spec = dataclasses.replace(
+        spec,
+        legs=tuple(sorted((*spec.legs, leg))),
+        addresses=(*spec.addresses, VirtualAddress("2001:db8:3::1/64", leg)),
+    )
+    return dataclasses.replace(
+        state,
+        revision=state.revision + 1,
+        networks=(*state.networks, NetworkSpec(net, bridge_name(net), 1450)),
+        ports=tuple(sorted((*state.ports, port), key=lambda p: p.port_id)),
+        vrrp=(spec,),
+    )
+
+
+def test_a_leg_made_in_a_later_round_of_the_same_pass_refreshes_the_hook_again() -> None:
+    """A newer state taken up between the rounds of one pass adds a leg after the first
+    round's REFRESH: that leg needs a REFRESH of its own (a master's hook may have run in
+    between with the legs it knew, as seen in the lab: the second network's leg stayed down)."""
+    fake, agent = new_agent()
+    hook = str(vrrp.hook_script(agent.layout, NS))
+    later = [with_second_leg(ha_state())]
+    report = agent.run_once(ha_state(), newer=lambda: later.pop() if later else None)
+    assert report.converged and report.state is not None and len(report.state.vrrp[0].legs) == 2
+    assert fake.processes.ran == [(NS, ("sh", hook, "REFRESH"))] * 2
