@@ -34,13 +34,16 @@ ECHO_PORT = 7007
 
 
 def transitions(run_dir: Path, namespace: str) -> list[tuple[float, str]]:
-    """An instance's hook log: (uptime, transition), oldest first."""
+    """An instance's hook log: (uptime, transition), oldest first; a stale hook's entry (a
+    transition keepalived had already left when its hook got the lock: it did nothing) is
+    left out."""
     paths = vrrp.hook_paths(Layout(run_dir), namespace)
     try:
         lines = Path(paths.transitions).read_text().splitlines()
     except OSError:
         return []
-    return [(float(at), what) for at, what in (line.split() for line in lines)]
+    found = [(float(at), what) for at, what in (line.split() for line in lines)]
+    return [(at, what) for at, what in found if not what.startswith("STALE-")]
 
 
 DOWN_STATES = {"BACKUP", "FAULT", "STOP", "KEEPALIVED-GONE"}
