@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import threading
 from pathlib import Path
 
 from hypothesis import given
@@ -309,3 +310,30 @@ def test_a_leg_made_in_a_later_round_of_the_same_pass_refreshes_the_hook_again()
     report = agent.run_once(ha_state(), newer=lambda: later.pop() if later else None)
     assert report.converged and report.state is not None and len(report.state.vrrp[0].legs) == 2
     assert fake.processes.ran == [(NS, ("sh", hook, "REFRESH"))] * 2
+
+
+def test_a_transition_after_the_pass_read_the_states_is_still_reported() -> None:
+    """MASTER then BACKUP 40 ms apart: the pass read and reported "active"; the wait that
+    follows compares the hook's state with that report, not with a read of its own (which
+    saw "standby" already, found no change, and left "active" reported for good: lab)."""
+    fake, agent = new_agent()
+    state = ha_state()
+    assert agent.run_once(state).converged
+    fake.files.write(daemon_file(agent, "keepalived", "state"), "active\n")
+    assert agent.run_once(state).routers == {"hr1": "active"}
+    assert not agent.routers_changed()
+    fake.files.write(daemon_file(agent, "keepalived", "state"), "standby\n")  # the BACKUP
+    stop = threading.Event()
+
+    class NoState:  # the feed: no new state; the third look ends the wait
+        looks = 0
+
+        def take(self, timeout: float) -> None:
+            self.looks += 1
+            if self.looks >= 3:
+                stop.set()
+
+    feed = NoState()
+    assert agent._next_state(feed, stop, timeout=60) is None  # type: ignore[arg-type]
+    assert feed.looks == 1  # a pass (and its report) at once, not at the next state
+    assert agent.run_once(state).routers == {"hr1": "standby"} and not agent.routers_changed()
