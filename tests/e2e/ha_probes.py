@@ -228,7 +228,9 @@ def lab_picture(
                 text = f"({exc.strerror})"
             alive = text.isdigit() and Path(f"/proc/{text}").exists()
             lines.append(f"  {label}: {text}{' (alive)' if alive else ''}")
-        lines.append(f"  transitions: {transitions(run_dir, router_ns)}")
+        with contextlib.suppress(OSError):  # as written, stale hooks' entries too
+            logged = Path(paths.transitions).read_text().split("\n")
+            lines.append(f"  transitions: {', '.join(filter(None, logged))}")
         log = Path(paths.state).with_name("keepalived.log")
         with contextlib.suppress(OSError):
             lines += [f"  keepalived: {row}" for row in log.read_text().splitlines()[-25:]]
