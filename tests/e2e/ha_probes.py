@@ -46,6 +46,15 @@ def transitions(run_dir: Path, namespace: str) -> list[tuple[float, str]]:
     return [(at, what) for at, what in found if not what.startswith("STALE-")]
 
 
+def hook_log(run_dir: Path, namespace: str) -> str:
+    """An instance's hook log as written, stale hooks' entries too, on one line."""
+    try:
+        text = Path(vrrp.hook_paths(Layout(run_dir), namespace).transitions).read_text()
+    except OSError:
+        return ""
+    return ", ".join(text.splitlines())
+
+
 DOWN_STATES = {"BACKUP", "FAULT", "STOP", "KEEPALIVED-GONE"}
 CLOCK_STEP = 0.02  # the hooks' clock (/proc/uptime) has 10 ms steps, the offset as much again
 CAPTURE_SLACK = 0.05  # an RA sent just before a hook's kill is captured a little later
@@ -228,9 +237,7 @@ def lab_picture(
                 text = f"({exc.strerror})"
             alive = text.isdigit() and Path(f"/proc/{text}").exists()
             lines.append(f"  {label}: {text}{' (alive)' if alive else ''}")
-        with contextlib.suppress(OSError):  # as written, stale hooks' entries too
-            logged = Path(paths.transitions).read_text().split("\n")
-            lines.append(f"  transitions: {', '.join(filter(None, logged))}")
+        lines.append(f"  transitions: {hook_log(run_dir, router_ns)}")
         log = Path(paths.state).with_name("keepalived.log")
         with contextlib.suppress(OSError):
             lines += [f"  keepalived: {row}" for row in log.read_text().splitlines()[-25:]]
