@@ -23,17 +23,16 @@ programs (``flock``, ``ip``, ``radvd``), with everything it needs written into i
 Transitions are taken one at a time (``flock``), in keepalived's order: keepalived forks a hook
 per transition, and two forked a few milliseconds apart (MASTER then BACKUP: two backups whose
 master-down timers end together, as equal priorities make them, both take over, and one steps
-down at the other's first advert) may take the lock in the other order. Measured in the lab:
+down at the other's first advert) may take the lock in the other order. Seen in the lab:
 BACKUP applied, then MASTER, and the instance stayed up beside the real master for good. So
 each hook, holding the lock, compares its own process's start time (and pid) with the last
 applied one's (``order``) and does nothing when it is older (logged ``STALE-<state>``). Under
 the lock, the legs are read again from this script as the agent last wrote it: a hook forked
 before the agent rewrote it (a leg added) must not miss the new leg after the agent's REFRESH.
 
-Each transition appends ``<uptime> <state>`` to the
-transition log (``/proc/uptime``: a builtin read, no fork), MASTER before it acts and the others
-once they are done, so that between a down entry and the next MASTER this instance can send
-nothing: tests compare captures with it.
+Each transition appends ``<uptime> <state>`` to the transition log (``/proc/uptime``: a builtin
+read, no fork), MASTER before it acts and the others once they are done, so that between a
+down entry and the next MASTER this instance can send nothing: tests compare captures with it.
 """
 
 from __future__ import annotations
