@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import signal
@@ -33,13 +34,25 @@ ECHO_PORT = 7007
 
 
 def transitions(run_dir: Path, namespace: str) -> list[tuple[float, str]]:
-    """An instance's hook log: (uptime, transition), oldest first."""
+    """An instance's hook log: (uptime, transition), oldest first; a stale hook's entry (a
+    transition keepalived had already left when its hook got the lock: it did nothing) is
+    left out."""
     paths = vrrp.hook_paths(Layout(run_dir), namespace)
     try:
         lines = Path(paths.transitions).read_text().splitlines()
     except OSError:
         return []
-    return [(float(at), what) for at, what in (line.split() for line in lines)]
+    found = [(float(at), what) for at, what in (line.split() for line in lines)]
+    return [(at, what) for at, what in found if not what.startswith("STALE-")]
+
+
+def hook_log(run_dir: Path, namespace: str) -> str:
+    """An instance's hook log as written, stale hooks' entries too, on one line."""
+    try:
+        text = Path(vrrp.hook_paths(Layout(run_dir), namespace).transitions).read_text()
+    except OSError:
+        return ""
+    return ", ".join(text.splitlines())
 
 
 DOWN_STATES = {"BACKUP", "FAULT", "STOP", "KEEPALIVED-GONE"}
@@ -184,3 +197,55 @@ class TcpStream:
         self._thread.join(70)
         self.session.close()
         self.server.close()
+
+
+def lab_picture(
+    hosts: list[tuple[str, str, str, Path]], workloads: list[str], macs: set[str]
+) -> str:
+    """What decides where a frame to the router goes, for a failure's report: per host
+    (``(name, host netns, its router instance's namespace or "", run dir)``) the VXLAN devices'
+    entries for ``macs`` (learnt or ours), the router instance's legs, its hook's state and
+    transitions and its daemons; per workload namespace its neighbours and routes."""
+    lines = []
+    wanted = {mac.lower() for mac in macs}
+    for name, netns, router_ns, run_dir in hosts:
+        lines.append(f"== {name} ({netns})")
+        fdb = subprocess.run(
+            ["bridge", "-n", netns, "fdb", "show"], capture_output=True, text=True, check=False
+        ).stdout
+        lines += [
+            f"  fdb {entry}"
+            for entry in fdb.splitlines()
+            if entry.split()[:1] and entry.split()[0] in wanted
+        ]
+        if not router_ns:
+            continue
+        for argv in (["-br", "link"], ["-br", "addr"], ["-6", "neigh"]):
+            out = subprocess.run(
+                ["ip", "-n", router_ns, *argv], capture_output=True, text=True, check=False
+            )
+            lines += [f"  {argv[-1]} {row}" for row in (out.stdout + out.stderr).splitlines()]
+        paths = vrrp.hook_paths(Layout(run_dir), router_ns)
+        for label, path in (
+            ("state", paths.state),
+            ("radvd.pid", paths.radvd_pid),
+            ("keepalived vrrp.pid", paths.keepalived_vrrp_pid),
+        ):
+            try:
+                text = Path(path).read_text().strip()
+            except OSError as exc:
+                text = f"({exc.strerror})"
+            alive = text.isdigit() and Path(f"/proc/{text}").exists()
+            lines.append(f"  {label}: {text}{' (alive)' if alive else ''}")
+        lines.append(f"  transitions: {hook_log(run_dir, router_ns)}")
+        log = Path(paths.state).with_name("keepalived.log")
+        with contextlib.suppress(OSError):
+            lines += [f"  keepalived: {row}" for row in log.read_text().splitlines()[-25:]]
+    for namespace in workloads:
+        lines.append(f"== workload {namespace}")
+        for argv in (["-6", "neigh"], ["-6", "route"], ["-br", "addr"]):
+            out = subprocess.run(
+                ["ip", "-n", namespace, *argv], capture_output=True, text=True, check=False
+            )
+            lines += [f"  {argv[-1]} {row}" for row in out.stdout.splitlines()]
+    return "\n".join(lines)

@@ -72,6 +72,7 @@ PATHS = HookPaths(
     radvd_conf=f"{RUN}/radvd.conf",
     radvd_pid=f"{RUN}/radvd.pid",
     radvd_log=f"{RUN}/radvd.log",
+    order=f"{RUN}/keepalived.order",
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import threading
 from pathlib import Path
 
 from hypothesis import given
@@ -297,3 +298,63 @@ def test_a_lab_names_a_distributed_routers_instance_per_host_and_no_other_namesp
         .name
         == alone
     )
+
+
+def with_second_leg(state: HostState) -> HostState:
+    """``state`` with an interface added to the router: a second leg on another network."""
+    port_id, net = "haqrport002-port", "hanet000003-net"
+    leg = "qr-" + port_id[:11]
+    port = PortSpec(port_id, net, "router", tap_name(port_id), "fa:16:3e:00:00:02", 1450,
+                    namespace=NS, ifname=leg, vrrp_managed=True)  # fmt: skip
+    spec = state.vrrp[0]
+    spec = dataclasses.replace(
+        spec,
+        legs=tuple(sorted((*spec.legs, leg))),
+        addresses=(*spec.addresses, VirtualAddress("2001:db8:3::1/64", leg)),
+    )
+    return dataclasses.replace(
+        state,
+        revision=state.revision + 1,
+        networks=(*state.networks, NetworkSpec(net, bridge_name(net), 1450)),
+        ports=tuple(sorted((*state.ports, port), key=lambda p: p.port_id)),
+        vrrp=(spec,),
+    )
+
+
+def test_a_leg_made_in_a_later_round_of_the_same_pass_refreshes_the_hook_again() -> None:
+    """A newer state taken up between the rounds of one pass adds a leg after the first
+    round's REFRESH: that leg needs a REFRESH of its own (a master's hook may have run in
+    between with the legs it knew, as seen in the lab: the second network's leg stayed down)."""
+    fake, agent = new_agent()
+    hook = str(vrrp.hook_script(agent.layout, NS))
+    later = [with_second_leg(ha_state())]
+    report = agent.run_once(ha_state(), newer=lambda: later.pop() if later else None)
+    assert report.converged and report.state is not None and len(report.state.vrrp[0].legs) == 2
+    assert fake.processes.ran == [(NS, ("sh", hook, "REFRESH"))] * 2
+
+
+def test_a_transition_after_the_pass_read_the_states_is_still_reported() -> None:
+    """MASTER then BACKUP 40 ms apart: the pass read and reported "active"; the wait that
+    follows compares the hook's state with that report, not with a read of its own (which
+    saw "standby" already, found no change, and left "active" reported for good: lab)."""
+    fake, agent = new_agent()
+    state = ha_state()
+    assert agent.run_once(state).converged
+    fake.files.write(daemon_file(agent, "keepalived", "state"), "active\n")
+    assert agent.run_once(state).routers == {"hr1": "active"}
+    assert not agent.routers_changed()
+    fake.files.write(daemon_file(agent, "keepalived", "state"), "standby\n")  # the BACKUP
+    stop = threading.Event()
+
+    class NoState:  # the feed: no new state; the third look ends the wait
+        looks = 0
+
+        def take(self, timeout: float) -> None:
+            self.looks += 1
+            if self.looks >= 3:
+                stop.set()
+
+    feed = NoState()
+    assert agent._next_state(feed, stop, timeout=60) is None  # type: ignore[arg-type]
+    assert feed.looks == 1  # a pass (and its report) at once, not at the next state
+    assert agent.run_once(state).routers == {"hr1": "standby"} and not agent.routers_changed()

@@ -137,10 +137,13 @@ class RefreshVrrp:
     """Run an HA instance's notify hook with ``REFRESH``: on the master (its state file says so,
     read under the hook's lock) it brings up the legs made since its MASTER transition and
     starts radvd if its config came later; on a backup it does nothing. The legs and radvd are
-    the hook's, and it alone knows the state without a race."""
+    the hook's, and it alone knows the state without a race. ``cause`` (the legs made, the
+    radvd config written) tells one REFRESH from another: a pass applies an action once, and a
+    leg made in a later round of the pass (a newer state taken up) needs its own."""
 
     netns: str
     hook: Path
+    cause: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

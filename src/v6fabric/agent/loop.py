@@ -115,6 +115,7 @@ class Agent:
         self._backoff: dict[tuple[object, ...], tuple[int, float]] = {}
         self.last_observed: Observed | None = None
         self.last_state: HostState | None = None  # the state of the last pass
+        self.last_routers: dict[str, str] = {}  # the HA states the last pass reported
         self._awaited_since: dict[str, float] = {}  # tap -> when it was first missed
         self._full_observe_due = 0.0
 
@@ -225,7 +226,7 @@ class Agent:
         self._backoff = {k: v for k, v in self._backoff.items() if k in still}
         report.ports = port_statuses(state, observed)
         report.workloads = workload_statuses(state, observed)
-        report.routers = self.router_states(state)
+        report.routers = self.last_routers = self.router_states(state)
         report.seconds = time.monotonic() - started
         self.last_observed, self.last_state = observed, state
         if report.failed or report.pending:
@@ -247,6 +248,12 @@ class Agent:
         if state is None or not state.vrrp:
             return {}
         return vrrp.router_states(state, self.layout, self.drivers.files)
+
+    def routers_changed(self) -> bool:
+        """A hook recorded a transition since the last pass read the states (compared with
+        what that pass reported, not with a later read: a MASTER then BACKUP 40 ms apart
+        would otherwise leave "active" reported for good)."""
+        return self.router_states() != self.last_routers
 
     def retry_in(self) -> float | None:
         """Seconds until the earliest backed-off action may be retried; None if none waits."""
@@ -333,15 +340,16 @@ class Agent:
         HA router's hook recorded a transition: a pass reports it."""
         deadline = time.monotonic() + timeout
         awaited = self._awaited_taps()  # the last pass's view: it cannot change meanwhile
-        routers = self.router_states()
-        watch = TAP_WATCH_SECONDS if awaited or routers or self._has_vrrp() else STOP_CHECK
+        watch = (
+            TAP_WATCH_SECONDS if awaited or self.last_routers or self._has_vrrp() else STOP_CHECK
+        )
         while (left := deadline - time.monotonic()) > 0 and not stop.is_set():
             got = feed.take(timeout=min(left, watch))
             if got is not None:
                 return got
             if awaited and self.drivers.netlink.read_links(self.layout.host_netns, awaited):
                 return None  # one appeared: a pass now
-            if watch != STOP_CHECK and self.router_states() != routers:
+            if watch != STOP_CHECK and self.routers_changed():
                 return None  # a VRRP transition: a pass and its report now
         return None
 

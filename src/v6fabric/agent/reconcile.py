@@ -386,7 +386,7 @@ def _daemons(p: _Plan, renderers: want.Renderers) -> None:
         seen_proxy = p.observed.daemons.get((proxy.kind, proxy.netns))
         for action in metadata_proxy.bucket_actions(p.desired.metadata, proxy, seen_proxy):
             p.add(FILES, action)
-    hooked_changed: set[str | None] = set()  # namespaces whose hooked radvd got a new config
+    hooked_changed: dict[str | None, str] = {}  # namespace -> its hooked radvd's new config
     for key, daemon in wanted.items():
         if isinstance(daemon, str):
             continue  # its config cannot be rendered: leave it as it is
@@ -412,7 +412,7 @@ def _daemons(p: _Plan, renderers: want.Renderers) -> None:
                     daemon.kind, daemon.netns, daemon.pid_file, daemon.marker, daemon.loaded, True
                 )
                 p.add(DAEMON, reload)
-                hooked_changed.add(daemon.netns)
+                hooked_changed[daemon.netns] = daemon.loaded
         elif seen is None or seen.pid is None:
             p.add(DAEMON, start)
         elif daemon.netns is not None and daemon.netns not in p.observed.namespaces:
@@ -438,9 +438,11 @@ def _daemons(p: _Plan, renderers: want.Renderers) -> None:
     for netns in p.observed.daemon_dirs - keep:
         p.add(RMDIR, RemoveDir(layout.netns_dir(netns)))
     for spec in p.desired.vrrp:  # a master's hook ran before these legs or that config
-        fresh = any((spec.namespace, leg) in p.created for leg in spec.legs)
+        fresh = [leg for leg in spec.legs if (spec.namespace, leg) in p.created]
         if fresh or spec.namespace in hooked_changed:
-            p.add(DAEMON, RefreshVrrp(spec.namespace, vrrp.hook_script(layout, spec.namespace)))
+            cause = (*fresh, f"radvd {hooked_changed.get(spec.namespace, '')}")
+            hook = vrrp.hook_script(layout, spec.namespace)
+            p.add(DAEMON, RefreshVrrp(spec.namespace, hook, cause))
 
 
 def _restart(start: StartDaemon) -> StartDaemon:

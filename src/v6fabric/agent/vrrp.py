@@ -47,6 +47,7 @@ def hook_paths(layout: Layout, namespace: str) -> HookPaths:
         radvd_conf=path("radvd", "conf"),
         radvd_pid=path("radvd", "pid"),
         radvd_log=path("radvd", "log"),
+        order=path(KIND, "order"),
     )
 
 

@@ -20,10 +20,19 @@ programs (``flock``, ``ip``, ``radvd``), with everything it needs written into i
   written since its MASTER transition (an interface added to the router later) are brought up
   and started; decided under the lock on the state file, so it never races a transition.
 
-Transitions are taken one at a time (``flock``). Each appends ``<uptime> <state>`` to the
-transition log (``/proc/uptime``: a builtin read, no fork), MASTER before it acts and the others
-once they are done, so that between a down entry and the next MASTER this instance can send
-nothing: tests compare captures with it.
+Transitions are taken one at a time (``flock``), in keepalived's order: keepalived forks a hook
+per transition, and two forked a few milliseconds apart (MASTER then BACKUP: two backups whose
+master-down timers end together, as equal priorities make them, both take over, and one steps
+down at the other's first advert) may take the lock in the other order. Seen in the lab:
+BACKUP applied, then MASTER, and the instance stayed up beside the real master for good. So
+each hook, holding the lock, compares its own process's start time (and pid) with the last
+applied one's (``order``) and does nothing when it is older (logged ``STALE-<state>``). Under
+the lock, the legs are read again from this script as the agent last wrote it: a hook forked
+before the agent rewrote it (a leg added) must not miss the new leg after the agent's REFRESH.
+
+Each transition appends ``<uptime> <state>`` to the transition log (``/proc/uptime``: a builtin
+read, no fork), MASTER before it acts and the others once they are done, so that between a
+down entry and the next MASTER this instance can send nothing: tests compare captures with it.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ class HookPaths:
     radvd_conf: str  # written by the agent (it may be absent: no RA on this router)
     radvd_pid: str
     radvd_log: str
+    order: str  # the last transition applied: "<boot id> <start time> <pid>" of its hook
 
 
 # Exits 0 once the process (argv[1]) has exited or is gone; blocks without polling till then.
@@ -116,6 +126,31 @@ start_radvd() {{  # with the agent-written config; not holding the lock
     radvd -C "$RADVD_CONF" -p "$RADVD_PID" -m logfile -l "$RADVD_LOG" 9>&-
 }}
 
+locked() {{  # one at a time; then the legs as the agent last wrote this script (maybe since $0 ran)
+    exec 9> "$LOCK"
+    flock 9
+    q="'"
+    while IFS= read -r line; do
+        case "$line" in "LEGS=$q"*) line=${{line#LEGS=$q}}; LEGS=${{line%$q}}; break ;; esac
+    done < "$0"
+}}
+
+in_order() {{  # false when a transition keepalived started after this one was applied already
+    read -r boot < /proc/sys/kernel/random/boot_id
+    read -r stat < "/proc/$$/stat"
+    set -- ${{stat##*) }}
+    shift 19  # field 22: this process's start time (keepalived forks one hook per transition)
+    last_boot=
+    last_start=
+    last_pid=
+    read -r last_boot last_start last_pid 2>/dev/null < "$ORDER"
+    if [ "$last_boot" = "$boot" ]; then
+        [ "$last_start" -gt "$1" ] && return 1
+        [ "$last_start" -eq "$1" ] && [ "$last_pid" -gt $$ ] && return 1
+    fi
+    printf '%s %s %s\\n' "$boot" "$1" $$ > "$ORDER"
+}}
+
 down() {{  # $1: the transition
     kill_pid_file "$RADVD_PID" radvd
     legs down
@@ -127,14 +162,12 @@ if [ "${{1:-}}" = WATCH ]; then  # started by MASTER below: keepalived's VRRP pr
     "$PYTHON" -I -S -c "$WAIT_FOR_EXIT" "$2" &
     printf '%s\\n' "$!" > "$WATCHER_PID"
     wait "$!" || exit 0  # killed by a later transition
-    exec 9> "$LOCK"
-    flock 9
+    locked
     down KEEPALIVED-GONE
     exit 0
 fi
 
-exec 9> "$LOCK"
-flock 9
+locked
 if [ "${{1:-}}" = REFRESH ]; then  # the agent: legs or radvd config that came after MASTER
     state=
     read -r state < "$STATE" 2>/dev/null
@@ -146,6 +179,10 @@ if [ "${{1:-}}" = REFRESH ]; then  # the agent: legs or radvd config that came a
         [ -n "$pid" ] && read -r running < "/proc/$pid/comm" 2>/dev/null
         if [ -f "$RADVD_CONF" ] && [ "$running" != radvd ]; then start_radvd; fi
     fi
+    exit 0
+fi
+if ! in_order; then
+    log "STALE-${{3:-}}"
     exit 0
 fi
 kill_pid_file "$WATCHER_PID" "${{PYTHON##*/}}"

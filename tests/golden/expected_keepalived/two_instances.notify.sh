@@ -12,6 +12,7 @@ KEEPALIVED_VRRP_PID='/run/v6fabric/agent/netns/v6r-5a6b7c8d-1111-4222-8333-94445
 RADVD_CONF='/run/v6fabric/agent/netns/v6r-5a6b7c8d-1111-4222-8333-944455556666/radvd.conf'
 RADVD_PID='/run/v6fabric/agent/netns/v6r-5a6b7c8d-1111-4222-8333-944455556666/radvd.pid'
 RADVD_LOG='/run/v6fabric/agent/netns/v6r-5a6b7c8d-1111-4222-8333-944455556666/radvd.log'
+ORDER='/run/v6fabric/agent/netns/v6r-5a6b7c8d-1111-4222-8333-944455556666/keepalived.order'
 WAIT_FOR_EXIT='import os, select, sys
 try: fd = os.pidfd_open(int(sys.argv[1]))
 except ProcessLookupError: raise SystemExit(0)
@@ -49,6 +50,31 @@ start_radvd() {  # with the agent-written config; not holding the lock
     radvd -C "$RADVD_CONF" -p "$RADVD_PID" -m logfile -l "$RADVD_LOG" 9>&-
 }
 
+locked() {  # one at a time; then the legs as the agent last wrote this script (maybe since $0 ran)
+    exec 9> "$LOCK"
+    flock 9
+    q="'"
+    while IFS= read -r line; do
+        case "$line" in "LEGS=$q"*) line=${line#LEGS=$q}; LEGS=${line%$q}; break ;; esac
+    done < "$0"
+}
+
+in_order() {  # false when a transition keepalived started after this one was applied already
+    read -r boot < /proc/sys/kernel/random/boot_id
+    read -r stat < "/proc/$$/stat"
+    set -- ${stat##*) }
+    shift 19  # field 22: this process's start time (keepalived forks one hook per transition)
+    last_boot=
+    last_start=
+    last_pid=
+    read -r last_boot last_start last_pid 2>/dev/null < "$ORDER"
+    if [ "$last_boot" = "$boot" ]; then
+        [ "$last_start" -gt "$1" ] && return 1
+        [ "$last_start" -eq "$1" ] && [ "$last_pid" -gt $$ ] && return 1
+    fi
+    printf '%s %s %s\n' "$boot" "$1" $$ > "$ORDER"
+}
+
 down() {  # $1: the transition
     kill_pid_file "$RADVD_PID" radvd
     legs down
@@ -60,14 +86,12 @@ if [ "${1:-}" = WATCH ]; then  # started by MASTER below: keepalived's VRRP proc
     "$PYTHON" -I -S -c "$WAIT_FOR_EXIT" "$2" &
     printf '%s\n' "$!" > "$WATCHER_PID"
     wait "$!" || exit 0  # killed by a later transition
-    exec 9> "$LOCK"
-    flock 9
+    locked
     down KEEPALIVED-GONE
     exit 0
 fi
 
-exec 9> "$LOCK"
-flock 9
+locked
 if [ "${1:-}" = REFRESH ]; then  # the agent: legs or radvd config that came after MASTER
     state=
     read -r state < "$STATE" 2>/dev/null
@@ -79,6 +103,10 @@ if [ "${1:-}" = REFRESH ]; then  # the agent: legs or radvd config that came aft
         [ -n "$pid" ] && read -r running < "/proc/$pid/comm" 2>/dev/null
         if [ -f "$RADVD_CONF" ] && [ "$running" != radvd ]; then start_radvd; fi
     fi
+    exit 0
+fi
+if ! in_order; then
+    log "STALE-${3:-}"
     exit 0
 fi
 kill_pid_file "$WATCHER_PID" "${PYTHON##*/}"
