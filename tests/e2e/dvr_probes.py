@@ -1,12 +1,10 @@
 """Observations for the distributed routing proofs (``test_r20_*``, ``bench/dvr_throughput.py``).
 
-* ``VxlanCapture``: tcpdump of VXLAN on a host's underlay link, read back as (VNI, inner
-  frame) pairs: what crossed the overlay, on which network, with which MACs.
+* What crossed the underlay comes from ``underlay.VxlanCapture`` (``Crossing``s).
 * ``FdbWatch``: ``bridge monitor fdb`` in a host's namespace, seeded with ``bridge fdb show``:
   every (bridge, MAC) and each port it was ever seen behind. A MAC behind two ports of one
   bridge is a flap.
-* ``echo_requests``: the ICMPv6 echo requests (and replies) between two addresses among the
-  captured frames.
+* ``echoes``, ``neighbor_discovery_about``, ``touching``: the crossings that matter.
 """
 
 from __future__ import annotations
@@ -16,53 +14,9 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
+from tests.e2e.underlay import Crossing
 from v6fabric.drivers.commands import in_netns, run
-
-
-@dataclass(frozen=True)
-class Crossing:
-    """One frame that crossed the overlay: its VNI and its inner frame (scapy ``Ether``)."""
-
-    vni: int
-    frame: Any
-
-    @property
-    def src_mac(self) -> str:
-        return str(self.frame.src).lower()
-
-    @property
-    def dst_mac(self) -> str:
-        return str(self.frame.dst).lower()
-
-
-class VxlanCapture:
-    """Every VXLAN datagram on ``ifname`` in ``netns`` until ``stop``, kept in ``path``."""
-
-    def __init__(self, netns: str, ifname: str, path: Path) -> None:
-        self.path = path
-        argv = ["tcpdump", "-i", ifname, "-U", "-s", "512", "-w", str(path), "udp port 4789"]
-        self.proc = subprocess.Popen(
-            in_netns(argv, netns), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        time.sleep(1.0)  # tcpdump opens the interface (no readiness signal but its stderr)
-
-    def stop(self) -> list[Crossing]:
-        from scapy.layers.l2 import Ether
-        from scapy.layers.vxlan import VXLAN
-        from scapy.utils import PcapReader
-
-        self.proc.send_signal(signal.SIGINT)
-        self.proc.communicate(timeout=30)
-        found = []
-        with PcapReader(str(self.path)) as frames:
-            for frame in frames:
-                if VXLAN in frame and isinstance(frame[VXLAN].payload, Ether):
-                    found.append(Crossing(int(frame[VXLAN].vni), frame[VXLAN].payload))
-        return found
 
 
 def echoes(

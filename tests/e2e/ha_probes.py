@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tests.e2e.probes import EchoServer, TcpSession
+from tests.e2e.underlay import VxlanCapture
 from v6fabric.agent import vrrp
 from v6fabric.agent.layout import Layout
 from v6fabric.drivers.commands import in_netns
@@ -111,35 +112,22 @@ class TimedPing:
         )
 
 
-class RaCapture:
-    """tcpdump of VXLAN on a host's underlay link: every RA, its time and the endpoint it came
-    from (``of``: host c's of an ``HaLab``)."""
+class RaCapture(VxlanCapture):
+    """Every RA that crossed a host's underlay, its time and the endpoint it came from
+    (``of``: host c's of an ``HaLab``)."""
 
     def __init__(self, netns: str, ifname: str, path: Path) -> None:
-        self.path = path
-        argv = ["tcpdump", "-i", ifname, "-U", "-s", "256", "-w", str(path), "udp port 4789"]
-        self.proc = subprocess.Popen(
-            in_netns(argv, netns), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        time.sleep(1.0)  # tcpdump opens the interface (no readiness signal but its stderr)
+        super().__init__(netns, ifname, path, snaplen=256)
 
     @classmethod
     def of(cls, lab: HaLab) -> RaCapture:
         return cls(lab.netns("c"), "ul0", lab.run_dir / "ra.pcap")
 
-    def stop(self) -> list[tuple[float, str]]:
-        from scapy.layers.inet6 import ICMPv6ND_RA, IPv6
-        from scapy.layers.vxlan import VXLAN
-        from scapy.utils import PcapReader
+    def stop_ras(self) -> list[tuple[float, str]]:
+        """Stops the capture: the RAs, as (wall clock, sending endpoint)."""
+        from scapy.layers.inet6 import ICMPv6ND_RA
 
-        self.proc.send_signal(signal.SIGINT)
-        self.proc.communicate(timeout=30)
-        found = []
-        with PcapReader(str(self.path)) as frames:
-            for frame in frames:
-                if VXLAN in frame and ICMPv6ND_RA in frame[VXLAN]:
-                    found.append((float(frame.time), frame[IPv6].src))
-        return found
+        return [(c.time, c.source) for c in super().stop() if ICMPv6ND_RA in c.frame]
 
 
 class Soliciting:

@@ -38,9 +38,7 @@ pytest.importorskip("scapy")
 
 from tests.e2e.conftest import eui64, wait_for
 from tests.e2e.dvr_probes import (
-    Crossing,
     FdbWatch,
-    VxlanCapture,
     echoes,
     flaps,
     neighbor_discovery_about,
@@ -50,6 +48,7 @@ from tests.e2e.lab_api import default_routers, fetch_metadata, fixed_ip, open_gr
 from tests.e2e.multihost import MultiHostLab, multihost_lab
 from tests.e2e.probes import tcp_echo
 from tests.e2e.traffic import ping_stats, pings
+from tests.e2e.underlay import Crossing, VxlanCapture
 from tests.e2e.upstream import FAR, ip_lines, upstream
 from v6fabric.domain.addresses import eui64_link_local
 from v6fabric.drivers.commands import run

@@ -248,7 +248,7 @@ def test_an_ha_router_through_the_api_fails_over_and_shows_its_states(mh: MultiH
         assert master == third
     finally:
         soliciting.stop()
-        ras = capture.stop()
+        ras = capture.stop_ras()
         stream.close()
     print("interruptions:", {k: round(v, 3) for k, v in figures.items()})
     for name in plan:

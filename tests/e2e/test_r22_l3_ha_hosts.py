@@ -103,7 +103,7 @@ def test_an_ha_router_fails_over_three_ways_without_a_backup_ever_advertising(
         figures["host removed"] = failover(lab, stream, lambda: lab.remove_host(third), third)
     finally:
         soliciting.stop()
-        ras = capture.stop()
+        ras = capture.stop_ras()
         stream.close()
     print("interruptions:", {k: round(v, 3) for k, v in figures.items()})
     print(f"RAs captured on host c's underlay: {len(ras)}")
