@@ -171,7 +171,7 @@ def test_every_workload_host_gets_an_instance_and_the_l3_host_the_central_one(ap
     legs = {
         p["network_id"]: p
         for p in api.get(
-            f"/v2.0/ports?device_id={router['id']}&device_owner=network:router_interface",
+            f"/v2.0/ports?device_id={router['id']}&device_owner=network:router_interface_distributed",
             "admin",
         ).json()["ports"]
     }

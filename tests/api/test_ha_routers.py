@@ -184,7 +184,7 @@ def test_ha_network_and_ports_live_and_die_with_the_projects_ha_routers(three_l3
 
 
 def _interface_subnet(api: Api, router_id: str) -> str:
-    query = f"?device_id={router_id}&device_owner=network:router_interface"
+    query = f"?device_id={router_id}&device_owner=network:ha_router_replicated_interface"
     (port,) = api.get(f"/v2.0/ports{query}", "admin").json()["ports"]
     return str(port["fixed_ips"][0]["subnet_id"])
 
@@ -368,7 +368,7 @@ def test_a_workload_host_floods_to_both_instances_and_learns_the_legs_mac(three_
     (net,) = [n for n in state.networks if n.network_id == network_id]
     assert net.overlay is not None and net.overlay.learning
     assert net.overlay.remotes == (UNDERLAY["l3a"], UNDERLAY["l3b"])
-    query = f"?device_id={router['id']}&device_owner=network:router_interface"
+    query = f"?device_id={router['id']}&device_owner=network:ha_router_replicated_interface"
     (leg,) = api.get(f"/v2.0/ports{query}", "admin").json()["ports"]
     assert leg["mac_address"] not in {entry.mac for entry in state.fdb}
     # a non-HA network stays pinned and does not learn

@@ -22,12 +22,14 @@ import pytest
 
 from tests.unit.test_compiler import SLAAC, network, port, router, router_port, subnet
 from v6fabric.compiler import Snapshot, compile_host
+from v6fabric.domain.constants import DEVICE_OWNER_DVR_INTERFACE
 from v6fabric.hoststate.codec import to_dict
 from v6fabric.hoststate.model import HostState
 
 EXPECTED = Path(__file__).parent / "expected_dvr"
 UPDATE = os.environ.get("V6FABRIC_UPDATE_GOLDEN") == "1"
 HOSTS = ("c1", "c2", "n1")
+DVR = DEVICE_OWNER_DVR_INTERFACE  # a distributed router's interfaces, as the server makes them
 
 
 def _snapshot() -> Snapshot:
@@ -42,9 +44,9 @@ def _snapshot() -> Snapshot:
         "external_gateway_info": {"network_id": ext["id"], "external_fixed_ips": []},
     }
     ports = [
-        router_port(10, rtr, net1, (s1, "2001:db8:1::1")),
-        router_port(11, rtr, net1, (s1v4, "10.0.1.1")),
-        router_port(12, rtr, net2, (s2, "2001:db8:2::1")),
+        router_port(10, rtr, net1, (s1, "2001:db8:1::1"), owner=DVR),
+        router_port(11, rtr, net1, (s1v4, "10.0.1.1"), owner=DVR),
+        router_port(12, rtr, net2, (s2, "2001:db8:2::1"), owner=DVR),
         port(13, ext, (sx, "2001:db8:ff::5"), owner="network:router_gateway", device_id=rtr["id"]),
         port(16, net1, (s1, "2001:db8:1::2"), (s1v4, "10.0.1.2"), owner="network:dhcp", host="n1"),
         port(20, net1, (s1, "2001:db8:1::a"), (s1v4, "10.0.1.10"), host="c1"),

@@ -117,11 +117,14 @@ def dhcp_port(number: int, net: dict[str, Any], *ips: tuple[dict[str, Any], str]
 
 
 def router_port(
-    number: int, rtr: dict[str, Any], net: dict[str, Any], *ips: tuple[dict[str, Any], str]
+    number: int,
+    rtr: dict[str, Any],
+    net: dict[str, Any],
+    *ips: tuple[dict[str, Any], str],
+    owner: str = "network:router_interface",
 ) -> dict[str, Any]:
-    return port(
-        number, net, *ips, owner="network:router_interface", device_id=rtr["id"], host=NET_HOST
-    )
+    """An interface of ``rtr``; ``owner``: the one of its mode (a distributed or HA router's)."""
+    return port(number, net, *ips, owner=owner, device_id=rtr["id"], host=NET_HOST)
 
 
 def router(

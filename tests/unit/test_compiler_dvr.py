@@ -30,6 +30,7 @@ from v6fabric.compiler.index import build_index
 from v6fabric.compiler.links import gateway_ports, router_ports
 from v6fabric.compiler.live import LiveInputs
 from v6fabric.domain.addresses import eui64_link_local
+from v6fabric.domain.constants import DEVICE_OWNER_DVR_INTERFACE as DVR_OWNER
 from v6fabric.hoststate.codec import decode, encode
 from v6fabric.hoststate.dvr import central_leg_id, central_leg_mac, host_leg_mac
 from v6fabric.hoststate.metadata import METADATA_IPV6
@@ -74,12 +75,12 @@ def _world(*, gateway: bool = True, **overrides: Any) -> tuple[Snapshot, dict[st
         ),
     }
     plain, other = router(2), {**router(3), "distributed": True}
-    leg1 = router_port(10, rtr, net1, (s1, "2001:db8:1::1"))
-    leg1v4 = router_port(11, rtr, net1, (s1v4, "10.0.1.1"))
-    leg2 = router_port(12, rtr, net2, (s2, "2001:db8:2::1"))
+    leg1 = router_port(10, rtr, net1, (s1, "2001:db8:1::1"), owner=DVR_OWNER)
+    leg1v4 = router_port(11, rtr, net1, (s1v4, "10.0.1.1"), owner=DVR_OWNER)
+    leg2 = router_port(12, rtr, net2, (s2, "2001:db8:2::1"), owner=DVR_OWNER)
     gw = port(13, ext, (sx, "2001:db8:ff::5"), owner="network:router_gateway", device_id=rtr["id"])
     plain_leg = router_port(14, plain, net2, (s2, "2001:db8:2::fe"))
-    other_leg = router_port(15, other, net2, (s2, "2001:db8:2::2"))
+    other_leg = router_port(15, other, net2, (s2, "2001:db8:2::2"), owner=DVR_OWNER)
     dhcp = port(
         16, net1, (s1, "2001:db8:1::2"), (s1v4, "10.0.1.2"), owner="network:dhcp", host="n1"
     )

@@ -16,6 +16,7 @@ from v6fabric.hoststate.vrrp import VirtualAddress, VrrpSpec
 
 ENDPOINTS = {"h1": "fd00::1", "h2": "fd00::2", "h3": "fd00::3", "c1": "fd00::9"}
 HA_OWNER = "network:router_ha_interface"
+LEG_OWNER = "network:ha_router_replicated_interface"  # an HA router's interfaces
 
 
 def _vxlan(number: int) -> dict[str, Any]:
@@ -33,7 +34,7 @@ def _world(**overrides: Any) -> tuple[Snapshot, dict[str, Any]]:
         "ha": True,
         "external_gateway_info": {"network_id": ext["id"], "external_fixed_ips": []},
     }
-    leg = router_port(1, rtr, net, (inside, "2001:db8:1::1"))
+    leg = router_port(1, rtr, net, (inside, "2001:db8:1::1"), owner=LEG_OWNER)
     gateway = port(
         2, ext, (outside, "2001:db8:ff::5"), owner="network:router_gateway", device_id=rtr["id"]
     )

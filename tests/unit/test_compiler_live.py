@@ -15,7 +15,9 @@ from tests.unit.test_compiler import port as client_port
 from tests.unit.test_compiler_properties import HOSTS, host_address, snapshots
 from v6fabric.compiler import Snapshot, compile_host
 from v6fabric.compiler.live import KINDS, LiveInputs
+from v6fabric.domain.constants import ROUTER_INTERFACE_OWNERS
 from v6fabric.hoststate.firewall import RemoteGroup
+from v6fabric.services.router_interfaces import interface_owner
 
 PROPERTY = settings(max_examples=60, deadline=None)
 GROUPS = ("sg-a", "sg-b", "sg-c")
@@ -84,6 +86,7 @@ def with_groups(draw: st.DrawFn, distributed: bool = False) -> Snapshot:
             for r in routers
         ]
     ha = {r["id"] for r in routers if r.get("ha")}
+    ports = _owned_by_mode(ports, routers)
     router_hosts = draw(placements(snap, ha))
     ha_ports, ha_networks, vrids = draw(ha_legs(routers, router_hosts))
     ports += ha_ports
@@ -122,6 +125,20 @@ def with_groups(draw: st.DrawFn, distributed: bool = False) -> Snapshot:
         ha_vrids=tuple(sorted(vrids.items())),
         ha_advert_interval=draw(st.sampled_from([0.2, 1.0])),
     )
+
+
+def _owned_by_mode(ports: list[dict[str, Any]], routers: list[dict[str, Any]]) -> list[dict]:
+    """Router interfaces with their router's mode's device_owner, as the server gives them (a
+    router's mode may differ from one snapshot of a history to the next: the owner with it)."""
+    owners = {
+        r["id"]: interface_owner(bool(r.get("distributed")), bool(r.get("ha"))) for r in routers
+    }
+    return [
+        {**p, "device_owner": owners[p["device_id"]]}
+        if p["device_owner"] in ROUTER_INTERFACE_OWNERS and p["device_id"] in owners
+        else p
+        for p in ports
+    ]
 
 
 @st.composite

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from v6fabric.compiler.index import Index, PortView
 from v6fabric.compiler.links import gateway_ports
 from v6fabric.domain.addresses import eui64_link_local
-from v6fabric.domain.constants import DEVICE_OWNER_ROUTER_INTERFACE
+from v6fabric.domain.constants import ROUTER_INTERFACE_OWNERS
 from v6fabric.hoststate.dvr import central_leg_id, central_leg_mac, host_leg_mac
 from v6fabric.hoststate.memo import IdentityMemo
 from v6fabric.hoststate.metadata import METADATA_IPV6
@@ -43,7 +43,7 @@ def _view(index: Index) -> _Routers:
 def _build(index: Index) -> _Routers:
     found: dict[str, list[PortView]] = {}
     for port in index.ports:
-        if port.device_owner == DEVICE_OWNER_ROUTER_INTERFACE and port.network_id in index.networks:
+        if port.device_owner in ROUTER_INTERFACE_OWNERS and port.network_id in index.networks:
             found.setdefault(port.device_id, []).append(port)
     return _Routers({router_id: tuple(ports) for router_id, ports in found.items()})
 
@@ -59,9 +59,7 @@ def is_distributed(index: Index, router_id: str) -> bool:
 
 def is_dvr_leg(index: Index, port: PortView) -> bool:
     """An interface of a distributed router: its MAC is per host, never the API's."""
-    return port.device_owner == DEVICE_OWNER_ROUTER_INTERFACE and is_distributed(
-        index, port.device_id
-    )
+    return port.device_owner in ROUTER_INTERFACE_OWNERS and is_distributed(index, port.device_id)
 
 
 def dvr_hosts(index: Index, router_id: str) -> tuple[str, ...]:

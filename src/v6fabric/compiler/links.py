@@ -11,7 +11,7 @@ from v6fabric.compiler.index import Index, PortView
 from v6fabric.domain.constants import (
     DEVICE_OWNER_DHCP,
     DEVICE_OWNER_ROUTER_GATEWAY,
-    DEVICE_OWNER_ROUTER_INTERFACE,
+    ROUTER_INTERFACE_OWNERS,
 )
 from v6fabric.hoststate.model import (
     DHCP_IF_PREFIX,
@@ -133,7 +133,7 @@ def router_ports(index: Index) -> dict[str, tuple[PortView, ...]]:
     (a router that is down has no namespace at all, as Neutron's L3 agent removes it)."""
     found: dict[str, list[PortView]] = {}
     for port in index.ports:
-        if port.device_owner != DEVICE_OWNER_ROUTER_INTERFACE:
+        if port.device_owner not in ROUTER_INTERFACE_OWNERS:
             continue
         router = index.routers.get(port.device_id)
         if router is None or not router.admin_up or port.network_id not in index.networks:

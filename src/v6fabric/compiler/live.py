@@ -44,13 +44,13 @@ from v6fabric.domain.constants import (
     DEVICE_OWNER_DHCP,
     DEVICE_OWNER_ROUTER_GATEWAY,
     DEVICE_OWNER_ROUTER_HA_PORT,
-    DEVICE_OWNER_ROUTER_INTERFACE,
+    ROUTER_INTERFACE_OWNERS,
 )
 from v6fabric.hoststate.firewall import MemberBucket, RemoteGroup, member_bucket
 from v6fabric.hoststate.vrrp import VRRP_ADVERT_INTERVAL
 
 KINDS = ("networks", "subnets", "ports", "routers", "workloads", "security_groups")
-LEG_OWNERS = frozenset({DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE})  # metadata listeners
+LEG_OWNERS = ROUTER_INTERFACE_OWNERS | {DEVICE_OWNER_DHCP}  # metadata listeners
 
 
 @dataclass
@@ -207,7 +207,7 @@ class LiveInputs:
                     self._network_owned.add(port_id)
                 if owner in LEG_OWNERS:
                     self._legs.setdefault(network, set()).add(port_id)
-                if owner == DEVICE_OWNER_ROUTER_INTERFACE:
+                if owner in ROUTER_INTERFACE_OWNERS:
                     self._router_legs.setdefault(wire.get("device_id") or "", set()).add(port_id)
                 if owner == DEVICE_OWNER_ROUTER_GATEWAY:
                     self._gateway_legs.setdefault(wire.get("device_id") or "", set()).add(port_id)

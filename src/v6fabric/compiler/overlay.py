@@ -33,13 +33,13 @@ from v6fabric.domain.constants import (
     DEVICE_OWNER_DHCP,
     DEVICE_OWNER_ROUTER_GATEWAY,
     DEVICE_OWNER_ROUTER_HA_PORT,
-    DEVICE_OWNER_ROUTER_INTERFACE,
+    ROUTER_INTERFACE_OWNERS,
 )
 from v6fabric.hoststate.model import GRE_PREFIX, FdbEntry, NetworkSpec, OverlaySpec, vxlan_name
 
 OVERLAY_TYPES = frozenset({"vxlan", "gre"})
-NAMESPACE_OWNERS = frozenset({DEVICE_OWNER_DHCP, DEVICE_OWNER_ROUTER_INTERFACE})  # send RAs
-ROUTER_LEGS = frozenset({DEVICE_OWNER_ROUTER_INTERFACE, DEVICE_OWNER_ROUTER_GATEWAY})
+NAMESPACE_OWNERS = ROUTER_INTERFACE_OWNERS | {DEVICE_OWNER_DHCP}  # send RAs
+ROUTER_LEGS = ROUTER_INTERFACE_OWNERS | {DEVICE_OWNER_ROUTER_GATEWAY}  # on the router's hosts
 
 
 def port_locations(

@@ -17,13 +17,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from v6fabric.compiler.overlay import OVERLAY_TYPES
+from v6fabric.compiler.overlay import OVERLAY_TYPES, ROUTER_LEGS
 from v6fabric.compiler.physical import PHYSICAL_TYPES
 from v6fabric.domain.constants import (
     DEVICE_OWNER_DHCP,
-    DEVICE_OWNER_ROUTER_GATEWAY,
     DEVICE_OWNER_ROUTER_HA_PORT,
-    DEVICE_OWNER_ROUTER_INTERFACE,
 )
 from v6fabric.domain.errors import PortBindingFailed
 from v6fabric.services.fabric import UNDERLAY_FAMILIES, FabricService
@@ -128,7 +126,7 @@ def _hosts_of_network(conn: Connection, network_id: str) -> set[str]:
     for row in rows:
         if row.device_owner == DEVICE_OWNER_DHCP:
             dhcp = True
-        elif row.device_owner in (DEVICE_OWNER_ROUTER_INTERFACE, DEVICE_OWNER_ROUTER_GATEWAY):
+        elif row.device_owner in ROUTER_LEGS:
             placed = instances(conn) if placed is None else placed
             found.update(placed.get(row.device_id, ()))
         elif row.binding_host_id and (

@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, update
 
-from v6fabric.domain.constants import DEVICE_OWNER_ROUTER_INTERFACE
 from v6fabric.domain.errors import (
     PortInUse,
     RouterInterfaceNotFound,
@@ -33,6 +32,7 @@ from v6fabric.services.router_interfaces import (
     fixed_of,
     in_pools,
     interface_info,
+    interface_owner,
     interfaces,
     readdress,
 )
@@ -96,7 +96,7 @@ def attach_port(
                     "is not owned by the project making the request"
                 )
     values = common.touched(port)
-    values.update(device_id=router.id, device_owner=DEVICE_OWNER_ROUTER_INTERFACE)
+    values.update(device_id=router.id, device_owner=interface_owner(router.distributed, router.ha))
     conn.execute(update(ports).where(ports.c.id == port.id).values(**values))
     return port, candidate.subnet_ids
 

@@ -1,4 +1,11 @@
-"""Router interfaces: the ports that carry a router's gateway addresses, and their checks."""
+"""Router interfaces: the ports that carry a router's gateway addresses, and their checks.
+
+Their device_owner is the router's mode's, as Neutron's (clients filter ports by it): a
+distributed router's ``network:router_interface_distributed``, an HA router's
+``network:ha_router_replicated_interface``, any other's ``network:router_interface``
+(``interface_owner``). Everything that looks for interfaces takes all three
+(``ROUTER_INTERFACE_OWNERS``); a mode change re-owns them (``reown_interfaces``).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +13,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, select, update
 
 from v6fabric.domain.addresses import parse_cidr, parse_ip
 from v6fabric.domain.constants import (
+    DEVICE_OWNER_DVR_INTERFACE,
     DEVICE_OWNER_ROUTER_GATEWAY,
+    DEVICE_OWNER_ROUTER_HA_INTERFACE,
     DEVICE_OWNER_ROUTER_INTERFACE,
+    ROUTER_INTERFACE_OWNERS,
     ROUTER_PORT_OWNERS,
 )
 from v6fabric.domain.errors import (
@@ -24,6 +34,33 @@ from v6fabric.services.network_ports import insert_network_port
 from v6fabric.store.tables import ip_allocations, ports, routers, subnets
 
 a = ip_allocations.c
+
+
+def interface_owner(distributed: bool, ha: bool) -> str:
+    """The device_owner of a router's interfaces in this mode (Neutron's ``_get_device_owner``:
+    distributed wins, should a router ever be both)."""
+    if distributed:
+        return DEVICE_OWNER_DVR_INTERFACE
+    if ha:
+        return DEVICE_OWNER_ROUTER_HA_INTERFACE
+    return DEVICE_OWNER_ROUTER_INTERFACE
+
+
+def reown_interfaces(conn: Connection, router_id: str, owner: str) -> None:
+    """After a mode change: the router's interfaces take ``owner`` (Neutron's
+    ``_migrate_router_ports``), each a new revision."""
+    found = list(
+        conn.execute(
+            select(ports.c.id).where(
+                ports.c.device_id == router_id,
+                ports.c.device_owner.in_(ROUTER_INTERFACE_OWNERS),
+                ports.c.device_owner != owner,
+            )
+        ).scalars()
+    )
+    if found:
+        conn.execute(update(ports).where(ports.c.id.in_(found)).values(device_owner=owner))
+        common.touch_rows(conn, ports, found)
 
 
 @dataclass(frozen=True)
@@ -66,7 +103,7 @@ def interfaces(
 ) -> list[Interface]:
     """The router's interface ports (and its gateway port, last, if ``with_gateway``: routes
     may go via the external subnets, and no interface may overlap them)."""
-    owners = [DEVICE_OWNER_ROUTER_INTERFACE]
+    owners = sorted(ROUTER_INTERFACE_OWNERS)
     if with_gateway:
         owners.append(DEVICE_OWNER_ROUTER_GATEWAY)
     stmt = select(ports).where(ports.c.device_id == router_id, ports.c.device_owner.in_(owners))
@@ -179,7 +216,7 @@ def create_interface_port(
         conn,
         network_id=network_id,
         project_id=router.project_id,
-        device_owner=DEVICE_OWNER_ROUTER_INTERFACE,
+        device_owner=interface_owner(router.distributed, router.ha),
         device_id=router.id,
     )
     fixed_ips.assign(conn, identity, [gateway])

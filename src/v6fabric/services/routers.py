@@ -1,10 +1,11 @@
 """Routers: CRUD, interfaces by subnet or by port, and extra routes (Neutron's l3, extraroute).
 
-A router's interfaces are ports with device_owner ``network:router_interface`` and the router's
-id as device_id; each holds the gateway addresses of the subnets it serves. As in Neutron, every
-IPv6 subnet of one network goes onto one shared interface port (several prefixes on one link,
-R17) while each IPv4 subnet gets a port of its own. The external gateway (R4) is a port of its
-own too (``router_gateway``); its router goes to an L3 host that can carry the external network
+A router's interfaces are ports with the device_owner of the router's mode
+(``router_interfaces.interface_owner``, changed with it) and the router's id as device_id; each
+holds the gateway addresses of the subnets it serves. As in Neutron, every IPv6 subnet of one
+network goes onto one shared interface port (several prefixes on one link, R17) while each IPv4
+subnet gets a port of its own. The external gateway (R4) is a port of its own too
+(``router_gateway``); its router goes to an L3 host that can carry the external network
 (``l3_scheduler.follow_gateway``). An HA router (``ha``, admin only, default
 ``Settings.l3_ha``) runs on several L3 hosts with VRRP between them (``ha_routers``); its ``ha``
 changes only while it is administratively down, as in Neutron; so does ``distributed`` (R20,
@@ -18,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from v6fabric.domain.constants import DEVICE_OWNER_ROUTER_INTERFACE
+from v6fabric.domain.constants import ROUTER_INTERFACE_OWNERS
 from v6fabric.domain.errors import (
     RouterInUse,
     RouterNotFound,
@@ -46,7 +47,9 @@ from v6fabric.services.router_interfaces import (
     by_port,
     check_new_subnets,
     interface_info,
+    interface_owner,
     interfaces,
+    reown_interfaces,
 )
 from v6fabric.services.router_routes import parse_routes, validated_routes
 from v6fabric.settings import Settings
@@ -213,6 +216,10 @@ class RouterService:
                     values[attr] = body[attr]
             if changes_dvr:
                 values["distributed"] = bool(body["distributed"])
+            if changes_dvr or changes_ha:  # the interfaces' owner follows the mode
+                ha = bool(body["ha"]) if changes_ha else row.ha
+                owner = interface_owner(values.get("distributed", row.distributed), ha)
+                reown_interfaces(conn, row.id, owner)
             if "routes" in body:
                 values["routes"] = validated_routes(
                     row.id, body["routes"], interfaces(conn, row.id, with_gateway=True)
@@ -268,7 +275,7 @@ class RouterService:
         """No interface subnet may be on or overlap the gateway's (Neutron's
         _check_for_dup_router_subnets): the router could not tell the two links apart."""
         legs = interfaces(conn, router_id, with_gateway=True)
-        internal = [leg for leg in legs if leg.port.device_owner == DEVICE_OWNER_ROUTER_INTERFACE]
+        internal = [leg for leg in legs if leg.port.device_owner in ROUTER_INTERFACE_OWNERS]
         external = [subnet for leg in legs if leg not in internal for subnet, _ in leg.fixed]
         check_new_subnets(internal, list({s.id: s for s in external}.values()))
 
