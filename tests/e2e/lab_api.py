@@ -21,7 +21,7 @@ import httpx
 
 from tests.e2e.conftest import namespaces, remove_tagged, wait_for
 from tests.e2e.traffic import pings
-from v6fabric.drivers.commands import run
+from v6fabric.drivers.commands import CommandError, run
 from v6fabric.hoststate.model import dhcp_namespace, router_namespace, workload_namespace
 from v6fabric.workloads import GuestAddress, GuestInterface, GuestView, observe
 
@@ -153,7 +153,20 @@ class LabApi:
     def wait_guest(
         self, workload: dict, what: str, probe: Callable[[GuestView], T], timeout: float = 20
     ) -> T:
-        return wait_for(f"{workload['name']}: {what}", lambda: probe(self.guest(workload)), timeout)
+        """Until ``probe`` of the guest is truthy. A namespace that ``ip netns add`` has made
+        but not yet mounted (its file is there, ``setns`` refuses it: seen in CI right after
+        "plugged") is a guest not ready yet, not an error."""
+
+        def look() -> T | None:
+            try:
+                view = self.guest(workload)
+            except CommandError as error:
+                if "setting the network namespace" in error.stderr:
+                    return None
+                raise
+            return probe(view)
+
+        return wait_for(f"{workload['name']}: {what}", look, timeout)
 
     def wait_addresses(
         self,
