@@ -111,6 +111,8 @@ def failovers(lab: HaLab, runs: int, failure: str) -> tuple[list[float], list[fl
     for index in range(runs):
         master = wait_for("one master", lab.master, 30)
         other = "b" if master == "a" else "a"
+        # an interruption left by the last comeback is that comeback's, not this failover's
+        wait_for("traffic before the failure", lambda: pings(lab.workload_ns, FAR), 30)
         ping = TimedPing(lab.workload_ns, FAR)
         time.sleep(0.5)
         if failure == "kill":

@@ -85,9 +85,20 @@ def hook(tmp_path: Path) -> Iterator[Hook]:
         made.close()
 
 
+def watcher_started(hook: Hook, timeout: float = 20.0) -> bool:
+    """The MASTER hook starts its watcher in the background, which writes its own pid file
+    a moment after the hook returns (seen missing under load right after it)."""
+    deadline = time.monotonic() + timeout
+    while not Path(hook.paths.watcher_pid).exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def test_master_then_backup_in_order(hook: Hook) -> None:
     hook.run("MASTER")
-    assert hook.state() == "active" and Path(hook.paths.watcher_pid).exists()
+    assert hook.state() == "active" and watcher_started(hook)
     hook.run("BACKUP")
     assert hook.state() == "standby" and hook.transitions() == ["MASTER", "BACKUP"]
     assert hook.ip() == [f"link set dev {leg} {how}" for how in ("up", "down") for leg in LEGS]

@@ -18,11 +18,19 @@ Why each setting (measured on this machine: dataplane.md §4 and docs/ha.md):
   out at the transition, while the legs are still down (the hook raises them just after); the
   delayed round, a second later, reaches the wire. The kernel's (``ndisc_notify``) at link-up
   are the first.
-* ``vrrp_garp_lower_prio_delay 0`` + ``vrrp_higher_prio_send_advert``: when two masters meet
-  (a master cut off comes back), the one that steps down sends a last advert and the one that
-  stays answers it with its NAs at once. The survivor had no transition, so no link-up NAs:
+* ``vrrp_higher_prio_send_advert``: when two masters meet (a master cut off comes back), the
+  one that steps down sends a last advert and the one that stays answers it with its NAs at
+  once (``vrrp_garp_lower_prio_repeat``). The survivor had no transition, so no link-up NAs:
   without this the hosts' VXLAN devices kept sending to the one that stepped down until
   keepalived's delayed NAs a second later (measured: up to 1.02 s without traffic).
+* ``vrrp_gna_interval`` 0.05 s + ``vrrp_garp_lower_prio_repeat 2`` + ``vrrp_garp_lower_prio_delay
+  1``: the survivor's NAs again 50 ms later, and once more after a second. The one stepping
+  down removes its addresses right after its last advert, its legs still up until its hook
+  runs, and leaving the addresses' solicited-node groups sends MLD reports from the legs'
+  MACs: when they cross after the survivor's first NAs, the VXLAN devices learn the MACs
+  behind it again, and traffic went into its downed legs until the survivor sent anything
+  (seen in 1 comeback in 4 to 10: 1.5 s and more, until the next failover or RA). keepalived
+  keeps one pending NA per address, so more repeats within the interval add nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +46,9 @@ MIN_ADVERT_CENTISECONDS = 1  # VRRPv3: a 12-bit field in centiseconds
 MAX_ADVERT_CENTISECONDS = 4095
 GARP_MASTER_DELAY = 1  # seconds
 GARP_MASTER_REPEAT = 3
+GNA_INTERVAL = "0.05"  # seconds between NAs for an address (the second one waits for it)
+GARP_LOWER_PRIO_REPEAT = 2  # at once and after GNA_INTERVAL
+GARP_LOWER_PRIO_DELAY = 1  # seconds: the backstop round
 HOOK_SHELL = "/bin/sh"
 INSTANCE_NAME = "VR"  # one instance a file: the name only appears in logs and the hook's args
 _INDENT = "    "
@@ -101,8 +112,9 @@ def render_keepalived(spec: VrrpSpec, *, notify: str | os.PathLike[str]) -> str:
         "enable_script_security",
         f"vrrp_garp_master_delay {GARP_MASTER_DELAY}",
         f"vrrp_garp_master_repeat {GARP_MASTER_REPEAT}",
-        "vrrp_garp_lower_prio_delay 0",
-        "vrrp_garp_lower_prio_repeat 1",
+        f"vrrp_gna_interval {GNA_INTERVAL}",
+        f"vrrp_garp_lower_prio_delay {GARP_LOWER_PRIO_DELAY}",
+        f"vrrp_garp_lower_prio_repeat {GARP_LOWER_PRIO_REPEAT}",
         "vrrp_higher_prio_send_advert true",
     ]
     return (
