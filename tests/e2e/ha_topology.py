@@ -23,11 +23,11 @@ from pathlib import Path
 
 from tests.e2e.conftest import eui64, wait_for
 from tests.e2e.ha_probes import transitions
+from tests.e2e.hand_made import build_underlay, converge
 from tests.e2e.traffic import pings
 from v6fabric.agent import vrrp
 from v6fabric.agent.loop import Agent, Report
 from v6fabric.drivers.commands import read_pid, run
-from v6fabric.drivers.sysctl import ProcSysctls
 from v6fabric.hoststate.model import (
     FdbEntry,
     HostState,
@@ -222,36 +222,17 @@ class HaLab:
     # --- building -------------------------------------------------------------------------
 
     def build_underlay(self) -> None:
-        """The hosts' namespaces (IPv6 off by default, as an agent makes them) on a bridge."""
-        run(["ip", "netns", "add", self.underlay])
-        lines = ["link set lo up", "link add br0 type bridge", "link set br0 up"]
-        for host in HOSTS:
-            run(["ip", "netns", "add", self.netns(host)])
-            ProcSysctls().write(self.netns(host), {"net.ipv6.conf.default.disable_ipv6": "1"})
-            lines += [
-                f"link add ul-{host} type veth peer name ul0 netns {self.netns(host)}",
-                f"link set ul-{host} master br0 up",
-            ]
-        run(["ip", "-n", self.underlay, "-batch", "-"], input="\n".join(lines) + "\n")
-        for host in HOSTS:
-            ProcSysctls().write(
-                self.netns(host),
-                {"net.ipv6.conf.ul0.disable_ipv6": "0", "net.ipv6.conf.ul0.accept_dad": "0"},
-            )
-            batch = [f"addr add {ENDPOINT[host]}/64 dev ul0 nodad", "link set ul0 up"]
-            run(["ip", "-n", self.netns(host), "-batch", "-"], input="\n".join(batch) + "\n")
+        build_underlay(self.underlay, {h: self.netns(h) for h in HOSTS}, ENDPOINT)
 
     def converge(self, host: str) -> Report:
-        """Agent passes until one applies nothing that fails (plugging a workload takes two)."""
-        agent = self.agents.setdefault(
-            host, Agent(f"host-{host}", host_netns=self.netns(host), run_dir=self.run_dir / host)
+        return converge(
+            self.agents,
+            host,
+            self.netns(host),
+            self.run_dir / host,
+            lambda: self.state(host),
+            timeout=60,
         )
-
-        def done() -> Report | None:
-            report = agent.run_once(self.state(host))
-            return report if report.converged else None
-
-        return wait_for(f"host {host}'s agent to converge", done, timeout=60)
 
     def build(self) -> None:
         """Everything, until the workload reaches the far host through the router."""

@@ -102,6 +102,17 @@ class LabApi:
             "subnet", network_id=network["id"], cidr=cidr, ip_version=version, **attrs
         )
 
+    def slaac_networks(
+        self, name: str, prefixes: dict[str, str]
+    ) -> tuple[dict[str, dict], dict[str, dict]]:
+        """A network with one SLAAC subnet per ``prefixes`` item (key -> CIDR), named
+        ``<name>-<key>``: (networks, subnets) by key."""
+        nets, subnets = {}, {}
+        for key, cidr in prefixes.items():
+            nets[key] = self.network(name=f"{name}-{key}")
+            subnets[key] = self.subnet(nets[key], cidr, **SLAAC)
+        return nets, subnets
+
     def port(self, network: dict, **attrs: Any) -> dict[str, Any]:
         return self.create("port", network_id=network["id"], **attrs)
 

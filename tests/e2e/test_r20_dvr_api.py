@@ -49,7 +49,7 @@ from tests.e2e.multihost import MultiHostLab, multihost_lab
 from tests.e2e.probes import tcp_echo
 from tests.e2e.traffic import ping_stats, pings
 from tests.e2e.underlay import Crossing, VxlanCapture
-from tests.e2e.upstream import FAR, ip_lines, upstream
+from tests.e2e.upstream import FAR, external_gateway, ip_lines, upstream
 from v6fabric.domain.addresses import eui64_link_local
 from v6fabric.drivers.commands import run
 from v6fabric.hoststate.dvr import central_leg_mac, host_leg_mac
@@ -89,22 +89,8 @@ def test_a_distributed_router_routes_on_the_senders_host(
 ) -> None:
     up, far = upstream_hosts
     admin, h2, h3 = mh.on(1), mh.on(2), mh.on(3)
-    public = admin.network(
-        name="r20-public",
-        **{"router:external": True, "provider:network_type": "flat"},
-        **{"provider:physical_network": "physnet1"},
-    )
-    external = admin.subnet(public, EXTERNAL, gateway_ip=UPSTREAM_EXTERNAL, enable_dhcp=False)
-    nets, subnets = {}, {}
-    for side, cidr in PREFIXES.items():
-        nets[side] = admin.network(name=f"r20-{side}")
-        subnets[side] = admin.subnet(
-            nets[side], cidr, ipv6_ra_mode="slaac", ipv6_address_mode="slaac"
-        )
-    gateway = {
-        "network_id": public["id"],
-        "external_fixed_ips": [{"subnet_id": external["id"], "ip_address": ROUTER_EXTERNAL}],
-    }
+    gateway = external_gateway(admin, "r20-public", EXTERNAL, UPSTREAM_EXTERNAL, ROUTER_EXTERNAL)
+    nets, subnets = admin.slaac_networks("r20", PREFIXES)
     router = admin.router(
         subnets["A"], subnets["B"], name="r20-dvr", distributed=True, external_gateway_info=gateway
     )

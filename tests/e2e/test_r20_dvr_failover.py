@@ -27,7 +27,7 @@ from tests.e2e.conftest import eui64, wait_for
 from tests.e2e.lab_api import open_group
 from tests.e2e.multihost import MultiHostLab, die, multihost_lab
 from tests.e2e.traffic import ContinuousPing
-from tests.e2e.upstream import FAR, ip_lines, upstream
+from tests.e2e.upstream import FAR, external_gateway, ip_lines, upstream
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("radvd"), reason="needs root and radvd"
@@ -65,22 +65,8 @@ def central_host(mh: MultiHostLab, router: dict) -> str | None:
 
 def test_the_l3_host_dies_east_west_goes_on_and_north_south_comes_back(mh: MultiHostLab) -> None:
     admin, h3, h4 = mh.on(1), mh.on(3), mh.on(4)
-    public = admin.network(
-        name="r20f-public",
-        **{"router:external": True, "provider:network_type": "flat"},
-        **{"provider:physical_network": "physnet1"},
-    )
-    external = admin.subnet(public, EXTERNAL, gateway_ip=UPSTREAM_EXTERNAL, enable_dhcp=False)
-    nets, subnets = {}, {}
-    for side, cidr in PREFIXES.items():
-        nets[side] = admin.network(name=f"r20f-{side}")
-        subnets[side] = admin.subnet(
-            nets[side], cidr, ipv6_ra_mode="slaac", ipv6_address_mode="slaac"
-        )
-    gateway = {
-        "network_id": public["id"],
-        "external_fixed_ips": [{"subnet_id": external["id"], "ip_address": ROUTER_EXTERNAL}],
-    }
+    gateway = external_gateway(admin, "r20f-public", EXTERNAL, UPSTREAM_EXTERNAL, ROUTER_EXTERNAL)
+    nets, subnets = admin.slaac_networks("r20f", PREFIXES)
     router = admin.router(
         subnets["A"], subnets["B"], name="r20f-dvr", distributed=True, external_gateway_info=gateway
     )

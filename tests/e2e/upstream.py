@@ -15,8 +15,10 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from tests.e2e.conftest import remove_tagged
+from tests.e2e.lab_api import LabApi
 from tests.e2e.multihost import MultiHostLab
 from v6fabric.drivers.commands import in_netns, run
 
@@ -29,6 +31,23 @@ RADVD_CONF = """interface eth0 {
     AdvDefaultLifetime 1800;
 };
 """
+
+
+def external_gateway(
+    admin: LabApi, name: str, cidr: str, upstream_ip: str, router_ip: str
+) -> dict[str, Any]:
+    """A flat external network ``name`` on physnet1 with subnet ``cidr`` (``upstream_ip`` its
+    gateway, no DHCP): the ``external_gateway_info`` that gives a router ``router_ip`` on it."""
+    public = admin.network(
+        name=name,
+        **{"router:external": True, "provider:network_type": "flat"},
+        **{"provider:physical_network": "physnet1"},
+    )
+    external = admin.subnet(public, cidr, gateway_ip=upstream_ip, enable_dhcp=False)
+    return {
+        "network_id": public["id"],
+        "external_fixed_ips": [{"subnet_id": external["id"], "ip_address": router_ip}],
+    }
 
 
 def ip_lines(netns: str, *lines: str) -> None:
