@@ -23,10 +23,9 @@ from pathlib import Path
 
 from tests.e2e.conftest import eui64, wait_for
 from tests.e2e.ha_probes import transitions
-from tests.e2e.hand_made import build_underlay, converge
+from tests.e2e.hand_made import HandMadeLab
 from tests.e2e.traffic import pings
 from v6fabric.agent import vrrp
-from v6fabric.agent.loop import Agent, Report
 from v6fabric.drivers.commands import read_pid, run
 from v6fabric.hoststate.model import (
     FdbEntry,
@@ -68,21 +67,15 @@ VNI = {"tenant": 7001, "external": 7002, "ha": 7003}
 
 
 @dataclass
-class HaLab:
-    tag: str
-    run_dir: Path
+class HaLab(HandMadeLab):
+    HOSTS = HOSTS
+    ENDPOINT = ENDPOINT
+    CONVERGE_SECONDS = 60
+
     advert_interval: float = 0.2
-    agents: dict[str, Agent] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
 
     # --- names ---------------------------------------------------------------------------
-
-    def netns(self, host: str) -> str:
-        return f"v6h-{self.tag}{host}"
-
-    @property
-    def underlay(self) -> str:
-        return f"t7-{self.tag}-ul"
 
     @property
     def router(self) -> str:
@@ -220,19 +213,6 @@ class HaLab:
         )
 
     # --- building -------------------------------------------------------------------------
-
-    def build_underlay(self) -> None:
-        build_underlay(self.underlay, {h: self.netns(h) for h in HOSTS}, ENDPOINT)
-
-    def converge(self, host: str) -> Report:
-        return converge(
-            self.agents,
-            host,
-            self.netns(host),
-            self.run_dir / host,
-            lambda: self.state(host),
-            timeout=60,
-        )
 
     def build(self) -> None:
         """Everything, until the workload reaches the far host through the router."""

@@ -1,6 +1,7 @@
 """Labs of real agents fed hand-made ``HostState``s (no server): the HA and DVR agent-level
 proofs (``ha_topology.py``, ``test_r20_dvr_hosts.py``) share the underlay and the agents' runs.
 
+``HandMadeLab``: the base of such a lab (its hosts' and underlay's names, its agents).
 ``build_underlay``: each host a namespace (IPv6 off by default, as an agent makes them) with
 ``ul0`` on one bridge in the ``underlay`` namespace, addressed with its tunnel endpoint.
 ``converge``: agent passes until one applies nothing that fails (plugging a workload takes two).
@@ -9,7 +10,9 @@ proofs (``ha_topology.py``, ``test_r20_dvr_hosts.py``) share the underlay and th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from tests.e2e.conftest import wait_for
 from v6fabric.agent.loop import Agent, Report
@@ -54,3 +57,40 @@ def converge(
         return report if report.converged else None
 
     return wait_for(f"host {host}'s agent to converge", done, timeout=timeout)
+
+
+@dataclass
+class HandMadeLab:
+    """A lab of ``HOSTS`` (each ``v6h-<tag><host>``, at ``ENDPOINT[host]`` on the underlay
+    ``t7-<tag>-ul``), one agent each, fed ``state(host)``."""
+
+    HOSTS: ClassVar[tuple[str, ...]]
+    ENDPOINT: ClassVar[Mapping[str, str]]
+    CONVERGE_SECONDS: ClassVar[float] = 90
+
+    tag: str
+    run_dir: Path
+    agents: dict[str, Agent] = field(default_factory=dict)
+
+    def netns(self, host: str) -> str:
+        return f"v6h-{self.tag}{host}"
+
+    @property
+    def underlay(self) -> str:
+        return f"t7-{self.tag}-ul"
+
+    def state(self, host: str) -> HostState:
+        raise NotImplementedError
+
+    def build_underlay(self) -> None:
+        build_underlay(self.underlay, {h: self.netns(h) for h in self.HOSTS}, self.ENDPOINT)
+
+    def converge(self, host: str) -> Report:
+        return converge(
+            self.agents,
+            host,
+            self.netns(host),
+            self.run_dir / host,
+            lambda: self.state(host),
+            self.CONVERGE_SECONDS,
+        )

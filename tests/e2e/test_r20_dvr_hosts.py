@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,10 +36,9 @@ from scapy.layers.vxlan import VXLAN
 
 from tests.e2e.attacks import Sniffer
 from tests.e2e.conftest import eui64, wait_for
-from tests.e2e.hand_made import build_underlay, converge
+from tests.e2e.hand_made import HandMadeLab
 from tests.e2e.traffic import pings
 from v6fabric.agent import vrrp
-from v6fabric.agent.loop import Agent, Report
 from v6fabric.drivers.commands import run
 from v6fabric.hoststate.dvr import host_leg_mac
 from v6fabric.hoststate.firewall import FirewallNetwork, FirewallPort, FirewallSpec
@@ -85,19 +84,11 @@ VNI = {"a": 7201, "b": 7202}
 
 
 @dataclass
-class DvrLab:
-    tag: str
-    run_dir: Path
-    agents: dict[str, Agent] = field(default_factory=dict)
+class DvrLab(HandMadeLab):
+    HOSTS = HOSTS
+    ENDPOINT = ENDPOINT
 
     # --- names ---------------------------------------------------------------------------
-
-    def netns(self, host: str) -> str:
-        return f"v6h-{self.tag}{host}"
-
-    @property
-    def underlay(self) -> str:
-        return f"t7-{self.tag}-ul"
 
     def network(self, net: str) -> str:
         return f"{self.tag}n{net}-net"
@@ -190,19 +181,6 @@ class DvrLab:
         )
 
     # --- building --------------------------------------------------------------------------
-
-    def build_underlay(self) -> None:
-        build_underlay(self.underlay, {h: self.netns(h) for h in HOSTS}, ENDPOINT)
-
-    def converge(self, host: str) -> Report:
-        return converge(
-            self.agents,
-            host,
-            self.netns(host),
-            self.run_dir / host,
-            lambda: self.state(host),
-            timeout=90,
-        )
 
     def build(self) -> None:
         self.build_underlay()
