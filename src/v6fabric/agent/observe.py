@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from v6fabric.agent import desired as want
-from v6fabric.agent import overlay, physical, segments
+from v6fabric.agent import firewall_loaded, overlay, physical, segments
 from v6fabric.agent.actions import (
     AddFdb,
     AddNamespace,
@@ -364,7 +364,7 @@ def _firewall(drivers: Drivers, layout: Layout, *, full: bool) -> FirewallObserv
     if known is not None and known[0] == loaded:
         return FirewallObserved(loaded, known[1])
     spec = _read_spec(drivers.files, layout)  # after a restart
-    if spec is not None and want.firewall_digest(spec) != loaded:
+    if spec is not None and firewall_loaded.firewall_digest(spec) != loaded:
         spec = None  # not what was loaded: the next load is a whole one
     remember_loaded(layout.firewall_loaded, loaded, spec)
     return FirewallObserved(loaded, spec)

@@ -19,7 +19,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from v6fabric.agent import desired as want
-from v6fabric.agent import metadata_proxy, neighbors, overlay, physical, segments, vrrp
+from v6fabric.agent import (
+    firewall_loaded,
+    metadata_proxy,
+    neighbors,
+    overlay,
+    physical,
+    segments,
+    vrrp,
+)
 from v6fabric.agent import plan_order as order
 from v6fabric.agent.actions import (
     Action,
@@ -356,7 +364,7 @@ def _firewall(p: _Plan) -> None:
         if seen.loaded is not None:
             p.add(DEL_FIREWALL, RemoveFirewall(render_removal()))
         return
-    loaded = want.firewall_digest(spec)
+    loaded = firewall_loaded.firewall_digest(spec)
     if seen.loaded == loaded:
         return
     try:
@@ -365,7 +373,7 @@ def _firewall(p: _Plan) -> None:
             with contextlib.suppress(ValueError):  # the tables' shape changed: replace them
                 script = render_update(seen.spec, spec)
         if script is None:
-            script = want.firewall_ruleset(spec)
+            script = firewall_loaded.firewall_ruleset(spec)
     except ValueError as exc:  # a compiler bug: keep what is loaded, say why, plan the rest
         log.error("firewall cannot be rendered, left as it is: %s", exc)
         return
