@@ -613,7 +613,7 @@ class FirewallProbe(Probe):
     def instrument(self, agent: Any) -> None:
         super().instrument(agent)
         from v6fabric.agent import firewall_loaded, reconcile
-        from v6fabric.agent import observe as agent_observe
+        from v6fabric.agent import observe_firewall as agent_observe
 
         # whichever of these the agent has (the firewall path is being optimised)
         for module, names in (

@@ -36,7 +36,7 @@ from v6fabric.agent.actions import (
 )
 from v6fabric.agent.host import Drivers
 from v6fabric.agent.layout import Layout
-from v6fabric.agent.observe import remember_loaded
+from v6fabric.agent.observe_firewall import remember_loaded
 from v6fabric.drivers.commands import CommandError
 from v6fabric.drivers.neighbors import DeleteNeighbor, ReplaceNeighbor
 from v6fabric.drivers.netlink import (
