@@ -25,8 +25,8 @@ from v6fabric.agent import (
     neighbors,
     overlay,
     physical,
+    plan_daemons,
     segments,
-    vrrp,
 )
 from v6fabric.agent import plan_order as order
 from v6fabric.agent.actions import (
@@ -41,24 +41,16 @@ from v6fabric.agent.actions import (
     DeleteRoute,
     LoadFirewall,
     PlugWorkload,
-    RefreshVrrp,
-    ReloadDaemon,
-    RemoveDir,
     RemoveFirewall,
     ReplaceRoute,
     SetBridgeOptions,
     SetLink,
     SetSysctls,
-    StartDaemon,
-    StopDaemon,
     UnplugWorkload,
-    WriteFile,
 )
 from v6fabric.agent.layout import is_our_bridge, is_our_ns_link
 from v6fabric.agent.observe import Observed
-from v6fabric.drivers.files import digest
 from v6fabric.drivers.netlink import Link, Route, is_ipv6, normalise_cidr, normalise_destination
-from v6fabric.hoststate.memo import IdentityMemo
 from v6fabric.hoststate.model import HostState, RouteSpec
 from v6fabric.metadata.config import Backend
 from v6fabric.render.nftables import render_removal, render_update
@@ -380,78 +372,13 @@ def _firewall(p: _Plan) -> None:
     p.add(FIREWALL, LoadFirewall(script, loaded, spec, base=seen.spec))  # seen: what files hold
 
 
-# a daemon's files are the very same text objects until its spec changes (``desired``)
-_TEXT_DIGESTS = IdentityMemo(256)
-
-
 def _daemons(p: _Plan, renderers: want.Renderers) -> None:
-    layout = p.observed.layout
-    wanted = want.daemons(p.desired, layout, renderers)
-    wanted.update(vrrp.daemons(p.desired, layout))
-    proxy = metadata_proxy.desired(p.desired.metadata, layout, p.backend)
-    if proxy is not None:
-        wanted[(proxy.kind, proxy.netns)] = proxy
-        seen_proxy = p.observed.daemons.get((proxy.kind, proxy.netns))
-        for action in metadata_proxy.bucket_actions(p.desired.metadata, proxy, seen_proxy):
-            p.add(FILES, action)
-    hooked_changed: dict[str | None, str] = {}  # namespace -> its hooked radvd's new config
-    for key, daemon in wanted.items():
-        if isinstance(daemon, str):
-            continue  # its config cannot be rendered: leave it as it is
-        seen = p.observed.daemons.get(key)
-        digests = seen.digests if seen else {}
-        for path, text in daemon.files:
-            if digests.get(path.name) != _TEXT_DIGESTS.get(text, lambda: digest(text)):  # noqa: B023
-                p.add(FILES, WriteFile(path, text))
-        start = StartDaemon(
-            daemon.kind,
-            daemon.netns,
-            daemon.argv,
-            daemon.pid_file,
-            daemon.log_file,
-            daemon.marker,
-            daemon.loaded,
-            daemon.interfaces,
-            clear=daemon.clear,
-        )
-        if daemon.hooked:  # the notify hook starts and kills it: reload it where it runs
-            if seen is None or seen.loaded != daemon.loaded:
-                reload = ReloadDaemon(
-                    daemon.kind, daemon.netns, daemon.pid_file, daemon.marker, daemon.loaded, True
-                )
-                p.add(DAEMON, reload)
-                hooked_changed[daemon.netns] = daemon.loaded
-        elif seen is None or seen.pid is None:
-            p.add(DAEMON, start)
-        elif daemon.netns is not None and daemon.netns not in p.observed.namespaces:
-            # it runs in a namespace that is gone
-            p.add(DAEMON, _restart(start))
-        elif seen.loaded != daemon.loaded:
-            conf_changed = (seen.loaded or "").split(" ")[0] != daemon.conf_digest
-            if (daemon.kind == "dnsmasq" and conf_changed) or metadata_proxy.must_restart(
-                daemon, seen.loaded
-            ):
-                p.add(DAEMON, _restart(start))
-            else:
-                reload = ReloadDaemon(
-                    daemon.kind, daemon.netns, daemon.pid_file, daemon.marker, daemon.loaded
-                )
-                p.add(DAEMON, reload)
-    for key, seen in p.observed.daemons.items():
-        if key not in wanted:
-            kind, netns = key
-            files = tuple(layout.daemon_dir(netns) / name for name in sorted(seen.files))
-            p.add(STOP, StopDaemon(kind, netns, layout.daemon_file(kind, netns, "pid"), files))
-    keep = {netns for _kind, netns in wanted}
-    for netns in p.observed.daemon_dirs - keep:
-        p.add(RMDIR, RemoveDir(layout.netns_dir(netns)))
-    for spec in p.desired.vrrp:  # a master's hook ran before these legs or that config
-        fresh = [leg for leg in spec.legs if (spec.namespace, leg) in p.created]
-        if fresh or spec.namespace in hooked_changed:
-            cause = (*fresh, f"radvd {hooked_changed.get(spec.namespace, '')}")
-            hook = vrrp.hook_script(layout, spec.namespace)
-            p.add(DAEMON, RefreshVrrp(spec.namespace, hook, cause))
-
-
-def _restart(start: StartDaemon) -> StartDaemon:
-    return StartDaemon(**{**start.__dict__, "restart": True})
+    """The daemons, their files and run directories (``plan_daemons``)."""
+    phases = {
+        plan_daemons.STOP: STOP,
+        plan_daemons.RMDIR: RMDIR,
+        plan_daemons.FILES: FILES,
+        plan_daemons.DAEMON: DAEMON,
+    }
+    for step, action in plan_daemons.plan(p.desired, p.observed, renderers, p.backend, p.created):
+        p.add(phases[step], action)
