@@ -26,6 +26,7 @@ from v6fabric.agent import (
     overlay,
     physical,
     plan_daemons,
+    routes,
     segments,
 )
 from v6fabric.agent import plan_order as order
@@ -38,11 +39,9 @@ from v6fabric.agent.actions import (
     DeleteAddress,
     DeleteLink,
     DeleteNamespace,
-    DeleteRoute,
     LoadFirewall,
     PlugWorkload,
     RemoveFirewall,
-    ReplaceRoute,
     SetBridgeOptions,
     SetLink,
     SetSysctls,
@@ -50,8 +49,8 @@ from v6fabric.agent.actions import (
 )
 from v6fabric.agent.layout import is_our_bridge, is_our_ns_link
 from v6fabric.agent.observe import Observed
-from v6fabric.drivers.netlink import Link, Route, is_ipv6, normalise_cidr, normalise_destination
-from v6fabric.hoststate.model import HostState, RouteSpec
+from v6fabric.drivers.netlink import Link, normalise_cidr
+from v6fabric.hoststate.model import HostState
 from v6fabric.metadata.config import Backend
 from v6fabric.render.nftables import render_removal, render_update
 
@@ -123,7 +122,11 @@ def plan(
     _stray_links(p, namespaces)
     _sysctls(p, namespaces)
     _addresses(p)
-    _routes(p, namespaces)
+    route_replaces, route_deletes = routes.plan(namespaces, observed)
+    for route_op in route_deletes:
+        p.add(DEL_ROUTE, route_op)
+    for route_op in route_replaces:
+        p.add(ADD_ROUTE, route_op)
     replaces, deletes = neighbors.plan(namespaces, observed, p.created)
     for op in deletes:
         p.add(DEL_ROUTE, op)
@@ -299,35 +302,6 @@ def _addresses(p: _Plan) -> None:
         for cidr in sorted(have - wanted):
             if not _is_link_local(cidr) or cidr == metadata_proxy.IPV6_CIDR:
                 p.add(DEL_ADDR, DeleteAddress(port.namespace, ifname, cidr))
-
-
-def normalise_route(spec: RouteSpec) -> Route:
-    ipv6 = is_ipv6(spec.destination) or bool(spec.gateway and is_ipv6(spec.gateway))
-    return Route(
-        destination=normalise_destination(spec.destination, ipv6=ipv6),
-        gateway=str(ipaddress.ip_address(spec.gateway)) if spec.gateway else None,
-        device=spec.device,
-    )
-
-
-def _matches(have: Route, wanted: Route) -> bool:
-    return (
-        have.destination == wanted.destination
-        and have.gateway == wanted.gateway
-        and (wanted.device is None or have.device == wanted.device)
-    )
-
-
-def _routes(p: _Plan, namespaces: dict) -> None:
-    for name, spec in namespaces.items():
-        have = p.observed.view(name).routes if name in p.observed.namespaces else ()
-        wanted = [normalise_route(r) for r in spec.routes]
-        for route in wanted:
-            if not any(_matches(h, route) for h in have):
-                p.add(ADD_ROUTE, ReplaceRoute(name, route))
-        for route in have:
-            if not any(_matches(route, w) for w in wanted):
-                p.add(DEL_ROUTE, DeleteRoute(name, route))
 
 
 def _workloads(p: _Plan) -> None:
