@@ -203,7 +203,7 @@ class Probe:
 
     def instrument(self, agent: Any) -> None:
         from v6fabric.agent import loop as agent_loop
-        from v6fabric.agent.reconcile import summarise
+        from v6fabric.agent.statuses import summarise
 
         for group, methods in (*self.READS.items(), *self.WRITES.items()):
             driver = getattr(agent.drivers, group)

@@ -49,7 +49,7 @@ from tests.unit.test_compiler import workload as workload_record  # noqa: E402
 
 from v6fabric.agent.host import fake_drivers  # noqa: E402
 from v6fabric.agent.loop import Agent  # noqa: E402
-from v6fabric.agent.reconcile import summarise  # noqa: E402
+from v6fabric.agent.statuses import summarise  # noqa: E402
 from v6fabric.api.fabric.state_cache import CompiledState  # noqa: E402
 from v6fabric.compiler import compile_host  # noqa: E402
 from v6fabric.compiler.live import LiveInputs  # noqa: E402

@@ -612,12 +612,12 @@ class FirewallProbe(Probe):
 
     def instrument(self, agent: Any) -> None:
         super().instrument(agent)
-        from v6fabric.agent import desired, reconcile
-        from v6fabric.agent import observe as agent_observe
+        from v6fabric.agent import firewall_loaded, reconcile
+        from v6fabric.agent import observe_firewall as agent_observe
 
         # whichever of these the agent has (the firewall path is being optimised)
         for module, names in (
-            (desired, ("firewall_ruleset", "firewall_digest")),
+            (firewall_loaded, ("firewall_ruleset", "firewall_digest")),
             (reconcile, ("sets_only_changed", "render_set_updates", "render_update")),
             (reconcile, ("firewall_to_json",)),
             (agent_observe, ("firewall_from_json",)),

@@ -28,8 +28,7 @@ from tests.unit.test_compiler import (
     workload,
 )
 from tests.unit.test_reconcile import HOST_NS, RUN_DIR, STAND_IN, new_host
-from v6fabric.agent import desired as want
-from v6fabric.agent import observe
+from v6fabric.agent import firewall_loaded, observe_firewall
 from v6fabric.agent.actions import LoadFirewall, RemoveFirewall
 from v6fabric.agent.host import FakeHost
 from v6fabric.agent.loop import Agent
@@ -204,8 +203,8 @@ def test_a_failed_load_fails_closed_and_leaves_no_marker() -> None:
 
 def _restarted(fake: FakeHost, monkeypatch: pytest.MonkeyPatch) -> Agent:
     """A new agent process on the same host: nothing in memory, the same files and tables."""
-    monkeypatch.setattr(observe, "_JUST_LOADED", {})
-    monkeypatch.setattr(want, "_BUCKET_DIGESTS", {})
+    monkeypatch.setattr(observe_firewall, "_JUST_LOADED", {})
+    monkeypatch.setattr(firewall_loaded, "_BUCKET_DIGESTS", {})
     return Agent(
         "h1", host_netns=HOST_NS, run_dir=RUN_DIR, drivers=fake.drivers, renderers=STAND_IN
     )

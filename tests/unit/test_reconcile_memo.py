@@ -19,7 +19,7 @@ from tests.unit.test_compiler_properties import PROPERTY, snapshots
 from tests.unit.test_firewall_agent import CLIENT, CLIENTS, SERVER, WEB, guarded, world
 from tests.unit.test_reconcile import FAST, HOST_NS, RUN_DIR, host_states
 from v6fabric.agent import desired as want
-from v6fabric.agent import loop, metadata_proxy, reconcile
+from v6fabric.agent import firewall_loaded, loop, metadata_proxy, reconcile
 from v6fabric.agent.actions import Action, LoadFirewall, SetLink, StartDaemon, WriteFile
 from v6fabric.agent.host import fake_drivers
 from v6fabric.agent.loop import Agent
@@ -36,7 +36,7 @@ from v6fabric.hoststate.sections import Sections
 def fresh_plan(desired: HostState, observed: Any, **kwargs: Any) -> list[Action]:
     """``reconcile.plan`` with every memo bypassed: on deep copies, identity memos answering
     nothing, caches by value emptied."""
-    for cached in (want._radvd, want._dnsmasq, want.firewall_ruleset):
+    for cached in (want._radvd, want._dnsmasq, firewall_loaded.firewall_ruleset):
         cached.cache_clear()
     metadata_proxy._LAST.clear()
     with pytest.MonkeyPatch.context() as patch:
@@ -72,7 +72,9 @@ def passes(states: list[HostState], host: str) -> None:
         for state in [*states, HostState(host, 0)]:
             held = deliver(held, state)
             for spec in (state.firewall, held.firewall):  # compiled, and as delivered
-                assert want.frame_text(spec) == codec.firewall_to_json(without_members(spec))
+                assert firewall_loaded.frame_text(spec) == codec.firewall_to_json(
+                    without_members(spec)
+                )
             for _ in range(2):  # and again: the host as the pass left it
                 agent.run_once(held)
                 full = observe(agent.drivers, agent.layout, held)

@@ -29,8 +29,9 @@ from v6fabric.agent.host import Drivers, real_drivers
 from v6fabric.agent.layout import Layout
 from v6fabric.agent.managers import Managers
 from v6fabric.agent.observe import Observed, observe, touched, unsettled
-from v6fabric.agent.reconcile import plan, port_statuses, summarise, workload_statuses
+from v6fabric.agent.reconcile import plan
 from v6fabric.agent.reporter import HEARTBEAT_SECONDS, Status, StatusReporter
+from v6fabric.agent.statuses import port_statuses, summarise, workload_statuses
 from v6fabric.cli.credentials import Credentials
 from v6fabric.drivers.netlink import SetLink
 from v6fabric.hoststate import sections

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from v6fabric.agent import desired as want
+from v6fabric.agent import firewall_loaded
 from v6fabric.agent.actions import (
     Action,
     AddFdb,
@@ -36,7 +36,7 @@ from v6fabric.agent.actions import (
 )
 from v6fabric.agent.host import Drivers
 from v6fabric.agent.layout import Layout
-from v6fabric.agent.observe import remember_loaded
+from v6fabric.agent.observe_firewall import remember_loaded
 from v6fabric.drivers.commands import CommandError
 from v6fabric.drivers.neighbors import DeleteNeighbor, ReplaceNeighbor
 from v6fabric.drivers.netlink import (
@@ -224,7 +224,7 @@ class FirewallManager:
         """The loaded spec's files: ``spec.json`` (without members) and a file per member
         bucket, only those that differ from ``action.base`` (what the files hold)."""
         files, spec, base = self.drivers.files, action.spec, action.base
-        files.write(self.layout.firewall_spec, want.frame_json(spec))
+        files.write(self.layout.firewall_spec, firewall_loaded.frame_json(spec))
         if base is None:  # unknown: all of them again
             files.remove_tree(self.layout.firewall_members)
         before = {group.group_id: group for group in base.remote_groups} if base else {}
@@ -234,7 +234,7 @@ class FirewallManager:
                 if bucket is None:
                     files.remove(path)
                 else:
-                    files.write(path, want.bucket_json(group, bucket))
+                    files.write(path, firewall_loaded.bucket_json(group, bucket))
         for group_id in before:  # groups gone
             files.remove_tree(self.layout.firewall_members / group_id)
 

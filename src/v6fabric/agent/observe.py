@@ -9,7 +9,6 @@ import contextlib
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from v6fabric.agent import desired as want
 from v6fabric.agent import overlay, physical, segments
@@ -39,15 +38,13 @@ from v6fabric.agent.layout import (
     is_our_namespace,
     is_our_workload_namespace,
 )
+from v6fabric.agent.observe_firewall import FirewallObserved, observe_firewall
 from v6fabric.agent.observe_sysctls import refresh_sysctls, sysctl_ifname
 from v6fabric.drivers.commands import CommandError
 from v6fabric.drivers.fdb import FdbEntries
-from v6fabric.drivers.files import Files, digest
+from v6fabric.drivers.files import digest
 from v6fabric.drivers.netlink import NetnsView
-from v6fabric.hoststate.codec import firewall_from_json
-from v6fabric.hoststate.firewall import FirewallSpec, RemoteGroup
 from v6fabric.hoststate.model import HostState
-from v6fabric.render.nftables import TABLE as FIREWALL_TABLE
 
 CONFIG_SUFFIXES = ("conf", "hosts", "opts", "notify")  # "notify": keepalived's hook
 
@@ -60,14 +57,6 @@ class DaemonObserved:
     files: frozenset[str] = frozenset()  # names in the directory that belong to this daemon
     digests: Mapping[str, str] = field(default_factory=dict)  # config file name -> digest
     loaded: str | None = None  # what the running daemon was started or reloaded with
-
-
-@dataclass(frozen=True)
-class FirewallObserved:
-    """What the agent last loaded (its marker files), None when our tables are not there."""
-
-    loaded: str | None = None
-    spec: FirewallSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -331,64 +320,9 @@ def observe(
         daemons=daemons,
         daemon_dirs=dirs,
         workloads=_workloads(drivers, layout, previous, stale),
-        firewall=_firewall(drivers, layout, full=not incremental),
+        firewall=observe_firewall(drivers, layout, full=not incremental),
         fdb=fdb,
     )
-
-
-# the marker file -> (the digest it holds, the spec; None: its files do not give it)
-_JUST_LOADED: dict[Path, tuple[str, FirewallSpec | None]] = {}
-
-
-def remember_loaded(marker: Path, loaded: str, spec: FirewallSpec | None) -> None:
-    """The spec the agent just loaded, known next pass by the marker's digest alone: reading
-    and decoding its files costs 0.4 s at 100,000 remote-group members."""
-    _JUST_LOADED[marker] = (loaded, spec)
-
-
-def _firewall(drivers: Drivers, layout: Layout, *, full: bool) -> FirewallObserved:
-    """From the marker files; a full read also checks that our tables are really there (only
-    their names: listing a big ruleset takes seconds)."""
-    loaded = drivers.files.read(layout.firewall_loaded)
-    if loaded is None:
-        return FirewallObserved()
-    if full:
-        try:
-            tables = drivers.nftables.tables(layout.host_netns)
-        except CommandError:
-            tables = set()
-        if not {f"bridge {FIREWALL_TABLE}", f"inet {FIREWALL_TABLE}"} <= tables:
-            return FirewallObserved()
-    loaded = loaded.strip()
-    known = _JUST_LOADED.get(layout.firewall_loaded)
-    if known is not None and known[0] == loaded:
-        return FirewallObserved(loaded, known[1])
-    spec = _read_spec(drivers.files, layout)  # after a restart
-    if spec is not None and want.firewall_digest(spec) != loaded:
-        spec = None  # not what was loaded: the next load is a whole one
-    remember_loaded(layout.firewall_loaded, loaded, spec)
-    return FirewallObserved(loaded, spec)
-
-
-def _read_spec(files: Files, layout: Layout) -> FirewallSpec | None:
-    """The spec from ``spec.json`` and the member files; None when one is missing or
-    unreadable (an older layout: ``spec.json`` with the members inside, no member files)."""
-    try:
-        frame = firewall_from_json(files.read(layout.firewall_spec) or "")
-        groups = []
-        for group in frame.remote_groups:
-            folder = layout.firewall_members / group.group_id
-            buckets = []
-            for name in files.listdir(folder):
-                (one,) = firewall_from_json(files.read(folder / name) or "").remote_groups
-                (bucket,) = one.buckets
-                if (one.group_id, name) != (group.group_id, f"{bucket.key}.json"):
-                    return None
-                buckets.append(bucket)
-            groups.append(RemoteGroup(group.group_id, tuple(buckets)))
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return None
-    return dataclasses.replace(frame, remote_groups=tuple(groups))
 
 
 def _refresh_links(

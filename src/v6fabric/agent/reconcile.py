@@ -19,7 +19,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from v6fabric.agent import desired as want
-from v6fabric.agent import metadata_proxy, neighbors, overlay, physical, segments, vrrp
+from v6fabric.agent import (
+    firewall_loaded,
+    metadata_proxy,
+    neighbors,
+    overlay,
+    physical,
+    plan_daemons,
+    routes,
+    segments,
+)
 from v6fabric.agent import plan_order as order
 from v6fabric.agent.actions import (
     Action,
@@ -30,28 +39,18 @@ from v6fabric.agent.actions import (
     DeleteAddress,
     DeleteLink,
     DeleteNamespace,
-    DeleteRoute,
     LoadFirewall,
     PlugWorkload,
-    RefreshVrrp,
-    ReloadDaemon,
-    RemoveDir,
     RemoveFirewall,
-    ReplaceRoute,
     SetBridgeOptions,
     SetLink,
     SetSysctls,
-    StartDaemon,
-    StopDaemon,
     UnplugWorkload,
-    WriteFile,
 )
 from v6fabric.agent.layout import is_our_bridge, is_our_ns_link
 from v6fabric.agent.observe import Observed
-from v6fabric.drivers.files import digest
-from v6fabric.drivers.netlink import Link, Route, is_ipv6, normalise_cidr, normalise_destination
-from v6fabric.hoststate.memo import IdentityMemo
-from v6fabric.hoststate.model import HostState, RouteSpec
+from v6fabric.drivers.netlink import Link, normalise_cidr
+from v6fabric.hoststate.model import HostState
 from v6fabric.metadata.config import Backend
 from v6fabric.render.nftables import render_removal, render_update
 
@@ -123,7 +122,11 @@ def plan(
     _stray_links(p, namespaces)
     _sysctls(p, namespaces)
     _addresses(p)
-    _routes(p, namespaces)
+    route_replaces, route_deletes = routes.plan(namespaces, observed)
+    for route_op in route_deletes:
+        p.add(DEL_ROUTE, route_op)
+    for route_op in route_replaces:
+        p.add(ADD_ROUTE, route_op)
     replaces, deletes = neighbors.plan(namespaces, observed, p.created)
     for op in deletes:
         p.add(DEL_ROUTE, op)
@@ -301,35 +304,6 @@ def _addresses(p: _Plan) -> None:
                 p.add(DEL_ADDR, DeleteAddress(port.namespace, ifname, cidr))
 
 
-def normalise_route(spec: RouteSpec) -> Route:
-    ipv6 = is_ipv6(spec.destination) or bool(spec.gateway and is_ipv6(spec.gateway))
-    return Route(
-        destination=normalise_destination(spec.destination, ipv6=ipv6),
-        gateway=str(ipaddress.ip_address(spec.gateway)) if spec.gateway else None,
-        device=spec.device,
-    )
-
-
-def _matches(have: Route, wanted: Route) -> bool:
-    return (
-        have.destination == wanted.destination
-        and have.gateway == wanted.gateway
-        and (wanted.device is None or have.device == wanted.device)
-    )
-
-
-def _routes(p: _Plan, namespaces: dict) -> None:
-    for name, spec in namespaces.items():
-        have = p.observed.view(name).routes if name in p.observed.namespaces else ()
-        wanted = [normalise_route(r) for r in spec.routes]
-        for route in wanted:
-            if not any(_matches(h, route) for h in have):
-                p.add(ADD_ROUTE, ReplaceRoute(name, route))
-        for route in have:
-            if not any(_matches(route, w) for w in wanted):
-                p.add(DEL_ROUTE, DeleteRoute(name, route))
-
-
 def _workloads(p: _Plan) -> None:
     wanted = want.workloads(p.desired)
     ports = want.ports(p.desired)
@@ -356,7 +330,7 @@ def _firewall(p: _Plan) -> None:
         if seen.loaded is not None:
             p.add(DEL_FIREWALL, RemoveFirewall(render_removal()))
         return
-    loaded = want.firewall_digest(spec)
+    loaded = firewall_loaded.firewall_digest(spec)
     if seen.loaded == loaded:
         return
     try:
@@ -365,122 +339,20 @@ def _firewall(p: _Plan) -> None:
             with contextlib.suppress(ValueError):  # the tables' shape changed: replace them
                 script = render_update(seen.spec, spec)
         if script is None:
-            script = want.firewall_ruleset(spec)
+            script = firewall_loaded.firewall_ruleset(spec)
     except ValueError as exc:  # a compiler bug: keep what is loaded, say why, plan the rest
         log.error("firewall cannot be rendered, left as it is: %s", exc)
         return
     p.add(FIREWALL, LoadFirewall(script, loaded, spec, base=seen.spec))  # seen: what files hold
 
 
-# a daemon's files are the very same text objects until its spec changes (``desired``)
-_TEXT_DIGESTS = IdentityMemo(256)
-
-
 def _daemons(p: _Plan, renderers: want.Renderers) -> None:
-    layout = p.observed.layout
-    wanted = want.daemons(p.desired, layout, renderers)
-    wanted.update(vrrp.daemons(p.desired, layout))
-    proxy = metadata_proxy.desired(p.desired.metadata, layout, p.backend)
-    if proxy is not None:
-        wanted[(proxy.kind, proxy.netns)] = proxy
-        seen_proxy = p.observed.daemons.get((proxy.kind, proxy.netns))
-        for action in metadata_proxy.bucket_actions(p.desired.metadata, proxy, seen_proxy):
-            p.add(FILES, action)
-    hooked_changed: dict[str | None, str] = {}  # namespace -> its hooked radvd's new config
-    for key, daemon in wanted.items():
-        if isinstance(daemon, str):
-            continue  # its config cannot be rendered: leave it as it is
-        seen = p.observed.daemons.get(key)
-        digests = seen.digests if seen else {}
-        for path, text in daemon.files:
-            if digests.get(path.name) != _TEXT_DIGESTS.get(text, lambda: digest(text)):  # noqa: B023
-                p.add(FILES, WriteFile(path, text))
-        start = StartDaemon(
-            daemon.kind,
-            daemon.netns,
-            daemon.argv,
-            daemon.pid_file,
-            daemon.log_file,
-            daemon.marker,
-            daemon.loaded,
-            daemon.interfaces,
-            clear=daemon.clear,
-        )
-        if daemon.hooked:  # the notify hook starts and kills it: reload it where it runs
-            if seen is None or seen.loaded != daemon.loaded:
-                reload = ReloadDaemon(
-                    daemon.kind, daemon.netns, daemon.pid_file, daemon.marker, daemon.loaded, True
-                )
-                p.add(DAEMON, reload)
-                hooked_changed[daemon.netns] = daemon.loaded
-        elif seen is None or seen.pid is None:
-            p.add(DAEMON, start)
-        elif daemon.netns is not None and daemon.netns not in p.observed.namespaces:
-            # it runs in a namespace that is gone
-            p.add(DAEMON, _restart(start))
-        elif seen.loaded != daemon.loaded:
-            conf_changed = (seen.loaded or "").split(" ")[0] != daemon.conf_digest
-            if (daemon.kind == "dnsmasq" and conf_changed) or metadata_proxy.must_restart(
-                daemon, seen.loaded
-            ):
-                p.add(DAEMON, _restart(start))
-            else:
-                reload = ReloadDaemon(
-                    daemon.kind, daemon.netns, daemon.pid_file, daemon.marker, daemon.loaded
-                )
-                p.add(DAEMON, reload)
-    for key, seen in p.observed.daemons.items():
-        if key not in wanted:
-            kind, netns = key
-            files = tuple(layout.daemon_dir(netns) / name for name in sorted(seen.files))
-            p.add(STOP, StopDaemon(kind, netns, layout.daemon_file(kind, netns, "pid"), files))
-    keep = {netns for _kind, netns in wanted}
-    for netns in p.observed.daemon_dirs - keep:
-        p.add(RMDIR, RemoveDir(layout.netns_dir(netns)))
-    for spec in p.desired.vrrp:  # a master's hook ran before these legs or that config
-        fresh = [leg for leg in spec.legs if (spec.namespace, leg) in p.created]
-        if fresh or spec.namespace in hooked_changed:
-            cause = (*fresh, f"radvd {hooked_changed.get(spec.namespace, '')}")
-            hook = vrrp.hook_script(layout, spec.namespace)
-            p.add(DAEMON, RefreshVrrp(spec.namespace, hook, cause))
-
-
-def _restart(start: StartDaemon) -> StartDaemon:
-    return StartDaemon(**{**start.__dict__, "restart": True})
-
-
-def port_statuses(desired: HostState, observed: Observed) -> dict[str, str]:
-    """ACTIVE when the port's dataplane is in place: bridge up, tap enslaved and up, and for
-    router/DHCP ports the namespace side up with its MAC; DOWN otherwise."""
-    statuses = {}
-    host = observed.host.links
-    for port in desired.ports:
-        bridge = host.get(want.bridge_of(desired, port))
-        tap = host.get(port.tap)
-        ok = bool(
-            port.admin_up and bridge and bridge.up and tap and tap.up and tap.master == bridge.name
-        )
-        if ok and port.kind != "workload" and port.namespace and port.ifname:
-            inside = observed.view(port.namespace).links.get(port.ifname)
-            up = port.vrrp_managed or bool(inside and inside.up)  # an HA leg: up on the master
-            ok = bool(inside and up and inside.mac == port.mac.lower())
-        statuses[port.port_id] = "ACTIVE" if ok else "DOWN"
-    return statuses
-
-
-def workload_statuses(desired: HostState, observed: Observed) -> dict[str, str]:
-    """ACTIVE once the workload is plugged with its current spec, DOWN otherwise."""
-    return {
-        w.workload_id: (
-            "ACTIVE" if observed.workloads.get(w.namespace) == want.workload_digest(w) else "DOWN"
-        )
-        for w in desired.workloads
+    """The daemons, their files and run directories (``plan_daemons``)."""
+    phases = {
+        plan_daemons.STOP: STOP,
+        plan_daemons.RMDIR: RMDIR,
+        plan_daemons.FILES: FILES,
+        plan_daemons.DAEMON: DAEMON,
     }
-
-
-def summarise(actions: Iterable[Action]) -> dict[str, int]:
-    """Actions per type, for logs and reports."""
-    counts: dict[str, int] = {}
-    for action in actions:
-        counts[type(action).__name__] = counts.get(type(action).__name__, 0) + 1
-    return counts
+    for step, action in plan_daemons.plan(p.desired, p.observed, renderers, p.backend, p.created):
+        p.add(phases[step], action)
