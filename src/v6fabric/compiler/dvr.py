@@ -76,28 +76,14 @@ def dvr_instances(
 def dvr_ports(
     index: Index, host: str, instances: dict[str, tuple[PortView, ...]]
 ) -> list[PortSpec]:
-    """The instances' ``qr-`` legs: ``host``'s MAC, the interface's addresses and the
-    link-local of the port's API MAC."""
+    """The instances' ``qr-`` legs, as any router's (``namespace_ports``) but with ``host``'s
+    MAC and, besides the interface's addresses, the link-local of the port's API MAC."""
     specs = []
-    for router_id, ports in instances.items():
-        for port in ports:
-            addresses = list(index.interface_addresses(port))
-            if port.mac:
-                addresses.append(f"{eui64_link_local(port.mac)}/64")
-            specs.append(
-                PortSpec(
-                    port_id=port.id,
-                    network_id=port.network_id,
-                    kind="router",
-                    tap=tap_name(port.id),
-                    mac=host_leg_mac(host, port.id),
-                    mtu=index.networks[port.network_id].mtu,
-                    admin_up=effective_up(index, port),
-                    namespace=router_namespace(router_id),
-                    ifname=router_ifname(port),
-                    addresses=tuple(sorted(addresses, key=_cidr_key)),
-                )
-            )
+    for spec in namespace_ports(index, {}, instances):
+        port = index.ports_by_id[spec.port_id]
+        shared = (f"{eui64_link_local(port.mac)}/64",) if port.mac else ()
+        addresses = tuple(sorted((*spec.addresses, *shared), key=_cidr_key))
+        specs.append(replace(spec, mac=host_leg_mac(host, port.id), addresses=addresses))
     return specs
 
 
