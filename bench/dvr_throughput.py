@@ -79,16 +79,15 @@ def routed_pair(
     server's address)."""
     admin, compute = mh.on(1), mh.on(2)
     group = open_group(admin, f"bench-{label}")["id"]
-    subnets, vms, addresses = [], [], []
-    for side in (1, 2):
-        cidr = f"2001:db8:{second:x}{side}::/64"
-        net = admin.network(name=f"bench-{label}-{side}")
-        subnets.append(admin.subnet(net, cidr, ipv6_ra_mode="slaac", ipv6_address_mode="slaac"))
-        port = compute.port(net, security_groups=[group])
+    prefixes = {str(side): f"2001:db8:{second:x}{side}::/64" for side in (1, 2)}
+    nets, subnets = admin.slaac_networks(f"bench-{label}", prefixes)
+    vms, addresses = [], []
+    for side, cidr in prefixes.items():
+        port = compute.port(nets[side], security_groups=[group])
         vms.append(compute.workload(f"bench-{label}-{side}", port))
         addresses.append(str(eui64(cidr, port["mac_address"])))
         compute.wait_active(port, timeout=TIMEOUT)
-    admin.router(*subnets, name=f"bench-{label}", **router)
+    admin.router(*subnets.values(), name=f"bench-{label}", **router)
     for vm, address in zip(vms, addresses, strict=True):
         compute.wait_addresses(vm, address, default_route=True, timeout=TIMEOUT)
     wait_for(f"{label}: across the router", lambda: compute.ping(vms[0], addresses[1]), TIMEOUT)
