@@ -24,6 +24,24 @@ from v6fabric.drivers.commands import in_netns
 START_SECONDS = 30.0  # until tcpdump says it listens (a busy machine is slow to start it)
 
 
+def tcpdump_listening(proc: subprocess.Popen, seconds: float) -> None:
+    """Until tcpdump says "listening on" (its stderr a pipe); killed, and an error, if it exits
+    or ``seconds`` pass first. Raw reads of the descriptor: a buffered ``readline()`` may take
+    both of tcpdump's lines at once, and ``select()`` would then wait for bytes already read."""
+    assert proc.stderr is not None
+    fd = proc.stderr.fileno()
+    said = b""
+    deadline = time.monotonic() + seconds
+    while b"listening on" not in said:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        chunk = os.read(fd, 4096) if ready else b""
+        if not chunk:  # exited or timed out
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"tcpdump did not start: {said.decode(errors='replace')}")
+        said += chunk
+
+
 @dataclass(frozen=True)
 class Crossing:
     """One frame that crossed the overlay: its time, the sending endpoint (outer source
@@ -53,18 +71,7 @@ class VxlanCapture:
         self.proc = subprocess.Popen(
             in_netns(argv, netns), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        assert self.proc.stderr is not None
-        said = b""
-        deadline = time.monotonic() + START_SECONDS
-        while b"listening on" not in said:  # raw reads: see tests/uml/conftest.py's Capture
-            fd = self.proc.stderr.fileno()
-            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-            chunk = os.read(fd, 4096) if ready else b""
-            if not chunk:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError(f"tcpdump did not start: {said.decode(errors='replace')}")
-            said += chunk
+        tcpdump_listening(self.proc, START_SECONDS)
 
     def stop(self) -> list[Crossing]:
         from scapy.layers.inet import IP

@@ -6,17 +6,15 @@ the same tests stay correct on a host whose kernel has the features."""
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
-import select
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from tests.e2e.conftest import namespaces
+from tests.e2e.underlay import tcpdump_listening
 from v6fabric.drivers.commands import in_netns, run
 
 
@@ -46,19 +44,7 @@ class Capture:
         self.proc = subprocess.Popen(
             in_netns(argv, netns), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        assert self.proc.stderr is not None
-        # Raw reads of the descriptor: a buffered readline() may take both of tcpdump's lines
-        # at once, and select() would then wait for bytes already read.
-        stderr_fd = self.proc.stderr.fileno()
-        said = b""
-        deadline = time.monotonic() + 180  # UML runs 3-10x slower than native, more under load
-        while b"listening on" not in said:
-            ready, _, _ = select.select([stderr_fd], [], [], max(0, deadline - time.monotonic()))
-            chunk = os.read(stderr_fd, 4096) if ready else b""
-            if not chunk:  # exited or timed out
-                self.close()
-                raise AssertionError(f"tcpdump did not start: {said.decode(errors='replace')}")
-            said += chunk
+        tcpdump_listening(self.proc, 180)  # UML runs 3-10x slower than native, more under load
 
     def lines(self, timeout: float = 30) -> list[str]:
         """The matching frames as tcpdump printed them, once ``count`` were seen (or after
